@@ -1,0 +1,603 @@
+# L2T-RL with SAC on Gymnasium MuJoCo with observation noise: a teacher on the clean state s and a
+# student on the noisy observation o, trained in ONE loop from the teacher's replay buffer.
+# Read next to "Learn to Teach" (paper 1, ../shared/papers/l2t_rl_irl_mujoco_cassie.txt): section 3.2.1,
+# Algorithm 2, Eqs. (1)-(6), and section 4.1. README.md maps every equation to the lines below.
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+
+from envs.noise import NOISE_TYPES, NoisyObservation
+
+STUDENT_LOSSES = ("l1", "l2", "kl", "asym", "l1+asym", "l2+asym", "none")
+CHECKPOINT_FORMAT = "l2t_sac_mujoco/1"
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment"""
+    seed: int = 1
+    """seed of the experiment (torch, numpy, python, the envs and the observation noise)"""
+    torch_deterministic: bool = True
+    """if toggled, `torch.backends.cudnn.deterministic=True`"""
+    cuda: bool = True
+    """if toggled, cuda is used when available"""
+    torch_threads: int = 0
+    """number of torch CPU threads; 0 keeps torch's default. Runs repeat exactly only at a fixed count"""
+    capture_video: bool = False
+    """record one student evaluation episode per evaluation to `runs/{run_name}/videos` (needs moviepy; headless: MUJOCO_GL=egl)"""
+    save_model: bool = False
+    """save the final policies and critic to `runs/{run_name}/{exp_name}.cleanrl_model`"""
+    runs_dir: str = "runs"
+    """folder that holds one sub-folder per run (TensorBoard events, checkpoints, videos)"""
+
+    # Environment and noise (paper 1, section 4.1.1)
+    env_id: str = "HalfCheetah-v4"
+    """the id of a Gymnasium environment with Box observations and actions"""
+    alpha: float = 0.4
+    """noise scale alpha >= 0 of the student's observation (the paper uses 0.4 on MuJoCo)"""
+    noise: str = "uniform"
+    """noise model: `uniform` (the paper's: o = s + alpha*eps, eps_i ~ U[-|s_i|, |s_i|]) or `gaussian` (o = s + N(0, alpha^2))"""
+    num_envs: int = 1
+    """number of parallel environments (one gradient step per vector step, as in CleanRL)"""
+
+    # Teacher: SAC (CleanRL's defaults)
+    total_timesteps: int = 1_000_000
+    """total environment steps (transitions collected by the teacher)"""
+    buffer_size: int = 1_000_000
+    """the replay memory buffer size"""
+    gamma: float = 0.99
+    """the discount factor gamma"""
+    tau: float = 0.005
+    """target smoothing coefficient"""
+    batch_size: int = 256
+    """the batch size sampled from the replay memory, shared by teacher and student"""
+    learning_starts: int = 5_000
+    """environment steps of uniformly random actions before learning starts"""
+    policy_lr: float = 3e-4
+    """the learning rate of the teacher's actor"""
+    q_lr: float = 1e-3
+    """the learning rate of the teacher's critic"""
+    policy_frequency: int = 2
+    """actor updates are delayed: `policy_frequency` of them every `policy_frequency` steps (TD3's delay)"""
+    target_network_frequency: int = 1
+    """the frequency of Polyak updates of the target critic"""
+    ent_coef: float = 0.2
+    """the entropy temperature of the teacher when not autotuned (autotuning starts at 1.0, as CleanRL and SB3)"""
+    autotune: bool = True
+    """automatic tuning of the entropy temperature towards entropy -dim(A)"""
+    hidden_dim: int = 256
+    """width of the two hidden layers of every network"""
+
+    # Student (paper 1, Eqs. 3-6)
+    student_loss: str = "l1+asym"
+    """one of l1, l2, kl, asym, l1+asym, l2+asym (Table 3; l1+asym was best), or none (teacher alone)"""
+    student_lr: float = 3e-4
+    """the learning rate of the student's actor"""
+    bc_coef: float = 1.0
+    """weight of the BC term (l1/l2/kl) in the student loss; Eq. (6) is the plain sum, weight 1"""
+
+    # Evaluation, logging, checkpoints
+    eval_frequency: int = 10_000
+    """evaluate teacher and student every this many environment steps (0: only at the end)"""
+    eval_episodes: int = 5
+    """episodes per evaluation, deterministic actions (paper: 5)"""
+    log_frequency: int = 100
+    """log losses and SPS every this many environment steps"""
+    checkpoint_frequency: int = 100_000
+    """write `runs/{run_name}/checkpoint.pt` every this many environment steps and at the end (0: only at the end)"""
+    checkpoint_buffer: bool = True
+    """include the replay buffer in checkpoints, so that `--resume` continues with the same data"""
+    resume: Optional[str] = None
+    """path of a checkpoint.pt to continue from (same flags; `--total-timesteps` may be raised)"""
+    compile: bool = False
+    """`torch.compile` the two update functions (about 25 s warm-up, then faster updates)"""
+
+
+def fail(message: str):
+    """Stop with a one-line error on stderr and exit status 1, no traceback."""
+    raise SystemExit(f"{os.path.basename(__file__)}: error: {message}")
+
+
+def check_args(args: Args):
+    """One-line errors for every flag that could otherwise fail deep inside gymnasium or torch."""
+    if not (math.isfinite(args.alpha) and args.alpha >= 0):
+        fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
+    if args.noise not in NOISE_TYPES:
+        fail(f"--noise must be one of {', '.join(NOISE_TYPES)}, got '{args.noise}'")
+    if args.student_loss not in STUDENT_LOSSES:
+        fail(f"--student-loss must be one of {', '.join(STUDENT_LOSSES)}, got '{args.student_loss}'")
+    for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "eval_episodes", "log_frequency",
+                 "policy_frequency", "target_network_frequency", "hidden_dim"):
+        if getattr(args, name) <= 0:
+            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if not args.ent_coef > 0:
+        fail(f"--ent-coef must be positive, got {args.ent_coef}")
+    for name in ("learning_starts", "eval_frequency", "checkpoint_frequency", "torch_threads", "bc_coef"):
+        if getattr(args, name) < 0:
+            fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if args.total_timesteps <= args.learning_starts:
+        fail(f"--total-timesteps ({args.total_timesteps}) must exceed --learning-starts ({args.learning_starts})")
+    if args.learning_starts < args.batch_size:
+        fail(f"--learning-starts ({args.learning_starts}) must be at least --batch-size ({args.batch_size})")
+    if not (0 < args.gamma <= 1 and 0 < args.tau <= 1):
+        fail(f"--gamma and --tau must be in (0, 1], got {args.gamma} and {args.tau}")
+    try:
+        gym.spec(args.env_id)
+    except gym.error.Error as e:
+        fail(f"--env-id: unknown environment '{args.env_id}' ({e})")
+    if args.resume is not None and not os.path.isfile(args.resume):
+        fail(f"--resume: no checkpoint file at '{args.resume}'")
+
+
+def make_env(env_id, alpha, noise, seed, capture_video=False, video_folder=None, name_prefix="rl-video"):
+    """A thunk for gymnasium.vector: the env whose observation is {"state": s, "observation": o}."""
+
+    def thunk():
+        if capture_video:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda i: i == 0,
+                                           name_prefix=name_prefix, disable_logger=True)
+        else:
+            env = gym.make(env_id)
+        env = gym.wrappers.RecordEpisodeStatistics(env)
+        env = NoisyObservation(env, alpha=alpha, noise=noise)  # s for the teacher, o = s + noise for the student
+        env.action_space.seed(seed)
+        return env
+
+    return thunk
+
+
+# ALGO LOGIC: networks. Actions are kept normalised to [-1, 1] everywhere (buffer, critic, losses) and
+# rescaled to the env's bounds only when sent to the env, so the BC losses have the same scale on every task.
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+class Actor(nn.Module):
+    """Tanh-Gaussian policy (CleanRL's SAC actor). The teacher reads s, the student o; same architecture."""
+
+    def __init__(self, in_dim: int, action_dim: int, hidden: int):
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.fc_mean = nn.Linear(hidden, action_dim)
+        self.fc_logstd = nn.Linear(hidden, action_dim)
+
+    def forward(self, x):
+        """Mean and log-std of the Gaussian BEFORE the tanh squashing."""
+        h = self.trunk(x)
+        log_std = torch.tanh(self.fc_logstd(h))
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)  # smooth clamp
+        return self.fc_mean(h), log_std
+
+    def sample(self, x):
+        """Reparameterised action a = tanh(mean + std * eps) in [-1, 1], its log-probability, and (mean, log_std)."""
+        mean, log_std = self(x)
+        u = mean + log_std.exp() * torch.randn_like(mean)
+        # log N(u; mean, std) minus the log-det of tanh, log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))
+        log_prob = (-0.5 * ((u - mean) / log_std.exp()).pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_prob = log_prob - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
+        return torch.tanh(u), log_prob, mean, log_std
+
+    @torch.no_grad()
+    def act(self, x):
+        """The deterministic action tanh(mean), used in evaluation and deployment."""
+        return torch.tanh(self(x)[0])
+
+
+class TwinQ(nn.Module):
+    """The two critics Q_1, Q_2 as ONE batched network: weights of shape (2, in, out) applied with baddbmm.
+
+    Mathematically two independent MLPs; computing them together halves the number of small ops per update.
+    """
+
+    def __init__(self, in_dim: int, hidden: int, n: int = 2):
+        super().__init__()
+        sizes = [in_dim, hidden, hidden, 1]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialisation, for each critic
+            self.weights.append(nn.Parameter(torch.empty(n, fan_in, fan_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(n, 1, fan_out).uniform_(-bound, bound)))
+        self.n = n
+
+    def forward(self, state, action, detach_params: bool = False):
+        """Q_j(s, a) for j = 1..n, shape (n, batch). `detach_params`: gradients reach the inputs only."""
+        x = torch.cat([state, action], -1).expand(self.n, -1, -1)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if detach_params:
+                w, b = w.detach(), b.detach()
+            x = torch.baddbmm(b, x, w)
+            if i < len(self.weights) - 1:
+                x = F.relu(x)
+        return x.squeeze(-1)
+
+
+# ALGO LOGIC: replay buffer. One row per transition (s, o, a, r, s', o', terminated), all in one float32
+# tensor so that a minibatch is a single gather. o' of step t is the very array that becomes o of step t+1.
+class ReplayBuffer:
+    def __init__(self, capacity: int, state_dim: int, action_dim: int, device):
+        widths = {"state": state_dim, "obs": state_dim, "action": action_dim, "reward": 1,
+                  "next_state": state_dim, "next_obs": state_dim, "terminated": 1}
+        self.slices, start = {}, 0
+        for name, width in widths.items():
+            self.slices[name] = slice(start, start + width)
+            start += width
+        self.storage = torch.zeros(capacity, start, device=device)
+        self.capacity, self.pos, self.size = capacity, 0, 0
+
+    def add(self, state, obs, action, reward, next_state, next_obs, terminated):
+        """Add one transition per env; every argument is a numpy array with a leading env axis."""
+        row = np.concatenate([state, obs, action, reward[:, None], next_state, next_obs, terminated[:, None]], 1)
+        idx = (self.pos + np.arange(len(row))) % self.capacity
+        self.storage[torch.from_numpy(idx)] = torch.from_numpy(row.astype(np.float32)).to(self.storage.device)
+        self.pos = (self.pos + len(row)) % self.capacity
+        self.size = min(self.size + len(row), self.capacity)
+
+    def sample(self, batch_size: int) -> dict:
+        rows = self.storage[torch.randint(0, self.size, (batch_size,), device=self.storage.device)]
+        batch = {name: rows[:, s] for name, s in self.slices.items()}
+        batch["reward"], batch["terminated"] = batch["reward"].squeeze(1), batch["terminated"].squeeze(1)
+        return batch
+
+    def state_dict(self):
+        return {"storage": self.storage[: self.size].cpu().clone(), "pos": self.pos, "size": self.size}
+
+    def load_state_dict(self, d):
+        if d["storage"].shape[1] != self.storage.shape[1] or d["size"] > self.capacity:
+            raise ValueError(f"buffer rows of width {d['storage'].shape[1]}, size {d['size']} do not fit "
+                             f"width {self.storage.shape[1]}, capacity {self.capacity}")
+        self.storage[: d["size"]] = d["storage"].to(self.storage.device)
+        self.pos, self.size = d["pos"], d["size"]
+
+
+# ALGO LOGIC: the student loss, Eqs. (3)-(6). Inputs come from ONE minibatch of the teacher's buffer.
+def student_loss_terms(kind, student_mean, student_log_std, teacher_mean, teacher_log_std):
+    """The BC part of the student loss: Eq. (3) for l1/l2, Eq. (4) for kl. Returns 0 for `asym` alone.
+
+    Eq. (3) compares the student's and the teacher's MEAN actions, tanh(mean), not sampled actions: the mean
+    is the action both agents execute at evaluation; a target sampled from the teacher adds the teacher's
+    exploration noise to the regression target, and an L2 loss between two samples also rewards the
+    student for shrinking its own std. l1 is the per-sample L1 norm, l2 the squared L2 norm, summed over
+    action dimensions and averaged over the batch. The teacher is a fixed target (detached).
+    """
+    if kind.startswith("l1"):
+        return (torch.tanh(student_mean) - torch.tanh(teacher_mean)).abs().sum(-1).mean()
+    if kind.startswith("l2"):
+        return (torch.tanh(student_mean) - torch.tanh(teacher_mean)).pow(2).sum(-1).mean()
+    if kind == "kl":
+        # Eq. (4): KL(pi_s(.|o) || pi_t(.|s)). tanh is a bijection, so the KL of the two squashed policies
+        # equals the closed-form KL of their Gaussians before squashing.
+        var_s, var_t = (2 * student_log_std).exp(), (2 * teacher_log_std).exp()
+        kl = teacher_log_std - student_log_std + (var_s + (student_mean - teacher_mean).pow(2)) / (2 * var_t) - 0.5
+        return kl.sum(-1).mean()
+    return torch.zeros((), device=student_mean.device)
+
+
+def evaluate(actor, key, env_fns, seed, device):
+    """Run each env of `env_fns` for one episode with deterministic actions; returns (returns, lengths)."""
+    envs = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    obs, _ = envs.reset(seed=seed)
+    n = envs.num_envs
+    returns, lengths, done = np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    low, high = envs.single_action_space.low, envs.single_action_space.high
+    while not done.all():
+        action = actor.act(torch.as_tensor(obs[key], dtype=torch.float32, device=device)).cpu().numpy()
+        obs, reward, terminated, truncated, _ = envs.step(low + (action + 1) * 0.5 * (high - low))
+        returns += reward * ~done
+        lengths += ~done
+        done |= terminated | truncated
+    envs.close()
+    return returns, lengths
+
+
+def save_atomic(obj, path):
+    """torch.save to a temporary file in the same folder, then rename: a crash never leaves half a file."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, args, state_dim, action_dim):
+    """Load a checkpoint and check it belongs to this env and these networks; one-line error otherwise."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        fail(f"--resume: cannot read checkpoint '{path}' ({type(e).__name__}: {e})")
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        fail(f"--resume: '{path}' is not a {CHECKPOINT_FORMAT} checkpoint")
+    expected = {"env_id": args.env_id, "state_dim": state_dim, "action_dim": action_dim,
+                "hidden_dim": args.hidden_dim, "student_loss": args.student_loss}
+    for key, value in expected.items():
+        if ckpt[key] != value:
+            fail(f"--resume: checkpoint '{path}' has {key}={ckpt[key]!r}, this run has {value!r}")
+    if ckpt["global_step"] >= args.total_timesteps:
+        fail(f"--resume: checkpoint is at step {ckpt['global_step']}; raise --total-timesteps above it to continue")
+    return ckpt
+
+
+def main(args: Args):
+    check_args(args)
+    # TRY NOT TO MODIFY: seeding
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    # env setup: SAME_STEP autoreset, so the step that ends an episode returns the next episode's first
+    # observation and puts the real last one in infos["final_obs"]: no transition across an episode boundary.
+    try:
+        envs = gym.vector.SyncVectorEnv(
+            [make_env(args.env_id, args.alpha, args.noise, args.seed + i) for i in range(args.num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    except Exception as e:  # e.g. mujoco missing, or an env whose spaces NoisyObservation cannot handle
+        fail(f"--env-id: cannot create '{args.env_id}' ({type(e).__name__}: {e})")
+    if not isinstance(envs.single_action_space, gym.spaces.Box):
+        fail(f"--env-id: '{args.env_id}' has {envs.single_action_space}; only continuous (Box) actions are supported")
+    state_dim = envs.single_observation_space["state"].shape[0]
+    action_dim = envs.single_action_space.shape[0]
+    action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
+
+    teacher = Actor(state_dim, action_dim, args.hidden_dim).to(device)  # pi_t(a|s): privileged, noise-free state
+    student = Actor(state_dim, action_dim, args.hidden_dim).to(device)  # pi_s(a|o): noisy observation
+    critic = TwinQ(state_dim + action_dim, args.hidden_dim).to(device)  # the teacher's Q_1, Q_2 on (s, a)
+    target_critic = TwinQ(state_dim + action_dim, args.hidden_dim).to(device)
+    target_critic.load_state_dict(critic.state_dict())
+    target_critic.requires_grad_(False)
+    # fused Adam: one kernel per optimiser step instead of a handful of ops per parameter tensor
+    q_optimizer = torch.optim.Adam(critic.parameters(), lr=args.q_lr, fused=True)
+    actor_optimizer = torch.optim.Adam(teacher.parameters(), lr=args.policy_lr, fused=True)
+    student_optimizer = torch.optim.Adam(student.parameters(), lr=args.student_lr, fused=True)
+    # Automatic entropy tuning (SAC): the temperature of the teacher, also used by the student's Eq. (5)
+    target_entropy = -float(action_dim)
+    log_ent_coef = torch.tensor([0.0 if args.autotune else math.log(args.ent_coef)], device=device, requires_grad=True)
+    ent_optimizer = torch.optim.Adam([log_ent_coef], lr=args.q_lr, fused=True)
+    rb = ReplayBuffer(args.buffer_size, state_dim, action_dim, device)
+    use_student = args.student_loss != "none"
+    use_asym = args.student_loss.endswith("asym")
+
+    # Resume: networks, optimisers, temperature, step counter, RNG states, and the buffer if it was saved.
+    global_step, train_from = 0, args.learning_starts
+    if args.resume is not None:
+        ckpt = load_checkpoint(args.resume, args, state_dim, action_dim)
+        for module, key in ((teacher, "teacher"), (student, "student"), (critic, "critic"),
+                            (target_critic, "target_critic"), (q_optimizer, "q_optimizer"),
+                            (actor_optimizer, "actor_optimizer"), (student_optimizer, "student_optimizer"),
+                            (ent_optimizer, "ent_optimizer")):
+            module.load_state_dict(ckpt[key])
+        with torch.no_grad():
+            log_ent_coef.copy_(ckpt["log_ent_coef"])
+        global_step = ckpt["global_step"]
+        if ckpt["buffer"] is not None:
+            rb.load_state_dict(ckpt["buffer"])
+        else:  # no saved data: the teacher (not random actions) refills learning_starts steps before updates resume
+            train_from = global_step + args.learning_starts
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        np.random.set_state(ckpt["rng"]["numpy"])
+        random.setstate(ckpt["rng"]["python"])
+        run_dir = os.path.dirname(os.path.abspath(args.resume))
+        print(f"resumed from {args.resume} at global_step={global_step}, buffer size {rb.size}")
+    else:
+        run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+        run_dir = os.path.join(args.runs_dir, run_name)
+    os.makedirs(run_dir, exist_ok=True)
+    ckpt_path = os.path.join(run_dir, "checkpoint.pt")
+    # purge_step drops events a crashed run logged after its last checkpoint, so the curve has no duplicates
+    writer = SummaryWriter(run_dir, purge_step=global_step if global_step > 0 else None)
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+
+    def checkpoint(path, with_optim=True):
+        state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id,
+                 "state_dim": state_dim, "action_dim": action_dim, "hidden_dim": args.hidden_dim,
+                 "student_loss": args.student_loss, "global_step": global_step,
+                 "action_low": action_low, "action_high": action_high,
+                 "teacher": teacher.state_dict(), "student": student.state_dict(), "critic": critic.state_dict()}
+        if with_optim:
+            state.update(target_critic=target_critic.state_dict(), log_ent_coef=log_ent_coef.detach().cpu(),
+                         q_optimizer=q_optimizer.state_dict(), actor_optimizer=actor_optimizer.state_dict(),
+                         student_optimizer=student_optimizer.state_dict(), ent_optimizer=ent_optimizer.state_dict(),
+                         buffer=rb.state_dict() if args.checkpoint_buffer else None,
+                         rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()})
+        save_atomic(state, path)
+
+    # ALGO LOGIC: the teacher's critic, Eq. (1), SAC's soft Bellman backup with twin target critics
+    def critic_loss(data):
+        ent_coef = log_ent_coef.exp().detach()
+        with torch.no_grad():
+            next_action, next_log_prob, _, _ = teacher.sample(data["next_state"])
+            next_q = target_critic(data["next_state"], next_action).min(0).values - ent_coef * next_log_prob
+            # Eq. (1): Q(s, a) = r + gamma E[Q(s', a')]; a terminal s' has no future, a truncated one does
+            target_q = data["reward"] + args.gamma * (1.0 - data["terminated"]) * next_q
+        q_values = critic(data["state"], data["action"])  # (2, batch)
+        q_loss = (q_values - target_q).pow(2).mean(1).sum()  # MSE of Q_1 plus MSE of Q_2
+        return q_loss, torch.stack([q_loss, q_values[0].mean(), q_values[1].mean()]).detach()
+
+    # ALGO LOGIC: the teacher's policy step, Eq. (2), and the student's step, Eqs. (3)-(6), on the SAME minibatch
+    def actor_losses(data):
+        ent_coef = log_ent_coef.exp().detach()
+        action_t, log_prob_t, mean_t, log_std_t = teacher.sample(data["state"])
+        if use_student:
+            action_s, log_prob_s, mean_s, log_std_s = student.sample(data["obs"])
+        if use_asym:  # one critic pass for teacher (a_t on s) and student (a_s on the SAME clean s)
+            q = critic(data["state"].repeat(2, 1), torch.cat([action_t, action_s]), detach_params=True).min(0).values
+            q_t, q_s = q.chunk(2)
+        else:
+            q_t = critic(data["state"], action_t, detach_params=True).min(0).values
+        # Eq. (2) as SAC solves it: the KL proximity becomes the entropy bonus, i.e. minimise
+        # E[ent_coef * log pi_t(a|s) - Q(s, a)], a ~ pi_t(.|s). (The paper writes <Q, p> as a cost to minimise;
+        # with Q a return to maximise, the sign of the Q term is negative here.)
+        actor_loss = (ent_coef * log_prob_t - q_t).mean()
+        loss = actor_loss
+        bc_loss = asym_loss = gap = torch.zeros((), device=device)
+        if use_student:
+            mean_t_target, log_std_t_target = mean_t.detach(), log_std_t.detach()
+            bc_loss = student_loss_terms(args.student_loss, mean_s, log_std_s, mean_t_target, log_std_t_target)
+            if use_asym:
+                # Eq. (5): the student's action on the NOISY o is scored by the teacher's critic on the CLEAN s,
+                # with the teacher's temperature (the KL to the previous student becomes SAC's entropy term)
+                asym_loss = (ent_coef * log_prob_s - q_s).mean()
+            loss = loss + args.bc_coef * bc_loss + asym_loss  # Eq. (6): L_s = L_BC + L_Asym
+            gap = (torch.tanh(mean_s) - torch.tanh(mean_t_target)).abs().mean()  # imitation gap, a diagnostic
+        # SAC's temperature loss towards entropy -dim(A), with the log-probs of this (pre-update) teacher
+        ent_loss = (-log_ent_coef.exp() * (log_prob_t.detach() + target_entropy)).mean()
+        stats = torch.stack([actor_loss, bc_loss, asym_loss, ent_loss, ent_coef.squeeze(), gap]).detach()
+        return loss, ent_loss, stats
+
+    if args.compile:  # compile the loss functions (forward and, through AOTAutograd, backward); steps stay eager
+        critic_loss = torch.compile(critic_loss)
+        actor_losses = torch.compile(actor_losses)
+
+    def stop_if_nonfinite(stats, names):
+        """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
+        if not torch.isfinite(stats).all():
+            bad = [n for n, v in zip(names, stats.tolist()) if not math.isfinite(v)]
+            path = os.path.join(run_dir, f"nonfinite_step{global_step}.pt")
+            checkpoint(path)
+            raise SystemExit(f"{os.path.basename(__file__)}: error: non-finite {', '.join(bad)} at global_step="
+                             f"{global_step}; state saved to {path}, last periodic checkpoint {ckpt_path}")
+
+    critic_names = ["qf_loss", "qf1_values", "qf2_values"]
+    actor_names = ["actor_loss", "student_bc_loss", "student_asym_loss", "ent_coef_loss", "ent_coef", "imitation_gap"]
+
+    actor_optimizers = [actor_optimizer] + [student_optimizer] * use_student + [ent_optimizer] * args.autotune
+
+    def update_critic(data):
+        q_loss, stats = critic_loss(data)
+        stop_if_nonfinite(stats, critic_names)
+        q_optimizer.zero_grad(set_to_none=True)
+        q_loss.backward()
+        q_optimizer.step()
+        return stats
+
+    def update_actors(data):
+        loss, ent_loss, stats = actor_losses(data)
+        stop_if_nonfinite(stats, actor_names)
+        for optimizer in actor_optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        # teacher, student and temperature share no parameters (each loss detaches the others' outputs),
+        # so one backward of the sum gives each exactly the gradient of its own loss
+        (loss + ent_loss if args.autotune else loss).backward()
+        for optimizer in actor_optimizers:
+            optimizer.step()
+        return stats
+
+    def polyak_update():
+        with torch.no_grad():
+            for p_target, p in zip(target_critic.parameters(), critic.parameters()):
+                p_target.lerp_(p, args.tau)
+
+    def run_evaluation():
+        seed = args.seed + 10_000  # the same eval episodes every time, so points of the curve are comparable
+        teacher_fns = [make_env(args.env_id, 0.0, args.noise, seed + i) for i in range(args.eval_episodes)]
+        ret, length = evaluate(teacher, "state", teacher_fns, seed, device)  # teacher: clean state
+        writer.add_scalar("eval/teacher_return", ret.mean(), global_step)
+        writer.add_scalar("eval/teacher_length", length.mean(), global_step)
+        line = f"global_step={global_step}, eval/teacher_return={ret.mean():.1f}"
+        if use_student:
+            video = os.path.join(run_dir, "videos")
+            student_fns = [make_env(args.env_id, args.alpha, args.noise, seed + i, args.capture_video and i == 0,
+                                    video, f"student-step{global_step}") for i in range(args.eval_episodes)]
+            ret, length = evaluate(student, "observation", student_fns, seed, device)  # student: noisy o at alpha
+            writer.add_scalar("eval/student_return", ret.mean(), global_step)
+            writer.add_scalar("eval/student_length", length.mean(), global_step)
+            line += f", eval/student_return={ret.mean():.1f}"
+        print(line, flush=True)
+
+    # TRY NOT TO MODIFY: start the game
+    obs, _ = envs.reset(seed=args.seed + global_step)
+    # SPS counts training time only: seconds spent in evaluation and checkpoints (`paused`) are left out
+    paused = 0.0
+    window = (time.time(), global_step, paused)  # (time, step, paused) at the start of the log window
+    learn_start = None  # (time, step, paused) when updates began, for the final throughput line
+    q_stats = actor_stats = None
+    while global_step < args.total_timesteps:
+        # ALGO LOGIC: only the teacher acts, on the clean state; the student never adds samples (Alg. 2)
+        if global_step < args.learning_starts:
+            actions = np.random.uniform(-1.0, 1.0, size=(args.num_envs, action_dim)).astype(np.float32)
+        else:
+            with torch.no_grad():
+                actions = teacher.sample(torch.as_tensor(obs["state"], dtype=torch.float32, device=device))[0]
+            actions = actions.cpu().numpy()
+
+        # TRY NOT TO MODIFY: execute the game and log data.
+        next_obs, rewards, terminations, truncations, infos = envs.step(
+            action_low + (actions + 1.0) * 0.5 * (action_high - action_low))
+        global_step += args.num_envs
+        if "final_info" in infos and "episode" in infos["final_info"]:
+            for i in np.flatnonzero(infos["final_info"]["_episode"]):
+                writer.add_scalar("charts/episodic_return", infos["final_info"]["episode"]["r"][i], global_step)
+                writer.add_scalar("charts/episodic_length", infos["final_info"]["episode"]["l"][i], global_step)
+
+        # TRY NOT TO MODIFY: the transition of an env whose episode ended ends in its real last observation
+        real_next = {k: v.copy() for k, v in next_obs.items()}
+        for i in np.flatnonzero(infos.get("_final_obs", ())):
+            for k in real_next:
+                real_next[k][i] = infos["final_obs"][i][k]
+        # truncation is not termination: only `terminations` stops the bootstrap in Eq. (1)
+        rb.add(obs["state"], obs["observation"], actions, rewards, real_next["state"], real_next["observation"],
+               terminations.astype(np.float32))
+        obs = next_obs  # TRY NOT TO MODIFY: CRUCIAL step easy to overlook
+
+        # ALGO LOGIC: training (Alg. 2: one minibatch per gradient step, shared by teacher and student)
+        if global_step > train_from:
+            if learn_start is None:
+                learn_start = (time.time(), global_step, paused)
+            data = rb.sample(args.batch_size)
+            q_stats = update_critic(data)
+            if global_step // args.num_envs % args.policy_frequency == 0:
+                for _ in range(args.policy_frequency):  # delayed updates, compensated (CleanRL / TD3)
+                    actor_stats = update_actors(data)
+            if global_step // args.num_envs % args.target_network_frequency == 0:
+                polyak_update()
+
+            if global_step % args.log_frequency < args.num_envs and actor_stats is not None:
+                for name, value in zip(critic_names + actor_names, torch.cat([q_stats, actor_stats]).tolist()):
+                    writer.add_scalar(f"losses/{name}", value, global_step)
+                now = time.time()
+                writer.add_scalar("charts/SPS", (global_step - window[1]) / (now - window[0] - paused + window[2]),
+                                  global_step)
+                writer.add_scalar("charts/noise_alpha", args.alpha, global_step)
+                window = (now, global_step, paused)
+
+        t0 = time.time()
+        if args.eval_frequency > 0 and global_step % args.eval_frequency < args.num_envs:
+            run_evaluation()
+        if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < args.num_envs:
+            checkpoint(ckpt_path)
+        paused += time.time() - t0
+
+    if learn_start is not None:
+        sps = (global_step - learn_start[1]) / (time.time() - learn_start[0] - paused + learn_start[2])
+        print(f"SPS after learning starts (evaluation and checkpoints excluded): {sps:.1f}")
+    if args.eval_frequency == 0 or global_step % args.eval_frequency >= args.num_envs:
+        run_evaluation()  # always end with an evaluation
+    checkpoint(ckpt_path)
+    if args.save_model:
+        model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
+        checkpoint(model_path, with_optim=False)
+        print(f"model saved to {model_path}")
+    envs.close()
+    writer.close()
+    return run_dir
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
