@@ -286,6 +286,57 @@ def student_loss_terms(kind, student_mean, student_log_std, teacher_mean, teache
     return torch.zeros((), device=student_mean.device)
 
 
+# ALGO LOGIC: the teacher's critic, Eq. (1): SAC's soft Bellman backup with twin target critics
+def critic_loss(data, teacher, critic, target_critic, ent_coef, gamma):
+    """Returns (loss, stats): the sum of the two critics' MSE to the soft TD target, and [loss, mean Q_1, mean Q_2]."""
+    with torch.no_grad():
+        next_action, next_log_prob, _, _ = teacher.sample(data["next_state"])
+        next_q = target_critic(data["next_state"], next_action).min(0).values - ent_coef * next_log_prob
+        # Eq. (1): Q(s, a) = r + gamma E[Q(s', a')]; a terminal s' has no future, a truncated one does
+        target_q = data["reward"] + gamma * (1.0 - data["terminated"]) * next_q
+    q_values = critic(data["state"], data["action"])  # (2, batch)
+    q_loss = (q_values - target_q).pow(2).mean(1).sum()  # MSE of Q_1 plus MSE of Q_2
+    return q_loss, torch.stack([q_loss, q_values[0].mean(), q_values[1].mean()]).detach()
+
+
+# ALGO LOGIC: the teacher's policy step, Eq. (2), and the student's, Eqs. (3)-(6), on the SAME minibatch (Alg. 2)
+def actor_losses(data, teacher, student, critic, log_ent_coef, target_entropy, kind, bc_coef):
+    """Returns (teacher + student loss, temperature loss, stats). The three losses share no parameters.
+
+    stats = [teacher actor loss, student BC loss, student asymmetric loss, temperature loss, temperature,
+    imitation gap (mean |student mean action - teacher mean action|, a diagnostic for every `kind`)].
+    """
+    ent_coef = log_ent_coef.exp().detach()
+    zero = torch.zeros((), device=data["state"].device)
+    action_t, log_prob_t, mean_t, log_std_t = teacher.sample(data["state"])
+    use_student, use_asym = kind != "none", kind.endswith("asym")
+    if use_student:
+        action_s, log_prob_s, mean_s, log_std_s = student.sample(data["obs"])
+    if use_asym:  # one critic pass for teacher (a_t on s) and student (a_s on the SAME clean s)
+        q = critic(data["state"].repeat(2, 1), torch.cat([action_t, action_s]), detach_params=True).min(0).values
+        q_t, q_s = q.chunk(2)
+    else:
+        q_t = critic(data["state"], action_t, detach_params=True).min(0).values
+    # Eq. (2) as SAC solves it: the KL proximity becomes the entropy bonus, i.e. minimise
+    # E[ent_coef * log pi_t(a|s) - Q(s, a)], a ~ pi_t(.|s). (The paper writes <Q, p> as a cost to minimise;
+    # with Q a return to maximise, the sign of the Q term is negative here.)
+    actor_loss = (ent_coef * log_prob_t - q_t).mean()
+    loss, bc_loss, asym_loss, gap = actor_loss, zero, zero, zero
+    if use_student:
+        mean_t_target, log_std_t_target = mean_t.detach(), log_std_t.detach()  # the teacher is a fixed target
+        bc_loss = student_loss_terms(kind, mean_s, log_std_s, mean_t_target, log_std_t_target)
+        if use_asym:
+            # Eq. (5): the student's action on the NOISY o is scored by the teacher's critic on the CLEAN s,
+            # with the teacher's temperature (the KL to the previous student becomes SAC's entropy term)
+            asym_loss = (ent_coef * log_prob_s - q_s).mean()
+        loss = loss + bc_coef * bc_loss + asym_loss  # Eq. (6): L_s = L_BC + L_Asym
+        gap = (torch.tanh(mean_s) - torch.tanh(mean_t_target)).abs().mean()
+    # SAC's temperature loss towards entropy -dim(A), with the log-probs of this (pre-update) teacher
+    ent_loss = (-log_ent_coef.exp() * (log_prob_t.detach() + target_entropy)).mean()
+    stats = torch.stack([actor_loss, bc_loss, asym_loss, ent_loss, ent_coef.squeeze(), gap]).detach()
+    return loss, ent_loss, stats
+
+
 def evaluate(actor, key, env_fns, seed, device):
     """Run each env of `env_fns` for one episode with deterministic actions; returns (returns, lengths)."""
     envs = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
@@ -372,7 +423,6 @@ def main(args: Args):
     ent_optimizer = torch.optim.Adam([log_ent_coef], lr=args.q_lr, fused=True)
     rb = ReplayBuffer(args.buffer_size, state_dim, action_dim, device)
     use_student = args.student_loss != "none"
-    use_asym = args.student_loss.endswith("asym")
 
     # Resume: networks, optimisers, temperature, step counter, RNG states, and the buffer if it was saved.
     global_step, train_from = 0, args.learning_starts
@@ -396,7 +446,8 @@ def main(args: Args):
         run_dir = os.path.dirname(os.path.abspath(args.resume))
         print(f"resumed from {args.resume} at global_step={global_step}, buffer size {rb.size}")
     else:
-        run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+        # "/" of a namespaced id (e.g. l2t/Cassie-v0) would nest folders
+        run_name = f"{args.env_id.replace('/', '_')}__{args.exp_name}__{args.seed}__{int(time.time())}"
         run_dir = os.path.join(args.runs_dir, run_name)
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
@@ -418,52 +469,17 @@ def main(args: Args):
                          rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()})
         save_atomic(state, path)
 
-    # ALGO LOGIC: the teacher's critic, Eq. (1), SAC's soft Bellman backup with twin target critics
-    def critic_loss(data):
-        ent_coef = log_ent_coef.exp().detach()
-        with torch.no_grad():
-            next_action, next_log_prob, _, _ = teacher.sample(data["next_state"])
-            next_q = target_critic(data["next_state"], next_action).min(0).values - ent_coef * next_log_prob
-            # Eq. (1): Q(s, a) = r + gamma E[Q(s', a')]; a terminal s' has no future, a truncated one does
-            target_q = data["reward"] + args.gamma * (1.0 - data["terminated"]) * next_q
-        q_values = critic(data["state"], data["action"])  # (2, batch)
-        q_loss = (q_values - target_q).pow(2).mean(1).sum()  # MSE of Q_1 plus MSE of Q_2
-        return q_loss, torch.stack([q_loss, q_values[0].mean(), q_values[1].mean()]).detach()
+    # The two loss functions of one gradient step, bound to this run's networks (defined above main)
+    def critic_loss_fn(data):
+        return critic_loss(data, teacher, critic, target_critic, log_ent_coef.exp().detach(), args.gamma)
 
-    # ALGO LOGIC: the teacher's policy step, Eq. (2), and the student's step, Eqs. (3)-(6), on the SAME minibatch
-    def actor_losses(data):
-        ent_coef = log_ent_coef.exp().detach()
-        action_t, log_prob_t, mean_t, log_std_t = teacher.sample(data["state"])
-        if use_student:
-            action_s, log_prob_s, mean_s, log_std_s = student.sample(data["obs"])
-        if use_asym:  # one critic pass for teacher (a_t on s) and student (a_s on the SAME clean s)
-            q = critic(data["state"].repeat(2, 1), torch.cat([action_t, action_s]), detach_params=True).min(0).values
-            q_t, q_s = q.chunk(2)
-        else:
-            q_t = critic(data["state"], action_t, detach_params=True).min(0).values
-        # Eq. (2) as SAC solves it: the KL proximity becomes the entropy bonus, i.e. minimise
-        # E[ent_coef * log pi_t(a|s) - Q(s, a)], a ~ pi_t(.|s). (The paper writes <Q, p> as a cost to minimise;
-        # with Q a return to maximise, the sign of the Q term is negative here.)
-        actor_loss = (ent_coef * log_prob_t - q_t).mean()
-        loss = actor_loss
-        bc_loss = asym_loss = gap = torch.zeros((), device=device)
-        if use_student:
-            mean_t_target, log_std_t_target = mean_t.detach(), log_std_t.detach()
-            bc_loss = student_loss_terms(args.student_loss, mean_s, log_std_s, mean_t_target, log_std_t_target)
-            if use_asym:
-                # Eq. (5): the student's action on the NOISY o is scored by the teacher's critic on the CLEAN s,
-                # with the teacher's temperature (the KL to the previous student becomes SAC's entropy term)
-                asym_loss = (ent_coef * log_prob_s - q_s).mean()
-            loss = loss + args.bc_coef * bc_loss + asym_loss  # Eq. (6): L_s = L_BC + L_Asym
-            gap = (torch.tanh(mean_s) - torch.tanh(mean_t_target)).abs().mean()  # imitation gap, a diagnostic
-        # SAC's temperature loss towards entropy -dim(A), with the log-probs of this (pre-update) teacher
-        ent_loss = (-log_ent_coef.exp() * (log_prob_t.detach() + target_entropy)).mean()
-        stats = torch.stack([actor_loss, bc_loss, asym_loss, ent_loss, ent_coef.squeeze(), gap]).detach()
-        return loss, ent_loss, stats
+    def actor_losses_fn(data):
+        return actor_losses(data, teacher, student, critic, log_ent_coef, target_entropy, args.student_loss,
+                            args.bc_coef)
 
     if args.compile:  # compile the loss functions (forward and, through AOTAutograd, backward); steps stay eager
-        critic_loss = torch.compile(critic_loss)
-        actor_losses = torch.compile(actor_losses)
+        critic_loss_fn = torch.compile(critic_loss_fn)
+        actor_losses_fn = torch.compile(actor_losses_fn)
 
     def stop_if_nonfinite(stats, names):
         """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
@@ -480,7 +496,7 @@ def main(args: Args):
     actor_optimizers = [actor_optimizer] + [student_optimizer] * use_student + [ent_optimizer] * args.autotune
 
     def update_critic(data):
-        q_loss, stats = critic_loss(data)
+        q_loss, stats = critic_loss_fn(data)
         stop_if_nonfinite(stats, critic_names)
         q_optimizer.zero_grad(set_to_none=True)
         q_loss.backward()
@@ -488,7 +504,7 @@ def main(args: Args):
         return stats
 
     def update_actors(data):
-        loss, ent_loss, stats = actor_losses(data)
+        loss, ent_loss, stats = actor_losses_fn(data)
         stop_if_nonfinite(stats, actor_names)
         for optimizer in actor_optimizers:
             optimizer.zero_grad(set_to_none=True)

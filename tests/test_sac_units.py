@@ -1,0 +1,133 @@
+"""Units of l2t_sac_mujoco.py: the policy's log-probability, the batched critic, the buffer, the losses."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from torch.distributions import Normal, TanhTransform, TransformedDistribution, kl_divergence
+
+
+def test_actor_log_prob_matches_torch_distributions(sac):
+    torch.manual_seed(0)
+    actor = sac.Actor(5, 3, 32)
+    x = torch.randn(64, 5)
+    torch.manual_seed(1)
+    action, log_prob, mean, log_std = actor.sample(x)
+    assert action.shape == (64, 3) and log_prob.shape == (64,)
+    assert torch.all(action.abs() < 1)
+    reference = TransformedDistribution(Normal(mean, log_std.exp()), [TanhTransform()])
+    # compare away from |a| = 1, where the reference's atanh is ill-conditioned in float32
+    ok = action.abs().max(-1).values < 0.999
+    torch.testing.assert_close(log_prob[ok], reference.log_prob(action).sum(-1)[ok], rtol=1e-4, atol=1e-3)
+    assert torch.equal(actor.act(x), torch.tanh(mean))
+
+
+def test_twin_q_is_two_independent_mlps(sac):
+    torch.manual_seed(0)
+    critic = sac.TwinQ(7, 16)
+    s, a = torch.randn(10, 4), torch.randn(10, 3)
+    q = critic(s, a)
+    assert q.shape == (2, 10)
+    for j in range(2):
+        x = torch.cat([s, a], -1)
+        for i, (w, b) in enumerate(zip(critic.weights, critic.biases)):
+            x = x @ w[j] + b[j]
+            x = torch.relu(x) if i < 2 else x
+        torch.testing.assert_close(q[j], x.squeeze(-1))
+    assert not torch.equal(q[0], q[1])  # independently initialised
+    q.sum().backward()
+    assert all(p.grad is not None for p in critic.parameters())
+    critic.zero_grad()
+    a.requires_grad_(True)
+    critic(s, a, detach_params=True).sum().backward()
+    assert a.grad is not None and all(p.grad is None for p in critic.parameters())
+
+
+def test_replay_buffer_wraps_and_round_trips(sac):
+    rb = sac.ReplayBuffer(5, state_dim=2, action_dim=1, device="cpu")
+    for k in range(3):  # 2 envs a step: 6 rows into capacity 5
+        s = np.array([[10.0 * k, 0], [10.0 * k + 1, 0]])
+        rb.add(s, s + 0.5, np.zeros((2, 1)), np.array([k, k + 0.5]), s + 100, s + 100.5, np.array([0.0, 1.0]))
+    assert rb.size == 5 and rb.pos == 1
+    assert rb.storage[0, 0] == 21.0  # the oldest row was overwritten by the newest
+    batch = rb.sample(64)
+    assert batch["state"].shape == (64, 2) and batch["reward"].shape == (64,) and batch["terminated"].shape == (64,)
+    torch.testing.assert_close(batch["obs"], batch["state"] + 0.5)
+    torch.testing.assert_close(batch["next_state"], batch["state"] + 100)
+    other = sac.ReplayBuffer(5, 2, 1, "cpu")
+    other.load_state_dict(rb.state_dict())
+    assert torch.equal(other.storage, rb.storage) and (other.pos, other.size) == (rb.pos, rb.size)
+    with pytest.raises(ValueError):
+        sac.ReplayBuffer(5, 3, 1, "cpu").load_state_dict(rb.state_dict())
+
+
+def test_critic_target_stops_at_termination_only(sac):
+    """Eq. (1): trained on a fixed batch, Q(s, a) -> r where terminated, and -> r + gamma*(...) where not."""
+    torch.manual_seed(0)
+    teacher, critic, target = sac.Actor(3, 2, 32), sac.TwinQ(5, 64), sac.TwinQ(5, 64)
+    target.load_state_dict(critic.state_dict())
+    for p in target.parameters():  # a target critic that says Q = 10 everywhere
+        nn.init.zeros_(p)
+    with torch.no_grad():
+        target.biases[-1].fill_(10.0)
+    data = {"state": torch.randn(32, 3), "action": torch.rand(32, 2) * 2 - 1, "next_state": torch.randn(32, 3),
+            "reward": torch.ones(32), "terminated": (torch.arange(32) % 2).float()}
+    opt = torch.optim.Adam(critic.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(400):
+        loss, stats = sac.critic_loss(data, teacher, critic, target, ent_coef=torch.tensor(0.0), gamma=0.5)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(stats[0].item())
+    q = critic(data["state"], data["action"])
+    terminal = data["terminated"] == 1
+    torch.testing.assert_close(q[:, terminal], torch.ones_like(q[:, terminal]), atol=0.05, rtol=0)
+    torch.testing.assert_close(q[:, ~terminal], torch.full_like(q[:, ~terminal], 1 + 0.5 * 10), atol=0.05, rtol=0)
+    assert losses[-1] < 0.01 * losses[0]
+
+
+class QuadraticCritic(nn.Module):
+    """Q(s, a) = -10 ||a - teacher's mean action(s)||^2 for both critics: its best action is the teacher's."""
+
+    def __init__(self, teacher):
+        super().__init__()
+        self.teacher = teacher
+
+    def forward(self, state, action, detach_params=False):
+        return (-10 * (action - self.teacher.act(state)).pow(2).sum(-1)).expand(2, -1)
+
+
+@pytest.mark.parametrize("kind", ["l1", "l2", "kl", "asym", "l1+asym", "l2+asym"])
+def test_each_student_loss_is_finite_and_pulls_the_student_to_the_teacher(sac, kind):
+    torch.manual_seed(0)
+    teacher, student = sac.Actor(5, 3, 64), sac.Actor(5, 3, 64)
+    state = torch.randn(128, 5)
+    data = {"state": state, "obs": state + 0.1 * state.abs() * (torch.rand_like(state) * 2 - 1)}
+    log_ent_coef = torch.tensor([math.log(1e-3)], requires_grad=True)
+    opt = torch.optim.Adam(student.parameters(), lr=1e-3)
+    critic = QuadraticCritic(teacher)
+
+    def gap():
+        return (student.act(data["obs"]) - teacher.act(data["state"])).abs().mean().item()
+
+    before = gap()
+    for _ in range(60):
+        loss, ent_loss, stats = sac.actor_losses(data, teacher, student, critic, log_ent_coef, -3.0, kind, 1.0)
+        assert torch.isfinite(stats).all() and torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()  # the teacher's own loss also gets gradients here, but only the student steps
+        opt.step()
+    assert gap() < 0.5 * before
+    bc, asym = stats[1].item(), stats[2].item()
+    assert (bc != 0) == (kind != "asym") and (asym != 0) == kind.endswith("asym")
+
+
+def test_kl_loss_is_the_gaussian_kl(sac):
+    torch.manual_seed(0)
+    ms, ls, mt, lt = torch.randn(16, 3), torch.randn(16, 3) * 0.3, torch.randn(16, 3), torch.randn(16, 3) * 0.3
+    reference = kl_divergence(Normal(ms, ls.exp()), Normal(mt, lt.exp())).sum(-1).mean()
+    torch.testing.assert_close(sac.student_loss_terms("kl", ms, ls, mt, lt), reference)
+    assert sac.student_loss_terms("kl", mt, lt, mt, lt).abs() < 1e-6
