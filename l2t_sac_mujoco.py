@@ -138,6 +138,11 @@ def check_args(args: Args):
         gym.spec(args.env_id)
     except gym.error.Error as e:
         fail(f"--env-id: unknown environment '{args.env_id}' ({e})")
+    if args.capture_video:
+        try:
+            import moviepy  # noqa: F401  (gymnasium's RecordVideo writes MP4 through it)
+        except ImportError:
+            fail("--capture-video needs moviepy (pip install -r requirements.txt)")
     if args.resume is not None and not os.path.isfile(args.resume):
         fail(f"--resume: no checkpoint file at '{args.resume}'")
 
@@ -377,6 +382,8 @@ def load_checkpoint(path, args, state_dim, action_dim):
     for key, value in expected.items():
         if ckpt[key] != value:
             fail(f"--resume: checkpoint '{path}' has {key}={ckpt[key]!r}, this run has {value!r}")
+    if "q_optimizer" not in ckpt:
+        fail(f"--resume: '{path}' is a saved model (--save-model), not a training checkpoint.pt")
     if ckpt["global_step"] >= args.total_timesteps:
         fail(f"--resume: checkpoint is at step {ckpt['global_step']}; raise --total-timesteps above it to continue")
     return ckpt
@@ -428,17 +435,20 @@ def main(args: Args):
     global_step, train_from = 0, args.learning_starts
     if args.resume is not None:
         ckpt = load_checkpoint(args.resume, args, state_dim, action_dim)
-        for module, key in ((teacher, "teacher"), (student, "student"), (critic, "critic"),
-                            (target_critic, "target_critic"), (q_optimizer, "q_optimizer"),
-                            (actor_optimizer, "actor_optimizer"), (student_optimizer, "student_optimizer"),
-                            (ent_optimizer, "ent_optimizer")):
-            module.load_state_dict(ckpt[key])
+        try:
+            for module, key in ((teacher, "teacher"), (student, "student"), (critic, "critic"),
+                                (target_critic, "target_critic"), (q_optimizer, "q_optimizer"),
+                                (actor_optimizer, "actor_optimizer"), (student_optimizer, "student_optimizer"),
+                                (ent_optimizer, "ent_optimizer")):
+                module.load_state_dict(ckpt[key])
+            if ckpt["buffer"] is not None:
+                rb.load_state_dict(ckpt["buffer"])
+        except (KeyError, ValueError, RuntimeError) as e:
+            fail(f"--resume: checkpoint '{args.resume}' does not fit this run ({type(e).__name__}: {str(e).splitlines()[0]})")
         with torch.no_grad():
             log_ent_coef.copy_(ckpt["log_ent_coef"])
         global_step = ckpt["global_step"]
-        if ckpt["buffer"] is not None:
-            rb.load_state_dict(ckpt["buffer"])
-        else:  # no saved data: the teacher (not random actions) refills learning_starts steps before updates resume
+        if ckpt["buffer"] is None:  # no saved data: the teacher (not random actions) refills learning_starts steps
             train_from = global_step + args.learning_starts
         torch.set_rng_state(ckpt["rng"]["torch"])
         np.random.set_state(ckpt["rng"]["numpy"])

@@ -160,8 +160,10 @@ def test_bad_input_is_a_one_line_error_naming_the_flag(sac, tmp_path, overrides,
 
 
 def test_mismatched_resume_is_refused(sac, tmp_path):
-    run_dir = sac.main(tiny_args(sac, tmp_path, total_timesteps=100))
+    run_dir = sac.main(tiny_args(sac, tmp_path, total_timesteps=100, save_model=True))
     path = os.path.join(run_dir, "checkpoint.pt")
+    with pytest.raises(SystemExit, match="--resume: .* is a saved model"):
+        sac.main(tiny_args(sac, tmp_path, total_timesteps=200, resume=os.path.join(run_dir, "l2t_sac_mujoco.cleanrl_model")))
     for overrides in (dict(hidden_dim=64), dict(student_loss="l2"), dict(total_timesteps=100)):
         with pytest.raises(SystemExit, match="--resume"):
             sac.main(tiny_args(sac, tmp_path, resume=path, **{"total_timesteps": 200, **overrides}))
