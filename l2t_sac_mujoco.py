@@ -5,7 +5,6 @@
 import math
 import os
 import random
-import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Optional
@@ -111,6 +110,11 @@ def fail(message: str):
     raise SystemExit(f"{os.path.basename(__file__)}: error: {message}")
 
 
+def first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
+
+
 def check_args(args: Args):
     """One-line errors for every flag that could otherwise fail deep inside gymnasium or torch."""
     if not (math.isfinite(args.alpha) and args.alpha >= 0):
@@ -137,7 +141,7 @@ def check_args(args: Args):
     try:
         gym.spec(args.env_id)
     except gym.error.Error as e:
-        fail(f"--env-id: unknown environment '{args.env_id}' ({e})")
+        fail(f"--env-id: unknown environment '{args.env_id}' ({first_line(e)})")
     if args.capture_video:
         try:
             import moviepy  # noqa: F401  (gymnasium's RecordVideo writes MP4 through it)
@@ -342,6 +346,11 @@ def actor_losses(data, teacher, student, critic, log_ent_coef, target_entropy, k
     return loss, ent_loss, stats
 
 
+def to_env_action(action, low, high):
+    """Map a normalised action in [-1, 1] to the env's bounds [low, high]."""
+    return low + (action + 1.0) * 0.5 * (high - low)
+
+
 def evaluate(actor, key, env_fns, seed, device):
     """Run each env of `env_fns` for one episode with deterministic actions; returns (returns, lengths)."""
     envs = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
@@ -351,7 +360,7 @@ def evaluate(actor, key, env_fns, seed, device):
     low, high = envs.single_action_space.low, envs.single_action_space.high
     while not done.all():
         action = actor.act(torch.as_tensor(obs[key], dtype=torch.float32, device=device)).cpu().numpy()
-        obs, reward, terminated, truncated, _ = envs.step(low + (action + 1) * 0.5 * (high - low))
+        obs, reward, terminated, truncated, _ = envs.step(to_env_action(action, low, high))
         returns += reward * ~done
         lengths += ~done
         done |= terminated | truncated
@@ -374,7 +383,7 @@ def load_checkpoint(path, args, state_dim, action_dim):
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
-        fail(f"--resume: cannot read checkpoint '{path}' ({type(e).__name__}: {e})")
+        fail(f"--resume: cannot read checkpoint '{path}' ({type(e).__name__}: {first_line(e)})")
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         fail(f"--resume: '{path}' is not a {CHECKPOINT_FORMAT} checkpoint")
     expected = {"env_id": args.env_id, "state_dim": state_dim, "action_dim": action_dim,
@@ -407,7 +416,7 @@ def main(args: Args):
             [make_env(args.env_id, args.alpha, args.noise, args.seed + i) for i in range(args.num_envs)],
             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     except Exception as e:  # e.g. mujoco missing, or an env whose spaces NoisyObservation cannot handle
-        fail(f"--env-id: cannot create '{args.env_id}' ({type(e).__name__}: {e})")
+        fail(f"--env-id: cannot create '{args.env_id}' ({type(e).__name__}: {first_line(e)})")
     if not isinstance(envs.single_action_space, gym.spaces.Box):
         fail(f"--env-id: '{args.env_id}' has {envs.single_action_space}; only continuous (Box) actions are supported")
     state_dim = envs.single_observation_space["state"].shape[0]
@@ -444,7 +453,7 @@ def main(args: Args):
             if ckpt["buffer"] is not None:
                 rb.load_state_dict(ckpt["buffer"])
         except (KeyError, ValueError, RuntimeError) as e:
-            fail(f"--resume: checkpoint '{args.resume}' does not fit this run ({type(e).__name__}: {str(e).splitlines()[0]})")
+            fail(f"--resume: checkpoint '{args.resume}' does not fit this run ({type(e).__name__}: {first_line(e)})")
         with torch.no_grad():
             log_ent_coef.copy_(ckpt["log_ent_coef"])
         global_step = ckpt["global_step"]
@@ -565,7 +574,7 @@ def main(args: Args):
 
         # TRY NOT TO MODIFY: execute the game and log data.
         next_obs, rewards, terminations, truncations, infos = envs.step(
-            action_low + (actions + 1.0) * 0.5 * (action_high - action_low))
+            to_env_action(actions, action_low, action_high))
         global_step += args.num_envs
         if "final_info" in infos and "episode" in infos["final_info"]:
             for i in np.flatnonzero(infos["final_info"]["_episode"]):

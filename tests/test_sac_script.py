@@ -169,8 +169,9 @@ def test_mismatched_resume_is_refused(sac, tmp_path):
             sac.main(tiny_args(sac, tmp_path, resume=path, **{"total_timesteps": 200, **overrides}))
     bad = tmp_path / "garbage.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(SystemExit, match="--resume: cannot read"):
+    with pytest.raises(SystemExit, match="--resume: cannot read") as e:
         sac.main(tiny_args(sac, tmp_path, resume=str(bad)))
+    assert "\n" not in str(e.value.code)
 
 
 def test_cli_error_is_one_line_without_traceback(tmp_path):
