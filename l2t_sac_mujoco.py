@@ -470,8 +470,9 @@ def main(args: Args):
         run_dir = os.path.join(args.runs_dir, run_name)
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
-    # purge_step drops events a crashed run logged after its last checkpoint, so the curve has no duplicates
-    writer = SummaryWriter(run_dir, purge_step=global_step if global_step > 0 else None)
+    # purge_step drops events a crashed run logged after its last checkpoint (those AT the checkpoint's step were
+    # logged before it was written), so the curve continues without duplicates
+    writer = SummaryWriter(run_dir, purge_step=global_step + 1 if global_step > 0 else None)
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
 
     def checkpoint(path, with_optim=True):

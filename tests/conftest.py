@@ -28,3 +28,8 @@ def load_script(name):
 @pytest.fixture
 def sac():
     return load_script("l2t_sac_mujoco")
+
+
+@pytest.fixture
+def tsl():
+    return load_script("tsl_dagger_baseline")

@@ -129,8 +129,10 @@ def test_resume_continues_step_counter_and_buffer(sac, tmp_path):
     assert second["buffer"]["size"] == 300
     assert torch.equal(second["buffer"]["storage"][:200], first["buffer"]["storage"])  # old data kept
     assert not torch.equal(second["teacher"]["fc_mean.weight"], first["teacher"]["fc_mean.weight"])  # trained on
-    steps = [s for s, _ in scalars(run_dir)["losses/qf_loss"]]
+    logged = scalars(run_dir)
+    steps = [s for s, _ in logged["losses/qf_loss"]]
     assert max(steps) == 300 and steps == sorted(set(steps))  # one curve, continued, no duplicate steps
+    assert [s for s, _ in logged["eval/student_return"]] == [200, 300]  # the first run's last point is kept
 
 
 def test_resume_without_saved_buffer_refills_before_learning(sac, tmp_path):
