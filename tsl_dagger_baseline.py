@@ -259,7 +259,7 @@ def log_episodes(writer, infos, global_step):
             writer.add_scalar("charts/episodic_length", infos["final_info"]["episode"]["l"][i], global_step)
 
 
-def train_teacher(args, writer, device):
+def train_teacher(args, writer, device, run_dir):
     """Stage 1: SAC on the clean state (CleanRL's SAC; the same update as l2t_sac_mujoco.py without a student).
 
     Returns the teacher and the number of environment steps it cost."""
@@ -281,6 +281,11 @@ def train_teacher(args, writer, device):
     width = 2 * state_dim + action_dim + 2
     storage = torch.zeros(min(args.buffer_size, args.teacher_timesteps), width, device=device)
     size = pos = 0
+
+    def stop_nonfinite(what, step):
+        path = os.path.join(run_dir, f"nonfinite_stage1_step{step}.pt")
+        save_atomic({"teacher": teacher.state_dict(), "critic": critic.state_dict(), "global_step": step}, path)
+        fail(f"stage 1: non-finite {what} at step {step}; teacher and critic saved to {path}")
 
     obs, _ = envs.reset(seed=args.seed)
     start_time = time.time()
@@ -308,8 +313,8 @@ def train_teacher(args, writer, device):
                 a2, logp2 = teacher.sample(s2)
                 target_q = r + args.gamma * (1 - done) * (target_critic(s2, a2).min(0).values - ent_coef * logp2)
             q_loss = (critic(s, a) - target_q).pow(2).mean(1).sum()
-            if not torch.isfinite(q_loss):
-                fail(f"stage 1: non-finite critic loss at step {global_step}")
+            if not torch.isfinite(q_loss):  # checked before the step: the saved networks are still finite
+                stop_nonfinite("critic loss", global_step)
             q_optimizer.zero_grad(set_to_none=True)
             q_loss.backward()
             q_optimizer.step()
@@ -319,7 +324,7 @@ def train_teacher(args, writer, device):
                     actor_loss = (ent_coef * logp - critic(s, a_pi, detach_params=True).min(0).values).mean()
                     ent_loss = (-log_ent_coef.exp() * (logp.detach() + target_entropy)).mean()
                     if not torch.isfinite(actor_loss):
-                        fail(f"stage 1: non-finite actor loss at step {global_step}")
+                        stop_nonfinite("actor loss", global_step)
                     actor_optimizer.zero_grad(set_to_none=True)
                     ent_optimizer.zero_grad(set_to_none=True)
                     (actor_loss + ent_loss).backward()
@@ -448,7 +453,7 @@ def main(args: Args):
     def round_alpha(r):  # the training noise of round r: linear from 0 to alpha with --curriculum
         return args.alpha * r / max(args.dagger_rounds - 1, 1) if args.curriculum else args.alpha
 
-    # Stage 2's envs, built first to learn the dimensions; a teacher must fit them
+    # A stage-2 checkpoint to resume from (its round sets the noise the envs start with)
     ckpt, first_round = None, 0
     if args.resume is not None:
         try:
@@ -463,6 +468,7 @@ def main(args: Args):
         first_round = ckpt["round"]
         if first_round >= args.dagger_rounds:
             fail(f"--resume: '{args.resume}' has finished all {args.dagger_rounds} rounds")
+    # Stage 2's envs, built first to learn the dimensions; a teacher must fit them
     try:
         envs = gym.vector.SyncVectorEnv(
             [make_env(args.env_id, round_alpha(first_round), args.noise, args.seed + 1 + i)
@@ -494,7 +500,7 @@ def main(args: Args):
     elif args.teacher_checkpoint is not None:
         teacher, teacher_steps, hidden = load_teacher(args.teacher_checkpoint, args.env_id, state_dim, action_dim)
     else:
-        teacher, teacher_steps = train_teacher(args, writer, device)
+        teacher, teacher_steps = train_teacher(args, writer, device, run_dir)
         hidden = args.hidden_dim
     teacher = teacher.to(device)
     teacher.requires_grad_(False)

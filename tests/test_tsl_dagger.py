@@ -173,3 +173,14 @@ def test_smoke_two_stages_on_halfcheetah(tmp_path):
     assert [v for _, v in logged["charts/beta"]] == [1.0, 0.5]
     saved = torch.load(os.path.join(run_dir, "teacher.pt"), weights_only=False)
     assert saved["global_step"] == 400  # counted, and reloadable as a --teacher-checkpoint
+
+
+def test_nonfinite_stage1_loss_stops_after_saving(tsl, tmp_path):
+    with pytest.raises(SystemExit, match="stage 1: non-finite critic loss at step 65") as e:
+        tsl.main(tsl.Args(env_id="l2t-test/NaNReward-v0", teacher_timesteps=200, learning_starts=64, batch_size=32,
+                          hidden_dim=32, stage2_timesteps=30, dagger_rounds=1, runs_dir=str(tmp_path),
+                          torch_threads=1))
+    (path,) = glob.glob(str(tmp_path / "*" / "nonfinite_stage1_step65.pt"))
+    assert path in str(e.value.code)
+    saved = torch.load(path, weights_only=False)
+    assert all(torch.isfinite(v).all() for v in saved["critic"].values())
