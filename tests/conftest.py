@@ -4,6 +4,7 @@ import sys
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # `envs` and the top-level scripts
@@ -23,6 +24,13 @@ def load_script(name):
         sys.modules[name] = module  # torch.compile and pickling look modules up by name
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+def scalars(run_dir):
+    """Every TensorBoard scalar of a run folder: {tag: [(step, value), ...]}."""
+    ea = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+    ea.Reload()
+    return {tag: [(e.step, e.value) for e in ea.Scalars(tag)] for tag in ea.Tags()["scalars"]}
 
 
 @pytest.fixture

@@ -9,18 +9,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import ROOT
+from conftest import ROOT, scalars
 from envs.noise import NoisyObservation
 
 SCRIPT = os.path.join(ROOT, "l2t_sac_mujoco.py")
-
-
-def scalars(run_dir):
-    ea = EventAccumulator(run_dir, size_guidance={"scalars": 0})
-    ea.Reload()
-    return {tag: [(e.step, e.value) for e in ea.Scalars(tag)] for tag in ea.Tags()["scalars"]}
 
 
 def tiny_args(sac, tmp_path, **overrides):

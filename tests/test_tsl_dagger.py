@@ -8,17 +8,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import ROOT
+from conftest import ROOT, scalars
 
 SCRIPT = os.path.join(ROOT, "tsl_dagger_baseline.py")
-
-
-def scalars(run_dir):
-    ea = EventAccumulator(run_dir, size_guidance={"scalars": 0})
-    ea.Reload()
-    return {tag: [(e.step, e.value) for e in ea.Scalars(tag)] for tag in ea.Tags()["scalars"]}
 
 
 @pytest.fixture
