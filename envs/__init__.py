@@ -5,6 +5,13 @@ need that is not part of the algorithm itself (noise models, robot models, terra
 lives in this package.
 """
 
+import gymnasium as gym
+
 from envs.noise import NOISE_TYPES, NoisyObservation, get_noise_alpha, set_noise_alpha
+
+# Our robot envs, registered lazily (a string entry point imports the module only at gym.make), so that
+# `--env-id l2t/Cassie-v0` works in every script without importing MuJoCo models at start-up.
+if "l2t/Cassie-v0" not in gym.registry:
+    gym.register("l2t/Cassie-v0", entry_point="envs.cassie.env:CassieEnv", max_episode_steps=600)
 
 __all__ = ["NOISE_TYPES", "NoisyObservation", "get_noise_alpha", "set_noise_alpha"]

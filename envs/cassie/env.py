@@ -1,0 +1,294 @@
+"""``l2t/Cassie-v0``: Cassie imitating our walking reference (`envs.cassie.reference`), reward of paper 1 Eq. (9).
+
+One env step = one policy step = ``frame_skip`` (default 60) physics steps of 0.5 ms = 30 ms (33.3 Hz, as the
+authors' ``CassieMirror-v5``), run by one ``mujoco.mj_step(model, data, nstep=frame_skip)`` call. Episodes are
+truncated at 600 steps (18 s, ``max_episode_steps`` at registration, as the authors).
+
+Time and phase. ``t`` counts env steps since reset; the gait phase after step ``t`` is
+``phi_t = (phi_0 + t * dt / PERIOD) mod 1`` (dt = 0.03 s). The action chosen at ``t`` aims at the reference of
+``phi_{t+1}`` (the end of the control period it acts over), and the reward of that step compares the state at
+``t+1`` with the reference at ``phi_{t+1}``. The observation at ``t`` therefore carries ``phi_{t+1}``.
+
+Action (10, in [-1, 1], MOTOR_JOINTS order): a residual on the reference,
+``data.ctrl = clip(q_ref(phi_{t+1}) + LEAD * qdot_ref(phi_{t+1}) + ACTION_SCALE * a, joint range)``;
+``ACTION_SCALE`` = 0.3 rad for every motor (the authors added the raw action in rad, i.e. a scale of 1 rad).
+ctrl is the target of MuJoCo's position actuators, force ``kp (ctrl - q) - (kv + b) qdot`` (b = joint damping);
+``LEAD = (kv + b) / kp`` (0.10-0.12 s) turns that into ``kp (q_ref - q) + (kv + b) (qdot_ref - qdot)``: the PD
+tracks the reference velocity too. (The authors' PD had a velocity target of 0, which makes the joints lag the
+reference by ~0.1 rad at walking speeds; with zero action our held-pelvis tracking error is ~3x smaller.)
+
+Teacher state (57 float64). Velocities and positions are SI (m, rad, m/s, rad/s):
+
+| index | content | noisy |
+|---|---|---|
+| 0 | pelvis height z (floor at 0) | yes |
+| 1-4 | pelvis orientation quaternion w, x, y, z (sign chosen with w >= 0) | yes |
+| 5-7 | pelvis linear velocity, pelvis frame | yes |
+| 8-10 | pelvis angular velocity, pelvis frame | yes |
+| 11-20 | motor joint positions (MOTOR_JOINTS order: left hip-roll, hip-yaw, hip-pitch, knee, foot, right ...) | yes |
+| 21-30 | motor joint velocities | yes |
+| 31-36 | passive joint positions: left shin, tarsus, heel-spring, right shin, tarsus, heel-spring | yes |
+| 37-42 | passive joint velocities, same order | yes |
+| 43-44 | pelvis x, y minus the reference pelvis x, y (x_ref = SPEED * time since reset, y_ref = 0) | yes |
+| 45-46 | sin(2 pi phi_{t+1}), cos(2 pi phi_{t+1}) | no (clock) |
+| 47-56 | reference motor positions at phi_{t+1} | no (clock) |
+
+``CASSIE_NOISY_MASK`` is that last column: ``NoisyObservation(env, alpha, noisy_mask=CASSIE_NOISY_MASK)`` noises
+the robot measurements only (the authors did the same: noisy robot part, clean reference part). Entries 43-44
+are not in the authors' state; without them the CoM reward term depends on something the state does not show.
+
+Reward (paper 1 Eq. 9), in [0, C_JOINT + C_COM + C_ORI] = [0, 1]:
+``r = C_JOINT exp(-E_joint) + C_COM exp(-K_COM ||p_CoM - p_CoM^r||) + C_ORI exp(-K_ORI angle(q_pelvis, q_pelvis^r))``
+
+* ``E_joint^2 = sum_i W_JOINT_i (q_i - q^r_i)^2`` over the 10 motor joints. ``W_JOINT`` = 30 x the authors'
+  per-leg weights [0.15, 0.15, 0.1, 0.05, 0.05] = [4.5, 4.5, 3, 1.5, 1.5] per leg. (The authors used
+  ``exp(-E_joint^2)``; Eq. 9 says ``exp(-E_joint)``, which we follow.)
+* ``p_CoM``: whole-body centre of mass (world). ``p_CoM^r``: the reference pose's CoM at phi_{t+1}, moved so
+  that the reference pelvis is at x = SPEED * (time since reset), y = 0: the reference walks forward at SPEED
+  from where the episode started. ``K_COM`` = 5 /m (10 cm off: factor 0.61).
+* orientation: the rotation angle between the pelvis quaternion and the reference's (identity), ``K_ORI`` = 3 /rad.
+  (The authors used ``||quat - quat_ref||^2``, which is wrong for the sign-flipped quaternion ``-q``.)
+* ``C_JOINT, C_COM, C_ORI = 0.5, 0.3, 0.2``. The authors' weights were 0.3/0.3/0.2 plus 0.1 whole-qpos, 0.1
+  motor-velocity terms, a forward-velocity bonus and an action penalty (not part of Eq. 9, left out here).
+* ``info`` holds ``reward_joint``, ``reward_com``, ``reward_ori`` (the three weighted terms), ``joint_error``
+  (E_joint), ``com_error`` (m), ``ori_error`` (rad), ``phase`` (phi_{t+1}).
+
+Termination: pelvis height < ``MIN_HEIGHT`` = 0.6 m (reference: 0.95 m), or pelvis tilt (angle between the pelvis
+z axis and the world z axis) > ``MAX_TILT`` = 0.6 rad, or a non-finite state. (The authors also ended episodes
+when the reward fell below 0.3; we do not: that ends episodes for being far from the reference, not for
+falling.)
+
+Reset (seeded by ``reset(seed=...)`` through ``self.np_random``): initial phase phi_0 ~ U[0, 1)
+(``random_phase=True``, default; else 0); the reference pose and velocity at phi_0, pelvis at x = y = 0; then
+hip roll, yaw and pitch angles + U[-0.02, 0.02] rad (these are outside the closed chains, so the chains stay
+closed), every velocity + U[-0.05, 0.05] (rad/s or m/s), and the pelvis height is shifted so that the lower foot
+touches the floor. ctrl starts at the reference motor angles at phi_0.
+
+``hold_pelvis=True`` (diagnostic, used by the tests): the pelvis is welded to a mocap body that is moved to the
+reference pelvis pose at the end of every control period, so the legs can be checked against the reference
+without balancing. Not for training.
+
+``render_mode="rgb_array"``: ``mujoco.Renderer`` (set ``MUJOCO_GL=egl`` headless), camera tracking the pelvis.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from envs.cassie import MODEL_PATH, MOTOR_JOINTS, SIM_DT, load_model
+from envs.cassie.reference import PERIOD, SPEED, reference
+
+ENV_ID = "l2t/Cassie-v0"
+FRAME_SKIP = 60  # physics steps per env step (0.5 ms each: 30 ms, 33.3 Hz)
+MAX_EPISODE_STEPS = 600  # 18 s
+ACTION_SCALE = 0.3  # rad per unit action, every motor
+C_JOINT, C_COM, C_ORI = 0.5, 0.3, 0.2
+W_JOINT = np.array([4.5, 4.5, 3.0, 1.5, 1.5] * 2)  # hip roll, hip yaw, hip pitch, knee, foot; per leg
+K_COM = 5.0  # 1/m
+K_ORI = 3.0  # 1/rad
+MIN_HEIGHT = 0.6  # m
+MAX_TILT = 0.6  # rad
+INIT_HIP_NOISE = 0.02  # rad, uniform half-width, hip roll/yaw/pitch
+INIT_VEL_NOISE = 0.05  # uniform half-width, all velocities
+
+PASSIVE_JOINTS = tuple(f"{leg}-{j}" for leg in ("left", "right") for j in ("shin", "tarsus", "heel-spring"))
+STATE_DIM = 57
+CASSIE_NOISY_MASK = np.zeros(STATE_DIM, dtype=bool)
+CASSIE_NOISY_MASK[:45] = True
+CASSIE_NOISY_MASK.setflags(write=False)
+STATE_SLICES = {  # name -> slice of the state, as in the table above
+    "height": slice(0, 1), "quat": slice(1, 5), "lin_vel": slice(5, 8), "ang_vel": slice(8, 11),
+    "motor_pos": slice(11, 21), "motor_vel": slice(21, 31), "passive_pos": slice(31, 37),
+    "passive_vel": slice(37, 43), "xy_offset": slice(43, 45), "phase": slice(45, 47), "ref_motor": slice(47, 57),
+}
+
+
+def held_pelvis_model() -> mujoco.MjModel:
+    """The Cassie model plus a mocap body "pelvis-holder" welded to the pelvis (the ``home`` key is removed)."""
+    spec = mujoco.MjSpec.from_file(str(MODEL_PATH))
+    spec.delete(spec.key("home"))
+    pelvis = spec.body("cassie-pelvis")
+    spec.worldbody.add_body(name="pelvis-holder", mocap=True, pos=list(pelvis.pos))
+    weld = spec.add_equality(type=mujoco.mjtEq.mjEQ_WELD, objtype=mujoco.mjtObj.mjOBJ_BODY,
+                             name1="pelvis-holder", name2="cassie-pelvis")
+    weld.solref = [0.005, 1.0]
+    return spec.compile()
+
+
+class CassieEnv(gym.Env):
+    """Cassie walking by imitation of `envs.cassie.reference` (see the module docstring for every detail)."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 33}
+
+    def __init__(self, render_mode: str | None = None, frame_skip: int = FRAME_SKIP, random_phase: bool = True,
+                 hold_pelvis: bool = False, width: int = 640, height: int = 480):
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if int(frame_skip) < 1:
+            raise ValueError(f"frame_skip must be >= 1, got {frame_skip}")
+        self.render_mode = render_mode
+        self.frame_skip = int(frame_skip)
+        self.random_phase = bool(random_phase)
+        self.hold_pelvis = bool(hold_pelvis)
+        self.model = held_pelvis_model() if hold_pelvis else load_model()
+        self.data = mujoco.MjData(self.model)
+        self.dt = SIM_DT * self.frame_skip
+        m = self.model
+        motor_joints = m.actuator_trnid[:, 0]
+        self._motor_q = m.jnt_qposadr[motor_joints].copy()
+        self._motor_v = m.jnt_dofadr[motor_joints].copy()
+        passive = [m.joint(j).id for j in PASSIVE_JOINTS]
+        self._passive_q = m.jnt_qposadr[passive].copy()
+        self._passive_v = m.jnt_dofadr[passive].copy()
+        self._hip_q = np.array([m.jnt_qposadr[m.joint(f"{leg}-hip-{j}").id]
+                                for leg in ("left", "right") for j in ("roll", "yaw", "pitch")])
+        self._ctrl_lo, self._ctrl_hi = m.actuator_ctrlrange[:, 0].copy(), m.actuator_ctrlrange[:, 1].copy()
+        # velocity feed-forward: a position actuator with target c gives kp (c - q) - kv qdot - b qdot, so
+        # c = q_ref + (kv + b) / kp * qdot_ref gives kp (q_ref - q) + (kv + b) (qdot_ref - qdot)
+        self._lead = (-m.actuator_biasprm[:, 2] + m.dof_damping[self._motor_v]) / m.actuator_gainprm[:, 0]
+        self._body_mass = m.body_mass.copy()
+        self._total_mass = float(self._body_mass.sum())
+        self._foot_geoms = [m.geom(f"{leg}-foot").id for leg in ("left", "right")]
+        assert tuple(m.actuator(i).name for i in range(m.nu)) == MOTOR_JOINTS
+
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(m.nu,), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(STATE_DIM,), dtype=np.float64)
+        self._width, self._height = width, height
+        self._renderer = None
+        self._camera = None
+        self._t = 0
+        self._phase0 = 0.0
+        self._ref = None  # the reference at phi_{t+1}
+
+    # ------------------------------------------------------------------ time and reference
+
+    def _phase(self, t: int) -> float:
+        return (self._phase0 + t * self.dt / PERIOD) % 1.0
+
+    def _ref_pelvis_x(self, t: int) -> float:
+        return SPEED * t * self.dt
+
+    # ------------------------------------------------------------------ gymnasium API
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        rng = self.np_random
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        self._t = 0
+        self._phase0 = float(rng.uniform(0.0, 1.0)) if self.random_phase else 0.0
+        ref = reference(self._phase0)
+        d.qpos[:] = ref.qpos
+        d.qpos[0] = 0.0
+        d.qvel[:] = ref.qvel
+        d.qpos[self._hip_q] += rng.uniform(-INIT_HIP_NOISE, INIT_HIP_NOISE, size=len(self._hip_q))
+        d.qvel[:] += rng.uniform(-INIT_VEL_NOISE, INIT_VEL_NOISE, size=m.nv)
+        mujoco.mj_kinematics(m, d)
+        d.qpos[2] -= self._lowest_foot_z()
+        d.ctrl[:] = ref.motor
+        if self.hold_pelvis:
+            d.mocap_pos[0] = d.qpos[:3]
+            d.mocap_quat[0] = d.qpos[3:7]
+        mujoco.mj_forward(m, d)
+        self._ref = reference(self._phase(1))
+        return self._state(), {"phase": self._phase0}
+
+    def step(self, action):
+        m, d = self.model, self.data
+        ref = self._ref  # reference at phi_{t+1}
+        a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        np.clip(ref.motor + self._lead * ref.motor_vel + ACTION_SCALE * a, self._ctrl_lo, self._ctrl_hi, out=d.ctrl)
+        self._t += 1
+        ref_x = self._ref_pelvis_x(self._t)
+        if self.hold_pelvis:
+            d.mocap_pos[0] = (ref_x, 0.0, ref.pelvis_pos[2])
+            d.mocap_quat[0] = ref.pelvis_quat
+        mujoco.mj_step(m, d, nstep=self.frame_skip)
+        mujoco.mj_kinematics(m, d)  # body positions of the new qpos (mj_step leaves those of the last substep)
+
+        # reward, Eq. (9)
+        dq = d.qpos[self._motor_q] - ref.motor
+        joint_error = float(np.sqrt(W_JOINT @ (dq * dq)))
+        com = self._body_mass @ d.xipos / self._total_mass
+        ref_com = ref.com + np.array([ref_x - ref.pelvis_pos[0], 0.0, 0.0])
+        com_error = float(np.linalg.norm(com - ref_com))
+        quat = d.qpos[3:7]
+        # angle between unit quaternions q and q_ref: 2 acos(|<q, q_ref>|)
+        ori_error = float(2.0 * np.arccos(min(1.0, abs(quat @ ref.pelvis_quat) / np.linalg.norm(quat))))
+        r_joint = C_JOINT * np.exp(-joint_error)
+        r_com = C_COM * np.exp(-K_COM * com_error)
+        r_ori = C_ORI * np.exp(-K_ORI * ori_error)
+        reward = float(r_joint + r_com + r_ori)
+
+        finite = bool(np.isfinite(d.qpos).all() and np.isfinite(d.qvel).all())
+        terminated = not finite or d.qpos[2] < MIN_HEIGHT or self._tilt() > MAX_TILT
+        if not finite:
+            reward = 0.0
+        info = {"phase": ref.phase, "reward_joint": float(r_joint), "reward_com": float(r_com),
+                "reward_ori": float(r_ori), "joint_error": joint_error, "com_error": com_error,
+                "ori_error": ori_error}
+        self._ref = reference(self._phase(self._t + 1))
+        state = self._state() if finite else np.zeros(STATE_DIM)
+        return state, reward, bool(terminated), False, info
+
+    # ------------------------------------------------------------------ helpers
+
+    def _tilt(self) -> float:
+        w, x, y, z = self.data.qpos[3:7] / np.linalg.norm(self.data.qpos[3:7])
+        # world z component of the pelvis z axis: 1 - 2 (x^2 + y^2)
+        return float(np.arccos(np.clip(1.0 - 2.0 * (x * x + y * y), -1.0, 1.0)))
+
+    def _lowest_foot_z(self) -> float:
+        d, m = self.data, self.model
+        lowest = np.inf
+        for g in self._foot_geoms:
+            half_axis_z = d.geom_xmat[g, 8] * m.geom_size[g, 1]  # z of the capsule axis (column 2, row 2)
+            lowest = min(lowest, d.geom_xpos[g, 2] - abs(half_axis_z) - m.geom_size[g, 0])
+        return lowest
+
+    def _state(self) -> np.ndarray:
+        d, ref = self.data, self._ref
+        s = np.empty(STATE_DIM)
+        quat = d.qpos[3:7] / np.linalg.norm(d.qpos[3:7])
+        if quat[0] < 0:
+            quat = -quat
+        R = np.empty(9)
+        mujoco.mju_quat2Mat(R, quat)
+        s[0] = d.qpos[2]
+        s[1:5] = quat
+        s[5:8] = R.reshape(3, 3).T @ d.qvel[:3]  # free joint: linear velocity in world frame
+        s[8:11] = d.qvel[3:6]  # angular velocity, already in the pelvis frame
+        s[11:21] = d.qpos[self._motor_q]
+        s[21:31] = d.qvel[self._motor_v]
+        s[31:37] = d.qpos[self._passive_q]
+        s[37:43] = d.qvel[self._passive_v]
+        s[43] = d.qpos[0] - self._ref_pelvis_x(self._t)
+        s[44] = d.qpos[1]
+        s[45] = np.sin(2.0 * np.pi * ref.phase)
+        s[46] = np.cos(2.0 * np.pi * ref.phase)
+        s[47:57] = ref.motor
+        return s
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, height=self._height, width=self._width)
+            self._camera = mujoco.MjvCamera()
+            self._camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
+            self._camera.trackbodyid = self.model.body("cassie-pelvis").id
+            self._camera.distance, self._camera.elevation, self._camera.azimuth = 3.0, -15.0, 90.0
+        self._renderer.update_scene(self.data, camera=self._camera)
+        return self._renderer.render()
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+
+__all__ = ["ENV_ID", "CassieEnv", "CASSIE_NOISY_MASK", "STATE_DIM", "STATE_SLICES", "FRAME_SKIP",
+           "MAX_EPISODE_STEPS", "ACTION_SCALE", "C_JOINT", "C_COM", "C_ORI", "W_JOINT", "K_COM", "K_ORI",
+           "MIN_HEIGHT", "MAX_TILT", "held_pelvis_model"]
