@@ -1,0 +1,65 @@
+"""Digit V3 humanoid: our own primitive-geometry MJCF (``digit.xml`` next to this file).
+
+Numbers from the OSU DRL roadrunner ``digit-v3.xml`` / ``mj_digitsim.py`` (MIT, (c) 2024 OSU DRL; originally
+Agility Robotics'); see README.md. The 20 motors are PD position actuators inside MuJoCo, so ``data.ctrl`` holds
+target joint angles (rad) and ``mujoco.mj_step(model, data, nstep=k)`` runs a whole control period.
+
+qpos (61) = root pos (3) + root quat (4) + left leg (23) + left arm (4) + right leg (23) + right arm (4).
+Leg: hip-roll, hip-yaw, hip-pitch, achilles-rod quat (4), knee, shin, tarsus, heel-spring, toe-a,
+toe-a-rod quat (4), toe-b, toe-b-rod quat (4), toe-pitch, toe-roll. Arm: shoulder-roll, -pitch, -yaw, elbow.
+Motor qpos/dof indices: ``model.jnt_qposadr[model.actuator_trnid[:, 0]]`` / ``model.jnt_dofadr[...]``.
+
+Terrain: the whole robot is the ``torso`` subtree of the world body, and the only contacts MuJoCo checks
+are the explicit ``<pair>``s (every geom has contype=conaffinity=0). To put the robot on other ground,
+edit ``mujoco.MjSpec.from_file(str(MODEL_PATH))``: delete the ``floor`` geom (and its pairs), add the terrain
+geoms (boxes, an hfield) to ``spec.worldbody`` and add one pair per terrain geom and geom in
+``GROUND_CONTACT_GEOMS`` (``spec.add_pair(geomname1=..., geomname2=..., condim=3, friction=[0.7, 0.7, 0.01,
+0.005, 0.005], solref=[0.005, 1])``), then ``spec.compile()``.
+"""
+
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+MODEL_PATH = Path(__file__).resolve().with_name("digit.xml")
+
+# Actuator order == joint order == the LLAPI/OSU motor order (actuators are named after their joints).
+LEG_MOTORS = ("hip-roll", "hip-yaw", "hip-pitch", "knee", "toe-a", "toe-b")
+ARM_MOTORS = ("shoulder-roll", "shoulder-pitch", "shoulder-yaw", "elbow")
+MOTOR_JOINTS = tuple(f"{side}-{name}" for side in ("left", "right") for name in LEG_MOTORS + ARM_MOTORS)
+# Unactuated hinges (springs and the passive tarsus / toe joints); the rods are ball joints.
+PASSIVE_JOINTS = tuple(f"{side}-{name}" for side in ("left", "right")
+                       for name in ("shin", "tarsus", "heel-spring", "toe-pitch", "toe-roll"))
+# Geoms that touch the ground (the source's floor pairs): feet and the toe rods.
+GROUND_CONTACT_GEOMS = tuple(f"{side}-{name}" for side in ("left", "right")
+                             for name in ("foot", "toe-a-rod", "toe-b-rod"))
+
+
+def _const(values):
+    array = np.array(values, dtype=np.float64)
+    array.setflags(write=False)
+    return array
+
+
+# Joint-level PD gains of the OSU roadrunner Digit code (MIT), per motor in MOTOR_JOINTS order.
+KP = _const([80.0, 80.0, 110.0, 140.0, 40.0, 40.0, 80.0, 80.0, 50.0, 80.0] * 2)  # N m / rad
+KD = _const([8.0, 8.0, 10.0, 12.0, 6.0, 6.0, 9.0, 9.0, 7.0, 9.0] * 2)  # N m s / rad (joint damping comes on top)
+# LLAPI joint-level output torque limits (motor limit x gear), N m at the joint.
+TORQUE_LIMITS = _const([126.682458, 79.176536, 216.927898, 231.31695, 41.975942, 41.975942,
+                        126.682458, 126.682458, 79.176536, 126.682458] * 2)
+
+
+def load_model() -> mujoco.MjModel:
+    """A fresh ``MjModel`` of Digit V3 on a floor plane (timestep 0.5 ms, keyframe 0 = ``stand``)."""
+    return mujoco.MjModel.from_xml_path(str(MODEL_PATH))
+
+
+_model = load_model()
+SIM_DT = float(_model.opt.timestep)
+STAND_QPOS = _const(_model.key("stand").qpos)  # (61,) OSU reset pose, feet ~0.4 mm above the floor
+STAND_CTRL = _const(_model.key("stand").ctrl)  # (20,) motor joint angles of that pose = PD targets
+del _model
+
+__all__ = ["MODEL_PATH", "LEG_MOTORS", "ARM_MOTORS", "MOTOR_JOINTS", "PASSIVE_JOINTS", "GROUND_CONTACT_GEOMS",
+           "KP", "KD", "TORQUE_LIMITS", "SIM_DT", "STAND_QPOS", "STAND_CTRL", "load_model"]
