@@ -1,0 +1,55 @@
+"""Picture of the rough-terrain grid (envs/terrain.py) for the README: the whole 10 x 20 grid, and a close-up
+of the hardest row (d = 1) with Digit standing on a stairs platform.
+
+    MUJOCO_GL=egl python benchmarks/render_terrain.py      # writes docs/terrain.png
+
+Needs only mujoco and numpy (and pillow to write the PNG).
+"""
+
+import os
+import sys
+import time
+
+import mujoco
+import numpy as np
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from envs import terrain as T  # noqa: E402
+from envs.digit import GROUND_CONTACT_GEOMS, MODEL_PATH, STAND_QPOS  # noqa: E402
+
+
+def render(model, data, lookat, distance, azimuth, elevation, width=640, height=480):
+    with mujoco.Renderer(model, height=height, width=width) as renderer:
+        camera = mujoco.MjvCamera()
+        camera.lookat[:] = lookat
+        camera.distance, camera.azimuth, camera.elevation = distance, azimuth, elevation
+        renderer.update_scene(data, camera=camera)
+        return renderer.render()
+
+
+def main():
+    t0 = time.perf_counter()
+    terrain = T.generate(seed=0)
+    spec = mujoco.MjSpec.from_file(str(MODEL_PATH))
+    T.add_to_spec(spec, terrain, GROUND_CONTACT_GEOMS)
+    spec.visual.global_.offwidth, spec.visual.global_.offheight = 640, 480
+    spec.visual.map.zfar = 500.0
+    model = spec.compile()
+    print(f"generate + add_to_spec + compile: {time.perf_counter() - t0:.2f} s; ngeom {model.ngeom}, "
+          f"hfield {model.hfield_nrow[0]} x {model.hfield_ncol[0]} ({model.hfield_data.nbytes / 1e6:.1f} MB)")
+    data = mujoco.MjData(model)
+    row, col = terrain.num_rows - 1, terrain.types.index("pyramid_stairs_inv") - 1  # the last stairs column
+    data.qpos[:] = STAND_QPOS
+    data.qpos[:3] = terrain.origins[row, col] + [0, 0, STAND_QPOS[2]]
+    mujoco.mj_forward(model, data)
+    whole = render(model, data, [0, 0, 0], 200, 90, -65)
+    # close-up of the hardest rows: Digit on the stairs platform, inverted stairs and stones behind
+    lookat = terrain.origins[row, col] + [-2.0, 5.0, 0.0]
+    close = render(model, data, lookat, 16, 215, -30)
+    Image.fromarray(np.concatenate([whole, close], 1)).save(os.path.join(ROOT, "docs", "terrain.png"))
+
+
+if __name__ == "__main__":
+    main()

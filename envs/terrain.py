@@ -1,0 +1,428 @@
+"""Rough terrain for the Digit task: tile-grid generator, teacher height scan, Isaac Lab terrain curriculum.
+
+Numbers from /work/shared/design/robot_facts.md section 4 (Isaac Lab ``ROUGH_TERRAINS_CFG``, mjlab 1.6.0) and
+section 5.9; the paper (L2T-PPO, section IV-D) uses Isaac Lab's curriculum over flat ground, slopes, stepping
+stones and pyramid stairs up and down. Our own code; nothing copied.
+
+Grid
+----
+``num_rows`` (10) x ``num_cols`` (20) tiles of 8 m x 8 m, centred on the world origin, plus a flat border
+(20 m) all round at z = 0. Row r (along world x) has difficulty ``d = r / (num_rows - 1)`` (mjlab 1.6.0's
+deterministic rule, so row 0 is exactly the easiest and the last row exactly the hardest setting; Isaac Lab adds
+U(0, 1) inside the row). Column c (along world y) has the type ``min{i : c / num_cols + 0.001 < cumsum(p)_i}``
+(Isaac Lab's rule) for the proportions below, in this order; with 20 columns: 4, 4, 4, 2, 2, 2, 2.
+Every parameter is ``p_lo + d * (p_hi - p_lo)``. Every tile edge is at z = 0, so tiles join without seams.
+
+==================  =====  ====================================================================================
+type                 prop.  parameters (d = 0 -> d = 1)
+==================  =====  ====================================================================================
+pyramid_stairs       0.2   step height 0.05 -> 0.23 m, tread 0.3 m, border 1.0 m (z = 0), centre platform 3 m:
+                           5 treads at k*h (k = 1..5) and the platform at 6h (Isaac Lab)
+pyramid_stairs_inv   0.2   the same going down: treads at -k*h, platform at -6h
+stepping_stones      0.2   stone size 0.8 -> 0.4 m, gap 0.2 -> 0.5 m (mjlab's preset, Isaac Lab's interpolation:
+                           pitch = size + gap), stone tops U(-0.05 d, 0.05 d), pit floor at -2 m (mjlab), centre
+                           platform 1 m and border 0.25 m at z = 0. (mjlab's size/xy jitter is left out, so each
+                           gap is exactly the nominal one.) Isaac Lab's ``boxes`` slot, which the paper does not list.
+random_rough         0.1   heights U{0, 0.02, ..., a} per 0.1 m sample, a = 0.02 -> 0.10 m (Isaac Lab's noise range
+                           0.02-0.10, step 0.02, read as an amplitude that grows with d), border 0.25 m at z = 0
+pyramid_slope        0.1   gradient 0 -> 0.4 rise/run (Isaac Lab; mjlab goes to 1.0), border 0.25 m, platform 2 m
+pyramid_slope_inv    0.1   the same, inverted (a pit)
+flat                 0.1   z = 0 (mjlab has a flat slot; the rough slot of Isaac Lab is split into flat + rough)
+==================  =====  ====================================================================================
+
+Representation in MuJoCo (``add_to_spec``)
+------------------------------------------
+* ONE heightfield (``horizontal_scale`` 0.1 m as Isaac Lab / mjlab) over the whole grid and border: flat, slopes,
+  rough ground, and the floors of the pits under the box tiles. It is exact for these shapes at 0.1 m, costs one
+  geom and one contact pair per robot geom, and a 0.1 m grid keeps hfield collisions cheap (a Digit foot box
+  spans ~3 x 2 cells; at 0.05 m we measured ~3x the collision time on rough ground). Memory: 4 bytes a sample
+  in MuJoCo, 2001 x 1201 samples = 9.6 MB for the default 10 x 20 grid with a 20 m border.
+* Axis-aligned BOXES for stairs and stepping stones. A heightfield cannot have vertical faces (MuJoCo joins
+  neighbouring samples by triangles, so at 0.1 m a riser would be a 0.1 m ramp, a third of a tread, and a 0.4 m
+  stone would lose a quarter of its top), and the treads/stones need true edges. Stairs up are nested boxes
+  standing on z = 0 (6 a tile), stairs down and stones are frames/stones standing on the hfield pit floor (24
+  and ~53 a tile). The ground is then max(hfield, box tops), which is what a downward ray sees.
+* Contacts. The hfield gets one explicit ``<pair>`` per robot geom (as envs/digit/README.md asks). The boxes
+  (3320 for the default grid) would need 6 pairs each, and MuJoCo tests every pair every step: ~6.5 ns a
+  pair, so the 19,920 pairs took mj_collision from ~10-20 us to ~120-190 us and a Digit mj_step from ~90 us
+  to ~180-300 us (measured on this project's 2-core machine, busy). So by default
+  (``box_contacts="filter"``) boxes collide through MuJoCo's broadphase + BVH midphase instead: the boxes get
+  ``conaffinity = TERRAIN_BIT`` and the named robot geoms ``contype |= TERRAIN_BIT`` (their conaffinity stays
+  0, so they touch nothing else through this), and the boxes get ``priority`` 1 and the pair's condim, friction,
+  solref and (default) solimp, so such a contact has exactly the parameters of the explicit pair (tests check condim,
+  friction and solref). ``box_contacts="pairs"`` adds the explicit pairs instead.
+
+Height scan (``height_scan``)
+-----------------------------
+Read from the generator's own height map, not ray cast: ``ground_height`` evaluates the hfield samples with the
+SAME triangle interpolation as MuJoCo (cell (c, r) split along the diagonal from sample (c, r) to (c+1, r+1);
+checked with mj_ray) and takes the max with the tops of the boxes containing the point (boxes are bucketed in
+1 m cells, so the lookup is O(points x boxes per bucket)), all vectorised numpy. It therefore equals what a
+downward ``mj_ray`` on the compiled model returns (tests/test_terrain.py checks 1 cm; the error is float32
+rounding of the hfield, < 1e-6 m). Points: a yaw-aligned 17 x 11 grid, x (forward) in {-0.8, ..., 0.8},
+y (left) in {-0.5, ..., 0.5}, 0.1 m apart; flat index ``i = iy * 17 + ix`` (x fastest, then y; ``SCAN_POINTS``).
+Value: ``base_z - ground_z - 0.5`` clipped to [-1, 1] (Isaac Lab's offset and clip; noise is the caller's).
+Outside the hfield the lookup clamps to its edge (z = 0 border).
+
+Curriculum (``TerrainCurriculum``)
+----------------------------------
+Isaac Lab's ``terrain_levels_vel`` + ``update_env_origins``: on reset, up one level if the robot walked more than
+half a tile (4 m) from its origin, else down one if it walked less than half its commanded distance
+(``0.5 * |cmd_xy| * episode_length_s``); past the top level it wraps to a uniformly random level, below 0 it
+stays at 0. Initial levels uniform on {0, ..., max_init_level} (Isaac Lab's ``randint(0, max_init_level + 1)``,
+max_init_level = 5); env i goes to column ``floor(i / (num_envs / num_cols))``, i.e. evenly over the columns and
+hence over types in proportion to their columns.
+"""
+
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+TILE_SIZE = 8.0  # m
+NUM_ROWS = 10
+NUM_COLS = 20
+BORDER_WIDTH = 20.0  # m of flat ground around the grid
+HORIZONTAL_SCALE = 0.1  # m between hfield samples
+HFIELD_BASE = 1.0  # m of solid hfield base below its lowest point
+TERRAIN_BIT = 1 << 3  # contype/conaffinity bit used by box_contacts="filter"
+
+# (type, proportion), in column order
+PROPORTIONS = (("pyramid_stairs", 0.2), ("pyramid_stairs_inv", 0.2), ("stepping_stones", 0.2),
+               ("random_rough", 0.1), ("pyramid_slope", 0.1), ("pyramid_slope_inv", 0.1), ("flat", 0.1))
+TYPES = tuple(name for name, _ in PROPORTIONS)
+
+# Parameter ranges (d = 0, d = 1) and fixed sizes, metres unless noted.
+STAIRS = dict(step_height=(0.05, 0.23), step_width=0.3, platform=3.0, border=1.0)
+SLOPE = dict(slope=(0.0, 0.4), platform=2.0, border=0.25)  # slope: rise / run
+STONES = dict(stone_size=(0.8, 0.4), gap=(0.2, 0.5), height_var=(0.0, 0.1), depth=2.0, platform=1.0, border=0.25)
+ROUGH = dict(amplitude=(0.02, 0.10), step=0.02, border=0.25)
+
+# Contact parameters of Digit's floor pairs (envs/digit/README.md).
+PAIR_PARAMS = dict(condim=3, friction=(0.7, 0.7, 0.01, 0.005, 0.005), solref=(0.005, 1.0))
+
+SCAN_X = np.arange(-8, 9) * 0.1  # 17 forward offsets
+SCAN_Y = np.arange(-5, 6) * 0.1  # 11 lateral offsets
+SCAN_POINTS = np.stack([g.ravel() for g in np.meshgrid(SCAN_X, SCAN_Y, indexing="xy")], -1)  # (187, 2), x fastest
+SCAN_OFFSET = 0.5
+SCAN_CLIP = 1.0
+MAX_INIT_LEVEL = 5
+
+
+def _lerp(lo_hi, d):
+    lo, hi = lo_hi
+    return lo + d * (hi - lo)
+
+
+def tile_params(kind: str, d: float) -> dict:
+    """The parameters of a tile of type ``kind`` at difficulty ``d`` in [0, 1] (see the module docstring)."""
+    if kind in ("pyramid_stairs", "pyramid_stairs_inv"):
+        p = dict(STAIRS, step_height=_lerp(STAIRS["step_height"], d))
+        p["num_steps"] = int(round((TILE_SIZE - 2 * p["border"] - p["platform"]) / (2 * p["step_width"])))
+        return p
+    if kind in ("pyramid_slope", "pyramid_slope_inv"):
+        return dict(SLOPE, slope=_lerp(SLOPE["slope"], d))
+    if kind == "stepping_stones":
+        return dict(STONES, stone_size=_lerp(STONES["stone_size"], d), gap=_lerp(STONES["gap"], d),
+                    height_var=_lerp(STONES["height_var"], d))
+    if kind == "random_rough":
+        return dict(ROUGH, amplitude=_lerp(ROUGH["amplitude"], d))
+    if kind == "flat":
+        return {}
+    raise ValueError(f"unknown terrain type {kind!r}")
+
+
+def column_types(num_cols: int, proportions=PROPORTIONS) -> tuple:
+    """Isaac Lab's curriculum column -> type rule: type of column c = min{i : c/num_cols + 0.001 < cumsum(p)_i}."""
+    names = [n for n, _ in proportions]
+    cum = np.cumsum([p for _, p in proportions]) / sum(p for _, p in proportions)
+    return tuple(names[min(int(np.searchsorted(cum, c / num_cols + 0.001, side="right")), len(names) - 1)]
+                 for c in range(num_cols))
+
+
+def _tile(kind, d, rng):
+    """Tile in local coordinates (centre at 0): hfield samples (n, n) indexed [y, x] on the 0.1 m grid from -4 to 4,
+    and boxes as rows (x_lo, y_lo, z_lo, x_hi, y_hi, z_hi)."""
+    n = int(round(TILE_SIZE / HORIZONTAL_SCALE)) + 1
+    s = np.linspace(-TILE_SIZE / 2, TILE_SIZE / 2, n)
+    x, y = np.meshgrid(s, s, indexing="xy")
+    half = TILE_SIZE / 2
+    edge = half - np.maximum(np.abs(x), np.abs(y))  # distance from the tile's outline (pyramid coordinate)
+    h = np.zeros((n, n))
+    boxes = []
+    p = tile_params(kind, d)
+
+    def square_frame(inner, outer, z_lo, z_hi):  # 4 boxes filling outer square minus inner square
+        boxes.extend([(-outer, -outer, z_lo, outer, -inner, z_hi), (-outer, inner, z_lo, outer, outer, z_hi),
+                      (-outer, -inner, z_lo, -inner, inner, z_hi), (inner, -inner, z_lo, outer, inner, z_hi)])
+
+    if kind in ("pyramid_slope", "pyramid_slope_inv"):
+        rise = p["slope"] * np.clip(edge - p["border"], 0.0, half - p["border"] - p["platform"] / 2)
+        h = rise if kind == "pyramid_slope" else -rise
+    elif kind == "random_rough":
+        levels = np.arange(0.0, p["amplitude"] + 1e-9, p["step"])
+        h = np.where(edge > p["border"], rng.choice(levels, size=(n, n)), 0.0)
+    elif kind == "pyramid_stairs":
+        hs, w, k = p["step_height"], p["step_width"], p["num_steps"]
+        for i in range(1, k + 2):  # nested boxes on z = 0; the last one is the platform
+            a = half - p["border"] - (i - 1) * w
+            boxes.append((-a, -a, 0.0, a, a, i * hs))
+    elif kind == "pyramid_stairs_inv":
+        hs, w, k = p["step_height"], p["step_width"], p["num_steps"]
+        bottom = -(k + 1) * hs  # the platform is the hfield floor of the pit
+        h = np.where(edge > HORIZONTAL_SCALE / 2, bottom, 0.0)  # the one-cell ramp lies under the border frame
+        square_frame(half - p["border"], half, bottom, 0.0)
+        for i in range(1, k + 1):
+            outer = half - p["border"] - (i - 1) * w
+            square_frame(outer - w, outer, bottom, -i * hs)
+    elif kind == "stepping_stones":
+        depth, size, pitch = p["depth"], p["stone_size"], p["stone_size"] + p["gap"]
+        h = np.where(edge > HORIZONTAL_SCALE / 2, -depth, 0.0)
+        square_frame(half - p["border"], half, -depth, 0.0)
+        pl = p["platform"] / 2
+        boxes.append((-pl, -pl, -depth, pl, pl, 0.0))
+        kmax = int(np.floor((half - p["border"] - size / 2) / pitch + 1e-9))
+        for i in range(-kmax, kmax + 1):
+            for j in range(-kmax, kmax + 1):
+                if i == 0 and j == 0:
+                    continue  # the platform
+                top = rng.uniform(-0.5, 0.5) * p["height_var"]
+                cx, cy = i * pitch, j * pitch
+                boxes.append((cx - size / 2, cy - size / 2, -depth, cx + size / 2, cy + size / 2, top))
+    elif kind != "flat":
+        raise ValueError(f"unknown terrain type {kind!r}")
+    return h, np.array(boxes, dtype=np.float64).reshape(-1, 6)
+
+
+@dataclass
+class Terrain:
+    """A generated grid. Heights are world z (m); ``heights[iy, ix]`` is the hfield sample at
+    (``x0 + ix * scale``, ``y0 + iy * scale``). ``boxes`` rows are (x_lo, y_lo, z_lo, x_hi, y_hi, z_hi)."""
+    heights: np.ndarray  # (ny, nx)
+    x0: float
+    y0: float
+    scale: float
+    boxes: np.ndarray  # (B, 6)
+    box_tile: np.ndarray  # (B, 2) row, col of each box
+    difficulty: np.ndarray  # (num_rows,)
+    types: tuple  # (num_cols,) type name of each column
+    origins: np.ndarray  # (num_rows, num_cols, 3): tile centre x, y and its ground height
+    seed: int
+    _bucket: tuple = field(default=None, repr=False)
+
+    @property
+    def num_rows(self):
+        return len(self.difficulty)
+
+    @property
+    def num_cols(self):
+        return len(self.types)
+
+    def tile_center(self, row, col):
+        return self.origins[row, col, :2]
+
+    def _buckets(self):
+        """Boxes bucketed on a 1 m grid: (bx0, by0, nbx, nby, table (cells, K) of box ids, -1 = none)."""
+        if self._bucket is None:
+            ny, nx = self.heights.shape
+            bx0, by0 = self.x0, self.y0
+            nbx = int(np.ceil((nx - 1) * self.scale)) + 1
+            nby = int(np.ceil((ny - 1) * self.scale)) + 1
+            lists = [[] for _ in range(nbx * nby)]
+            for b, (xl, yl, _, xh, yh, _) in enumerate(self.boxes):
+                ix = range(max(int(np.floor(xl - bx0)), 0), min(int(np.floor(xh - bx0)), nbx - 1) + 1)
+                iy = range(max(int(np.floor(yl - by0)), 0), min(int(np.floor(yh - by0)), nby - 1) + 1)
+                for j in iy:
+                    for i in ix:
+                        lists[j * nbx + i].append(b)
+            k = max([len(cell) for cell in lists] + [1])
+            table = np.full((nbx * nby, k), -1, dtype=np.int64)
+            for c, cell in enumerate(lists):
+                table[c, :len(cell)] = cell
+            self._bucket = (bx0, by0, nbx, nby, table)
+        return self._bucket
+
+    def hfield_height(self, xy):
+        """MuJoCo's interpolation of the hfield at points xy (..., 2): cell (c, r) is split along the diagonal from
+        sample (c, r) to (c + 1, r + 1); u = along x, v = along y in the cell."""
+        h = self.heights
+        ny, nx = h.shape
+        fx = np.clip((xy[..., 0] - self.x0) / self.scale, 0.0, nx - 1)
+        fy = np.clip((xy[..., 1] - self.y0) / self.scale, 0.0, ny - 1)
+        c = np.minimum(np.floor(fx).astype(np.int64), nx - 2)
+        r = np.minimum(np.floor(fy).astype(np.int64), ny - 2)
+        u, v = fx - c, fy - r
+        h00, h10, h01, h11 = h[r, c], h[r, c + 1], h[r + 1, c], h[r + 1, c + 1]
+        lower = h00 + (h10 - h00) * u + (h11 - h10) * v  # triangle (0,0) (1,0) (1,1), u >= v
+        upper = h00 + (h11 - h01) * u + (h01 - h00) * v  # triangle (0,0) (1,1) (0,1), u < v
+        return np.where(u >= v, lower, upper)
+
+    def ground_height(self, xy, chunk=32768):
+        """Ground z at points xy (..., 2): max of the hfield and the tops of the boxes containing the point
+        (processed in chunks of ``chunk`` points to bound memory)."""
+        xy = np.asarray(xy, dtype=np.float64)
+        z = self.hfield_height(xy)
+        if not len(self.boxes):
+            return z
+        bx0, by0, nbx, nby, table = self._buckets()
+        flat_xy, flat_z = xy.reshape(-1, 2), z.reshape(-1)  # z is a fresh array: writing to it is fine
+        xl, yl, xh, yh, top = (np.append(self.boxes[:, k], v) for k, v in ((0, np.inf), (1, np.inf), (3, -np.inf),
+                                                                            (4, -np.inf), (5, -np.inf)))
+        for a in range(0, len(flat_xy), chunk):  # id -1 indexes the appended empty box
+            x, y = flat_xy[a:a + chunk, 0:1], flat_xy[a:a + chunk, 1:2]
+            i = np.clip(np.floor(x[:, 0] - bx0).astype(np.int64), 0, nbx - 1)
+            j = np.clip(np.floor(y[:, 0] - by0).astype(np.int64), 0, nby - 1)
+            cand = table[j * nbx + i]  # (n, K)
+            inside = (xl[cand] <= x) & (x <= xh[cand]) & (yl[cand] <= y) & (y <= yh[cand])
+            flat_z[a:a + chunk] = np.maximum(flat_z[a:a + chunk], np.where(inside, top[cand], -np.inf).max(-1))
+        return flat_z.reshape(z.shape)
+
+
+def generate(num_rows=NUM_ROWS, num_cols=NUM_COLS, seed=0, types=None, border_width=BORDER_WIDTH,
+             proportions=PROPORTIONS) -> Terrain:
+    """Generate the tile grid (deterministic in ``seed``). ``types`` (one name a column) overrides the Isaac Lab
+    column rule; row r has difficulty r / (num_rows - 1) (0 if there is one row)."""
+    types = tuple(types) if types is not None else column_types(num_cols, proportions)
+    num_cols = len(types)
+    rng = np.random.default_rng(seed)
+    difficulty = np.linspace(0.0, 1.0, num_rows) if num_rows > 1 else np.zeros(1)
+    per_tile = int(round(TILE_SIZE / HORIZONTAL_SCALE))
+    nb = int(round(border_width / HORIZONTAL_SCALE))
+    nx, ny = num_rows * per_tile + 2 * nb + 1, num_cols * per_tile + 2 * nb + 1
+    heights = np.zeros((ny, nx))
+    x0 = -(num_rows * TILE_SIZE / 2 + nb * HORIZONTAL_SCALE)
+    y0 = -(num_cols * TILE_SIZE / 2 + nb * HORIZONTAL_SCALE)
+    boxes, box_tile = [], []
+    centers = np.zeros((num_rows, num_cols, 2))
+    for r in range(num_rows):
+        for c in range(num_cols):
+            cx = (r - (num_rows - 1) / 2) * TILE_SIZE
+            cy = (c - (num_cols - 1) / 2) * TILE_SIZE
+            centers[r, c] = cx, cy
+            h, b = _tile(types[c], float(difficulty[r]), rng)
+            ix, iy = nb + r * per_tile, nb + c * per_tile
+            heights[iy:iy + per_tile + 1, ix:ix + per_tile + 1] = h  # edges are z = 0 in every tile
+            if len(b):
+                boxes.append(b + [cx, cy, 0.0, cx, cy, 0.0])
+                box_tile.append(np.tile([r, c], (len(b), 1)))
+    boxes = np.concatenate(boxes) if boxes else np.zeros((0, 6))
+    box_tile = np.concatenate(box_tile) if box_tile else np.zeros((0, 2), np.int64)
+    terrain = Terrain(heights, x0, y0, HORIZONTAL_SCALE, boxes, box_tile, difficulty, types,
+                      np.zeros((num_rows, num_cols, 3)), seed)
+    terrain.origins[..., :2] = centers
+    terrain.origins[..., 2] = terrain.ground_height(centers)
+    return terrain
+
+
+def add_to_spec(spec: mujoco.MjSpec, terrain: Terrain, contact_geoms=(), box_contacts="filter", replace="floor",
+                name="terrain", pair_params=None):
+    """Add ``terrain`` to ``spec.worldbody``: one hfield geom ``{name}`` and boxes ``{name}-box-{i}`` (group 0).
+    ``contact_geoms``: robot geom names that touch the ground (e.g. envs.digit.GROUND_CONTACT_GEOMS); each gets an
+    explicit pair with the hfield and, for the boxes, either the TERRAIN_BIT filter (default) or explicit pairs
+    (``box_contacts="pairs"``); see the module docstring. ``replace``: a geom deleted first with its pairs
+    (Digit's ``floor``; ignored if absent). Returns the hfield geom."""
+    pp = dict(PAIR_PARAMS, **(pair_params or {}))
+    if replace is not None:
+        old = next((g for g in spec.geoms if g.name == replace), None)
+        if old is not None:
+            for pair in list(spec.pairs):
+                if replace in (pair.geomname1, pair.geomname2):
+                    spec.delete(pair)
+            spec.delete(old)
+    h = terrain.heights
+    lo, hi = float(h.min()), float(h.max())
+    span = hi - lo
+    ny, nx = h.shape
+    norm = (h - lo) / span if span > 0 else np.zeros_like(h)
+    half_x, half_y = (nx - 1) * terrain.scale / 2, (ny - 1) * terrain.scale / 2
+    spec.add_hfield(name=name, size=[half_x, half_y, max(span, 1e-6), HFIELD_BASE], nrow=ny, ncol=nx,
+                    userdata=norm.ravel().tolist())
+    hgeom = spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname=name,
+                                    pos=[terrain.x0 + half_x, terrain.y0 + half_y, lo], rgba=[0.55, 0.6, 0.65, 1])
+    hgeom.contype = hgeom.conaffinity = 0
+    filt = box_contacts == "filter"
+    if box_contacts not in ("filter", "pairs"):
+        raise ValueError("box_contacts must be 'filter' or 'pairs'")
+    fr = pp["friction"]
+    shade = {t: 0.45 + 0.5 * i / max(len(TYPES) - 1, 1) for i, t in enumerate(TYPES)}
+    for i, (b, (r, c)) in enumerate(zip(terrain.boxes, terrain.box_tile)):
+        g = spec.worldbody.add_geom(name=f"{name}-box-{i}", type=mujoco.mjtGeom.mjGEOM_BOX,
+                                    size=(b[3:] - b[:3]) / 2, pos=(b[3:] + b[:3]) / 2,
+                                    rgba=[0.35 + 0.5 * terrain.difficulty[r], 0.4, shade[terrain.types[c]], 1])
+        g.contype, g.conaffinity = 0, (TERRAIN_BIT if filt else 0)
+        if filt:  # the box's parameters win (priority), and equal the explicit pair's
+            g.priority, g.condim = 1, pp["condim"]
+            g.friction, g.solref = [fr[0], fr[2], fr[3]], list(pp["solref"])
+    for cg in contact_geoms:
+        spec.add_pair(name=f"{name}-{cg}", geomname1=name, geomname2=cg, condim=pp["condim"],
+                      friction=list(fr), solref=list(pp["solref"]))
+        if filt and len(terrain.boxes):
+            robot = spec.geom(cg)
+            robot.contype = int(robot.contype) | TERRAIN_BIT
+        elif not filt:
+            for i in range(len(terrain.boxes)):
+                spec.add_pair(geomname1=f"{name}-box-{i}", geomname2=cg, condim=pp["condim"], friction=list(fr),
+                              solref=list(pp["solref"]))
+    return hgeom
+
+
+def scan_points_world(base_pos, yaw):
+    """World xy (N, 187, 2) of the scan points of bases at ``base_pos`` (N, 3) with heading ``yaw`` (N,)."""
+    base_pos, yaw = np.atleast_2d(base_pos), np.atleast_1d(yaw)
+    c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+    px, py = SCAN_POINTS[:, 0], SCAN_POINTS[:, 1]
+    return np.stack([base_pos[:, 0:1] + c * px - s * py, base_pos[:, 1:2] + s * px + c * py], -1)
+
+
+def height_scan(terrain: Terrain, base_pos, yaw, offset=SCAN_OFFSET, clip=SCAN_CLIP):
+    """Teacher height scan (N, 187): base_z - ground_z - offset at the yaw-aligned grid points, clipped to
+    [-clip, clip]. Point order: SCAN_POINTS (x fastest)."""
+    base_pos = np.atleast_2d(base_pos)
+    ground = terrain.ground_height(scan_points_world(base_pos, yaw))
+    return np.clip(base_pos[:, 2:3] - ground - offset, -clip, clip)
+
+
+def yaw_from_quat(quat):
+    """Heading (rad) of MuJoCo quaternions (w, x, y, z), (N, 4) -> (N,)."""
+    w, x, y, z = np.moveaxis(np.atleast_2d(quat), -1, 0)
+    return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+class TerrainCurriculum:
+    """Isaac Lab's terrain-level curriculum (see the module docstring). ``levels[i]`` is env i's row,
+    ``cols[i]`` its column (fixed)."""
+
+    def __init__(self, num_envs, num_rows=NUM_ROWS, num_cols=NUM_COLS, rng=None, max_init_level=MAX_INIT_LEVEL,
+                 tile_size=TILE_SIZE):
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.num_rows, self.num_cols, self.tile_size = num_rows, num_cols, tile_size
+        top = min(max_init_level, num_rows - 1)
+        self.levels = self.rng.integers(0, top + 1, size=num_envs)
+        self.cols = np.floor(np.arange(num_envs) / (num_envs / num_cols)).astype(np.int64)
+
+    def update(self, env_ids, distance_walked, commanded_distance):
+        """On reset of ``env_ids``: ``distance_walked`` = |root_xy - origin_xy| at the end of the episode,
+        ``commanded_distance`` = |cmd_xy| * episode_length_s. Returns the new levels of these envs."""
+        env_ids = np.asarray(env_ids, dtype=np.int64)
+        dist = np.asarray(distance_walked, dtype=np.float64)
+        up = dist > self.tile_size / 2
+        down = (dist < 0.5 * np.asarray(commanded_distance, dtype=np.float64)) & ~up
+        level = self.levels[env_ids] + up.astype(np.int64) - down.astype(np.int64)
+        wrapped = self.rng.integers(0, self.num_rows, size=len(env_ids))
+        level = np.where(level >= self.num_rows, wrapped, np.maximum(level, 0))
+        self.levels[env_ids] = level
+        return level
+
+    def origins(self, terrain: Terrain, env_ids=None):
+        """Spawn origins (n, 3) of the envs: tile centre xy and its ground z."""
+        ids = np.arange(len(self.levels)) if env_ids is None else np.asarray(env_ids)
+        return terrain.origins[self.levels[ids], self.cols[ids]]
+
+    def mean_level(self):
+        return float(self.levels.mean())
+
+
+__all__ = ["TILE_SIZE", "NUM_ROWS", "NUM_COLS", "BORDER_WIDTH", "HORIZONTAL_SCALE", "TERRAIN_BIT", "PROPORTIONS",
+           "TYPES", "STAIRS", "SLOPE", "STONES", "ROUGH", "PAIR_PARAMS", "SCAN_POINTS", "SCAN_OFFSET", "SCAN_CLIP",
+           "MAX_INIT_LEVEL", "Terrain", "tile_params", "column_types", "generate", "add_to_spec",
+           "scan_points_world", "height_scan", "yaw_from_quat", "TerrainCurriculum"]
