@@ -2,6 +2,9 @@ import importlib.util
 import os
 import sys
 
+# Headless rendering for the render tests (set before anything imports mujoco); where EGL is missing they skip
+os.environ.setdefault("MUJOCO_GL", "egl")
+
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
