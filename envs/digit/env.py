@@ -1,0 +1,757 @@
+"""``l2t/Digit-v0``: Digit V3 velocity tracking over rough terrain (paper 2, section IV; Isaac Lab's Digit task).
+
+Numbers: paper 2 (``../shared/papers/l2t_ppo_digit_humanoid.txt``, Tables I-III, Eqs. 6-7) and
+``/work/shared/design/robot_facts.md`` sections 2.9 and 4 (Isaac Lab ``DigitRoughEnvCfg`` and its base
+``LocomotionVelocityRoughEnvCfg``). Where neither gives a number, the choice is ours and marked "(ours)".
+
+Time. One env step = one policy step of 20 ms (50 Hz) = ``SUBSTEPS`` = 40 physics steps of 0.5 ms (the model's
+timestep), run by ONE ``mujoco.mj_step(model, data, nstep=40)`` call, then one ``mj_forward`` so that contacts,
+body velocities, CoM and actuator forces all belong to the final state (it does not integrate). The PD runs inside
+MuJoCo at 2 kHz (the paper's 1 kHz PD on Isaac's 200 Hz physics). Episodes: 20 s = ``MAX_EPISODE_STEPS`` = 1000
+steps; the env truncates at 1000 itself (so it can log the episode end) and the registration's TimeLimit agrees.
+``t`` = time since reset (s) = steps * 0.02; the observation and the reward of a step use the state at its end.
+
+Action (20, Box [-1, 1], ``MOTOR_JOINTS`` order): ``data.ctrl = STAND_CTRL + ACTION_SCALE * clip(a, -1, 1)``,
+``ACTION_SCALE`` = 0.5 rad (Isaac Lab's Digit ``JointPositionAction``: scale 0.5, ``use_default_offset``; the
+standing pose is the OSU reset pose). MuJoCo clamps ctrl to the joint range. Isaac Lab does not clip the
+action; we do, so the Box bound is real (ours). The PD gains are the public OSU ones (``envs/digit``); with them a
+constant standing target does NOT hold Digit up: with zero action it squats (torso 1.0 -> ~0.7 m in 0.6 s) and
+falls after ~1.5 s. The policy has to hold it up (Isaac Lab's Digit gains are not public).
+
+Observation = the teacher's full state (float64, ``OBS_DIM`` = 314): the student's 94 terms (Table I, upper half)
+first, then the privileged terms. ``NoisyObservation(env, alpha, noisy_mask=DIGIT_NOISY_MASK)`` noises the sensor
+terms only.
+
+| index   | term (Table I)              | content                                                              | noisy |
+|---------|-----------------------------|----------------------------------------------------------------------|-------|
+| 0-1     | clock input (2)             | sin(2 pi t / 0.68), cos(2 pi t / 0.68)                               | no    |
+| 2-4     | base lin. vel. (3)          | torso linear velocity, torso frame (m/s)                             | yes   |
+| 5-7     | base ang. vel. (3)          | torso angular velocity, torso frame (rad/s)                          | yes   |
+| 8-10    | projected gravity (3)       | R^T (0, 0, -1), unit (nominal direction, not the randomised g)       | yes   |
+| 11-13   | velocity command (3)        | vx, vy (m/s, heading frame), yaw rate (rad/s)                        | no    |
+| 14-43   | joint pos. (30)             | 20 motors (MOTOR_JOINTS order) then 10 passive (PASSIVE_JOINTS:      | yes   |
+|         |                             | shin, tarsus, heel-spring, toe-pitch, toe-roll, L then R), minus the |       |
+|         |                             | standing pose (Isaac Lab ``joint_pos_rel``), rad                     |       |
+| 44-73   | joint vel. (30)             | the same 30 joints, rad/s                                            | yes   |
+| 74-93   | last action (20)            | the clipped action of the previous step (0 after reset)              | no    |
+| 94-100  | root state (w) (7)          | torso position minus the episode's spawn origin (3), quat (4)        | no    |
+| 101-103 | base lin. vel. (w) (3)      | torso linear velocity, world frame                                   | no    |
+| 104-106 | base ang. vel. (w) (3)      | torso angular velocity, world frame                                  | no    |
+| 107-109 | base pos. (w) (3)           | torso position, world frame (m)                                      | no    |
+| 110-113 | base quat. (w) (4)          | torso quaternion w, x, y, z (w >= 0)                                 | no    |
+| 114-126 | env params (13; paper: 316) | friction, added base mass, gravity (3), external force (3), external | no    |
+|         |                             | torque (3), last push delta-v x, y (2); see below                    |       |
+| 127-313 | height scan (187)           | ``envs.terrain.height_scan``: base_z - ground_z - 0.5, clip +-1,     | no    |
+|         |                             | yaw-aligned 17 x 11 grid, x fastest                                  |       |
+
+The paper's 30 joints: "30 degrees of freedom, 20 actuated" = the 20 motors + the 10 passive hinges (the rods'
+ball joints are not degrees of freedom of the robot's description). The root-state quaternion repeats 110-113 as
+Table I lists both; the root-state position is relative to the spawn origin so it stays small on the 80 m x 160 m
+grid. The paper's 316 env parameters are not itemised; ours are the 13 randomised values (``ENV_PARAM_NAMES``).
+
+Commands (Isaac Lab Digit, facts 2.9): vx ~ U(-0.8, 0.8) m/s, vy ~ U(-0.5, 0.5) m/s, yaw rate ~ U(-1, 1) rad/s,
+drawn at reset and redrawn every U(3, 8) s (``COMMAND_RESAMPLE_S``); a draw is a standing command (all zero)
+with probability 0.1 (``STANDING_SHARE``). No heading controller (the yaw rate is commanded directly) (ours).
+
+Reward (Table II). Every term is a named function ``term(q, w)`` returning ``w * value`` (q: ``RewardInputs``);
+the step reward is ``sum_k w_k * value_k * dt`` with dt = 0.02 s: Isaac Lab's RewardManager multiplies every
+term by the policy step dt, so the sums per second of simulated time do not depend on the control rate.
+``info["reward_terms"]`` holds each term (already times dt); they sum to the reward.
+
+| term (Table II)           | weight  | value (Isaac Lab name / ours)                                                  |
+|---------------------------|---------|--------------------------------------------------------------------------------|
+| termination penalty       | -200.0  | 1 if terminated (a fall), 0 otherwise, 0 on time-out (``is_terminated``)       |
+| being alive               | 0.01    | 1 if not terminated (``is_alive``)                                             |
+| action rate               | -0.015  | norm(a_t - a_{t-1})^2                                                          |
+| DOF velocity              | -5e-4   | sum of squared motor joint velocities (20 motors)                              |
+| undesired contacts        | -1.0    | number of robot geoms (not feet) in contact > 1 N: toe rods on the ground and  |
+|                           |         | self-contacts (foot-foot, foot-rod, heels, arm-torso)                          |
+| flat orientation          | -10.0   | norm(projected gravity xy)^2                                                   |
+| feet air time             | 0.25    | ``feet_air_time_positive_biped``, threshold 0.8 s (Digit), 0 if norm(cmd_xy) < |
+|                           |         | 0.1                                                                            |
+| feet sliding              | -1.0    | sum over feet in contact of norm(foot body velocity xy) (``feet_slide``)       |
+| DOF pos limits            | -0.5    | sum over tarsus, toe-pitch, toe-roll of the excess over the soft limits (90 %  |
+|                           |         | of the range about its middle; Isaac Lab's Digit joints and factor)            |
+| joint deviation hip       | -5.0    | sum abs(q - q_stand) over hip roll and hip yaw (4)                             |
+| joint deviation arms      | -0.3    | sum abs(q - q_stand) over the 8 arm motors                                     |
+| joint deviation toes      | -0.1    | sum abs(q - q_stand) over toe-A and toe-B (4)                                  |
+| foot contact (Eq. 7)      | 2.0     | per foot +c1 if (phi > 0) == (F_GRF > 1 N) else -c2, c1 = c2 = 0.5, summed:    |
+|                           |         | [-1, 1]; phi_left = sin(2 pi t / 0.68), phi_right = -phi_left (half a cycle    |
+|                           |         | apart)                                                                         |
+| track foot height (Eq. 6) | 0.5     | exp(-norm(h - h_target)_2) over both feet; h = sole z - CoM z (whole robot),   |
+|                           |         | h_target = stance value + 0.10 m x quintic bump over the swing (see below)     |
+| foot clearance            | 0.5     | exp(-sum_feet (h_ground - 0.10)^2 tanh(2 norm(v_xy)) / 0.05), h_ground = sole  |
+|                           |         | height above the terrain under it (Isaac Lab's Spot term uses world z)         |
+| track lin vel XY          | 0.5     | exp(-norm(cmd_xy - v_xy)^2 / 0.25), v in the yaw (heading) frame               |
+| track ang vel Z           | 1.0     | exp(-(cmd_wz - w_z)^2 / 0.25), world z                                         |
+| "lin vel XY" -> lin vel Z | -2.0    | v_z^2, torso frame (``lin_vel_z_l2``)                                          |
+| "ang vel Z" -> ang vel XY | -0.1    | w_x^2 + w_y^2, torso frame (``ang_vel_xy_l2``)                                 |
+| DOF torques               | -1e-5   | sum of squared motor torques (actuator forces)                                 |
+| DOF acc                   | -2.5e-7 | sum of squared motor joint accelerations (qacc at the end of the step)         |
+
+Ambiguous rows: Table II's "Lin vel XY -2.0" and "Ang vel Z -0.1" would penalise exactly what the tracking terms
+reward; their weights are Isaac Lab's ``lin_vel_z_l2`` (-2.0) and Digit's ``ang_vel_xy_l2`` (-0.1), so we read
+them as those (ours). Gait (Eqs. 6, 7): h = 0.68 s; a foot is in stance while its phi > 0 and swings for the
+other 0.34 s; during the swing (progress s in [0, 1)) the target rises by ``FOOT_APEX`` * b(s), b(s) =
+p(2s) for s < 1/2 and p(2 - 2s) after, p(u) = 10u^3 - 15u^4 + 6u^5 (a quintic with zero velocity and acceleration
+at lift-off, apex and touch-down); the stance value is sole z - CoM z at the standing pose (``FOOT_STANCE_REL_COM``).
+The apex 0.10 m equals the foot-clearance target (the paper: "on flat ground the desired height is consistent with
+the peak"). The gait clock also runs for standing commands (Eq. 7 has no exception) (ours). The sole point is the
+lowest corner of the foot box.
+
+Domain randomisation (Table III), re-sampled from the nominal model at every reset; ranges (ours unless noted):
+
+| event (Table III)    | what                                                    | range                               |
+|----------------------|---------------------------------------------------------|-------------------------------------|
+| rand. friction coeff | sliding friction of every ground contact (terrain/floor | U(0.4, 1.0) (nominal 0.7)           |
+|                      | pairs, terrain boxes: ``model.pair_friction``,          |                                     |
+|                      | ``model.geom_friction``)                                |                                     |
+| add base mass        | ``model.body_mass[torso]`` += dm (then ``mj_setConst``) | U(-5, 5) kg (Isaac Lab)             |
+| rand. gravity        | ``model.opt.gravity`` += dg per axis                    | U(-0.5, 0.5) m/s^2                  |
+| add external force   | ``data.xfrc_applied[torso]``: constant force and torque | U(-10, 10) N, U(-2, 2) N m per axis |
+|                      | for the episode                                         |                                     |
+| rand. base location  | spawn xy = origin + U(-0.5, 0.5) m, yaw U(-pi, pi)      |                                     |
+|                      | (Isaac Lab); z so that the feet are 1 mm above the      |                                     |
+|                      | highest ground under them                               |                                     |
+| push robot           | every U(10, 15) s: torso world velocity x, y += U(-0.5, | Isaac Lab                           |
+|                      | 0.5) m/s                                                |                                     |
+| rand. robot joints   | hip roll/yaw/pitch and arm motors (open chains: the     | +-0.1 rad, +-0.1 rad/s              |
+|                      | closed chains stay closed) + U offsets, velocities U    |                                     |
+
+Terrain (``terrain="rough"``, default): ``envs.terrain.generate(terrain_rows, terrain_cols, seed=terrain_seed)``
+added to the Digit MjSpec with ``add_to_spec`` (contacts: ``GROUND_CONTACT_GEOMS`` + the torso geoms). Each reset
+puts the robot at its level's tile origin: ``TerrainCurriculum(1)`` (Isaac Lab's rule: up if it walked > 4 m from
+the origin, down if < half the commanded distance ``|cmd_xy| * 20 s`` of the command at the end; updated at
+reset, from the previous episode). The column (terrain type) is ``terrain_col`` if given, else drawn uniformly at
+each reset (Isaac Lab spreads ENVS evenly over columns; a single env samples them) (ours). A seeded reset starts a
+fresh curriculum (initial level U{0..5}). ``terrain="flat"``: the model's floor plane, no curriculum (level 0,
+origin 0). At an episode's end (terminated or the env's own time-out, ``max_episode_steps`` kwarg, 1000; a
+shorter TimeLimit from ``gym.make(..., max_episode_steps=N)`` does not reach the env, so pass the kwarg too)
+``info`` has ``terrain_level``, ``distance_walked`` (m from the spawn origin) and ``success`` (survived to the
+time-out). Every step's ``info`` also has ``reward_terms``, ``command`` and ``foot_contact`` (2 bools, > 1 N).
+``randomize=False`` switches off every randomisation of Table III (nominal model, spawn at the origin, yaw 0).
+
+Termination (``terminated``): a torso geom touches the ground (> 1 N; Isaac Lab), tilt (angle between torso z and
+world z) > ``MAX_TILT`` = 0.7 rad (Isaac Lab's Digit ``bad_orientation``), torso height above the ground under it
+< ``MIN_HEIGHT`` = 0.5 m (ours; standing 1.0 m; read from the scan's centre point), or a non-finite state.
+The arms and legs other than the feet and toe rods do not collide with the ground (the model's contact list).
+
+Seeding: every random draw uses ``self.np_random``; the same ``reset(seed=...)`` and actions give the same rollout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from envs import terrain as terrain_mod
+from envs.digit import (ARM_MOTORS, GROUND_CONTACT_GEOMS, MODEL_PATH, MOTOR_JOINTS, PASSIVE_JOINTS, SIM_DT,
+                        STAND_CTRL, STAND_QPOS)
+
+ENV_ID = "l2t/Digit-v0"
+SUBSTEPS = 40  # 0.5 ms physics steps per policy step
+POLICY_DT = SUBSTEPS * SIM_DT  # 0.02 s, 50 Hz
+EPISODE_LENGTH_S = 20.0
+MAX_EPISODE_STEPS = int(round(EPISODE_LENGTH_S / POLICY_DT))  # 1000
+ACTION_SCALE = 0.5  # rad per unit action (Isaac Lab Digit)
+
+# Commands
+COMMAND_RANGES = ((-0.8, 0.8), (-0.5, 0.5), (-1.0, 1.0))  # vx (m/s), vy (m/s), yaw rate (rad/s)
+COMMAND_RESAMPLE_S = (3.0, 8.0)
+STANDING_SHARE = 0.1
+
+# Gait and foot trajectory
+GAIT_PERIOD = 0.68  # s (Eq. 7's h)
+FOOT_APEX = 0.10  # m, swing apex of the foot-height trajectory and the foot-clearance target
+C1, C2 = 0.5, 0.5  # Eq. 7 constants, per foot
+CONTACT_FORCE = 1.0  # N, contact threshold (Isaac Lab)
+AIR_TIME_THRESHOLD = 0.8  # s
+CLEARANCE_STD, CLEARANCE_TANH = 0.05, 2.0
+TRACK_STD2 = 0.25  # std^2 of the velocity tracking kernels
+SOFT_LIMIT_FACTOR = 0.9
+
+# Termination
+MAX_TILT = 0.7  # rad
+MIN_HEIGHT = 0.5  # m above the ground under the torso
+
+# Domain randomisation
+FRICTION_RANGE = (0.4, 1.0)
+ADDED_MASS_RANGE = (-5.0, 5.0)  # kg
+GRAVITY_DELTA = 0.5  # m/s^2, per axis
+EXT_FORCE = 10.0  # N, per axis
+EXT_TORQUE = 2.0  # N m, per axis
+BASE_XY_RANGE = 0.5  # m
+PUSH_INTERVAL_S = (10.0, 15.0)
+PUSH_VELOCITY = 0.5  # m/s, per axis x, y
+JOINT_POS_NOISE = 0.1  # rad, hips and arms
+JOINT_VEL_NOISE = 0.1  # rad/s
+ENV_PARAM_NAMES = ("friction", "added_mass", "gravity_x", "gravity_y", "gravity_z", "force_x", "force_y",
+                   "force_z", "torque_x", "torque_y", "torque_z", "push_vx", "push_vy")
+
+REWARD_WEIGHTS = {
+    "termination": -200.0, "alive": 0.01, "action_rate": -0.015, "dof_vel": -5e-4, "undesired_contacts": -1.0,
+    "flat_orientation": -10.0, "feet_air_time": 0.25, "feet_sliding": -1.0, "dof_pos_limits": -0.5,
+    "joint_deviation_hip": -5.0, "joint_deviation_arms": -0.3, "joint_deviation_toes": -0.1,
+    "foot_contact": 2.0, "track_foot_height": 0.5, "foot_clearance": 0.5, "track_lin_vel_xy": 0.5,
+    "track_ang_vel_z": 1.0, "lin_vel_z": -2.0, "ang_vel_xy": -0.1, "dof_torques": -1e-5, "dof_acc": -2.5e-7,
+}
+
+# Observation layout
+NUM_JOINTS = len(MOTOR_JOINTS) + len(PASSIVE_JOINTS)  # 30
+_SIZES = (("clock", 2), ("base_lin_vel", 3), ("base_ang_vel", 3), ("projected_gravity", 3), ("command", 3),
+          ("joint_pos", NUM_JOINTS), ("joint_vel", NUM_JOINTS), ("last_action", len(MOTOR_JOINTS)),
+          ("root_state_w", 7), ("base_lin_vel_w", 3), ("base_ang_vel_w", 3), ("base_pos_w", 3),
+          ("base_quat_w", 4), ("env_params", len(ENV_PARAM_NAMES)), ("height_scan", len(terrain_mod.SCAN_POINTS)))
+OBS_SLICES = {}
+_i = 0
+for _name, _n in _SIZES:
+    OBS_SLICES[_name] = slice(_i, _i + _n)
+    _i += _n
+OBS_DIM = _i  # 314
+STUDENT_DIM = OBS_SLICES["last_action"].stop  # 94
+STUDENT_SLICE = slice(0, STUDENT_DIM)
+PRIVILEGED_SLICE = slice(STUDENT_DIM, OBS_DIM)
+DIGIT_NOISY_MASK = np.zeros(OBS_DIM, dtype=bool)
+for _name in ("base_lin_vel", "base_ang_vel", "projected_gravity", "joint_pos", "joint_vel"):
+    DIGIT_NOISY_MASK[OBS_SLICES[_name]] = True
+DIGIT_NOISY_MASK.setflags(write=False)
+_SCAN_CENTRE = int(np.flatnonzero((np.abs(terrain_mod.SCAN_POINTS) < 1e-9).all(-1))[0])  # the (0, 0) point
+
+# Motor index groups (in MOTOR_JOINTS order)
+_MOTOR_IDX = {name: i for i, name in enumerate(MOTOR_JOINTS)}
+HIP_DEV_IDX = np.array([_MOTOR_IDX[f"{s}-hip-{j}"] for s in ("left", "right") for j in ("roll", "yaw")])
+TOE_DEV_IDX = np.array([_MOTOR_IDX[f"{s}-toe-{j}"] for s in ("left", "right") for j in ("a", "b")])
+ARM_DEV_IDX = np.array([_MOTOR_IDX[f"{s}-{j}"] for s in ("left", "right") for j in ARM_MOTORS])
+RESET_NOISE_IDX = np.array([_MOTOR_IDX[f"{s}-{j}"] for s in ("left", "right")
+                            for j in ("hip-roll", "hip-yaw", "hip-pitch") + ARM_MOTORS])
+LIMIT_JOINTS = tuple(f"{s}-{j}" for s in ("left", "right") for j in ("tarsus", "toe-pitch", "toe-roll"))
+TORSO_GEOMS = ("torso-box", "torso-head")
+FEET = ("left-foot", "right-foot")
+FOOT_BODIES = ("left-toe-roll", "right-toe-roll")
+
+
+def _quat_to_mat(quat):
+    R = np.empty(9)
+    mujoco.mju_quat2Mat(R, quat)
+    return R.reshape(3, 3)
+
+
+def _sole_z(model, data, geom_ids):
+    """World z of the lowest corner of each foot box."""
+    R = data.geom_xmat[geom_ids].reshape(-1, 3, 3)
+    return data.geom_xpos[geom_ids, 2] - np.einsum("gi,gi->g", np.abs(R[:, 2, :]), model.geom_size[geom_ids])
+
+
+def _stance_rel_com():
+    model = mujoco.MjModel.from_xml_path(str(MODEL_PATH))
+    data = mujoco.MjData(model)
+    data.qpos[:] = STAND_QPOS
+    mujoco.mj_kinematics(model, data)
+    mujoco.mj_comPos(model, data)
+    feet = [model.geom(f).id for f in FEET]
+    return float(np.mean(_sole_z(model, data, feet)) - data.subtree_com[model.body("torso").id, 2])
+
+
+FOOT_STANCE_REL_COM = _stance_rel_com()  # sole z - CoM z at the standing pose (~ -0.94 m)
+
+
+# ----------------------------------------------------------------------------- gait
+
+
+def gait_phi(t):
+    """Eq. 7's phi for (left, right) at time t: sin(2 pi t / h) and its half-cycle shift; > 0 means stance."""
+    s = np.sin(2.0 * np.pi * t / GAIT_PERIOD)
+    return np.array([s, -s])
+
+
+def _quintic(u):
+    return u ** 3 * (10.0 - 15.0 * u + 6.0 * u * u)
+
+
+def foot_height_target(t):
+    """Eq. 6's target (left, right): sole z - CoM z. Stance: ``FOOT_STANCE_REL_COM``; swing: + FOOT_APEX * bump."""
+    p = (t / GAIT_PERIOD) % 1.0
+    swing = np.array([(p - 0.5) * 2.0 if p >= 0.5 else -1.0, p * 2.0 if p < 0.5 else -1.0])  # progress, -1 = stance
+    bump = np.where(swing < 0, 0.0, _quintic(np.clip(np.where(swing < 0.5, 2.0 * swing, 2.0 - 2.0 * swing), 0, 1)))
+    return FOOT_STANCE_REL_COM + FOOT_APEX * bump
+
+
+# ----------------------------------------------------------------------------- rewards
+
+
+@dataclass
+class RewardInputs:
+    """What the reward terms read (one step, at its end). Defaults describe a robot standing still."""
+    time: float = 0.0
+    terminated: bool = False
+    command: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    action: np.ndarray = field(default_factory=lambda: np.zeros(20))
+    last_action: np.ndarray = field(default_factory=lambda: np.zeros(20))
+    motor_pos_rel: np.ndarray = field(default_factory=lambda: np.zeros(20))  # minus the standing pose
+    motor_vel: np.ndarray = field(default_factory=lambda: np.zeros(20))
+    motor_acc: np.ndarray = field(default_factory=lambda: np.zeros(20))
+    motor_torque: np.ndarray = field(default_factory=lambda: np.zeros(20))
+    limit_excess: np.ndarray = field(default_factory=lambda: np.zeros(6))  # rad beyond the soft limits (>= 0)
+    projected_gravity: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, -1.0]))
+    lin_vel_b: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    ang_vel_b: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    lin_vel_yaw: np.ndarray = field(default_factory=lambda: np.zeros(3))  # world velocity in the heading frame
+    ang_vel_w: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    foot_force: np.ndarray = field(default_factory=lambda: np.zeros(2))  # N, normal, left/right, from the ground
+    air_time: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    contact_time: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    foot_vel_xy: np.ndarray = field(default_factory=lambda: np.zeros((2, 2)))
+    foot_rel_com: np.ndarray = field(default_factory=lambda: np.full(2, FOOT_STANCE_REL_COM))  # sole z - CoM z
+    foot_above_ground: np.ndarray = field(default_factory=lambda: np.zeros(2))  # sole height above the terrain
+    undesired_contacts: int = 0
+
+    @property
+    def in_contact(self):
+        return self.foot_force > CONTACT_FORCE
+
+
+def termination(q, w):
+    return w * float(q.terminated)
+
+
+def alive(q, w):
+    return w * float(not q.terminated)
+
+
+def action_rate(q, w):
+    return w * float(np.sum((q.action - q.last_action) ** 2))
+
+
+def dof_vel(q, w):
+    return w * float(np.sum(q.motor_vel ** 2))
+
+
+def undesired_contacts(q, w):
+    return w * float(q.undesired_contacts)
+
+
+def flat_orientation(q, w):
+    return w * float(np.sum(q.projected_gravity[:2] ** 2))
+
+
+def feet_air_time(q, w):
+    contact = q.contact_time > 0.0
+    mode_time = np.where(contact, q.contact_time, q.air_time)
+    single = contact.sum() == 1
+    value = min(float(np.min(mode_time)) if single else 0.0, AIR_TIME_THRESHOLD)
+    return w * value * float(np.linalg.norm(q.command[:2]) > 0.1)
+
+
+def feet_sliding(q, w):
+    return w * float(np.sum(np.linalg.norm(q.foot_vel_xy, axis=1) * q.in_contact))
+
+
+def dof_pos_limits(q, w):
+    return w * float(np.sum(q.limit_excess))
+
+
+def joint_deviation_hip(q, w):
+    return w * float(np.sum(np.abs(q.motor_pos_rel[HIP_DEV_IDX])))
+
+
+def joint_deviation_arms(q, w):
+    return w * float(np.sum(np.abs(q.motor_pos_rel[ARM_DEV_IDX])))
+
+
+def joint_deviation_toes(q, w):
+    return w * float(np.sum(np.abs(q.motor_pos_rel[TOE_DEV_IDX])))
+
+
+def foot_contact(q, w):
+    """Eq. 7 per foot, summed: +C1 where the contact matches the phase (phi > 0 <=> F_GRF > threshold), else -C2."""
+    match = (gait_phi(q.time) > 0.0) == q.in_contact
+    return w * float(np.sum(np.where(match, C1, -C2)))
+
+
+def track_foot_height(q, w):
+    """Eq. 6: exp(-||h - h_target||_2), h = sole z - CoM z of both feet."""
+    return w * float(np.exp(-np.linalg.norm(q.foot_rel_com - foot_height_target(q.time))))
+
+
+def foot_clearance(q, w):
+    err = (q.foot_above_ground - FOOT_APEX) ** 2 * np.tanh(CLEARANCE_TANH * np.linalg.norm(q.foot_vel_xy, axis=1))
+    return w * float(np.exp(-np.sum(err) / CLEARANCE_STD))
+
+
+def track_lin_vel_xy(q, w):
+    return w * float(np.exp(-np.sum((q.command[:2] - q.lin_vel_yaw[:2]) ** 2) / TRACK_STD2))
+
+
+def track_ang_vel_z(q, w):
+    return w * float(np.exp(-(q.command[2] - q.ang_vel_w[2]) ** 2 / TRACK_STD2))
+
+
+def lin_vel_z(q, w):
+    return w * float(q.lin_vel_b[2] ** 2)
+
+
+def ang_vel_xy(q, w):
+    return w * float(np.sum(q.ang_vel_b[:2] ** 2))
+
+
+def dof_torques(q, w):
+    return w * float(np.sum(q.motor_torque ** 2))
+
+
+def dof_acc(q, w):
+    return w * float(np.sum(q.motor_acc ** 2))
+
+
+REWARD_FUNCTIONS = {name: globals()[name] for name in REWARD_WEIGHTS}
+
+
+def reward_terms(q: RewardInputs, weights=None, dt: float = POLICY_DT) -> dict:
+    """Every Table II term, weighted and times dt (Isaac Lab's convention): {name: value}."""
+    weights = REWARD_WEIGHTS if weights is None else weights
+    return {name: fn(q, weights[name]) * dt for name, fn in REWARD_FUNCTIONS.items()}
+
+
+# ----------------------------------------------------------------------------- env
+
+
+class DigitEnv(gym.Env):
+    """Digit V3 velocity tracking over rough terrain (see the module docstring for every detail)."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+
+    def __init__(self, render_mode: str | None = None, terrain: str = "rough", terrain_rows: int = terrain_mod.NUM_ROWS,
+                 terrain_cols: int = terrain_mod.NUM_COLS, terrain_seed: int = 0, terrain_col: int | None = None,
+                 randomize: bool = True, max_episode_steps: int = MAX_EPISODE_STEPS, width: int = 640,
+                 height: int = 480):
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if terrain not in ("rough", "flat"):
+            raise ValueError(f"terrain must be 'rough' or 'flat', got {terrain!r}")
+        self.render_mode = render_mode
+        self.terrain_kind = terrain
+        self.randomize = bool(randomize)
+        self.max_episode_steps = int(max_episode_steps)
+        self.terrain_col = terrain_col
+        spec = mujoco.MjSpec.from_file(str(MODEL_PATH))
+        if terrain == "rough":
+            self.terrain = terrain_mod.generate(terrain_rows, terrain_cols, seed=terrain_seed)
+            terrain_mod.add_to_spec(spec, self.terrain, contact_geoms=GROUND_CONTACT_GEOMS + TORSO_GEOMS)
+            ground_names = {"terrain"} | {f"terrain-box-{i}" for i in range(len(self.terrain.boxes))}
+        else:
+            self.terrain = None
+            for g in TORSO_GEOMS:
+                spec.add_pair(name=f"floor-{g}", geomname1="floor", geomname2=g,
+                              **{k: list(v) if isinstance(v, tuple) else v for k, v in terrain_mod.PAIR_PARAMS.items()})
+            ground_names = {"floor"}
+        if terrain_col is not None and terrain == "rough" and not 0 <= terrain_col < self.terrain.num_cols:
+            raise ValueError(f"terrain_col must be in [0, {self.terrain.num_cols}), got {terrain_col}")
+        self.model = m = spec.compile()
+        self.data = mujoco.MjData(m)
+        self.dt = POLICY_DT
+        assert tuple(m.actuator(i).name for i in range(m.nu)) == MOTOR_JOINTS
+
+        motor_j = m.actuator_trnid[:, 0]
+        passive_j = np.array([m.joint(j).id for j in PASSIVE_JOINTS])
+        joints = np.concatenate([motor_j, passive_j])
+        self._jq, self._jv = m.jnt_qposadr[joints].copy(), m.jnt_dofadr[joints].copy()
+        self._mq, self._mv = self._jq[:20], self._jv[:20]
+        self._joint_default = STAND_QPOS[self._jq].copy()
+        lim = np.array([m.joint(j).id for j in LIMIT_JOINTS])
+        self._lim_q = m.jnt_qposadr[lim]
+        mid, half = m.jnt_range[lim].mean(1), 0.5 * np.diff(m.jnt_range[lim], axis=1)[:, 0]
+        self._soft_lo, self._soft_hi = mid - SOFT_LIMIT_FACTOR * half, mid + SOFT_LIMIT_FACTOR * half
+        self._torso = m.body("torso").id
+        self._feet = np.array([m.geom(f).id for f in FEET])
+        self._foot_bodies = [m.body(b).id for b in FOOT_BODIES]
+        # geom classes for the contact scan
+        self._ground = np.zeros(m.ngeom, bool)
+        self._ground[[m.geom(n).id for n in ground_names]] = True
+        self._foot_of = np.full(m.ngeom, -1)
+        self._foot_of[self._feet] = [0, 1]
+        self._is_torso = np.zeros(m.ngeom, bool)
+        self._is_torso[[m.geom(g).id for g in TORSO_GEOMS]] = True
+        # friction targets: pairs with a ground geom, and ground geoms (boxes win by priority)
+        self._ground_pairs = np.flatnonzero(self._ground[m.pair_geom1] | self._ground[m.pair_geom2])
+        self._ground_geoms = np.flatnonzero(self._ground)
+        # nominal values: every reset re-samples from these
+        self._nominal = dict(pair_friction=m.pair_friction.copy(), geom_friction=m.geom_friction.copy(),
+                             body_mass=m.body_mass.copy(), gravity=m.opt.gravity.copy())
+
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(m.nu,), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(OBS_DIM,), dtype=np.float64)
+        self._width, self._height = width, height
+        self._renderer = None
+        self._camera = None
+        self.curriculum = None
+        self._episode_started = False
+        self._init_episode_state()
+
+    def _init_episode_state(self):
+        self._t = 0
+        self._command = np.zeros(3)
+        self._last_action = np.zeros(self.model.nu)
+        self._air_time = np.zeros(2)
+        self._contact_time = np.zeros(2)
+        self._env_params = np.zeros(len(ENV_PARAM_NAMES))
+        self._origin = np.zeros(3)
+        self._next_command_t = np.inf
+        self._next_push_t = np.inf
+        self._level, self._col = 0, 0
+
+    # ------------------------------------------------------------------ randomisation and commands
+
+    def _sample_command(self):
+        rng = self.np_random
+        if rng.uniform() < STANDING_SHARE:
+            self._command = np.zeros(3)
+        else:
+            self._command = np.array([rng.uniform(lo, hi) for lo, hi in COMMAND_RANGES])
+        self._next_command_t = self._t * self.dt + rng.uniform(*COMMAND_RESAMPLE_S)
+
+    def _randomize_model(self):
+        m, rng, nom = self.model, self.np_random, self._nominal
+        m.pair_friction[:] = nom["pair_friction"]
+        m.geom_friction[:] = nom["geom_friction"]
+        m.body_mass[:] = nom["body_mass"]
+        m.opt.gravity[:] = nom["gravity"]
+        p = np.zeros(len(ENV_PARAM_NAMES))
+        p[0] = float(nom["pair_friction"][self._ground_pairs[0], 0])
+        if self.randomize:
+            p[0] = rng.uniform(*FRICTION_RANGE)
+            p[1] = rng.uniform(*ADDED_MASS_RANGE)
+            p[2:5] = rng.uniform(-GRAVITY_DELTA, GRAVITY_DELTA, size=3)
+            p[5:8] = rng.uniform(-EXT_FORCE, EXT_FORCE, size=3)
+            p[8:11] = rng.uniform(-EXT_TORQUE, EXT_TORQUE, size=3)
+            m.pair_friction[self._ground_pairs, :2] = p[0]
+            m.geom_friction[self._ground_geoms, 0] = p[0]
+            m.body_mass[self._torso] += p[1]
+            m.opt.gravity[:] += p[2:5]
+        mujoco.mj_setConst(m, self.data)  # body_subtreemass, invweight0 etc. of the new mass
+        self._env_params = p
+
+    def _ground_height(self, xy):
+        xy = np.asarray(xy, dtype=np.float64)
+        return self.terrain.ground_height(xy) if self.terrain is not None else np.zeros(xy.shape[:-1])
+
+    # ------------------------------------------------------------------ gymnasium API
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        rng = self.np_random
+        m, d = self.model, self.data
+        if self.terrain is not None:
+            if seed is not None or self.curriculum is None:
+                self.curriculum = terrain_mod.TerrainCurriculum(1, self.terrain.num_rows, self.terrain.num_cols,
+                                                                rng=rng)
+            elif self._episode_started:  # Isaac Lab: on reset, from the previous episode's end state
+                dist = float(np.linalg.norm(d.qpos[:2] - self._origin[:2]))
+                self.curriculum.update([0], [dist], [np.linalg.norm(self._command[:2]) * EPISODE_LENGTH_S])
+            self.curriculum.rng = rng
+            col = self.terrain_col if self.terrain_col is not None else int(rng.integers(self.terrain.num_cols))
+            self.curriculum.cols[0] = col
+            level = int(self.curriculum.levels[0])
+            origin = self.curriculum.origins(self.terrain, [0])[0].copy()
+        else:
+            level, col, origin = 0, 0, np.zeros(3)
+        self._init_episode_state()
+        self._level, self._col, self._origin = level, col, origin
+        self._episode_started = True
+
+        mujoco.mj_resetData(m, d)
+        self._randomize_model()
+        d.qpos[:] = STAND_QPOS
+        yaw = 0.0
+        if self.randomize:
+            d.qpos[:2] = origin[:2] + rng.uniform(-BASE_XY_RANGE, BASE_XY_RANGE, size=2)
+            yaw = rng.uniform(-np.pi, np.pi)
+            d.qpos[self._mq[RESET_NOISE_IDX]] += rng.uniform(-JOINT_POS_NOISE, JOINT_POS_NOISE, len(RESET_NOISE_IDX))
+            d.qvel[self._mv[RESET_NOISE_IDX]] = rng.uniform(-JOINT_VEL_NOISE, JOINT_VEL_NOISE, len(RESET_NOISE_IDX))
+        else:
+            d.qpos[:2] = origin[:2]
+        d.qpos[3:7] = (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2))
+        # rest the feet on the highest ground under them (3 x 3 points over each foot box)
+        mujoco.mj_kinematics(m, d)
+        pts = []
+        for g in self._feet:
+            R = d.geom_xmat[g].reshape(3, 3)
+            for u in (-1, 0, 1):
+                for v in (-1, 0, 1):
+                    pts.append((d.geom_xpos[g] + R[:, :2] @ (m.geom_size[g, :2] * (u, v)))[:2])
+        ground = float(np.max(self._ground_height(np.array(pts))))
+        d.qpos[2] += ground + 0.001 - float(np.min(_sole_z(m, d, self._feet)))
+        d.ctrl[:] = STAND_CTRL
+        d.xfrc_applied[self._torso, :3] = self._env_params[5:8]
+        d.xfrc_applied[self._torso, 3:] = self._env_params[8:11]
+        mujoco.mj_forward(m, d)
+        self._sample_command()
+        self._next_push_t = rng.uniform(*PUSH_INTERVAL_S) if self.randomize else np.inf
+        obs, _ = self._observe()
+        return obs, {"terrain_level": level, "terrain_col": col, "command": self._command.copy()}
+
+    def step(self, action):
+        m, d = self.model, self.data
+        a = np.clip(np.asarray(action, dtype=np.float64).reshape(m.nu), -1.0, 1.0)
+        d.ctrl[:] = STAND_CTRL + ACTION_SCALE * a
+        mujoco.mj_step(m, d, nstep=SUBSTEPS)
+        mujoco.mj_forward(m, d)  # everything below belongs to the final state
+        self._t += 1
+        t = self._t * self.dt
+
+        finite = bool(np.isfinite(d.qpos).all() and np.isfinite(d.qvel).all())
+        contacts = self._contacts() if finite else (np.zeros(2), False, 0)
+        foot_force, torso_contact, n_undesired = contacts
+        in_contact = foot_force > CONTACT_FORCE
+        self._contact_time = np.where(in_contact, self._contact_time + self.dt, 0.0)
+        self._air_time = np.where(in_contact, 0.0, self._air_time + self.dt)
+        obs, extra = self._observe() if finite else (np.zeros(OBS_DIM), None)
+        if finite:
+            tilt = float(np.arccos(np.clip(-obs[OBS_SLICES["projected_gravity"]][2], -1.0, 1.0)))
+            terminated = bool(torso_contact or tilt > MAX_TILT or extra["base_height"] < MIN_HEIGHT)
+        else:
+            terminated = True
+        truncated = bool(not terminated and self._t >= self.max_episode_steps)
+
+        if finite:
+            q = self._reward_inputs(a, obs, extra, foot_force, n_undesired, terminated, t)
+            terms = reward_terms(q)
+        else:
+            terms = {name: 0.0 for name in REWARD_WEIGHTS}
+            terms["termination"] = REWARD_WEIGHTS["termination"] * self.dt
+        reward = float(sum(terms.values()))
+        self._last_action = a
+        info = {"reward_terms": terms, "command": self._command.copy(), "foot_contact": in_contact.copy()}
+
+        if terminated or truncated:
+            info["terrain_level"] = self._level
+            info["distance_walked"] = float(np.linalg.norm(d.qpos[:2] - self._origin[:2])) if finite else 0.0
+            info["success"] = bool(truncated)
+        elif finite:  # events after the physics and the reward, as Isaac Lab: commands, then pushes
+            changed = False
+            if t >= self._next_command_t - 1e-9:
+                self._sample_command()
+                changed = True
+            if t >= self._next_push_t - 1e-9:
+                dv = self.np_random.uniform(-PUSH_VELOCITY, PUSH_VELOCITY, size=2)
+                d.qvel[:2] += dv
+                self._env_params[11:13] = dv
+                self._next_push_t = t + self.np_random.uniform(*PUSH_INTERVAL_S)
+                changed = True
+            if changed:
+                obs, _ = self._observe()
+        return obs, reward, terminated, truncated, info
+
+    # ------------------------------------------------------------------ helpers
+
+    def _contacts(self):
+        """Normal ground force on each foot (N), torso-ground contact, number of undesired contact geoms."""
+        m, d = self.model, self.data
+        foot_force = np.zeros(2)
+        torso = False
+        undesired = set()
+        f6 = np.zeros(6)
+        for i in range(d.ncon):
+            g1, g2 = int(d.contact.geom1[i]), int(d.contact.geom2[i])
+            mujoco.mj_contactForce(m, d, i, f6)
+            if f6[0] <= CONTACT_FORCE:
+                continue
+            gr1, gr2 = self._ground[g1], self._ground[g2]
+            if gr1 or gr2:
+                robot = g2 if gr1 else g1
+                if self._foot_of[robot] >= 0:
+                    foot_force[self._foot_of[robot]] += f6[0]
+                elif self._is_torso[robot]:
+                    torso = True
+                else:
+                    undesired.add(robot)
+            else:  # robot-robot
+                undesired.update((g1, g2))
+        return foot_force, torso, len(undesired)
+
+    def _observe(self):
+        d = self.data
+        obs = np.empty(OBS_DIM)
+        S = OBS_SLICES
+        quat = d.qpos[3:7] / np.linalg.norm(d.qpos[3:7])
+        if quat[0] < 0:
+            quat = -quat
+        R = _quat_to_mat(quat)
+        pos, v_w, w_b = d.qpos[:3], d.qvel[:3], d.qvel[3:6]
+        yaw = float(np.arctan2(R[1, 0], R[0, 0]))
+        phase = 2.0 * np.pi * self._t * self.dt / GAIT_PERIOD
+        obs[S["clock"]] = np.sin(phase), np.cos(phase)
+        obs[S["base_lin_vel"]] = R.T @ v_w
+        obs[S["base_ang_vel"]] = w_b
+        obs[S["projected_gravity"]] = -R[2]  # R^T (0, 0, -1)
+        obs[S["command"]] = self._command
+        obs[S["joint_pos"]] = d.qpos[self._jq] - self._joint_default
+        obs[S["joint_vel"]] = d.qvel[self._jv]
+        obs[S["last_action"]] = self._last_action
+        obs[S["root_state_w"]] = np.concatenate([pos - self._origin, quat])
+        obs[S["base_lin_vel_w"]] = v_w
+        obs[S["base_ang_vel_w"]] = R @ w_b
+        obs[S["base_pos_w"]] = pos
+        obs[S["base_quat_w"]] = quat
+        obs[S["env_params"]] = self._env_params
+        # one ground lookup for the scan points and the two feet
+        scan_xy = terrain_mod.scan_points_world(pos[None], np.array([yaw]))[0]
+        foot_xy = d.geom_xpos[self._feet, :2]
+        ground = self._ground_height(np.concatenate([scan_xy, foot_xy]))
+        n = len(scan_xy)
+        obs[S["height_scan"]] = np.clip(pos[2] - ground[:n] - terrain_mod.SCAN_OFFSET, -terrain_mod.SCAN_CLIP,
+                                        terrain_mod.SCAN_CLIP)
+        extra = {"R": R, "yaw": yaw, "foot_ground": ground[n:],
+                 "base_height": obs[S["height_scan"]][_SCAN_CENTRE] + terrain_mod.SCAN_OFFSET}
+        return obs, extra
+
+    def _reward_inputs(self, a, obs, extra, foot_force, n_undesired, terminated, t):
+        m, d = self.model, self.data
+        S = OBS_SLICES
+        c, s = np.cos(extra["yaw"]), np.sin(extra["yaw"])
+        v_w = d.qvel[:3]
+        lin_vel_yaw = np.array([c * v_w[0] + s * v_w[1], -s * v_w[0] + c * v_w[1], v_w[2]])
+        q_lim = d.qpos[self._lim_q]
+        vel6 = np.zeros(6)
+        foot_vel = np.zeros((2, 2))
+        for k, b in enumerate(self._foot_bodies):
+            mujoco.mj_objectVelocity(m, d, mujoco.mjtObj.mjOBJ_BODY, b, vel6, 0)
+            foot_vel[k] = vel6[3:5]
+        sole = _sole_z(m, d, self._feet)
+        return RewardInputs(
+            time=t, terminated=terminated, command=self._command.copy(), action=a, last_action=self._last_action,
+            motor_pos_rel=obs[S["joint_pos"]][:20], motor_vel=d.qvel[self._mv].copy(),
+            motor_acc=d.qacc[self._mv].copy(), motor_torque=d.actuator_force.copy(),
+            limit_excess=np.maximum(self._soft_lo - q_lim, 0.0) + np.maximum(q_lim - self._soft_hi, 0.0),
+            projected_gravity=obs[S["projected_gravity"]], lin_vel_b=obs[S["base_lin_vel"]],
+            ang_vel_b=obs[S["base_ang_vel"]], lin_vel_yaw=lin_vel_yaw, ang_vel_w=obs[S["base_ang_vel_w"]],
+            foot_force=foot_force, air_time=self._air_time.copy(), contact_time=self._contact_time.copy(),
+            foot_vel_xy=foot_vel, foot_rel_com=sole - d.subtree_com[self._torso, 2],
+            foot_above_ground=sole - extra["foot_ground"], undesired_contacts=n_undesired)
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, height=self._height, width=self._width)
+            self._camera = mujoco.MjvCamera()
+            self._camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
+            self._camera.trackbodyid = self._torso
+            self._camera.distance, self._camera.elevation, self._camera.azimuth = 3.5, -15.0, 90.0
+        self._renderer.update_scene(self.data, camera=self._camera)
+        return self._renderer.render()
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+
+__all__ = ["ENV_ID", "DigitEnv", "OBS_DIM", "OBS_SLICES", "STUDENT_DIM", "STUDENT_SLICE", "PRIVILEGED_SLICE",
+           "DIGIT_NOISY_MASK", "ENV_PARAM_NAMES", "SUBSTEPS", "POLICY_DT", "EPISODE_LENGTH_S", "MAX_EPISODE_STEPS",
+           "ACTION_SCALE", "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE", "GAIT_PERIOD", "FOOT_APEX",
+           "FOOT_STANCE_REL_COM", "C1", "C2", "CONTACT_FORCE", "MAX_TILT", "MIN_HEIGHT", "FRICTION_RANGE",
+           "ADDED_MASS_RANGE", "GRAVITY_DELTA", "EXT_FORCE", "EXT_TORQUE", "BASE_XY_RANGE", "PUSH_INTERVAL_S",
+           "PUSH_VELOCITY", "JOINT_POS_NOISE", "JOINT_VEL_NOISE", "REWARD_WEIGHTS", "REWARD_FUNCTIONS",
+           "RewardInputs", "reward_terms", "gait_phi", "foot_height_target"]
