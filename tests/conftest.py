@@ -44,3 +44,19 @@ def sac():
 @pytest.fixture
 def tsl():
     return load_script("tsl_dagger_baseline")
+
+
+def assert_position_actuators(model, joints, kp, kd, limits):
+    """Each actuator i drives joints[i] as a MuJoCo position actuator: force = kp (ctrl - q) - kd qdot, clamped to
+    +-limits[i], gear 1, control range = the joint's range."""
+    import numpy as np
+
+    assert [model.actuator(i).name for i in range(model.nu)] == list(joints)
+    for i, joint in enumerate(joints):
+        assert model.actuator_trnid[i, 0] == model.joint(joint).id
+        assert model.actuator_gainprm[i, 0] == pytest.approx(kp[i])
+        assert model.actuator_biasprm[i, :3] == pytest.approx([0.0, -kp[i], -kd[i]])
+        assert model.actuator_gear[i, 0] == 1.0
+        assert model.actuator_forcelimited[i]
+        assert model.actuator_forcerange[i] == pytest.approx([-limits[i], limits[i]])
+        assert np.allclose(model.actuator_ctrlrange[i], model.jnt_range[model.joint(joint).id])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from envs.cassie import HOME_CTRL, HOME_QPOS, KD, KP, MODEL_PATH, MOTOR_JOINTS, TORQUE_LIMITS, load_model
+from conftest import assert_position_actuators
 
 LEGS = ("left", "right")
 
@@ -68,17 +69,7 @@ def test_dimensions_and_mass():
 
 def test_actuators_match_constants():
     model = load_model()
-    names = [model.actuator(i).name for i in range(model.nu)]
-    assert names == list(MOTOR_JOINTS)
-    for i, joint in enumerate(MOTOR_JOINTS):
-        assert model.actuator_trnid[i, 0] == model.joint(joint).id
-        # position actuator: force = kp*ctrl - kp*q - kv*qdot, clamped to +-limit, gear 1
-        assert model.actuator_gainprm[i, 0] == pytest.approx(KP[i])
-        assert model.actuator_biasprm[i, :3] == pytest.approx([0.0, -KP[i], -KD[i]])
-        assert model.actuator_gear[i, 0] == 1.0
-        assert model.actuator_forcelimited[i]
-        assert model.actuator_forcerange[i] == pytest.approx([-TORQUE_LIMITS[i], TORQUE_LIMITS[i]])
-        assert model.actuator_ctrlrange[i] == pytest.approx(model.jnt_range[model.joint(joint).id])
+    assert_position_actuators(model, MOTOR_JOINTS, KP, KD, TORQUE_LIMITS)
     assert HOME_QPOS.shape == (35,) and HOME_CTRL.shape == (10,)
     # the PD targets at home are the motor joint angles of the home pose
     motor_q = HOME_QPOS[model.jnt_qposadr[model.actuator_trnid[:, 0]]]

@@ -10,6 +10,7 @@ import pytest
 
 from envs.digit import (GROUND_CONTACT_GEOMS, KD, KP, MODEL_PATH, MOTOR_JOINTS, PASSIVE_JOINTS, STAND_CTRL,
                         STAND_QPOS, TORQUE_LIMITS, load_model)
+from conftest import assert_position_actuators
 
 SIDES = ("left", "right")
 MIRROR = {"left": 1.0, "right": -1.0}  # right joint values are the sign mirror of the left ones (facts 2.3)
@@ -111,17 +112,7 @@ def test_only_listed_contact_pairs_exist_and_fire():
 
 def test_actuators_match_constants():
     model = load_model()
-    names = [model.actuator(i).name for i in range(model.nu)]
-    assert names == list(MOTOR_JOINTS)
-    for i, joint in enumerate(MOTOR_JOINTS):
-        assert model.actuator_trnid[i, 0] == model.joint(joint).id
-        # position actuator: force = kp*ctrl - kp*q - kv*qdot, clamped to +-limit, gear 1
-        assert model.actuator_gainprm[i, 0] == pytest.approx(KP[i])
-        assert model.actuator_biasprm[i, :3] == pytest.approx([0.0, -KP[i], -KD[i]])
-        assert model.actuator_gear[i, 0] == 1.0
-        assert model.actuator_forcelimited[i]
-        assert model.actuator_forcerange[i] == pytest.approx([-TORQUE_LIMITS[i], TORQUE_LIMITS[i]])
-        assert model.actuator_ctrlrange[i] == pytest.approx(model.jnt_range[model.joint(joint).id])
+    assert_position_actuators(model, MOTOR_JOINTS, KP, KD, TORQUE_LIMITS)
     for joint in PASSIVE_JOINTS:  # springs and passive joints are not actuated
         assert model.joint(joint).id not in model.actuator_trnid[:, 0]
     assert STAND_QPOS.shape == (61,) and STAND_CTRL.shape == (20,)

@@ -79,6 +79,7 @@ import numpy as np
 
 from envs.cassie import MODEL_PATH, MOTOR_JOINTS, SIM_DT, load_model
 from envs.cassie.reference import PERIOD, SPEED, reference
+from envs.render import TrackingRenderer
 
 ENV_ID = "l2t/Cassie-v0"
 FRAME_SKIP = 60  # physics steps per env step (0.5 ms each: 30 ms, 33.3 Hz)
@@ -157,7 +158,6 @@ class CassieEnv(gym.Env):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(STATE_DIM,), dtype=np.float64)
         self._width, self._height = width, height
         self._renderer = None
-        self._camera = None
         self._t = 0
         self._phase0 = 0.0
         self._ref = None  # the reference at phi_{t+1}
@@ -275,13 +275,9 @@ class CassieEnv(gym.Env):
         if self.render_mode != "rgb_array":
             return None
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, height=self._height, width=self._width)
-            self._camera = mujoco.MjvCamera()
-            self._camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
-            self._camera.trackbodyid = self.model.body("cassie-pelvis").id
-            self._camera.distance, self._camera.elevation, self._camera.azimuth = 3.0, -15.0, 90.0
-        self._renderer.update_scene(self.data, camera=self._camera)
-        return self._renderer.render()
+            pelvis = self.model.body("cassie-pelvis").id
+            self._renderer = TrackingRenderer(self.model, pelvis, self._width, self._height, distance=3.0)
+        return self._renderer.render(self.data)
 
     def close(self):
         if self._renderer is not None:

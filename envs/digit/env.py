@@ -150,6 +150,7 @@ import numpy as np
 from envs import terrain as terrain_mod
 from envs.digit import (ARM_MOTORS, GROUND_CONTACT_GEOMS, MODEL_PATH, MOTOR_JOINTS, PASSIVE_JOINTS, SIM_DT,
                         STAND_CTRL, STAND_QPOS)
+from envs.render import TrackingRenderer
 
 ENV_ID = "l2t/Digit-v0"
 SUBSTEPS = 40  # 0.5 ms physics steps per policy step
@@ -484,7 +485,6 @@ class DigitEnv(gym.Env):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(OBS_DIM,), dtype=np.float64)
         self._width, self._height = width, height
         self._renderer = None
-        self._camera = None
         self.curriculum = None
         self._episode_started = False
         self._init_episode_state()
@@ -734,13 +734,8 @@ class DigitEnv(gym.Env):
         if self.render_mode != "rgb_array":
             return None
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, height=self._height, width=self._width)
-            self._camera = mujoco.MjvCamera()
-            self._camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
-            self._camera.trackbodyid = self._torso
-            self._camera.distance, self._camera.elevation, self._camera.azimuth = 3.5, -15.0, 90.0
-        self._renderer.update_scene(self.data, camera=self._camera)
-        return self._renderer.render()
+            self._renderer = TrackingRenderer(self.model, self._torso, self._width, self._height, distance=3.5)
+        return self._renderer.render(self.data)
 
     def close(self):
         if self._renderer is not None:
