@@ -26,6 +26,7 @@ BETA_SCHEDULES = ("linear", "exponential")
 STUDENT_LOSSES = ("l1", "l2", "nll")
 TEACHER_FORMAT = "l2t_sac_mujoco/1"  # teachers saved by l2t_sac_mujoco.py and by this script's stage 1
 CHECKPOINT_FORMAT = "tsl_dagger_baseline/1"
+STAGE1_FORMAT = "tsl_dagger_baseline/stage1"
 
 
 @dataclass
@@ -106,8 +107,10 @@ class Args:
     # Evaluation, checkpoints
     eval_episodes: int = 5
     """episodes per evaluation, deterministic actions"""
+    checkpoint_frequency: int = 100_000
+    """stage 1: write stage1_checkpoint.pt every this many steps and at the end of stage 1 (0: only at the end)"""
     resume: Optional[str] = None
-    """path of a stage-2 checkpoint.pt to continue from (the teacher is taken from the checkpoint)"""
+    """a stage1_checkpoint.pt (continues stage 1) or a stage-2 checkpoint.pt (continues with the next round)"""
 
 
 def fail(message: str):
@@ -131,6 +134,8 @@ def check_args(args: Args):
             fail(f"{flag} must be one of {', '.join(choices)}, got '{value}'")
     if not 0 <= args.beta_decay <= 1:
         fail(f"--beta-decay must be in [0, 1], got {args.beta_decay}")
+    if args.checkpoint_frequency < 0:
+        fail(f"--checkpoint-frequency must be >= 0, got {args.checkpoint_frequency}")
     for name in ("stage2_timesteps", "num_envs", "dagger_rounds", "epochs_per_round", "student_batch_size",
                  "eval_episodes", "buffer_size", "batch_size", "policy_frequency", "hidden_dim"):
         if getattr(args, name) <= 0:
@@ -259,10 +264,12 @@ def log_episodes(writer, infos, global_step):
             writer.add_scalar("charts/episodic_length", infos["final_info"]["episode"]["l"][i], global_step)
 
 
-def train_teacher(args, writer, device, run_dir):
+def train_teacher(args, writer, device, run_dir, resume=None):
     """Stage 1: SAC on the clean state (CleanRL's SAC; the same update as l2t_sac_mujoco.py without a student).
 
-    Returns the teacher and the number of environment steps it cost."""
+    Writes stage1_checkpoint.pt (networks, optimisers, temperature, replay buffer, step, RNG states) every
+    --checkpoint-frequency steps and at the end; `resume` (such a checkpoint) continues from its step with fresh
+    episodes. Returns the teacher and the number of environment steps it cost."""
     envs = gym.vector.SyncVectorEnv([make_env(args.env_id, 0.0, args.noise, args.seed)],
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     state_dim = envs.single_observation_space["state"].shape[0]
@@ -280,16 +287,38 @@ def train_teacher(args, writer, device, run_dir):
     # replay rows: (s, a, r, s', terminated); the teacher needs no noisy observation
     width = 2 * state_dim + action_dim + 2
     storage = torch.zeros(min(args.buffer_size, args.teacher_timesteps), width, device=device)
-    size = pos = 0
+    size = pos = start = 0
+    modules = {"teacher": teacher, "critic": critic, "target_critic": target_critic, "q_optimizer": q_optimizer,
+               "actor_optimizer": actor_optimizer, "ent_optimizer": ent_optimizer}
+    if resume is not None:
+        try:
+            for key, module in modules.items():
+                module.load_state_dict(resume[key])
+            size, pos, start = resume["size"], resume["pos"], resume["global_step"]
+            storage[:size] = resume["storage"].to(device)
+        except (KeyError, ValueError, RuntimeError) as e:
+            fail(f"--resume: stage-1 checkpoint does not fit this run ({type(e).__name__}: {first_line(e)})")
+        with torch.no_grad():
+            log_ent_coef.copy_(resume["log_ent_coef"])
+        torch.set_rng_state(resume["rng"]["torch"])
+        np.random.set_state(resume["rng"]["numpy"])
+        random.setstate(resume["rng"]["python"])
+
+    def save_stage1(step):
+        state = {key: module.state_dict() for key, module in modules.items()}
+        state.update(format=STAGE1_FORMAT, args=asdict(args), global_step=step, log_ent_coef=log_ent_coef.detach().cpu(),
+                     storage=storage[:size].cpu().clone(), size=size, pos=pos,
+                     rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()})
+        save_atomic(state, os.path.join(run_dir, "stage1_checkpoint.pt"))
 
     def stop_nonfinite(what, step):
         path = os.path.join(run_dir, f"nonfinite_stage1_step{step}.pt")
         save_atomic({"teacher": teacher.state_dict(), "critic": critic.state_dict(), "global_step": step}, path)
         fail(f"stage 1: non-finite {what} at step {step}; teacher and critic saved to {path}")
 
-    obs, _ = envs.reset(seed=args.seed)
+    obs, _ = envs.reset(seed=args.seed + start)
     start_time = time.time()
-    for global_step in range(1, args.teacher_timesteps + 1):
+    for global_step in range(start + 1, args.teacher_timesteps + 1):
         if global_step <= args.learning_starts:
             action = np.random.uniform(-1.0, 1.0, size=(1, action_dim)).astype(np.float32)
         else:
@@ -336,7 +365,10 @@ def train_teacher(args, writer, device, run_dir):
                     p_target.lerp_(p, args.tau)
             if global_step % 1000 == 0:
                 writer.add_scalar("losses/teacher_qf_loss", q_loss.item(), global_step)
-                writer.add_scalar("charts/SPS", global_step / (time.time() - start_time), global_step)
+                writer.add_scalar("charts/SPS", (global_step - start) / (time.time() - start_time), global_step)
+        if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency == 0:
+            save_stage1(global_step)
+    save_stage1(args.teacher_timesteps)
     envs.close()
     return teacher, args.teacher_timesteps
 
@@ -454,14 +486,22 @@ def main(args: Args):
         return args.alpha * r / max(args.dagger_rounds - 1, 1) if args.curriculum else args.alpha
 
     # A stage-2 checkpoint to resume from (its round sets the noise the envs start with)
-    ckpt, first_round = None, 0
+    ckpt, stage1_ckpt, first_round = None, None, 0
     if args.resume is not None:
         try:
             ckpt = torch.load(args.resume, map_location="cpu", weights_only=False)
         except Exception as e:
             fail(f"--resume: cannot read '{args.resume}' ({type(e).__name__}: {first_line(e)})")
+        if isinstance(ckpt, dict) and ckpt.get("format") == STAGE1_FORMAT:  # an interrupted stage 1
+            stage1_ckpt, ckpt = ckpt, None
+            if stage1_ckpt["args"]["env_id"] != args.env_id:
+                fail(f"--resume: checkpoint has env_id={stage1_ckpt['args']['env_id']!r}, this run has {args.env_id!r}")
+            if stage1_ckpt["global_step"] >= args.teacher_timesteps:
+                fail(f"--resume: stage 1 finished at step {stage1_ckpt['global_step']}; resume from the run's "
+                     f"teacher with --teacher-checkpoint {os.path.join(os.path.dirname(args.resume), 'teacher.pt')}")
+    if ckpt is not None:
         if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-            fail(f"--resume: '{args.resume}' is not a {CHECKPOINT_FORMAT} checkpoint")
+            fail(f"--resume: '{args.resume}' is not a {CHECKPOINT_FORMAT} or {STAGE1_FORMAT} checkpoint")
         for key in ("env_id", "method", "dagger_rounds", "stage2_timesteps", "num_envs", "student_loss", "curriculum"):
             if ckpt["args"][key] != getattr(args, key):
                 fail(f"--resume: checkpoint has {key}={ckpt['args'][key]!r}, this run has {getattr(args, key)!r}")
@@ -482,7 +522,7 @@ def main(args: Args):
     action_dim = envs.single_action_space.shape[0]
     low, high = envs.single_action_space.low, envs.single_action_space.high
 
-    if ckpt is not None:
+    if args.resume is not None:
         run_dir = os.path.dirname(os.path.abspath(args.resume))
     else:
         run_name = f"{args.env_id.replace('/', '_')}__{args.exp_name}__{args.method}__{args.seed}__{int(time.time())}"
@@ -490,17 +530,18 @@ def main(args: Args):
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
     # purge_step drops events a crashed run logged after its last checkpoint (not those at the checkpoint's step)
-    writer = SummaryWriter(run_dir, purge_step=ckpt["global_step"] + 1 if ckpt else None)
+    resumed_step = (ckpt or stage1_ckpt or {}).get("global_step")
+    writer = SummaryWriter(run_dir, purge_step=resumed_step + 1 if resumed_step is not None else None)
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
 
     # Stage 1: the teacher, and what it cost in environment steps (read or counted, never assumed)
     if ckpt is not None:
         teacher_file = os.path.join(run_dir, "teacher.pt")
         teacher, teacher_steps, hidden = load_teacher(teacher_file, args.env_id, state_dim, action_dim, "--resume")
-    elif args.teacher_checkpoint is not None:
+    elif args.teacher_checkpoint is not None and stage1_ckpt is None:
         teacher, teacher_steps, hidden = load_teacher(args.teacher_checkpoint, args.env_id, state_dim, action_dim)
     else:
-        teacher, teacher_steps = train_teacher(args, writer, device, run_dir)
+        teacher, teacher_steps = train_teacher(args, writer, device, run_dir, resume=stage1_ckpt)
         hidden = args.hidden_dim
     teacher = teacher.to(device)
     teacher.requires_grad_(False)

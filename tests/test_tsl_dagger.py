@@ -177,3 +177,34 @@ def test_nonfinite_stage1_loss_stops_after_saving(tsl, tmp_path):
     assert path in str(e.value.code)
     saved = torch.load(path, weights_only=False)
     assert all(torch.isfinite(v).all() for v in saved["critic"].values())
+
+
+def test_stage1_resume_continues_the_teacher_run(tsl, tmp_path, monkeypatch):
+    """Stage 1 interrupted after its step-200 checkpoint resumes at 200 with the saved buffer and ends at 300."""
+    args = dict(env_id="l2t-test/Counter-v0", teacher_timesteps=300, learning_starts=64, batch_size=32, hidden_dim=32,
+                checkpoint_frequency=100, stage2_timesteps=60, dagger_rounds=1, eval_episodes=1,
+                runs_dir=str(tmp_path), torch_threads=1)
+    log_episodes, calls = tsl.log_episodes, []
+
+    def crash_at_step_250(*a, **k):  # called once per stage-1 step
+        calls.append(1)
+        if len(calls) == 250:
+            raise KeyboardInterrupt
+        return log_episodes(*a, **k)
+
+    monkeypatch.setattr(tsl, "log_episodes", crash_at_step_250)
+    with pytest.raises(KeyboardInterrupt):
+        tsl.main(tsl.Args(**args))
+    monkeypatch.setattr(tsl, "log_episodes", log_episodes)
+    (path,) = glob.glob(str(tmp_path / "*" / "stage1_checkpoint.pt"))
+    stopped = torch.load(path, weights_only=False)
+    assert stopped["global_step"] == 200 and stopped["size"] == 200
+    run_dir = tsl.main(tsl.Args(**args, resume=path))
+    assert run_dir == os.path.dirname(path)
+    done = torch.load(path, weights_only=False)
+    assert done["global_step"] == 300 and done["size"] == 300
+    assert torch.equal(done["storage"][:200], stopped["storage"])  # the buffer was restored, not refilled
+    assert torch.load(os.path.join(run_dir, "teacher.pt"), weights_only=False)["global_step"] == 300
+    assert [s for s, _ in scalars(run_dir)["eval/teacher_return"]] == [300]
+    with pytest.raises(SystemExit, match="stage 1 finished"):
+        tsl.main(tsl.Args(**args, resume=path))
