@@ -590,9 +590,12 @@ def main(args: Args):
             state = torch.as_tensor(obs["state"], dtype=torch.float32, device=device)
             observation = torch.as_tensor(obs["observation"], dtype=torch.float32, device=device)
             label = teacher.act(state)  # the teacher labels every visited state, from the CLEAN state
-            teacher_acts = torch.as_tensor(rng.random(args.num_envs) < beta, device=device)
-            action = torch.where(teacher_acts[:, None], label, student.act(observation))
-            dataset.add(observation.cpu(), state.cpu(), label.cpu(), teacher_acts.cpu())  # D <- D u D_r
+            teacher_acts = rng.random(args.num_envs) < beta
+            action = label
+            if not teacher_acts.all():  # the student's forward pass only when some env executes its action
+                action = torch.where(torch.as_tensor(teacher_acts, device=device)[:, None], label,
+                                     student.act(observation))
+            dataset.add(observation.cpu(), state.cpu(), label.cpu(), teacher_acts)  # D <- D u D_r
             obs, _, _, _, infos = envs.step(to_env_action(action.cpu().numpy(), low, high))
             global_step += args.num_envs
             log_episodes(writer, infos, global_step)
