@@ -1,5 +1,6 @@
 """tsl_dagger_baseline.py: beta schedules, who acts, aggregation, the curriculum, teachers, resume, smoke."""
 
+import contextlib
 import glob
 import os
 import subprocess
@@ -12,6 +13,24 @@ import torch
 from conftest import ROOT, scalars
 
 SCRIPT = os.path.join(ROOT, "tsl_dagger_baseline.py")
+
+
+@contextlib.contextmanager
+def crash_on_call(monkeypatch, module, name, n):
+    """Within the block, the n-th call of module.name raises KeyboardInterrupt (a run killed mid-way), which the
+    block expects; afterwards module.name is the original again."""
+    original, calls = getattr(module, name), []
+
+    def wrapper(*a, **k):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return original(*a, **k)
+
+    monkeypatch.setattr(module, name, wrapper)
+    with pytest.raises(KeyboardInterrupt):
+        yield
+    monkeypatch.setattr(module, name, original)
 
 
 @pytest.fixture
@@ -128,18 +147,9 @@ def test_bad_input_is_a_one_line_error_naming_the_flag(tsl, tmp_path, overrides,
 
 
 def test_resume_continues_from_the_next_round(tsl, tmp_path, counter_teacher, monkeypatch):
-    evaluate, calls = tsl.evaluate, []
-
-    def evaluate_then_stop(*a, **k):  # the teacher's evaluation, round 0's, then a crash in round 1's
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return evaluate(*a, **k)
-
-    monkeypatch.setattr(tsl, "evaluate", evaluate_then_stop)
-    with pytest.raises(KeyboardInterrupt):
+    # the teacher's evaluation, round 0's, then a crash in round 1's
+    with crash_on_call(monkeypatch, tsl, "evaluate", 3):
         tsl.main(stage2_args(tsl, tmp_path, counter_teacher))
-    monkeypatch.setattr(tsl, "evaluate", evaluate)
     (path,) = glob.glob(str(tmp_path / "tsl" / "*" / "checkpoint.pt"))
     stopped = torch.load(path, weights_only=False)
     assert stopped["round"] == 1 and len(stopped["dataset"]["obs"]) == 80
@@ -184,18 +194,8 @@ def test_stage1_resume_continues_the_teacher_run(tsl, tmp_path, monkeypatch):
     args = dict(env_id="l2t-test/Counter-v0", teacher_timesteps=300, learning_starts=64, batch_size=32, hidden_dim=32,
                 checkpoint_frequency=100, stage2_timesteps=60, dagger_rounds=1, eval_episodes=1,
                 runs_dir=str(tmp_path), torch_threads=1)
-    log_episodes, calls = tsl.log_episodes, []
-
-    def crash_at_step_250(*a, **k):  # called once per stage-1 step
-        calls.append(1)
-        if len(calls) == 250:
-            raise KeyboardInterrupt
-        return log_episodes(*a, **k)
-
-    monkeypatch.setattr(tsl, "log_episodes", crash_at_step_250)
-    with pytest.raises(KeyboardInterrupt):
+    with crash_on_call(monkeypatch, tsl, "log_episodes", 250):  # called once per stage-1 step
         tsl.main(tsl.Args(**args))
-    monkeypatch.setattr(tsl, "log_episodes", log_episodes)
     (path,) = glob.glob(str(tmp_path / "*" / "stage1_checkpoint.pt"))
     stopped = torch.load(path, weights_only=False)
     assert stopped["global_step"] == 200 and stopped["size"] == 200
