@@ -1,0 +1,275 @@
+"""l2t_ipmd_cassie.py: reward learning, the average-reward target, the noise curriculum, smoke runs, bad input,
+resume, non-finite losses, and the committed Cassie expert."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, load_script, scalars
+from envs.demos import Episode, load_demos, save_demos
+
+SCRIPT = os.path.join(ROOT, "l2t_ipmd_cassie.py")
+CASSIE = "l2t/Cassie-v0"
+
+
+@pytest.fixture
+def ipmd():
+    return load_script("l2t_ipmd_cassie")
+
+
+def make_demo(path, env_id=CASSIE, steps=40, seed=0, state_dim=None, action_dim=None):
+    """A tiny demonstration: a short rollout of small random actions (or random arrays of the given dims)."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers l2t/Cassie-v0)
+
+    rng = np.random.default_rng(seed)
+    if state_dim is not None:
+        ep = Episode(rng.normal(size=(steps + 1, state_dim)), rng.uniform(-1, 1, (steps, action_dim)),
+                     np.ones(steps), False)
+    else:
+        env = gym.make(env_id)
+        s, _ = env.reset(seed=seed)
+        states, actions, rewards = [s], [], []
+        for _ in range(steps):
+            a = rng.uniform(-0.1, 0.1, env.action_space.shape)
+            s, r, term, trunc, _ = env.step(a)
+            states.append(s), actions.append(a), rewards.append(r)
+            if term or trunc:
+                break
+        ep = Episode(np.array(states), np.array(actions), np.array(rewards), bool(term))
+    save_demos(path, env_id, [ep])
+    return path
+
+
+def tiny(tmp_path, *extra):
+    return [sys.executable, SCRIPT, "--total-timesteps", "320", "--learning-starts", "160", "--batch-size", "32",
+            "--num-envs", "2", "--hidden-dim", "32", "--eval-frequency", "160", "--eval-episodes", "1",
+            "--log-frequency", "40", "--curriculum-interval", "40", "--torch-threads", "1",
+            "--runs-dir", str(tmp_path), *extra]
+
+
+def run(cmd, timeout=120):
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return proc
+
+
+# ---------------------------------------------------------------- units
+
+
+def test_reward_loss_separates_expert_from_agent_and_stays_bounded(ipmd):
+    torch.manual_seed(0)
+    net = ipmd.RewardNet(4, 2, 32)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    agent_s, agent_a = torch.randn(64, 4) - 1.0, torch.randn(64, 2)
+    expert_s, expert_a = torch.randn(64, 4) + 1.0, torch.randn(64, 2)
+
+    def gap():
+        with torch.no_grad():
+            return (net(expert_s, expert_a).mean() - net(agent_s, agent_a).mean()).item()
+
+    before = gap()
+    for _ in range(5):  # a few steps already raise r on the expert's samples relative to the agent's
+        loss, stats = ipmd.reward_loss(net, agent_s, agent_a, expert_s, expert_a, reg=0.5)
+        opt.zero_grad(), loss.backward(), opt.step()
+    assert gap() > before + 0.1
+    assert stats[1].item() == pytest.approx(gap(), abs=0.5)  # stats[1] is the reward gap (before the last step)
+    for _ in range(500):  # trained to convergence: separable data, yet psi bounds r near +-1/(2 c) = +-1
+        loss, _ = ipmd.reward_loss(net, agent_s, agent_a, expert_s, expert_a, reg=0.5)
+        opt.zero_grad(), loss.backward(), opt.step()
+    with torch.no_grad():
+        r_e, r_a = net(expert_s, expert_a), net(agent_s, agent_a)
+    assert r_e.mean().item() == pytest.approx(1.0, abs=0.1) and r_a.mean().item() == pytest.approx(-1.0, abs=0.1)
+    assert r_e.abs().max().item() < 1.5 and r_a.abs().max().item() < 1.5
+    # without the regulariser the same training lets the reward run away
+    net2 = ipmd.RewardNet(4, 2, 32)
+    opt2 = torch.optim.Adam(net2.parameters(), lr=1e-2)
+    for _ in range(500):
+        loss, _ = ipmd.reward_loss(net2, agent_s, agent_a, expert_s, expert_a, reg=0.0)
+        opt2.zero_grad(), loss.backward(), opt2.step()
+    with torch.no_grad():
+        assert (net2(expert_s, expert_a).mean() - net2(agent_s, agent_a).mean()).item() > 10
+
+
+def test_average_reward_target_matches_hand_computation(ipmd):
+    r = torch.tensor([1.0, 0.0, 2.0])
+    next_q = torch.tensor([10.0, 20.0, 30.0])
+    next_logp = torch.tensor([-1.0, -2.0, 0.0])
+    term = torch.tensor([0.0, 1.0, 0.0])
+    c = 0.5
+    # rho = mean(r - c log pi') = mean(1.5, 1.0, 2.0) = 1.5
+    # V' = Q' - c log pi' = (10.5, 21, 30); target = r - rho + (1 - d) V'
+    target, rho = ipmd.td_target(r, next_q, next_logp, term, c, 1.0)
+    assert rho.item() == pytest.approx(1.5)
+    assert target.tolist() == pytest.approx([1 - 1.5 + 10.5, 0 - 1.5, 2 - 1.5 + 30])
+    # discounted: r + gamma (1 - d) V', no rho
+    target, rho = ipmd.td_target(r, next_q, next_logp, term, c, 0.9)
+    assert rho.item() == 0.0
+    assert target.tolist() == pytest.approx([1 + 0.9 * 10.5, 0.0, 2 + 0.9 * 30])
+
+
+def test_mirror_descent_kl_pulls_towards_the_previous_policy(ipmd):
+    """--policy-update md adds md_coef * KL(pi_old || pi): zero at pi = pi_old, and it grows as pi moves away."""
+    torch.manual_seed(0)
+    teacher = ipmd.Actor(5, 2, 16)
+    old = ipmd.Actor(5, 2, 16)
+    old.load_state_dict(teacher.state_dict())
+    data = {"state": torch.randn(8, 5), "obs": torch.randn(8, 5)}
+    critic = ipmd.TwinQ(7, 16)
+    log_ent = torch.zeros(1, requires_grad=True)
+    args = (data, teacher, teacher, critic, log_ent, -2.0, "none", 1.0)
+    _, _, stats = ipmd.actor_losses(*args, old, 1.0)
+    assert stats[6].item() == pytest.approx(0.0, abs=1e-6)
+    with torch.no_grad():
+        teacher.fc_mean.bias += 0.5
+    torch.manual_seed(1)
+    loss_md, _, stats = ipmd.actor_losses(*args, old, 2.0)
+    torch.manual_seed(1)
+    loss_sac, _, _ = ipmd.actor_losses(*args)
+    assert stats[6].item() > 0.01
+    assert (loss_md - loss_sac).item() == pytest.approx(2.0 * stats[6].item(), rel=1e-5)
+
+
+def test_curriculum_schedule(ipmd):
+    f = ipmd.curriculum_alpha
+    assert [f(s, 1000, 0.1, 0.5, True) for s in (0, 250, 500, 900)] == pytest.approx([0.0, 0.05, 0.1, 0.1])
+    assert f(0, 1000, 0.1, 0.5, False) == 0.1 and f(0, 1000, 0.1, 0.0, True) == 0.1
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def test_curriculum_reaches_every_sub_env_and_the_stored_noise_follows_it(ipmd, tmp_path):
+    """The noise scale the sub-envs report follows the schedule, and the observations they produced (in the
+    checkpointed buffer) carry noise of exactly that scale: never above alpha(t)|s|, and close to it."""
+    args = ipmd.Args(total_timesteps=400, learning_starts=100, batch_size=32, num_envs=2, hidden_dim=32,
+                     eval_frequency=0, eval_episodes=1, curriculum_interval=20, curriculum_fraction=0.5, alpha=0.2,
+                     reward_mode="imitation", expert_path=None, runs_dir=str(tmp_path), torch_threads=1,
+                     log_frequency=100)
+    run_dir = ipmd.main(args)
+    logged = scalars(run_dir)
+    lo, hi = dict(logged["charts/noise_alpha"]), dict(logged["charts/noise_alpha_max"])
+    assert sorted(lo) == list(range(0, 401, 20))
+    for step, value in lo.items():
+        assert value == pytest.approx(ipmd.curriculum_alpha(step, 400, 0.2, 0.5, True), abs=1e-6)
+        assert hi[step] == pytest.approx(value, abs=1e-6)  # every sub-env reports the same value
+    rows = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)["buffer"]["storage"].numpy()
+    s, o = rows[:, :57], rows[:, 57:114]
+    mask = np.zeros(57, bool)
+    mask[:45] = True
+    ratio = np.abs(o - s)[:, mask].max(1) / np.abs(s)[:, mask].max(1)  # per transition, <= alpha in force
+    steps = np.arange(len(rows)) // 2 * 2  # global step before the transition (2 envs)
+    in_force = np.array([ipmd.curriculum_alpha(t - t % 20, 400, 0.2, 0.5, True) for t in steps])
+    assert np.all(ratio <= in_force + 1e-6)
+    late = steps >= 200
+    assert ratio[late].max() > 0.15 and ratio[steps < 20].max() == 0.0
+    assert np.array_equal(o[:, ~mask], s[:, ~mask])  # the clock and the reference stay clean
+
+
+def test_smoke_irl(tmp_path):
+    demo = make_demo(str(tmp_path / "demo.npz"))
+    proc = run(tiny(tmp_path, "--expert-path", demo, "--checkpoint-frequency", "160"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = glob.glob(str(tmp_path / "l2t_Cassie-v0__*"))
+    logged = scalars(run_dir)
+    for tag in ("eval/teacher_return", "eval/student_return", "eval/teacher_length", "eval/student_length",
+                "eval/expert_return"):
+        assert [s for s, _ in logged[tag]] == [160, 320], tag
+    expert_return = float(load_demos(demo).episodes[0].rewards.sum())
+    assert logged["eval/expert_return"][0][1] == pytest.approx(expert_return, rel=1e-5)
+    for tag in ("losses/reward_loss", "losses/reward_gap", "losses/student_reward_loss", "losses/rho",
+                "losses/qf_loss", "losses/student_bc_loss"):
+        assert tag in logged and all(np.isfinite(v) for _, v in logged[tag]), tag
+    # resume continues the same run: step counter, then events after the checkpoint's step
+    proc = run(tiny(tmp_path, "--expert-path", demo, "--total-timesteps", "480",
+                    "--resume", os.path.join(run_dir, "checkpoint.pt")))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "resumed from" in proc.stdout and "global_step=320" in proc.stdout
+    logged = scalars(run_dir)
+    assert [s for s, _ in logged["eval/teacher_return"]] == [160, 320, 480]
+
+
+def test_smoke_imitation_and_save_expert(tmp_path, ipmd):
+    out = str(tmp_path / "expert.npz")
+    proc = run(tiny(tmp_path, "--reward-mode", "imitation", "--expert-path", str(tmp_path / "none.npz"),
+                    "--student-loss", "l2", "--save-expert", out, "--expert-episodes", "2"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = glob.glob(str(tmp_path / "l2t_Cassie-v0__*"))
+    logged = scalars(run_dir)
+    assert "losses/reward_loss" not in logged and "eval/expert_return" not in logged  # no reward net, no expert
+    assert [s for s, _ in logged["eval/student_return"]] == [160, 320]
+    demos = load_demos(out, env_id=CASSIE, state_dim=57, action_dim=10)
+    assert len(demos.episodes) == 2
+    # the file holds the deterministic rollouts of the best teacher: replaying them gives the same returns
+    ckpt = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+    teacher = ipmd.Actor(57, 10, 32)
+    teacher.load_state_dict(ckpt["best_teacher"])
+    again = ipmd.rollout_expert(teacher, CASSIE, 2, 1 + 20_000, "cpu")
+    for a, b in zip(again, demos.episodes):
+        assert np.allclose(a.actions, b.actions) and a.rewards.sum() == pytest.approx(b.rewards.sum())
+    # --expert-checkpoint writes the same file without training
+    out2 = str(tmp_path / "expert2.npz")
+    proc = run([sys.executable, SCRIPT, "--hidden-dim", "32", "--save-expert", out2, "--expert-episodes", "2",
+                "--expert-checkpoint", os.path.join(run_dir, "checkpoint.pt"), "--torch-threads", "1"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert np.array_equal(load_demos(out2).episodes[1].actions, demos.episodes[1].actions)
+
+
+@pytest.mark.parametrize("problem", ["missing", "empty", "malformed", "wrong-dim", "alpha", "alpha-neg", "mode"])
+def test_bad_input_is_one_line(tmp_path, problem):
+    path = str(tmp_path / "demo.npz")
+    extra = ["--expert-path", path]
+    if problem == "empty":
+        open(path, "wb").close()
+    elif problem == "malformed":
+        np.savez(path, states=np.zeros((3, 57)))
+    elif problem == "wrong-dim":
+        make_demo(path, state_dim=40, action_dim=10, steps=5)
+    elif problem in ("alpha", "alpha-neg", "mode"):
+        make_demo(path, state_dim=57, action_dim=10, steps=5)
+        extra += {"alpha": ["--alpha", "1.5"], "alpha-neg": ["--alpha", "-0.1"],
+                  "mode": ["--reward-mode", "gail"]}[problem]
+    proc = run(tiny(tmp_path, *extra), timeout=60)
+    assert proc.returncode != 0
+    message = proc.stderr.strip()
+    assert len(message.splitlines()) == 1 and "Traceback" not in message, message
+    flag = {"alpha": "--alpha", "alpha-neg": "--alpha", "mode": "--reward-mode"}.get(problem, "--expert-path")
+    assert flag in message
+    if problem == "wrong-dim":
+        assert "state_dim is 40, expected 57" in message
+
+
+def test_nonfinite_loss_stops_with_a_checkpoint(tmp_path, ipmd, monkeypatch):
+    """A NaN in the learned reward's loss stops the run before the optimiser step, with the state saved."""
+    demo = make_demo(str(tmp_path / "demo.npz"), steps=20)
+    real = ipmd.reward_loss
+
+    def poisoned(*a, **k):
+        loss, stats = real(*a, **k)
+        return loss * float("nan"), stats * float("nan")
+
+    monkeypatch.setattr(ipmd, "reward_loss", poisoned)
+    args = ipmd.Args(total_timesteps=300, learning_starts=100, batch_size=32, num_envs=2, hidden_dim=32,
+                     eval_frequency=0, eval_episodes=1, expert_path=demo, runs_dir=str(tmp_path), torch_threads=1)
+    with pytest.raises(SystemExit, match="non-finite reward_loss"):
+        ipmd.main(args)
+    (saved,) = glob.glob(str(tmp_path / "*" / "nonfinite_step*.pt"))
+    ckpt = torch.load(saved, weights_only=False)
+    assert ckpt["global_step"] == 102 and all(torch.isfinite(v).all() for v in ckpt["reward_t"].values())
+
+
+def test_committed_expert_loads_and_fits_the_env(ipmd):
+    import gymnasium as gym
+
+    demos = load_demos(ipmd.DEFAULT_EXPERT, env_id=CASSIE)
+    env = gym.make(CASSIE)
+    assert demos.state_dim == env.observation_space.shape[0] and demos.action_dim == env.action_space.shape[0]
+    s, a, r, _, _ = demos.transitions()
+    assert np.all(np.abs(a) <= 1.0) and np.all((r >= 0) & (r <= 1))
+    # the first state is a reset state of the env (feet on the floor, pelvis near its reference height)
+    assert 0.8 < s[0, 0] < 1.1
