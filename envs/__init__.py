@@ -14,6 +14,7 @@ from envs.noise import NOISE_TYPES, NoisyObservation, get_noise_alpha, set_noise
 if "l2t/Cassie-v0" not in gym.registry:
     gym.register("l2t/Cassie-v0", entry_point="envs.cassie.env:CassieEnv", max_episode_steps=600)
 if "l2t/Digit-v0" not in gym.registry:
-    gym.register("l2t/Digit-v0", entry_point="envs.digit.env:DigitEnv", max_episode_steps=1000)
+    gym.register("l2t/Digit-v0", entry_point="envs.digit.env:DigitEnv", max_episode_steps=1000,
+                 vector_entry_point="envs.digit.vector:DigitVectorEnv")
 
 __all__ = ["NOISE_TYPES", "NoisyObservation", "get_noise_alpha", "set_noise_alpha"]

@@ -314,8 +314,8 @@ def test_gym_make_builds_it():
 
 
 def test_stands_briefly_from_the_standing_pose_with_zero_action():
-    """The public OSU gains cannot hold Digit up for long (it squats and falls after ~1.5 s, see the docstring);
-    what holds is a short stand: for 0.2 s both feet stay on the floor, upright, no termination."""
+    """A short stand through the env: for 0.2 s both feet stay on the floor, upright, no termination (the long
+    stand, 10 s with the model's PD alone, is tests/test_digit_model.py)."""
     env = DigitEnv(terrain="flat", randomize=False)
     env.reset(seed=0)
     for k in range(10):

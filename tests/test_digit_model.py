@@ -189,10 +189,10 @@ def test_toe_motors_drive_toe_pitch_and_roll():
     """Torso fixed in the air, gravity off: offset the toe A/B targets from the standing pose. The
     passive toe-pitch/roll follow the linearised differential of facts 2.4 (deg/deg, at stance):
     pitch = -0.49 A + 0.55 B, roll = 1.73 A + 1.62 B. The map is applied to the *measured* A and B
-    changes (frictionloss 1 N m / kp 40 lets each motor stop up to 1.4 deg short, and the two motors
+    changes (frictionloss 1 N m / kp 400 lets each motor stop up to 0.14 deg short, and the two motors
     push on each other through the foot). Tolerance 0.4 deg + 10%: the map is a linearisation (A=B=10
     deg gives 33 deg roll, not 33.5) quoted to 2 digits; wrong anchors or rod frames give the wrong
-    sign or ratio. The right leg must give the sign mirror."""
+    sign or ratio (7 deg for a 4 deg step). The right leg must give the sign mirror."""
     model = fixed_base_model(gravity=False)
     data = stand_data(model)
     settle(model, data, 0.3)
@@ -212,7 +212,11 @@ def test_toe_motors_drive_toe_pitch_and_roll():
                 if commanded:  # the commanded motors went the right way (an unchanged one may creep)
                     assert np.sign(measured) == np.sign(commanded), (side, d_a, d_b, delta)
             for joint, predicted in (("toe-pitch", -0.49 * a + 0.55 * b), ("toe-roll", 1.73 * a + 1.62 * b)):
-                assert abs(delta[joint] - predicted) < 0.4 + 0.1 * abs(predicted), (side, d_a, d_b, joint, delta)
+                # + 0.06 deg per deg of motor motion: the 2-digit coefficients disagree with the facts' own
+                # exact point "A = -B gives roll 0" by 1.73 - 1.62 = 0.11 deg/deg (half of it each way); with our
+                # stiffer toe PD the motors reach their targets, so A = -B exactly and that shows
+                tol = 0.4 + 0.1 * abs(predicted) + 0.06 * (abs(a) + abs(b))
+                assert abs(delta[joint] - predicted) < tol, (side, d_a, d_b, joint, delta)
             moved[side] = delta
         # the passive joints really moved: A=-B drives pitch, A=B drives roll (>= 2 deg here)
         if d_a == -d_b:
@@ -231,8 +235,7 @@ def test_springs_deflect_under_standing_load():
     # Standing on the floor with the PD holding the pose. Static estimate (facts 2.4, 2.8, 2.10): about
     # 235 N per foot, acting ~0.27 m in front of the tarsus joint (toe x 0.005 vs tarsus x -0.265), gives
     # ~63 N m on the tarsus, i.e. ~1.32*63 = 83 N m on the shin spring (6000 N m/rad) = 0.8 deg and
-    # ~0.47*63 = 30 N m on the heel spring (4375) = 0.4 deg. Require half of that within 0.3 s (the
-    # robot sags and falls with a fixed-target PD, facts 2.9, so do not wait longer).
+    # ~0.47*63 = 30 N m on the heel spring (4375) = 0.4 deg. Require half of that within 0.3 s.
     shin = [qadr(model, f"{side}-shin") for side in SIDES]
     heel = [qadr(model, f"{side}-heel-spring") for side in SIDES]
     peak_shin, peak_heel = np.zeros(2), np.zeros(2)
@@ -261,6 +264,41 @@ def test_springs_deflect_under_standing_load():
         assert abs(hdata.qpos[qadr(hanging, f"{side}-heel-spring")]) < 0.25 * peak_heel.min()
 
 
+# ----------------------------------------------------------------------------- standing
+
+
+def test_stands_on_flat_ground_with_the_pd_holding_the_pose():
+    """Issue #6: from the standing keyframe, ctrl = the standing pose held (zero action), the robot stands on the
+    flat floor: torso above 0.9 m for 3 s, and on to 10 s (margin; with the public OSU gains it squats to ~0.7 m
+    and falls after ~1.5 s, which is why our leg gains are 10x theirs, envs/digit/README.md "Gains").
+
+    Achilles chain: tarsus = -knee holds for UNLOADED springs (facts 2.4; test above). Standing loads them
+    (shin ~0.75 deg, heel ~0.6 deg, as test_springs_deflect_under_standing_load predicts), and the loop then
+    gives tarsus + knee = -(1.32 shin + 0.47 heel) (facts 2.4 sensitivities), ~1.6 deg. So the chain check is
+    |tarsus + knee + 1.32 shin + 0.47 heel| < 1 deg throughout (a broken or misplaced rod is off by degrees at
+    once, a loop that opens under load drifts), and the raw |tarsus + knee| stays < 3 deg (2.6 at the landing
+    transient, 1.6 after)."""
+    model = load_model()
+    data = stand_data(model)
+    q = {j: np.array([qadr(model, f"{side}-{j}") for side in SIDES]) for j in ("knee", "tarsus", "shin", "heel-spring")}
+    raw_peak = chain_peak = 0.0
+    for k in range(500):  # 10 s in 20 ms control periods
+        mujoco.mj_step(model, data, nstep=40)
+        raw = data.qpos[q["tarsus"]] + data.qpos[q["knee"]]
+        chain = raw + 1.32 * data.qpos[q["shin"]] + 0.47 * data.qpos[q["heel-spring"]]
+        raw_peak, chain_peak = max(raw_peak, np.abs(raw).max()), max(chain_peak, np.abs(chain).max())
+        assert data.qpos[2] > 0.9, (k, data.qpos[2])
+        assert np.all(np.abs(data.actuator_force) <= TORQUE_LIMITS + 1e-9)
+        if k == 149:  # 3 s: the issue's requirement
+            assert np.rad2deg(chain_peak) < 1.0 and np.rad2deg(raw_peak) < 3.0, (chain_peak, raw_peak)
+    assert np.rad2deg(chain_peak) < 1.0 and np.rad2deg(raw_peak) < 3.0, (chain_peak, raw_peak)
+    assert np.rad2deg(raw_peak) > 0.5  # the springs really were loaded (else the check above is vacuous)
+    # upright, both feet on the floor, nearly still
+    assert abs(data.xmat[model.body("torso").id][8]) > np.cos(0.1)
+    assert np.abs(data.qvel[:3]).max() < 0.05
+    assert {model.geom(f"{side}-foot").id for side in SIDES} <= set(data.contact.geom[:data.ncon].ravel())
+
+
 # ----------------------------------------------------------------------------- PD
 
 
@@ -271,8 +309,8 @@ def test_pd_tracks_step_and_respects_torque_limits():
     yaw = MOTOR_JOINTS.index("left-hip-yaw")
     shoulder = MOTOR_JOINTS.index("right-shoulder-pitch")
     # Hip-yaw axis is ~vertical (facts 2.3), so gravity gives ~no steady torque: a 0.2 rad step must be
-    # tracked to within frictionloss/kp = 1/80 = 0.0125 rad (+ margin: 0.02) within 1 s (kp 80, kd 9 incl.
-    # joint damping on ~0.2 kg m^2 incl. armature: well damped, settles in ~0.3 s).
+    # tracked to within frictionloss/kp = 1/800 rad (+ margin: 0.02) within 1 s (kp 800, kd 25 + 1 joint
+    # damping on ~0.2 kg m^2 incl. armature: damping ratio ~1, settles in ~0.1 s).
     # Shoulder pitch: a 2.2 rad step asks kp*2.2 = 176 N m > 126.7 N m, so the limit must clamp.
     data.ctrl[yaw] += 0.2
     data.ctrl[shoulder] = 1.3  # from -0.895; range is +-2.53 rad

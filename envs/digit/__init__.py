@@ -42,9 +42,18 @@ def _const(values):
     return array
 
 
-# Joint-level PD gains of the OSU roadrunner Digit code (MIT), per motor in MOTOR_JOINTS order.
-KP = _const([80.0, 80.0, 110.0, 140.0, 40.0, 40.0, 80.0, 80.0, 50.0, 80.0] * 2)  # N m / rad
-KD = _const([8.0, 8.0, 10.0, 12.0, 6.0, 6.0, 9.0, 9.0, 7.0, 9.0] * 2)  # N m s / rad (joint damping comes on top)
+# Joint-level PD gains of the OSU roadrunner Digit code (MIT), per motor in MOTOR_JOINTS order (for reference).
+OSU_KP = _const([80.0, 80.0, 110.0, 140.0, 40.0, 40.0, 80.0, 80.0, 50.0, 80.0] * 2)  # N m / rad
+OSU_KD = _const([8.0, 8.0, 10.0, 12.0, 6.0, 6.0, 9.0, 9.0, 7.0, 9.0] * 2)  # N m s / rad
+# OUR gains (what digit.xml uses): the OSU ones with the 12 leg motors' kp x LEG_GAIN_FACTOR and kd x sqrt of it,
+# arms unchanged. Why: with the OSU gains a fixed standing target does not hold Digit up (zero action: the torso
+# sinks 1.0 -> 0.7 m and it falls after ~1.5 s; the OSU policies add their own offsets). Measured on flat ground,
+# nominal model, zero action (README.md "Gains"): leg factor 3-7 fall within 4-9.4 s, 8 is the smallest that stands
+# 10 s (torso 0.963 m), 10 stands 10 s at 0.971 m using at most 47 % of any torque limit. 10 keeps a margin over 8.
+LEG_GAIN_FACTOR = 10.0
+_LEG = np.array([name.split("-", 1)[1] in LEG_MOTORS for name in MOTOR_JOINTS])
+KP = _const(np.where(_LEG, OSU_KP * LEG_GAIN_FACTOR, OSU_KP))  # N m / rad
+KD = _const(np.where(_LEG, OSU_KD * np.sqrt(LEG_GAIN_FACTOR), OSU_KD))  # N m s / rad (joint damping comes on top)
 # LLAPI joint-level output torque limits (motor limit x gear), N m at the joint.
 TORQUE_LIMITS = _const([126.682458, 79.176536, 216.927898, 231.31695, 41.975942, 41.975942,
                         126.682458, 126.682458, 79.176536, 126.682458] * 2)
@@ -62,4 +71,5 @@ STAND_CTRL = _const(_model.key("stand").ctrl)  # (20,) motor joint angles of tha
 del _model
 
 __all__ = ["MODEL_PATH", "LEG_MOTORS", "ARM_MOTORS", "MOTOR_JOINTS", "PASSIVE_JOINTS", "GROUND_CONTACT_GEOMS",
-           "KP", "KD", "TORQUE_LIMITS", "SIM_DT", "STAND_QPOS", "STAND_CTRL", "load_model"]
+           "KP", "KD", "OSU_KP", "OSU_KD", "LEG_GAIN_FACTOR", "TORQUE_LIMITS", "SIM_DT", "STAND_QPOS", "STAND_CTRL",
+           "load_model"]

@@ -1,0 +1,143 @@
+"""Throughput of the Digit envs on this machine (issue #6, "Measure and report").
+
+    python benchmarks/digit_throughput.py            # ~1.5 min on 2 cores; prints a markdown table
+
+What it measures (rough terrain, randomisation on: the training setting; actions uniform in [-0.3, 0.3] drawn from a
+fixed seed, so robots walk, stumble, fall and autoreset as in early training):
+
+1. Env step vs raw physics, single env: for each of ``--ratio-steps`` steps, the state before the step is saved,
+   ``DigitEnv.step(a)`` is timed, the state is restored and the raw physics of the same control period is timed on the
+   same model and state (``data.ctrl = STAND_CTRL + 0.5 a``, one ``mj_step(nstep=40)`` + one ``mj_forward``), then
+   the post-step state is put back. The ratio is sum(env) / sum(raw): the Python cost of observation, contacts,
+   rewards, termination and events on top of the physics (target <= 1.2).
+2. ``DigitVectorEnv`` throughput, env steps per second (= num_envs x vector steps / wall time, autoresets included,
+   construction and the first reset excluded) for 1, 8 and 32 envs with 0 (in-process), 1 and 2 workers, and the
+   speed-up from 1 to 2 workers (target >= 1.7 on 2 cores). "worker busy / wall": the share of the wall time each
+   worker spent stepping its envs (the rest it waited: for the parent, or for the slower worker at each step).
+3. For comparison, the same ratio on the flat floor (``terrain="flat"``), to show what the rough grid's geoms cost
+   the physics itself.
+
+Other load on the machine distorts everything: the load average before the run is printed; stop other jobs first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import mujoco
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from envs.digit import STAND_CTRL  # noqa: E402
+from envs.digit.env import ACTION_SCALE, SUBSTEPS, DigitEnv  # noqa: E402
+from envs.digit.vector import DigitVectorEnv  # noqa: E402
+
+ACTION_RANGE = 0.3
+
+
+def step_vs_physics(steps: int, seed: int = 0, terrain: str = "rough"):
+    """(ms per env step, ms per raw control period, ratio) on the same states; see the module docstring."""
+    env = DigitEnv(terrain=terrain)
+    env.reset(seed=seed)
+    m, d = env.model, env.data
+    kind = mujoco.mjtState.mjSTATE_INTEGRATION  # qpos, qvel, act, ctrl, warm start, xfrc_applied, ...
+    before, after = (np.empty(mujoco.mj_stateSize(m, kind)) for _ in range(2))
+    rng = np.random.default_rng(seed)
+    t_env = t_raw = 0.0
+    for _ in range(steps):
+        a = ACTION_RANGE * rng.uniform(-1.0, 1.0, size=20)
+        mujoco.mj_getState(m, d, before, kind)
+        t0 = time.perf_counter()
+        _, _, terminated, truncated, _ = env.step(a)
+        t1 = time.perf_counter()
+        mujoco.mj_getState(m, d, after, kind)
+        mujoco.mj_setState(m, d, before, kind)
+        d.ctrl[:] = STAND_CTRL + ACTION_SCALE * np.clip(a, -1.0, 1.0)
+        t2 = time.perf_counter()
+        mujoco.mj_step(m, d, nstep=SUBSTEPS)
+        mujoco.mj_forward(m, d)
+        t3 = time.perf_counter()
+        mujoco.mj_setState(m, d, after, kind)
+        mujoco.mj_forward(m, d)
+        t_env += t1 - t0
+        t_raw += t3 - t2
+        if terminated or truncated:
+            env.reset()
+    env.close()
+    return 1e3 * t_env / steps, 1e3 * t_raw / steps, t_env / t_raw
+
+
+def vector_throughput(num_envs: int, num_workers: int, steps: int, seed: int = 0, warmup: int = 5):
+    """Env steps per second of DigitVectorEnv (rough terrain, random actions)."""
+    envs = DigitVectorEnv(num_envs=num_envs, num_workers=num_workers, seed=seed, alpha=0.1)
+    try:
+        envs.reset()
+        rng = np.random.default_rng(seed)
+        actions = ACTION_RANGE * rng.uniform(-1.0, 1.0, size=(warmup + steps, num_envs, 20))
+        for k in range(warmup):
+            envs.step(actions[k])
+        busy0 = envs.worker_busy_seconds
+        t0 = time.perf_counter()
+        for k in range(warmup, warmup + steps):
+            envs.step(actions[k])
+        elapsed = time.perf_counter() - t0
+        busy = envs.worker_busy_seconds - busy0
+    finally:
+        envs.close()
+    return num_envs * steps / elapsed, busy / elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ratio-steps", type=int, default=400, help="steps for the env-vs-physics ratio")
+    parser.add_argument("--env-steps", type=int, default=1600,
+                        help="env steps per throughput configuration (divided by num_envs for the vector steps)")
+    parser.add_argument("--configs", default="1x0,1x1,8x0,8x1,8x2,32x0,32x1,32x2",
+                        help="comma-separated num_envs x num_workers configurations for the throughput table")
+    parser.add_argument("--skip-ratio", action="store_true", help="only the throughput table")
+    args = parser.parse_args()
+
+    print(f"CPU cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
+          f"MuJoCo {mujoco.__version__}")
+    if not args.skip_ratio:
+        ms_env, ms_raw, ratio = step_vs_physics(args.ratio_steps)
+        flat_env, flat_raw, flat_ratio = step_vs_physics(args.ratio_steps, terrain="flat")
+
+    configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")]
+    sps, busy = {}, {}
+    for num_envs, num_workers in configs:
+        sps[num_envs, num_workers], busy[num_envs, num_workers] = vector_throughput(
+            num_envs, num_workers, max(args.env_steps // num_envs, 20))
+        print(f"  measured {num_envs} envs, {num_workers} workers: {sps[num_envs, num_workers]:.0f} env steps/s",
+              flush=True)
+
+    print()
+    print(f"Rough terrain, randomisation on, actions U(-{ACTION_RANGE}, {ACTION_RANGE}), autoresets included.")
+    print()
+    if not args.skip_ratio:
+        print("| measurement | value |")
+        print("|---|---|")
+        print(f"| single env: one `DigitEnv.step` | {ms_env:.2f} ms |")
+        print(f"| same state: raw physics (`mj_step(nstep=40)` + `mj_forward`) | {ms_raw:.2f} ms |")
+        print(f"| ratio env step / raw physics (target <= 1.2) | {ratio:.3f} |")
+        print(f"| for comparison, flat floor: env step / raw physics | {flat_env:.2f} ms / {flat_raw:.2f} ms = "
+              f"{flat_ratio:.3f} |")
+        print()
+    print("| envs | workers | env steps/s | speed-up 1 -> 2 workers (target >= 1.7) | worker busy / wall |")
+    print("|---:|---:|---:|---:|---:|")
+    for num_envs, num_workers in configs:
+        speedup = ""
+        if num_workers == 2 and (num_envs, 1) in sps:
+            speedup = f"{sps[num_envs, 2] / sps[num_envs, 1]:.2f}x"
+        load = " / ".join(f"{b:.0%}" for b in busy[num_envs, num_workers]) or "(in process)"
+        print(f"| {num_envs} | {num_workers} | {sps[num_envs, num_workers]:.0f} | {speedup} | {load} |")
+    print()
+    print(f"Load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
