@@ -1,0 +1,871 @@
+# L2T-RL with PPO on Digit (paper 2): an MLP teacher trained by PPO on the privileged state s and an LSTM
+# student on the noisy observation o, trained in ONE loop on the rollouts the two of them collect together
+# (sample mixing). Read next to "Learn to Teach: Sample-Efficient Privileged Learning for Humanoid Locomotion"
+# (../shared/papers/l2t_ppo_digit_humanoid.txt): section III, Fig. 2, Eqs. (1)-(5), Algorithm 1.
+#
+# One iteration (Algorithm 1, on-policy form):
+#   1. roll out `num_steps` steps in every env; in each step and each env the executed action comes from the
+#      student with probability alpha_mix, else from the teacher (Eq. 1); the student's LSTM advances every step;
+#   2. the teacher's critic and policy take PPO steps on the rollout (Eq. 2 solved by PPO, rsl_rl's defaults);
+#   3. the student takes a step on the SAME rollout after each teacher step (Eq. 3, 4 or 3 + 5), on whole
+#      per-env sequences (truncated backprop through the rollout).
+# The student's samples are free: every step stores both s (teacher) and o (student) (section III).
+import copy
+import math
+import os
+import random
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+
+from envs.digit.env import OBS_DIM, STUDENT_DIM
+from envs.noise import NOISE_TYPES
+
+ACTION_DIM = 20
+STUDENT_LOSSES = ("il", "kl", "il+asym", "none")
+CHECKPOINT_FORMAT = "l2t_ppo_digit/1"
+HIDDEN_SIZES = (512, 256, 128)  # Fig. 2: teacher MLP, student MLP after the LSTM, and the critic
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment"""
+    seed: int = 1
+    """seed of the experiment (torch, numpy, python, the envs and the observation noise)"""
+    torch_deterministic: bool = True
+    """if toggled, `torch.backends.cudnn.deterministic=True`"""
+    cuda: bool = True
+    """if toggled, cuda is used when available"""
+    torch_threads: int = 1
+    """number of torch CPU threads (0: torch's default). 1: the batches are small and the other cores step the envs
+    (on 2 cores, 2 threads were 20x slower while another process used a core). Runs repeat exactly only at a
+    fixed count"""
+    save_model: bool = False
+    """save the final networks and normalisers to `runs/{run_name}/{exp_name}.cleanrl_model`"""
+    runs_dir: str = "runs"
+    """folder that holds one sub-folder per run (TensorBoard events, checkpoints)"""
+
+    # Environment (envs/digit: l2t/Digit-v0 in DigitVectorEnv) and observation noise (paper 2, section IV-A)
+    terrain: str = "rough"
+    """`rough` (the terrain grid with its curriculum, the paper's task) or `flat` (a floor plane, cheaper)"""
+    max_episode_steps: int = 1000
+    """episode length in policy steps of 20 ms (1000 = the paper's 20 s); a time-out is a truncation"""
+    alpha: float = 0.1
+    """noise scale alpha >= 0 of the student's sensor terms (the authors' Digit runs used 0.1)"""
+    noise: str = "uniform"
+    """noise model: `uniform` (o = s + alpha*eps, eps_i ~ U[-|s_i|, |s_i|]) or `gaussian` (o = s + N(0, alpha^2))"""
+    num_envs: int = 16
+    """number of parallel environments (the paper: 4096 on a GPU)"""
+    num_workers: int = 2
+    """worker processes that step the envs (0: all in this process); must divide --num-envs"""
+
+    # Teacher: PPO (rsl_rl's defaults and Isaac Lab's Digit rough config)
+    total_timesteps: int = 2_000_000
+    """total environment steps (all envs together), rounded up to whole iterations"""
+    num_steps: int = 24
+    """steps per env per iteration (rollout length; also the student's backprop-through-time length)"""
+    learning_rate: float = 1e-3
+    """the teacher's initial learning rate (actor and critic, one Adam)"""
+    lr_schedule: str = "adaptive"
+    """`adaptive` (rsl_rl: divide/multiply the lr by 1.5 when the teacher's KL leaves [kl/2, 2 kl]) or `fixed`"""
+    desired_kl: float = 0.01
+    """the KL target of the adaptive learning rate"""
+    update_epochs: int = 5
+    """PPO epochs over each rollout"""
+    num_minibatches: int = 4
+    """minibatches per epoch (the teacher: random quarters of the transitions; the student: of the envs)"""
+    gamma: float = 0.99
+    """the discount factor gamma"""
+    gae_lambda: float = 0.95
+    """the lambda of generalised advantage estimation"""
+    clip_coef: float = 0.2
+    """the PPO ratio clip, also the value clip"""
+    clip_vloss: bool = True
+    """clipped value loss (rsl_rl's default)"""
+    vf_coef: float = 1.0
+    """weight of the value loss"""
+    ent_coef: float = 0.01
+    """weight of the teacher's entropy bonus (Isaac Lab's Digit rough config: 0.01)"""
+    max_grad_norm: float = 1.0
+    """gradient-norm clip of each network (teacher actor, critic, student)"""
+    adv_norm: str = "rollout"
+    """advantage normalisation: `rollout` (rsl_rl's default: once over the rollout), `minibatch` (CleanRL's), `none`"""
+    init_noise_std: float = 1.0
+    """initial std of the teacher's state-independent Gaussian (and of the student's, used by `kl`)"""
+    obs_normalization: bool = True
+    """empirical normalisation of s (teacher, critic) and o (student): running mean/var, saved and exported"""
+
+    # Student (paper 2, Fig. 2, Eqs. 3-5)
+    student_loss: str = "il"
+    """`il` (Eq. 3: squared L2 between mean actions; best in the paper), `kl` (Eq. 4), `il+asym` (Eq. 3 + 5), `none`"""
+    student_lr: float = 1e-3
+    """the student's learning rate (fixed, Adam)"""
+    lstm_hidden: int = 128
+    """hidden units of the student's LSTM (Fig. 2: 128)"""
+    asym_coef: float = 1.0
+    """weight of the asymmetric term (Eq. 5) in `il+asym`"""
+
+    # Sample mixing (Eq. 1)
+    alpha_mix: float = 0.2
+    """final probability alpha_mix in [0, 1] that the student's action is executed (per step, per env; paper: 0.2)"""
+    mix_schedule_fraction: float = 1.0
+    """alpha_mix rises linearly from 0 over this fraction of --total-timesteps, then stays (1.0: over the whole
+    run, as in the paper; 0: constant from the start)"""
+
+    # Evaluation, logging, checkpoints
+    eval_frequency: int = 200
+    """evaluate teacher and student every this many iterations (0: only at the end)"""
+    eval_episodes: int = 4
+    """episodes per evaluation (in parallel, deterministic actions, the same seeds every time)"""
+    checkpoint_frequency: int = 100
+    """write `runs/{run_name}/checkpoint.pt` every this many iterations and at the end (0: only at the end)"""
+    resume: Optional[str] = None
+    """path of a checkpoint.pt to continue from (same flags; `--total-timesteps` may be raised)"""
+    export_student: Optional[str] = None
+    """at the end, write the student with its observation normalisation as TorchScript to this path"""
+
+
+def fail(message: str):
+    """Stop with a one-line error on stderr and exit status 1, no traceback."""
+    raise SystemExit(f"{os.path.basename(__file__)}: error: {message}")
+
+
+def first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def check_args(args: Args):
+    """One-line errors for every flag that could otherwise fail deep inside the envs or torch."""
+    for name in ("alpha", "alpha_mix", "mix_schedule_fraction", "learning_rate", "student_lr", "desired_kl",
+                 "gamma", "gae_lambda", "clip_coef", "vf_coef", "ent_coef", "max_grad_norm", "init_noise_std",
+                 "asym_coef"):
+        if not math.isfinite(getattr(args, name)):
+            fail(f"--{name.replace('_', '-')} must be a finite number, got {getattr(args, name)}")
+    if args.alpha < 0:
+        fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
+    if not 0 <= args.alpha_mix <= 1:
+        fail(f"--alpha-mix must be in [0, 1], got {args.alpha_mix}")
+    if not 0 <= args.mix_schedule_fraction <= 1:
+        fail(f"--mix-schedule-fraction must be in [0, 1], got {args.mix_schedule_fraction}")
+    if args.noise not in NOISE_TYPES:
+        fail(f"--noise must be one of {', '.join(NOISE_TYPES)}, got '{args.noise}'")
+    if args.student_loss not in STUDENT_LOSSES:
+        fail(f"--student-loss must be one of {', '.join(STUDENT_LOSSES)}, got '{args.student_loss}'")
+    if args.student_loss == "none" and args.alpha_mix > 0:
+        fail(f"--student-loss none trains no student, so it cannot act: it needs --alpha-mix 0, got {args.alpha_mix}")
+    if args.terrain not in ("rough", "flat"):
+        fail(f"--terrain must be rough or flat, got '{args.terrain}'")
+    if args.lr_schedule not in ("adaptive", "fixed"):
+        fail(f"--lr-schedule must be adaptive or fixed, got '{args.lr_schedule}'")
+    if args.adv_norm not in ("rollout", "minibatch", "none"):
+        fail(f"--adv-norm must be rollout, minibatch or none, got '{args.adv_norm}'")
+    for name in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "eval_episodes",
+                 "max_episode_steps", "lstm_hidden", "learning_rate", "student_lr", "desired_kl", "clip_coef",
+                 "max_grad_norm", "init_noise_std"):
+        if not getattr(args, name) > 0:
+            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for name in ("num_workers", "eval_frequency", "checkpoint_frequency", "torch_threads", "vf_coef", "ent_coef",
+                 "asym_coef"):
+        if getattr(args, name) < 0:
+            fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if args.num_workers > 0 and args.num_envs % args.num_workers != 0:
+        fail(f"--num-envs ({args.num_envs}) must be a multiple of --num-workers ({args.num_workers})")
+    if args.num_minibatches > args.num_envs:
+        fail(f"--num-minibatches ({args.num_minibatches}) must not exceed --num-envs ({args.num_envs}): "
+             "the student's minibatches are groups of envs")
+    if not (0 < args.gamma <= 1 and 0 < args.gae_lambda <= 1):
+        fail(f"--gamma and --gae-lambda must be in (0, 1], got {args.gamma} and {args.gae_lambda}")
+    if args.resume is not None and not os.path.isfile(args.resume):
+        fail(f"--resume: no checkpoint file at '{args.resume}'")
+    if args.export_student is not None:
+        folder = os.path.dirname(os.path.abspath(args.export_student))
+        if not os.path.isdir(folder):
+            fail(f"--export-student: folder '{folder}' does not exist")
+
+
+def make_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs):
+    """The vectorised Digit env (SAME_STEP autoreset; obs = {"state": s, "observation": o}, both (N, 314))."""
+    from envs.digit.vector import DigitVectorEnv  # imported here so that a test can stand in a fake env
+
+    return DigitVectorEnv(num_envs=num_envs, num_workers=num_workers, seed=seed, alpha=alpha, noise=noise,
+                          env_kwargs=env_kwargs)
+
+
+# ALGO LOGIC: networks (Fig. 2). Actions are the env's normalised targets; the env clips them to [-1, 1] and
+# so do we before sending, but the Gaussian samples are stored unclipped (rsl_rl), so log-probabilities are exact.
+def mlp(in_dim: int, out_dim: int, hidden=HIDDEN_SIZES) -> nn.Sequential:
+    layers, last = [], in_dim
+    for width in hidden:
+        layers += [nn.Linear(last, width), nn.ELU()]
+        last = width
+    layers.append(nn.Linear(last, out_dim))
+    return nn.Sequential(*layers)
+
+
+class EmpiricalNormalization(nn.Module):
+    """Running mean and variance of the inputs (rsl_rl's EmpiricalNormalization): y = (x - mean) / (std + eps).
+
+    `update(x)` merges a batch into the statistics (Chan et al.); `forward` only normalises. Disabled, it is the
+    identity (mean 0, std 1, eps 0), so that every code path and the exported student are the same.
+    """
+
+    def __init__(self, dim: int, enabled: bool = True, eps: float = 1e-2):
+        super().__init__()
+        self.enabled = enabled
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("var", torch.ones(dim))
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("eps", torch.tensor(eps if enabled else 0.0))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor):
+        if not self.enabled:
+            return
+        n = x.shape[0]
+        batch_mean, batch_var = x.mean(0), x.var(0, unbiased=False)
+        total = self.count + n
+        rate = float(n / total)
+        delta = batch_mean - self.mean
+        self.mean += rate * delta
+        self.var += rate * (batch_var - self.var + delta * (batch_mean - self.mean))
+        self.count.copy_(total)
+
+    def forward(self, x):
+        return (x - self.mean) / (self.var.sqrt() + self.eps)
+
+
+class Teacher(nn.Module):
+    """pi_t(a|s): Gaussian with an MLP [512, 256, 128] ELU mean on the privileged state and a state-independent std."""
+
+    def __init__(self, in_dim: int, action_dim: int, init_std: float):
+        super().__init__()
+        self.actor = mlp(in_dim, action_dim)
+        self.log_std = nn.Parameter(torch.full((action_dim,), math.log(init_std)))
+
+    def forward(self, state):
+        """Mean and log-std (broadcast to the mean's shape)."""
+        mean = self.actor(state)
+        return mean, self.log_std.expand_as(mean)
+
+
+class Student(nn.Module):
+    """pi_s(a|o_1..o_t): LSTM(94 -> 128, one layer), then an MLP [512, 256, 128] ELU to the mean action (Fig. 2).
+
+    The std is state-independent: its own parameter `log_std` (trained by `kl` only), see `student_log_std`.
+    Hidden state: a tuple (h, c), each (batch, hidden); zero at an episode's start. The LSTM is an `nn.LSTMCell`
+    (the same one-layer LSTM; 2.5x faster than `nn.LSTM` stepped one step at a time on this CPU).
+    """
+
+    def __init__(self, in_dim: int, action_dim: int, hidden: int, init_std: float):
+        super().__init__()
+        self.lstm = nn.LSTMCell(in_dim, hidden)
+        self.head = mlp(hidden, action_dim)
+        self.log_std = nn.Parameter(torch.full((action_dim,), math.log(init_std)))
+
+    def initial_hidden(self, batch: int, device=None):
+        zeros = torch.zeros(batch, self.lstm.hidden_size, device=device)
+        return zeros, zeros.clone()
+
+    def step(self, obs, hidden):
+        """One time step for a batch: obs (batch, 94) normalised -> (mean (batch, 20), new hidden)."""
+        hidden = self.lstm(obs, hidden)
+        return self.head(hidden[0]), hidden
+
+    def sequence(self, obs, hidden, dones):
+        """A rollout segment: obs (T, batch, 94), hidden at its first step, dones (T, batch) -> means (T, batch, 20).
+
+        The computation of the rollout, step by step: after step t, the hidden state of every env whose episode
+        ended at t is zeroed, so the next step starts the new episode from a zero state. Gradients flow back
+        through the whole segment (truncated BPTT over T = num_steps), not into the given initial state. The MLP
+        head runs once on all T steps (bitwise the same outputs as step by step here, and faster).
+        """
+        outs = []
+        for t in range(obs.shape[0]):
+            hidden = self.lstm(obs[t], hidden)
+            outs.append(hidden[0])
+            keep = (1.0 - dones[t]).unsqueeze(-1)
+            hidden = (hidden[0] * keep, hidden[1] * keep)
+        return self.head(torch.stack(outs))
+
+
+class L2TNets(nn.Module):
+    """The five learnt parts of one run, in one module so that they move and save together."""
+
+    def __init__(self, lstm_hidden: int, init_std: float, obs_normalization: bool):
+        super().__init__()
+        self.teacher = Teacher(OBS_DIM, ACTION_DIM, init_std)  # on s: all 314 terms, clean
+        self.critic = mlp(OBS_DIM, 1)  # V^{pi_t}(s), the teacher's critic on the clean state
+        self.student = Student(STUDENT_DIM, ACTION_DIM, lstm_hidden, init_std)  # on o: the 94 sensor terms, noisy
+        self.state_norm = EmpiricalNormalization(OBS_DIM, obs_normalization)
+        self.obs_norm = EmpiricalNormalization(STUDENT_DIM, obs_normalization)
+
+    def value(self, state_n):
+        return self.critic(state_n).squeeze(-1)
+
+
+def student_log_std(kind, nets):
+    """The std the student samples with when it acts (Eq. 1), and of its Gaussian in the asymmetric term.
+
+    `kl` trains the student's own std towards the teacher's (Eq. 4), so it samples with it. `il`/`il+asym` match
+    means only (Eq. 3); a state-independent std carries no information about o, so the student explores with the
+    teacher's current std: its samples then stay where the teacher's Gaussian has mass, which is what keeps
+    pi_t(a_s|s) > 0 for the teacher's PPO (paper, section III).
+    """
+    return nets.student.log_std.detach() if kind == "kl" else nets.teacher.log_std.detach()
+
+
+def gaussian_log_prob(x, mean, log_std):
+    """log N(x; mean, exp(log_std)^2), summed over the last dimension."""
+    return (-0.5 * ((x - mean) / log_std.exp()).pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def gaussian_kl(mean_p, log_std_p, mean_q, log_std_q):
+    """KL(N_p || N_q) of diagonal Gaussians, summed over the last dimension."""
+    var_p, var_q = (2 * log_std_p).exp(), (2 * log_std_q).exp()
+    return (log_std_q - log_std_p + (var_p + (mean_p - mean_q).pow(2)) / (2 * var_q) - 0.5).sum(-1)
+
+
+def mix_coefficient(global_step, total_timesteps, alpha_mix, schedule_fraction):
+    """Eq. (1)'s alpha_mix at `global_step`: linear from 0 to `alpha_mix` over `schedule_fraction` of the run."""
+    if schedule_fraction == 0:
+        return alpha_mix
+    return alpha_mix * min(1.0, global_step / (schedule_fraction * total_timesteps))
+
+
+def final_obs(infos, key, like):
+    """The real last observation of the envs whose episode ended (rows where infos["_final_obs"]), else `like`.
+
+    DigitVectorEnv gives a dict of arrays; gymnasium's vector envs an object array of per-env dicts.
+    """
+    out = like.copy()
+    mask = infos["_final_obs"]
+    if isinstance(infos["final_obs"], dict):
+        out[mask] = infos["final_obs"][key][mask]
+    else:
+        for i in np.flatnonzero(mask):
+            out[i] = infos["final_obs"][i][key]
+    return out
+
+
+# ALGO LOGIC: the rollout, Eq. (1) sample mixing. Only the teacher's quantities feed its PPO.
+@torch.no_grad()
+def collect_rollout(envs, nets, obs, hidden, alpha_mix, num_steps, gamma, kind, device, use_student=True):
+    """Step every env `num_steps` times; returns (buffer, next obs, next hidden, ended episodes, seconds in envs).
+
+    In each step and each env, independently, the executed action is a sample of the student pi_s(.|o) with
+    probability alpha_mix, else of the teacher pi_t(.|s) (Eq. 1). The student's LSTM advances on every step,
+    whoever acts, so its hidden state always summarises its own observations. Whoever acts, the buffer holds the
+    TEACHER's log-probability of the executed action and the teacher's value of s, both under the teacher of this
+    rollout, so PPO's ratio pi_t(a|s) / pi_t_old(a|s) and GAE are the teacher's (the authors' code stored the
+    student's log-prob and value on the student's steps, which corrupts both).
+    Off-policy caveat: PPO then treats every sample as the teacher's, as the paper prescribes ("we pool samples
+    from both agents to update the teacher policy", Eq. 1). The ratio pi_t / pi_t_old is exactly 1 at the first
+    minibatch, but the samples come from the mixture (1 - alpha_mix) pi_t + alpha_mix pi_s, not from pi_t_old, and
+    GAE estimates the mixture's values. No importance correction is made: the student's actions are valid but
+    low-probability teacher samples while pi_s ~ pi_t (section III), and the ratio clip bounds their pull.
+    Buffer (T = num_steps, N envs): states / obs (normalised network inputs), actions (unclipped samples),
+    logprobs, values, rewards (time-outs bootstrapped), dones, student_acted, teacher_mean, student_mean,
+    student_logprob (the student's log-prob of the executed action, for the asymmetric term), h / c (the student's
+    hidden state BEFORE each step), and per-rollout teacher_log_std, student_log_std, last_value.
+    """
+    n = envs.num_envs
+    buf = {k: torch.zeros(num_steps, n, d, device=device) for k, d in
+           (("states", OBS_DIM), ("obs", STUDENT_DIM), ("actions", ACTION_DIM), ("teacher_mean", ACTION_DIM),
+            ("student_mean", ACTION_DIM), ("h", nets.student.lstm.hidden_size), ("c", nets.student.lstm.hidden_size))}
+    for k in ("logprobs", "values", "rewards", "dones", "student_acted", "student_logprob"):
+        buf[k] = torch.zeros(num_steps, n, device=device)
+    t_log_std = nets.teacher.log_std.detach().clone()
+    s_log_std = student_log_std(kind, nets).clone()
+    episodes, sim_time = [], 0.0
+    for t in range(num_steps):
+        state = torch.as_tensor(obs["state"], dtype=torch.float32, device=device)
+        o = torch.as_tensor(obs["observation"][:, :STUDENT_DIM], dtype=torch.float32, device=device)
+        nets.state_norm.update(state)  # empirical normalisation: update with the new data, then normalise
+        nets.obs_norm.update(o)
+        state_n, o_n = nets.state_norm(state), nets.obs_norm(o)
+        mean_t = nets.teacher(state_n)[0]
+        action = mean_t + t_log_std.exp() * torch.randn_like(mean_t)  # a ~ pi_t(.|s)
+        buf["h"][t], buf["c"][t] = hidden
+        if use_student:
+            mean_s, hidden = nets.student.step(o_n, hidden)  # the LSTM advances whoever acts
+            action_s = mean_s + s_log_std.exp() * torch.randn_like(mean_s)  # a ~ pi_s(.|o)
+            # Eq. (1): per env, the student's sample with probability alpha_mix, else the teacher's
+            acted = torch.rand(n, device=device) < alpha_mix
+            action = torch.where(acted.unsqueeze(-1), action_s, action)
+            buf["student_mean"][t], buf["student_acted"][t] = mean_s, acted.float()
+            buf["student_logprob"][t] = gaussian_log_prob(action, mean_s, s_log_std)
+        buf["states"][t], buf["obs"][t], buf["actions"][t], buf["teacher_mean"][t] = state_n, o_n, action, mean_t
+        buf["logprobs"][t] = gaussian_log_prob(action, mean_t, t_log_std)  # the TEACHER's, of the executed action
+        buf["values"][t] = nets.value(state_n)
+
+        t0 = time.time()
+        obs, reward, terminated, truncated, infos = envs.step(action.clamp(-1.0, 1.0).cpu().numpy())
+        sim_time += time.time() - t0
+        reward = torch.as_tensor(reward, dtype=torch.float32, device=device)
+        done = np.logical_or(terminated, truncated)
+        # a time-out is not a failure: bootstrap with the value of the real last state (rsl_rl adds
+        # gamma * V to the reward of a timed-out step; we have the final observation, so we use its value)
+        timeout = np.logical_and(truncated, ~np.asarray(terminated))
+        if timeout.any():
+            last = final_obs(infos, "state", obs["state"])[timeout]
+            last_n = nets.state_norm(torch.as_tensor(last, dtype=torch.float32, device=device))
+            reward[torch.as_tensor(timeout, device=device)] += gamma * nets.value(last_n)
+        buf["rewards"][t], buf["dones"][t] = reward, torch.as_tensor(done, dtype=torch.float32, device=device)
+        if done.any():
+            keep = torch.as_tensor(~done, dtype=torch.float32, device=device).unsqueeze(-1)
+            hidden = (hidden[0] * keep, hidden[1] * keep)  # a new episode starts from a zero hidden state
+            if "episode" in infos:
+                ep = infos["episode"]
+                for i in np.flatnonzero(infos["_episode"]):
+                    episodes.append({k: float(v[i]) for k, v in ep.items()})
+    state_n = nets.state_norm(torch.as_tensor(obs["state"], dtype=torch.float32, device=device))
+    buf["last_value"] = nets.value(state_n)
+    buf["teacher_log_std"], buf["student_log_std"] = t_log_std, s_log_std
+    return buf, obs, hidden, episodes, sim_time
+
+
+# ALGO LOGIC: GAE and the PPO losses (the teacher's step of Eq. 2, solved as PPO does)
+def compute_gae(rewards, values, dones, last_value, gamma, lam):
+    """Generalised advantage estimates and returns over a (T, N) rollout.
+
+    dones[t] = 1 if the episode ended at step t (terminated or truncated): no bootstrap across it, because
+    SAME_STEP autoreset makes step t+1 the next episode's first step. Time-outs were already bootstrapped
+    into the reward (`collect_rollout`). last_value = V(s_T), the state after the rollout.
+    """
+    advantages = torch.zeros_like(rewards)
+    last_gae = torch.zeros_like(last_value)
+    for t in reversed(range(rewards.shape[0])):
+        next_value = last_value if t == rewards.shape[0] - 1 else values[t + 1]
+        not_done = 1.0 - dones[t]
+        delta = rewards[t] + gamma * next_value * not_done - values[t]
+        last_gae = delta + gamma * lam * not_done * last_gae
+        advantages[t] = last_gae
+    return advantages, advantages + values
+
+
+def ppo_loss_terms(new_logprob, old_logprob, advantages, new_values, old_values, returns, clip_coef, clip_vloss):
+    """PPO's clipped surrogate and (clipped) value loss, rsl_rl's form. Returns (policy loss, value loss, clipfrac).
+
+    policy loss = mean(max(-A r, -A clip(r, 1 - eps, 1 + eps))), r = exp(new_logprob - old_logprob);
+    value loss = mean(max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)) (no factor 1/2, as rsl_rl).
+    """
+    ratio = (new_logprob - old_logprob).exp()
+    policy_loss = torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+    value_loss = (new_values - returns).pow(2)
+    if clip_vloss:
+        clipped = old_values + (new_values - old_values).clamp(-clip_coef, clip_coef)
+        value_loss = torch.max(value_loss, (clipped - returns).pow(2))
+    clipfrac = ((ratio - 1.0).abs() > clip_coef).float().mean()
+    return policy_loss, value_loss.mean(), clipfrac
+
+
+def adapt_learning_rate(lr, kl, desired_kl):
+    """rsl_rl's adaptive rule: lr / 1.5 if KL > 2 desired_kl, lr * 1.5 if 0 < KL < desired_kl / 2; kept in [1e-5, 1e-2]."""
+    if kl > 2.0 * desired_kl:
+        return max(1e-5, lr / 1.5)
+    if 0.0 < kl < desired_kl / 2.0:
+        return min(1e-2, lr * 1.5)
+    return lr
+
+
+# ALGO LOGIC: the student's losses, Eqs. (3)-(5), on one minibatch of whole env sequences
+def student_loss_terms(kind, mean_s, log_std_s, mean_t, log_std_t):
+    """The imitation part: Eq. (3) for `il`/`il+asym`, Eq. (4) for `kl`. The teacher is a fixed (detached) target.
+
+    Eq. (3) compares MEAN actions: the mean is what both execute at evaluation, and a sampled target would add
+    the teacher's exploration noise to the regression target. Squared L2 norm over the 20 action dimensions,
+    averaged over steps. Eq. (4): closed-form KL(pi_s(.|o) || pi_t(.|s)) of the two diagonal Gaussians.
+    """
+    if kind == "kl":
+        return gaussian_kl(mean_s, log_std_s, mean_t, log_std_t).mean()
+    return (mean_s - mean_t).pow(2).sum(-1).mean()
+
+
+def asym_loss(mean_s, log_std, actions, old_logprob, advantages, clip_coef):
+    """Eq. (5) solved as PPO solves Eq. (2): the student's clipped surrogate with the TEACHER's advantages.
+
+    Eq. (5) is Eq. (2) with p_s(.|o) in place of p_t(.|s) and the teacher's Q^{pi_t}(s, .) kept. Since
+    <Q, p> - <V, p> = <A, p> for every distribution p, the teacher's advantage A^{pi_t}(s, a) (its GAE on the clean
+    state, the asymmetric critic) gives the same minimiser; the proximity term KL(p_s || pi_s) becomes PPO's ratio
+    clip around the rollout-time student, r_s = pi_s(a|o) / pi_s_old(a|o). `log_std` is the fixed std of the
+    rollout (`student_log_std`), so only the student's mean moves. Off-policy caveat: most actions were sampled by
+    the teacher, so at r_s = 1 the gradient is E_mix[A grad log pi_s(a|o)], the student's policy gradient only
+    as far as pi_s ~ pi_t, which the imitation term keeps true.
+    """
+    ratio = (gaussian_log_prob(actions, mean_s, log_std) - old_logprob).exp()
+    return torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+
+
+def update(buf, nets, teacher_optimizer, student_optimizer, args, lr, stop_if_nonfinite, use_student=True):
+    """PPO epochs over one rollout: per minibatch one teacher step, then one student step (Algorithm 1, lines 2-5).
+
+    The teacher's minibatches are random 1/num_minibatches shares of the T*N transitions (rsl_rl's MLP
+    generator); the student's are the whole T-step sequences of a random 1/num_minibatches share of the envs
+    (rsl_rl's recurrent generator takes fixed env slices; we reshuffle each epoch), each from its stored initial
+    hidden state with resets at the dones.
+    Returns (learning rate, dict of mean statistics). The adaptive rate changes per minibatch, with the KL to the
+    ROLLOUT's teacher, which grows during the update: it rises over the first minibatches and falls over the last
+    (rsl_rl's behaviour), so stats["learning_rate"] is the mean of the rates the steps used.
+    """
+    T, N = buf["rewards"].shape
+    advantages, returns = compute_gae(buf["rewards"], buf["values"], buf["dones"], buf["last_value"],
+                                      args.gamma, args.gae_lambda)
+    if args.adv_norm == "rollout":
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    flat = {k: buf[k].reshape(T * N, *buf[k].shape[2:]) for k in ("states", "actions", "logprobs", "values",
+                                                                   "teacher_mean")}
+    flat_adv, flat_ret = advantages.reshape(-1), returns.reshape(-1)
+    old_log_std = buf["teacher_log_std"]
+    sums, count, rates = {}, 0, []
+
+    def add(name, value):  # accumulated as tensors: no synchronisation per minibatch
+        sums[name] = sums.get(name, 0.0) + value.detach()
+
+    for _ in range(args.update_epochs):
+        t_batches = torch.randperm(T * N, device=flat_adv.device).tensor_split(args.num_minibatches)
+        e_batches = torch.randperm(N, device=flat_adv.device).tensor_split(args.num_minibatches)
+        for idx, envs_k in zip(t_batches, e_batches):
+            # --- teacher: critic and policy, Eq. (2) by PPO (Algorithm 1, lines 3-4)
+            mean, log_std = nets.teacher(flat["states"][idx])
+            new_logprob = gaussian_log_prob(flat["actions"][idx], mean, log_std)
+            entropy = (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum(-1).mean()
+            values = nets.value(flat["states"][idx])
+            with torch.no_grad():  # KL(pi_t_old || pi_t) on the minibatch's states
+                kl = gaussian_kl(flat["teacher_mean"][idx], old_log_std.expand_as(mean), mean, log_std).mean()
+            if args.lr_schedule == "adaptive":
+                lr = adapt_learning_rate(lr, kl.item(), args.desired_kl)
+                for group in teacher_optimizer.param_groups:
+                    group["lr"] = lr
+            rates.append(lr)
+            adv = flat_adv[idx]
+            if args.adv_norm == "minibatch":
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            policy_loss, value_loss, clipfrac = ppo_loss_terms(new_logprob, flat["logprobs"][idx], adv, values,
+                                                               flat["values"][idx], flat_ret[idx], args.clip_coef,
+                                                               args.clip_vloss)
+            loss = policy_loss + args.vf_coef * value_loss - args.ent_coef * entropy
+            stop_if_nonfinite(torch.stack([policy_loss, value_loss, entropy]), ["policy_loss", "value_loss", "entropy"])
+            teacher_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(nets.teacher.parameters(), args.max_grad_norm)
+            nn.utils.clip_grad_norm_(nets.critic.parameters(), args.max_grad_norm)
+            teacher_optimizer.step()
+            add("policy_loss", policy_loss), add("value_loss", value_loss), add("entropy", entropy)
+            add("approx_kl", kl), add("clipfrac", clipfrac)
+
+            # --- student on the same rollout, after the teacher's step (Algorithm 1, line 5)
+            if use_student:
+                hidden0 = (buf["h"][0, envs_k], buf["c"][0, envs_k])
+                mean_s = nets.student.sequence(buf["obs"][:, envs_k], hidden0, buf["dones"][:, envs_k])
+                with torch.no_grad():  # the target: the (just updated) teacher on the clean states
+                    mean_t, log_std_t = nets.teacher(buf["states"][:, envs_k])
+                log_std_s = nets.student.log_std.expand_as(mean_s)
+                imitation = student_loss_terms(args.student_loss, mean_s, log_std_s, mean_t, log_std_t)
+                asym = torch.zeros((), device=mean_s.device)
+                if args.student_loss == "il+asym":
+                    adv_s = advantages[:, envs_k]
+                    if args.adv_norm == "minibatch":
+                        adv_s = (adv_s - adv_s.mean()) / (adv_s.std() + 1e-8)
+                    asym = asym_loss(mean_s, buf["student_log_std"], buf["actions"][:, envs_k],
+                                     buf["student_logprob"][:, envs_k], adv_s, args.clip_coef)
+                student_loss = imitation + args.asym_coef * asym  # L_s = L_IL (+ L_Asym)
+                stop_if_nonfinite(torch.stack([imitation, asym]), ["student_imitation_loss", "student_asym_loss"])
+                student_optimizer.zero_grad(set_to_none=True)
+                student_loss.backward()
+                nn.utils.clip_grad_norm_(nets.student.parameters(), args.max_grad_norm)
+                student_optimizer.step()
+                add("student_imitation_loss", imitation), add("student_asym_loss", asym)
+            count += 1
+    stats = {k: float(v) / count for k, v in sums.items()}
+    stats["learning_rate"] = float(np.mean(rates))
+    return lr, stats
+
+
+@torch.no_grad()
+def evaluate(envs, nets, who, seed, device):
+    """One episode in each env with deterministic (mean) actions; the teacher reads s, the student o alone.
+
+    Returns a dict of arrays over the episodes: return, length, success, distance (from the env's episode stats).
+    """
+    obs, _ = envs.reset(seed=seed)
+    n = envs.num_envs
+    done = np.zeros(n, dtype=bool)
+    out = {k: np.zeros(n) for k in ("return", "length", "success", "distance")}
+    hidden = nets.student.initial_hidden(n, device)
+    while not done.all():
+        if who == "teacher":
+            state = torch.as_tensor(obs["state"], dtype=torch.float32, device=device)
+            action = nets.teacher(nets.state_norm(state))[0]
+        else:
+            o = torch.as_tensor(obs["observation"][:, :STUDENT_DIM], dtype=torch.float32, device=device)
+            action, hidden = nets.student.step(nets.obs_norm(o), hidden)
+        obs, _, terminated, truncated, infos = envs.step(action.clamp(-1.0, 1.0).cpu().numpy())
+        ended = np.logical_or(terminated, truncated) & ~done
+        for i in np.flatnonzero(ended):
+            ep = infos["episode"]
+            out["return"][i], out["length"][i] = ep["r"][i], ep["l"][i]
+            out["success"][i], out["distance"][i] = ep["success"][i], ep["distance_walked"][i]
+        done |= ended
+    return out
+
+
+# Deployment: the student alone, with its observation normalisation, as TorchScript
+class ExportedStudent(nn.Module):
+    """`step(obs, hidden) -> (action, hidden)` for a batch of robots, in float32 on the CPU.
+
+    obs: (batch, 94) RAW sensor terms in the order of Table I (the env's observation[:94]: clock, base lin. vel.,
+    base ang. vel., projected gravity, velocity command, joint pos., joint vel., last action); the normalisation
+    is inside. hidden: ONE tensor (2, batch, 128), [h; c] of the LSTM; start each episode from
+    `initial_hidden(batch)` (zeros). action: the mean action clipped to [-1, 1], the joint targets being the
+    standing pose + 0.5 rad * action (envs/digit/env.py).
+    """
+
+    hidden_size: int
+
+    def __init__(self, student: Student, obs_norm: EmpiricalNormalization):
+        super().__init__()
+        self.lstm = copy.deepcopy(student.lstm).cpu()
+        self.head = copy.deepcopy(student.head).cpu()
+        self.hidden_size = student.lstm.hidden_size
+        self.register_buffer("obs_mean", obs_norm.mean.detach().cpu().clone())
+        self.register_buffer("obs_denom", (obs_norm.var.sqrt() + obs_norm.eps).detach().cpu().clone())
+
+    @torch.jit.export
+    def initial_hidden(self, batch: int) -> torch.Tensor:
+        return torch.zeros(2, batch, self.hidden_size)
+
+    @torch.jit.export
+    def step(self, obs: torch.Tensor, hidden: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        x = (obs - self.obs_mean) / self.obs_denom
+        h, c = self.lstm(x, (hidden[0], hidden[1]))
+        return self.head(h).clamp(-1.0, 1.0), torch.stack([h, c])
+
+    def forward(self, obs: torch.Tensor, hidden: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.step(obs, hidden)
+
+
+def export_student(nets, path):
+    """Script the student with its normaliser and save it atomically; load with `torch.jit.load(path)`.
+
+    TorchScript, although torch 2.x calls it deprecated: it keeps named methods (`step`, `initial_hidden`) and
+    loads in C++ (libtorch) without Python; `torch.export` would keep `forward` only.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(ExportedStudent(nets.student, nets.obs_norm).eval())
+    tmp = f"{path}.tmp{os.getpid()}"
+    scripted.save(tmp)
+    os.replace(tmp, path)
+    return scripted
+
+
+def save_atomic(obj, path):
+    """torch.save to a temporary file in the same folder, then rename: a crash never leaves half a file."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, args):
+    """Load a checkpoint and check it belongs to these networks and this run; one-line error otherwise."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        fail(f"--resume: cannot read checkpoint '{path}' ({type(e).__name__}: {first_line(e)})")
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        fail(f"--resume: '{path}' is not a {CHECKPOINT_FORMAT} checkpoint")
+    expected = {"obs_dim": OBS_DIM, "student_dim": STUDENT_DIM, "action_dim": ACTION_DIM,
+                "lstm_hidden": args.lstm_hidden, "student_loss": args.student_loss,
+                "obs_normalization": args.obs_normalization, "terrain": args.terrain}
+    for key, value in expected.items():
+        if ckpt.get(key) != value:
+            fail(f"--resume: checkpoint '{path}' has {key}={ckpt.get(key)!r}, this run has {value!r}")
+    if "teacher_optimizer" not in ckpt:
+        fail(f"--resume: '{path}' is a saved model (--save-model), not a training checkpoint.pt")
+    if ckpt["global_step"] >= args.total_timesteps:
+        fail(f"--resume: checkpoint is at step {ckpt['global_step']}; raise --total-timesteps above it to continue")
+    return ckpt
+
+
+def main(args: Args):
+    check_args(args)
+    ckpt = load_checkpoint(args.resume, args) if args.resume is not None else None
+    # TRY NOT TO MODIFY: seeding
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    # env setup (before the networks: the workers fork from this process)
+    env_kwargs = {"terrain": args.terrain, "max_episode_steps": args.max_episode_steps}
+    try:
+        envs = make_envs(args.num_envs, args.num_workers, args.seed, args.alpha, args.noise, env_kwargs)
+    except Exception as e:
+        fail(f"cannot create the Digit envs ({type(e).__name__}: {first_line(e)})")
+    eval_envs = None
+    use_student = args.student_loss != "none"
+
+    nets = L2TNets(args.lstm_hidden, args.init_noise_std, args.obs_normalization).to(device)
+    teacher_params = list(nets.teacher.parameters()) + list(nets.critic.parameters())
+    teacher_optimizer = torch.optim.Adam(teacher_params, lr=args.learning_rate)
+    student_optimizer = torch.optim.Adam(nets.student.parameters(), lr=args.student_lr)
+    lr = args.learning_rate
+
+    # Resume: networks, normalisers, optimisers, lr, counters, RNG states (the envs start fresh episodes)
+    global_step, iteration = 0, 0
+    if ckpt is not None:
+        try:
+            nets.load_state_dict(ckpt["nets"])
+            teacher_optimizer.load_state_dict(ckpt["teacher_optimizer"])
+            student_optimizer.load_state_dict(ckpt["student_optimizer"])
+        except (KeyError, ValueError, RuntimeError) as e:
+            envs.close()
+            fail(f"--resume: checkpoint '{args.resume}' does not fit this run ({type(e).__name__}: {first_line(e)})")
+        lr = ckpt["learning_rate"]
+        for group in teacher_optimizer.param_groups:
+            group["lr"] = lr
+        global_step, iteration = ckpt["global_step"], ckpt["iteration"]
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        np.random.set_state(ckpt["rng"]["numpy"])
+        random.setstate(ckpt["rng"]["python"])
+        run_dir = os.path.dirname(os.path.abspath(args.resume))
+        print(f"resumed from {args.resume} at global_step={global_step}, iteration={iteration}")
+    else:
+        run_name = f"Digit-{args.terrain}__{args.exp_name}__{args.seed}__{int(time.time())}"
+        run_dir = os.path.join(args.runs_dir, run_name)
+    os.makedirs(run_dir, exist_ok=True)
+    ckpt_path = os.path.join(run_dir, "checkpoint.pt")
+    # purge_step drops events a crashed run logged after its last checkpoint (those AT the checkpoint's step were
+    # logged before it was written), so the curve continues without duplicates
+    writer = SummaryWriter(run_dir, purge_step=global_step + 1 if global_step > 0 else None)
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+
+    def checkpoint(path, with_optim=True):
+        state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "obs_dim": OBS_DIM, "student_dim": STUDENT_DIM,
+                 "action_dim": ACTION_DIM, "lstm_hidden": args.lstm_hidden, "student_loss": args.student_loss,
+                 "obs_normalization": args.obs_normalization, "terrain": args.terrain,
+                 "global_step": global_step, "iteration": iteration, "learning_rate": lr, "nets": nets.state_dict()}
+        if with_optim:
+            state.update(teacher_optimizer=teacher_optimizer.state_dict(),
+                         student_optimizer=student_optimizer.state_dict(),
+                         rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()})
+        save_atomic(state, path)
+
+    def stop_if_nonfinite(stats, names):
+        """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
+        if not torch.isfinite(stats).all():
+            bad = [n for n, v in zip(names, stats.tolist()) if not math.isfinite(v)]
+            path = os.path.join(run_dir, f"nonfinite_step{global_step}.pt")
+            checkpoint(path)
+            envs.close()
+            if eval_envs is not None:
+                eval_envs.close()
+            raise SystemExit(f"{os.path.basename(__file__)}: error: non-finite {', '.join(bad)} at global_step="
+                             f"{global_step}; state saved to {path}, last periodic checkpoint {ckpt_path}")
+
+    def run_evaluation():
+        nonlocal eval_envs
+        if eval_envs is None:  # built once; the same seeds every time, so the points of a curve are comparable
+            workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
+            eval_envs = make_envs(args.eval_episodes, workers, args.seed + 10_000, args.alpha, args.noise, env_kwargs)
+        line = f"global_step={global_step}"
+        for who in ("teacher", "student") if use_student else ("teacher",):
+            result = evaluate(eval_envs, nets, who, args.seed + 10_000, device)  # teacher on s, student on o
+            for key, values in result.items():
+                writer.add_scalar(f"eval/{who}_{key}", values.mean(), global_step)
+            line += f", eval/{who}_return={result['return'].mean():.1f} (length {result['length'].mean():.0f})"
+        print(line, flush=True)
+
+    # TRY NOT TO MODIFY: start the game
+    obs, _ = envs.reset(seed=args.seed + global_step)
+    hidden = nets.student.initial_hidden(args.num_envs, device)
+    steps_per_iteration = args.num_envs * args.num_steps
+    run_start, run_start_step, paused = time.time(), global_step, 0.0
+    while global_step < args.total_timesteps:
+        t_start = time.time()
+        # Eq. (1): the mixing coefficient rises linearly from 0 (constant within one rollout)
+        alpha_mix = mix_coefficient(global_step, args.total_timesteps, args.alpha_mix, args.mix_schedule_fraction)
+        buf, obs, hidden, episodes, sim_time = collect_rollout(envs, nets, obs, hidden, alpha_mix, args.num_steps,
+                                                               args.gamma, args.student_loss, device, use_student)
+        global_step += steps_per_iteration
+        t_rollout = time.time()
+        # ALGO LOGIC: training (Algorithm 1: teacher critic and policy, then the student, on the same samples)
+        lr, stats = update(buf, nets, teacher_optimizer, student_optimizer, args, lr, stop_if_nonfinite, use_student)
+        iteration += 1
+        t_end = time.time()
+
+        # logging: one point per iteration
+        elapsed = t_end - t_start
+        writer.add_scalar("charts/SPS", steps_per_iteration / elapsed, global_step)
+        writer.add_scalar("charts/sim_fraction", sim_time / elapsed, global_step)  # inside envs.step
+        writer.add_scalar("charts/learn_fraction", (t_end - t_rollout) / elapsed, global_step)  # the update
+        mean_lr = stats.pop("learning_rate")
+        writer.add_scalar("charts/learning_rate", mean_lr, global_step)  # mean over the update's minibatches
+        writer.add_scalar("charts/alpha_mix", alpha_mix, global_step)
+        writer.add_scalar("charts/student_action_fraction", buf["student_acted"].mean().item(), global_step)
+        writer.add_scalar("charts/action_std", nets.teacher.log_std.exp().mean().item(), global_step)
+        writer.add_scalar("charts/student_action_std", student_log_std(args.student_loss, nets).exp().mean().item(),
+                          global_step)
+        writer.add_scalar("charts/noise_alpha", args.alpha, global_step)
+        writer.add_scalar("charts/iteration", iteration, global_step)
+        for name, value in stats.items():
+            writer.add_scalar(f"losses/{name}", value, global_step)
+        if use_student:  # Fig. 4a: L_IL between the rollout's student and teacher (squared L2 of mean actions)
+            gap = (buf["student_mean"] - buf["teacher_mean"]).pow(2).sum(-1).mean().item()
+            writer.add_scalar("losses/imitation_gap", gap, global_step)
+        if episodes:  # training episodes that ended in this rollout (any policy mix), averaged
+            mean = {k: float(np.mean([e[k] for e in episodes])) for k in episodes[0]}
+            for key, tag in (("r", "episodic_return"), ("l", "episodic_length"), ("terrain_level", "terrain_level"),
+                             ("success", "success_rate"), ("distance_walked", "distance_walked")):
+                writer.add_scalar(f"charts/{tag}", mean[key], global_step)
+            for key in (k for k in mean if k.startswith("reward/")):
+                writer.add_scalar(f"episode_{key}", mean[key], global_step)
+        if iteration % 10 == 0:
+            sps = (global_step - run_start_step) / (time.time() - run_start - paused)
+            print(f"iteration={iteration}, global_step={global_step}, SPS={sps:.0f}, sim_fraction="
+                  f"{sim_time / elapsed:.2f}, lr={mean_lr:.2e}, alpha_mix={alpha_mix:.3f}", flush=True)
+
+        t0 = time.time()
+        if args.eval_frequency > 0 and iteration % args.eval_frequency == 0:
+            run_evaluation()
+        if args.checkpoint_frequency > 0 and iteration % args.checkpoint_frequency == 0:
+            checkpoint(ckpt_path)
+        paused += time.time() - t0
+
+    if global_step > run_start_step:
+        sps = (global_step - run_start_step) / (time.time() - run_start - paused)
+        print(f"SPS (evaluation and checkpoints excluded): {sps:.1f}")
+    if args.eval_frequency == 0 or iteration % args.eval_frequency != 0:
+        run_evaluation()  # always end with an evaluation
+    checkpoint(ckpt_path)
+    if args.save_model:
+        model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
+        checkpoint(model_path, with_optim=False)
+        print(f"model saved to {model_path}")
+    if args.export_student is not None:
+        export_student(nets, args.export_student)
+        print(f"student exported to {args.export_student} (TorchScript; step(obs, hidden) -> (action, hidden))")
+    envs.close()
+    if eval_envs is not None:
+        eval_envs.close()
+    writer.close()
+    return run_dir
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))

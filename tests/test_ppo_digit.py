@@ -1,0 +1,398 @@
+"""l2t_ppo_digit.py: sample mixing, the LSTM student's sequences, PPO's losses and GAE, the run end to end.
+
+Most tests run the script's functions on `FakeDigitVec`, a stand-in with DigitVectorEnv's interface whose episodes
+end at known steps; the smoke test runs the real Digit env (flat terrain, short episodes).
+"""
+
+import glob
+import math
+import os
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, load_script, scalars
+from envs.digit.env import OBS_DIM, STUDENT_DIM
+
+SCRIPT = os.path.join(ROOT, "l2t_ppo_digit.py")
+
+
+@pytest.fixture
+def ppo():
+    return load_script("l2t_ppo_digit")
+
+
+class FakeDigitVec(gym.vector.VectorEnv):
+    """DigitVectorEnv's interface without physics: random observations; env i's episodes last lengths[i] steps and
+    end alternately terminated (odd episodes) and truncated (even ones). `actions` records what was sent."""
+
+    def __init__(self, num_envs, lengths=None, reward=1.0, seed=0):
+        self.num_envs = num_envs
+        self.lengths = np.asarray(lengths if lengths is not None else [5 + i for i in range(num_envs)])
+        self.reward = reward
+        self.rng = np.random.default_rng(seed)
+        box = gym.spaces.Box(-np.inf, np.inf, shape=(num_envs, OBS_DIM), dtype=np.float32)
+        self.observation_space = gym.spaces.Dict({"state": box, "observation": box})
+        self.actions = []
+
+    def _obs(self):
+        state = self.rng.normal(size=(self.num_envs, OBS_DIM)).astype(np.float32)
+        return {"state": state, "observation": state + 0.1 * self.rng.normal(size=state.shape).astype(np.float32)}
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.t = np.zeros(self.num_envs, dtype=int)
+        self.episode = np.zeros(self.num_envs, dtype=int)
+        return self._obs(), {}
+
+    def step(self, actions):
+        self.actions.append(np.array(actions))
+        self.t += 1
+        done = self.t >= self.lengths
+        terminated = done & (self.episode % 2 == 1)
+        truncated = done & ~terminated
+        obs = self._obs()
+        infos = {}
+        if done.any():
+            final = self._obs()
+            infos = {"final_obs": final, "_final_obs": done.copy(), "_episode": done.copy(),
+                     "episode": {"r": self.t * self.reward, "l": self.t.copy(), "terrain_level": np.ones(self.num_envs),
+                                 "distance_walked": np.full(self.num_envs, 2.0), "success": truncated.astype(float)}}
+            self.t[done] = 0
+            self.episode[done] += 1
+        rewards = np.full(self.num_envs, self.reward, dtype=np.float32)
+        return obs, rewards, terminated, truncated, infos
+
+    def close(self, **kwargs):
+        pass
+
+
+def fresh(ppo, normalization=False, seed=0):
+    torch.manual_seed(seed)
+    return ppo.L2TNets(16, 1.0, normalization)
+
+
+def rollout(ppo, nets, envs, alpha_mix, steps, kind="il", seed=1):
+    obs, _ = envs.reset(seed=seed)
+    return ppo.collect_rollout(envs, nets, obs, nets.student.initial_hidden(envs.num_envs), alpha_mix, steps, 0.99,
+                               kind, "cpu")
+
+
+# --- Eq. (1): sample mixing --------------------------------------------------------------------------------------
+
+def test_student_acts_with_probability_alpha_mix_in_every_env(ppo):
+    nets, envs = fresh(ppo), FakeDigitVec(6, lengths=[7] * 6)
+    buf = rollout(ppo, nets, envs, 0.3, 400)[0]
+    per_env = buf["student_acted"].mean(0).numpy()
+    sigma = math.sqrt(0.3 * 0.7 / 400)
+    assert np.all(np.abs(per_env - 0.3) < 4 * sigma), per_env
+    # independently per env: the envs do not all switch together (the authors' code drew one coin for all)
+    acted = buf["student_acted"]
+    assert 0 < (acted.sum(1) % 6 != 0).float().mean()
+    assert abs(acted.mean().item() - 0.3) < 4 * math.sqrt(0.3 * 0.7 / 2400)
+
+
+def test_alpha_mix_zero_never_lets_the_student_act(ppo):
+    nets, envs = fresh(ppo), FakeDigitVec(4)
+    buf = rollout(ppo, nets, envs, 0.0, 100)[0]
+    assert buf["student_acted"].sum() == 0
+    assert ppo.mix_coefficient(0, 1000, 0.2, 0.5) == 0.0
+    assert ppo.mix_coefficient(250, 1000, 0.2, 0.5) == pytest.approx(0.1)
+    assert ppo.mix_coefficient(900, 1000, 0.2, 0.5) == pytest.approx(0.2)
+    assert ppo.mix_coefficient(0, 1000, 0.2, 0.0) == pytest.approx(0.2)  # fraction 0: constant
+
+
+def test_executed_action_is_the_students_exactly_where_it_acted(ppo):
+    nets, envs = fresh(ppo), FakeDigitVec(4)
+    with torch.no_grad():  # near-deterministic policies with different means: the sender is identifiable
+        nets.teacher.log_std.fill_(-20.0)
+        nets.teacher.actor[-1].bias.fill_(0.5)
+        nets.student.head[-1].bias.fill_(-0.5)
+    buf = rollout(ppo, nets, envs, 0.5, 50)[0]
+    sent = torch.as_tensor(np.stack(envs.actions), dtype=torch.float32)
+    acted = buf["student_acted"].bool()
+    expected = torch.where(acted.unsqueeze(-1), buf["student_mean"], buf["teacher_mean"]).clamp(-1, 1)
+    assert torch.allclose(sent, expected, atol=1e-5)
+    assert 0 < acted.float().mean() < 1
+
+
+def test_stored_log_probs_and_values_are_the_teachers_for_every_executed_action(ppo):
+    nets, envs = fresh(ppo, normalization=True), FakeDigitVec(4)
+    with torch.no_grad():
+        nets.student.head[-1].bias.fill_(0.7)  # student actions far from the teacher's
+    buf = rollout(ppo, nets, envs, 0.5, 40)[0]
+    with torch.no_grad():
+        mean, log_std = nets.teacher(buf["states"])
+        recomputed = torch.distributions.Normal(mean, log_std.exp()).log_prob(buf["actions"]).sum(-1)
+        values = nets.value(buf["states"])
+        student_lp = torch.distributions.Normal(buf["student_mean"], nets.teacher.log_std.exp()).log_prob(
+            buf["actions"]).sum(-1)
+    assert torch.allclose(buf["logprobs"], recomputed, atol=1e-4)
+    assert torch.allclose(buf["values"], values, atol=1e-6)
+    assert torch.allclose(buf["student_logprob"], student_lp, atol=1e-4)  # `il`: sampled with the teacher's std
+    acted = buf["student_acted"].bool()
+    assert acted.any() and not torch.allclose(buf["logprobs"][acted], buf["student_logprob"][acted], atol=1.0)
+
+
+# --- the LSTM student ----------------------------------------------------------------------------------------------
+
+def test_hidden_state_is_zero_at_the_start_of_every_episode(ppo):
+    nets, envs = fresh(ppo), FakeDigitVec(3, lengths=[3, 5, 30])
+    buf, _, hidden, _, _ = rollout(ppo, nets, envs, 0.2, 12)
+    dones = buf["dones"].bool()
+    assert dones[:, 0].sum() == 4 and dones[:, 1].sum() == 2 and dones[:, 2].sum() == 0
+    for t in range(11):
+        for i in range(3):
+            norm = buf["h"][t + 1, i].abs().sum() + buf["c"][t + 1, i].abs().sum()
+            assert (norm == 0) == bool(dones[t, i]), (t, i)
+    assert (buf["h"][0] == 0).all()  # the first rollout starts from zero
+    assert (hidden[0][0] == 0).all() and (hidden[0][2] != 0).any()  # env 0's episode ended at the last step
+
+
+def test_sequence_minibatch_reproduces_the_rollout_outputs(ppo):
+    nets, envs = fresh(ppo, normalization=True), FakeDigitVec(6, lengths=[2, 3, 5, 7, 11, 40])
+    obs, _ = envs.reset(seed=3)
+    hidden = nets.student.initial_hidden(6)
+    for _ in range(2):  # the second rollout starts from non-zero hidden states
+        buf, obs, hidden, _, _ = ppo.collect_rollout(envs, nets, obs, hidden, 0.2, 10, 0.99, "il", "cpu")
+    assert (buf["h"][0, 5] != 0).any()
+    for envs_k in (torch.arange(6), torch.tensor([4, 1]), torch.tensor([0, 2, 5])):
+        means = nets.student.sequence(buf["obs"][:, envs_k], (buf["h"][0, envs_k], buf["c"][0, envs_k]),
+                                      buf["dones"][:, envs_k])
+        if len(envs_k) == 6:  # the rollout's batch: bitwise the same computation
+            assert torch.equal(means, buf["student_mean"][:, envs_k])
+        else:  # fewer rows: the matmul kernels may round the last bit differently
+            assert torch.allclose(means, buf["student_mean"][:, envs_k], rtol=0, atol=1e-6)
+        assert means.requires_grad  # the training path, not a no-grad replay
+
+
+# --- PPO ---------------------------------------------------------------------------------------------------------
+
+def test_clipped_surrogate_and_value_loss_match_hand_computation(ppo):
+    new_lp = torch.tensor([0.0, 0.5, -0.5])
+    old_lp = torch.zeros(3)
+    adv = torch.tensor([1.0, 1.0, -2.0])
+    # ratios 1, e^0.5 = 1.6487, e^-0.5 = 0.6065; clip 0.2:
+    # sample 0: max(-1, -1) = -1; sample 1: max(-1.6487, -1.2) = -1.2; sample 2 (A < 0): max(1.2131, 1.6) = 1.6
+    new_v, old_v, ret = torch.tensor([1.0, 2.0, 0.0]), torch.tensor([0.5, 2.5, 0.0]), torch.tensor([2.0, 2.0, 1.0])
+    # clipped V: 0.5 + 0.2 = 0.7, 2.5 - 0.2 = 2.3, 0.0; errors max((1-2)^2, (0.7-2)^2) = 1.69, max(0, 0.09), 1
+    policy, value, clipfrac = ppo.ppo_loss_terms(new_lp, old_lp, adv, new_v, old_v, ret, 0.2, True)
+    assert policy.item() == pytest.approx((-1.0 - 1.2 + 1.6) / 3, abs=1e-6)
+    assert value.item() == pytest.approx((1.69 + 0.09 + 1.0) / 3, abs=1e-6)
+    assert clipfrac.item() == pytest.approx(2 / 3)
+    _, unclipped, _ = ppo.ppo_loss_terms(new_lp, old_lp, adv, new_v, old_v, ret, 0.2, False)
+    assert unclipped.item() == pytest.approx((1.0 + 0.0 + 1.0) / 3, abs=1e-6)
+
+
+def test_gae_by_hand_with_an_episode_end(ppo):
+    gamma, lam = 0.9, 0.8
+    rewards = torch.tensor([[1.0], [2.0], [3.0]])
+    values = torch.tensor([[0.5], [1.0], [2.0]])
+    dones = torch.tensor([[0.0], [1.0], [0.0]])
+    last = torch.tensor([4.0])
+    adv, ret = ppo.compute_gae(rewards, values, dones, last, gamma, lam)
+    d2 = 3.0 + 0.9 * 4.0 - 2.0  # the new episode's step, bootstrapped from the value after the rollout
+    d1 = 2.0 - 1.0  # the episode ended here: no bootstrap, no lookahead into the next episode
+    d0 = 1.0 + 0.9 * 1.0 - 0.5
+    assert adv[:, 0].tolist() == pytest.approx([d0 + 0.9 * 0.8 * d1, d1, d2])
+    assert torch.allclose(ret, adv + values)
+
+
+def test_timeout_reward_bootstraps_from_the_real_last_state(ppo):
+    nets, envs = fresh(ppo), FakeDigitVec(2, lengths=[3, 4], reward=1.0)
+    finals = []
+    step = envs.step
+
+    def spy(actions):
+        out = step(actions)
+        if out[4]:
+            finals.append((out[4]["final_obs"]["state"].copy(), out[3].copy(), out[2].copy()))
+        return out
+
+    envs.step = spy
+    buf = rollout(ppo, nets, envs, 0.0, 8)[0]
+    # env 0 ends at steps 2 (truncated: first episode), 5 (terminated), env 1 at 3 (truncated), 7 (terminated)
+    assert buf["dones"][:, 0].nonzero().flatten().tolist() == [2, 5]
+    assert buf["dones"][:, 1].nonzero().flatten().tolist() == [3, 7]
+    with torch.no_grad():
+        for t, i, (state, truncated, terminated) in ((2, 0, finals[0]), (3, 1, finals[1])):
+            assert truncated[i] and not terminated[i]
+            v = nets.value(nets.state_norm(torch.as_tensor(state[i : i + 1])))[0]
+            assert buf["rewards"][t, i].item() == pytest.approx(1.0 + 0.99 * v.item(), abs=1e-6)
+    assert buf["rewards"][5, 0].item() == 1.0 and buf["rewards"][7, 1].item() == 1.0  # terminations: no bootstrap
+    assert buf["rewards"][0, 0].item() == 1.0
+
+
+def test_adaptive_learning_rate_follows_rsl_rl(ppo):
+    assert ppo.adapt_learning_rate(1e-3, 0.03, 0.01) == pytest.approx(1e-3 / 1.5)
+    assert ppo.adapt_learning_rate(1e-3, 0.004, 0.01) == pytest.approx(1.5e-3)
+    assert ppo.adapt_learning_rate(1e-3, 0.0, 0.01) == 1e-3  # KL exactly 0 (first minibatch): unchanged
+    assert ppo.adapt_learning_rate(1e-3, 0.01, 0.01) == 1e-3
+    assert ppo.adapt_learning_rate(1.2e-5, 1.0, 0.01) == 1e-5 and ppo.adapt_learning_rate(9e-3, 1e-4, 0.01) == 1e-2
+
+
+def test_student_losses(ppo):
+    torch.manual_seed(0)
+    mean_s, mean_t = torch.randn(5, 3, 20), torch.randn(5, 3, 20)
+    ls_s, ls_t = torch.full((5, 3, 20), -0.3), torch.full((5, 3, 20), 0.2)
+    il = ppo.student_loss_terms("il", mean_s, ls_s, mean_t, ls_t)
+    assert il.item() == pytest.approx((mean_s - mean_t).pow(2).sum(-1).mean().item())
+    kl = ppo.student_loss_terms("kl", mean_s, ls_s, mean_t, ls_t)
+    ref = torch.distributions.kl_divergence(torch.distributions.Normal(mean_s, ls_s.exp()),
+                                            torch.distributions.Normal(mean_t, ls_t.exp())).sum(-1).mean()
+    assert kl.item() == pytest.approx(ref.item(), rel=1e-5)
+    # the asymmetric term at the rollout-time student: ratio 1, the loss is -mean(A); its gradient raises the
+    # student's probability of actions with positive teacher advantage
+    actions = torch.randn(5, 3, 20)
+    log_std = torch.zeros(20)
+    mean = mean_s.clone().requires_grad_()
+    old = ppo.gaussian_log_prob(actions, mean_s, log_std)
+    adv = torch.randn(5, 3)
+    loss = ppo.asym_loss(mean, log_std, actions, old, adv, 0.2)
+    assert loss.item() == pytest.approx(-adv.mean().item(), abs=1e-6)
+    loss.backward()
+    expected = -(adv.unsqueeze(-1) * (actions - mean_s)) / 15  # -A d log N / d mean, averaged
+    assert torch.allclose(mean.grad, expected, atol=1e-6)
+
+
+# --- the script end to end ---------------------------------------------------------------------------------------
+
+def fake_args(ppo, tmp_path, **overrides):
+    kwargs = dict(num_envs=4, num_workers=0, num_steps=6, num_minibatches=2, update_epochs=2, total_timesteps=48,
+                  eval_frequency=0, eval_episodes=2, checkpoint_frequency=0, runs_dir=str(tmp_path))
+    kwargs.update(overrides)
+    return ppo.Args(**kwargs)
+
+
+@pytest.fixture
+def fake_envs(ppo, monkeypatch):
+    made = []
+
+    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, reward=1.0):
+        made.append(FakeDigitVec(num_envs, reward=reward, seed=seed))
+        return made[-1]
+
+    monkeypatch.setattr(ppo, "make_envs", make)
+    return made
+
+
+@pytest.mark.parametrize("kind", ["il", "kl", "il+asym"])
+def test_every_student_loss_trains_and_logs(ppo, tmp_path, fake_envs, kind):
+    run_dir = ppo.main(fake_args(ppo, tmp_path, student_loss=kind, alpha_mix=0.5, mix_schedule_fraction=0.0))
+    logged = scalars(run_dir)
+    for tag in ("losses/student_imitation_loss", "losses/policy_loss", "losses/value_loss", "losses/imitation_gap",
+                "charts/student_action_fraction", "charts/learning_rate", "charts/sim_fraction", "eval/student_return"):
+        assert tag in logged and all(np.isfinite(v) for _, v in logged[tag]), tag
+    assert logged["charts/alpha_mix"][0][1] == pytest.approx(0.5)
+    if kind == "il+asym":
+        assert any(v != 0 for _, v in logged["losses/student_asym_loss"])
+
+
+def test_teacher_alone_runs_without_a_student(ppo, tmp_path, fake_envs):
+    run_dir = ppo.main(fake_args(ppo, tmp_path, student_loss="none", alpha_mix=0.0))
+    logged = scalars(run_dir)
+    assert "eval/teacher_return" in logged and "eval/student_return" not in logged
+
+
+def test_nonfinite_loss_stops_after_saving_the_last_finite_state(ppo, tmp_path, monkeypatch):
+    monkeypatch.setattr(ppo, "make_envs", lambda n, w, seed, a, noise, kw: FakeDigitVec(n, reward=float("nan")))
+    with pytest.raises(SystemExit, match="non-finite .*value_loss") as e:
+        ppo.main(fake_args(ppo, tmp_path))
+    (path,) = glob.glob(str(tmp_path / "*" / "nonfinite_step*.pt"))
+    assert path in str(e.value.code) and "\n" not in str(e.value.code)
+    saved = torch.load(path, weights_only=False)
+    assert saved["global_step"] == 24  # after the first rollout, before the first optimiser step
+    assert all(torch.isfinite(v).all() for v in saved["nets"].values())
+
+
+@pytest.mark.parametrize("overrides, flag", [
+    (dict(alpha_mix=1.5), "--alpha-mix"),
+    (dict(alpha_mix=-0.1), "--alpha-mix"),
+    (dict(alpha_mix=float("nan")), "--alpha-mix"),
+    (dict(num_envs=0), "--num-envs"),
+    (dict(num_workers=-1), "--num-workers"),
+    (dict(num_envs=3, num_workers=2), "--num-envs"),
+    (dict(num_envs=2, num_minibatches=4), "--num-minibatches"),
+    (dict(student_loss="l3"), "--student-loss"),
+    (dict(student_loss="none", alpha_mix=0.2), "--student-loss"),
+    (dict(alpha=-1.0), "--alpha"),
+    (dict(noise="laplace"), "--noise"),
+    (dict(terrain="stairs"), "--terrain"),
+    (dict(resume="no/such/checkpoint.pt"), "--resume"),
+    (dict(export_student="no/such/folder/student.pt"), "--export-student"),
+])
+def test_bad_input_is_a_one_line_error_naming_the_flag(ppo, tmp_path, overrides, flag):
+    with pytest.raises(SystemExit) as e:
+        ppo.main(fake_args(ppo, tmp_path, **overrides))
+    message = str(e.value.code)
+    assert flag in message and "\n" not in message
+
+
+def test_cli_error_is_one_line_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, SCRIPT, "--alpha-mix", "2"], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert errors == ["l2t_ppo_digit.py: error: --alpha-mix must be in [0, 1], got 2.0"]
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+def test_smoke_digit_two_iterations_evaluate_resume_and_export(ppo, tmp_path):
+    """The real Digit env (flat, 20-step episodes, two workers): two iterations with two envs, evaluations,
+    a checkpoint that resumes with the step counter continuing, a mismatched resume refused, and the exported
+    TorchScript student reproducing the Python student."""
+    export = tmp_path / "student.pt"
+    args = dict(terrain="flat", max_episode_steps=20, num_envs=2, num_workers=2, num_steps=8, num_minibatches=2,
+                update_epochs=2, total_timesteps=32, eval_frequency=1, eval_episodes=2, checkpoint_frequency=1,
+                runs_dir=str(tmp_path), alpha_mix=0.5, save_model=True)
+    run_dir = ppo.main(ppo.Args(**args))
+    path = os.path.join(run_dir, "checkpoint.pt")
+    first = torch.load(path, weights_only=False)
+    assert first["global_step"] == 32 and first["iteration"] == 2
+    logged = scalars(run_dir)
+    for tag in ("eval/teacher_return", "eval/student_return", "eval/teacher_length", "eval/student_success"):
+        assert [s for s, _ in logged[tag]] == [16, 32], tag
+    assert all(0 < v <= 20 for _, v in logged["eval/student_length"])
+
+    # mismatched or wrong files are refused in one line
+    for overrides, match in ((dict(student_loss="kl"), "student_loss"), (dict(terrain="rough"), "terrain"),
+                             (dict(total_timesteps=32), "raise --total-timesteps")):
+        with pytest.raises(SystemExit, match=match):
+            ppo.main(ppo.Args(**{**args, "total_timesteps": 64, "resume": path, **overrides}))
+    with pytest.raises(SystemExit, match="saved model"):
+        ppo.main(ppo.Args(**{**args, "total_timesteps": 64,
+                             "resume": os.path.join(run_dir, "l2t_ppo_digit.cleanrl_model")}))
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit, match="--resume: cannot read"):
+        ppo.main(ppo.Args(**{**args, "resume": str(garbage)}))
+
+    resumed = ppo.main(ppo.Args(**{**args, "total_timesteps": 64, "resume": path, "export_student": str(export)}))
+    assert resumed == run_dir
+    second = torch.load(path, weights_only=False)
+    assert second["global_step"] == 64 and second["iteration"] == 4
+    assert not torch.equal(second["nets"]["teacher.actor.0.weight"], first["nets"]["teacher.actor.0.weight"])
+    logged = scalars(run_dir)
+    steps = [s for s, _ in logged["losses/policy_loss"]]
+    assert steps == [16, 32, 48, 64]  # one curve, continued, no duplicates
+    assert [s for s, _ in logged["eval/student_return"]] == [16, 32, 48, 64]
+
+    # the export reproduces the Python student (with its observation normalisation) over a sequence
+    nets = ppo.L2TNets(128, 1.0, True)
+    nets.load_state_dict(second["nets"])
+    assert nets.obs_norm.count > 0
+    scripted = torch.jit.load(str(export))
+    torch.manual_seed(0)
+    obs = torch.randn(10, 3, STUDENT_DIM)
+    hidden, py_hidden = scripted.initial_hidden(3), nets.student.initial_hidden(3)
+    with torch.no_grad():
+        for t in range(10):
+            action, hidden = scripted.step(obs[t], hidden)
+            mean, py_hidden = nets.student.step(nets.obs_norm(obs[t]), py_hidden)
+            assert torch.allclose(action, mean.clamp(-1, 1), atol=1e-6)
+            assert torch.allclose(hidden[0], py_hidden[0], atol=1e-6)
