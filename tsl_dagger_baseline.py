@@ -4,6 +4,9 @@
 # Read next to paper 1 (../shared/papers/l2t_rl_irl_mujoco_cassie.txt), section 4.1.2 and Fig. 2 (bottom row),
 # and paper 2 section V-A. Every environment step of BOTH stages is counted in `global_step`, so the student's
 # curve here sits on the same axis as the L2T student of l2t_sac_mujoco.py, whose student costs no samples.
+# On Digit (`--env-id l2t/Digit-v0`, paper 2 section V-A) the teacher is a PPO teacher saved by l2t_ppo_digit.py and
+# the student that script's LSTM student, trained by DAgger on fixed-length sequences: see `main_digit`.
+import dataclasses
 import math
 import os
 import random
@@ -27,6 +30,9 @@ STUDENT_LOSSES = ("l1", "l2", "nll")
 TEACHER_FORMAT = "l2t_sac_mujoco/1"  # teachers saved by l2t_sac_mujoco.py and by this script's stage 1
 CHECKPOINT_FORMAT = "tsl_dagger_baseline/1"
 STAGE1_FORMAT = "tsl_dagger_baseline/stage1"
+DIGIT_ENV_ID = "l2t/Digit-v0"
+DIGIT_TEACHER_FORMAT = "l2t_ppo_digit/1"  # checkpoints (and --save-model files) of l2t_ppo_digit.py
+DIGIT_MODEL_FORMAT = "tsl_dagger_baseline/digit-model"  # this script's --save-model on Digit
 
 
 @dataclass
@@ -40,7 +46,8 @@ class Args:
     cuda: bool = True
     """if toggled, cuda is used when available"""
     torch_threads: int = 0
-    """number of torch CPU threads; 0 keeps torch's default. Runs repeat exactly only at a fixed count"""
+    """number of torch CPU threads; 0 keeps torch's default (on Digit: 1, as l2t_ppo_digit.py). Runs repeat exactly
+    only at a fixed count"""
     capture_video: bool = False
     """record one student evaluation episode per round to `runs/{run_name}/videos` (needs moviepy; headless: MUJOCO_GL=egl)"""
     save_model: bool = False
@@ -50,9 +57,10 @@ class Args:
 
     # Environment and noise: the same wrapper and alpha semantics as l2t_sac_mujoco.py
     env_id: str = "HalfCheetah-v4"
-    """the id of a Gymnasium environment with Box observations and actions"""
-    alpha: float = 0.4
-    """noise scale alpha >= 0 of the student's observation"""
+    """the id of a Gymnasium environment with Box observations and actions, or `l2t/Digit-v0` (needs a teacher of
+    l2t_ppo_digit.py)"""
+    alpha: Optional[float] = None
+    """noise scale alpha >= 0 of the student's observation (default: 0.4; on Digit 0.1, as l2t_ppo_digit.py)"""
     noise: str = "uniform"
     """noise model: `uniform` (o = s + alpha*eps, eps_i ~ U[-|s_i|, |s_i|]) or `gaussian` (o = s + N(0, alpha^2))"""
 
@@ -83,12 +91,13 @@ class Args:
     # Stage 2: the student
     method: str = "dagger"
     """`bc` (the teacher executes every action: the paper's BC agent) or `dagger` (teacher with probability beta)"""
-    student_loss: str = "l1"
-    """`l1` or `l2` between the student's and the teacher's mean actions, or `nll` (-log pi_s(teacher action | o))"""
+    student_loss: Optional[str] = None
+    """`l1` or `l2` between the student's and the teacher's mean actions, or `nll` (-log pi_s(teacher action | o));
+    default `l1`, on Digit `l2` (= paper 2's Eq. 3, l2t_ppo_digit.py's `il`)"""
     stage2_timesteps: int = 1_000_000
     """environment steps of stage 2, split evenly over the rounds"""
     num_envs: int = 4
-    """parallel environments of stage 2 (stage 1 uses one, as CleanRL's SAC)"""
+    """parallel environments of stage 2 (stage 1 uses one, as CleanRL's SAC; l2t_ppo_digit.py's default is 16)"""
     dagger_rounds: int = 15
     """rounds of stage 2: collect, aggregate, retrain, evaluate (also for `bc`)"""
     beta_schedule: str = "linear"
@@ -98,11 +107,26 @@ class Args:
     epochs_per_round: int = 4
     """passes over the whole aggregated dataset after each round"""
     student_batch_size: int = 256
-    """minibatch size of the student's imitation updates"""
+    """minibatch size of the student's imitation updates, in steps (Digit: rounded down to whole sequences of
+    --seq-len, at least one sequence)"""
     student_lr: float = 3e-4
     """the learning rate of the student"""
     curriculum: bool = False
     """raise the training noise linearly from 0 (first round) to alpha (last round); evaluation stays at alpha"""
+
+    # Digit only (--env-id l2t/Digit-v0): the env as in l2t_ppo_digit.py, the student's sequences
+    terrain: str = "rough"
+    """Digit: `rough` (the terrain grid with its curriculum, the paper's task) or `flat` (a floor plane, cheaper)"""
+    max_episode_steps: int = 1000
+    """Digit: episode length in policy steps of 20 ms (1000 = the paper's 20 s); a time-out is a truncation"""
+    num_workers: int = 2
+    """Digit: worker processes that step the envs (0: all in this process); must divide --num-envs"""
+    seq_len: int = 24
+    """Digit: length of the stored sequences = the student's truncated-BPTT length (l2t_ppo_digit.py's rollout: 24);
+    each round's steps per env are rounded down to a multiple of it"""
+    dataset_capacity: int = 240_000
+    """Digit: bound of the aggregated dataset in steps (whole sequences); when full, reservoir sampling keeps a
+    uniform sample of every sequence collected so far (about 0.5 kB per step)"""
 
     # Evaluation, checkpoints
     eval_episodes: int = 5
@@ -123,6 +147,45 @@ def first_line(error: Exception) -> str:
     return lines[0] if lines else ""
 
 
+def resolve_defaults(args: Args) -> Args:
+    """Fill in the env-dependent defaults (None on the command line): --alpha and --student-loss."""
+    digit = args.env_id == DIGIT_ENV_ID
+    alpha = (0.1 if digit else 0.4) if args.alpha is None else args.alpha
+    student_loss = ("l2" if digit else "l1") if args.student_loss is None else args.student_loss
+    return dataclasses.replace(args, alpha=alpha, student_loss=student_loss)
+
+
+def digit_steps_per_round(args: Args) -> int:
+    """Digit: steps per env in one round, rounded down to whole sequences of --seq-len."""
+    return args.stage2_timesteps // args.dagger_rounds // args.num_envs // args.seq_len * args.seq_len
+
+
+def check_digit_args(args: Args):
+    """The flags only Digit uses, and what Digit does not support."""
+    if args.teacher_checkpoint is None and args.resume is None:
+        fail(f"--teacher-checkpoint is required with --env-id {DIGIT_ENV_ID}: this script trains no teacher on Digit "
+             "(stage 1 is a PPO teacher of l2t_ppo_digit.py, e.g. `python l2t_ppo_digit.py --student-loss none "
+             "--alpha-mix 0`, whose runs/<run>/checkpoint.pt is the teacher checkpoint)")
+    if args.terrain not in ("rough", "flat"):
+        fail(f"--terrain must be rough or flat, got '{args.terrain}'")
+    for name in ("max_episode_steps", "seq_len", "dataset_capacity"):
+        if getattr(args, name) <= 0:
+            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.num_workers < 0:
+        fail(f"--num-workers must be >= 0, got {args.num_workers}")
+    if args.num_workers > 0 and args.num_envs % args.num_workers != 0:
+        fail(f"--num-envs ({args.num_envs}) must be a multiple of --num-workers ({args.num_workers})")
+    if args.dataset_capacity < args.seq_len:
+        fail(f"--dataset-capacity ({args.dataset_capacity}) must hold at least one sequence of --seq-len "
+             f"({args.seq_len}) steps")
+    if args.capture_video:
+        fail(f"--capture-video is not supported with --env-id {DIGIT_ENV_ID} "
+             "(benchmarks/render_digit.py renders Digit)")
+    if digit_steps_per_round(args) < 1:
+        fail(f"--stage2-timesteps ({args.stage2_timesteps}) must allow one sequence of --seq-len ({args.seq_len}) "
+             f"steps per env in each of the --dagger-rounds ({args.dagger_rounds}) with --num-envs {args.num_envs}")
+
+
 def check_args(args: Args):
     """One-line errors for every flag that could otherwise fail deep inside gymnasium or torch."""
     if not (math.isfinite(args.alpha) and args.alpha >= 0):
@@ -140,6 +203,8 @@ def check_args(args: Args):
                  "eval_episodes", "buffer_size", "batch_size", "policy_frequency", "hidden_dim"):
         if getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.env_id == DIGIT_ENV_ID:
+        check_digit_args(args)
     if args.stage2_timesteps < args.dagger_rounds * args.num_envs:
         fail(f"--stage2-timesteps ({args.stage2_timesteps}) must allow one step per env in each of the "
              f"--dagger-rounds ({args.dagger_rounds}) with --num-envs {args.num_envs}")
@@ -381,6 +446,8 @@ def load_teacher(path, env_id, state_dim, action_dim, flag="--teacher-checkpoint
         saved = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
         fail(f"{flag}: cannot read '{path}' ({type(e).__name__}: {first_line(e)})")
+    if isinstance(saved, dict) and saved.get("format") == DIGIT_TEACHER_FORMAT:
+        fail(f"{flag}: '{path}' is a teacher of l2t_ppo_digit.py, which needs --env-id {DIGIT_ENV_ID}")
     if not isinstance(saved, dict) or saved.get("format") != TEACHER_FORMAT:
         fail(f"{flag}: '{path}' is not a teacher saved by l2t_sac_mujoco.py or tsl_dagger_baseline.py")
     for key, value in (("env_id", env_id), ("state_dim", state_dim), ("action_dim", action_dim)):
@@ -470,8 +537,295 @@ def save_atomic(obj, path):
     os.replace(tmp, path)
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Digit (paper 2): the PPO teacher of l2t_ppo_digit.py and its LSTM student, trained here by DAgger on sequences.
+# `mlp`, `EmpiricalNormalization`, `Teacher` and `Student` below MATCH l2t_ppo_digit.py's (same names, parameters,
+# buffers and computations; copied, since scripts never import each other), so that its checkpoints load with
+# strict state_dict loading and the student here is the L2T student's architecture. Keep them in step with it.
+DIGIT_ACTION_DIM = 20
+DIGIT_HIDDEN_SIZES = (512, 256, 128)  # Fig. 2: teacher MLP, student MLP after the LSTM
+STUDENT_MAX_GRAD_NORM = 1.0  # the gradient-norm clip of the Digit student (l2t_ppo_digit.py's --max-grad-norm)
+
+
+def mlp(in_dim: int, out_dim: int, hidden=DIGIT_HIDDEN_SIZES) -> nn.Sequential:  # = l2t_ppo_digit.mlp
+    layers, last = [], in_dim
+    for width in hidden:
+        layers += [nn.Linear(last, width), nn.ELU()]
+        last = width
+    layers.append(nn.Linear(last, out_dim))
+    return nn.Sequential(*layers)
+
+
+class EmpiricalNormalization(nn.Module):
+    """= l2t_ppo_digit.EmpiricalNormalization: running mean and variance, y = (x - mean) / (std + eps); `update(x)`
+    merges a batch (Chan et al.), `forward` only normalises; disabled, it is the identity (mean 0, std 1, eps 0)."""
+
+    def __init__(self, dim: int, enabled: bool = True, eps: float = 1e-2):
+        super().__init__()
+        self.enabled = enabled
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("var", torch.ones(dim))
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("eps", torch.tensor(eps if enabled else 0.0))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor):
+        if not self.enabled:
+            return
+        n = x.shape[0]
+        batch_mean, batch_var = x.mean(0), x.var(0, unbiased=False)
+        total = self.count + n
+        rate = float(n / total)
+        delta = batch_mean - self.mean
+        self.mean += rate * delta
+        self.var += rate * (batch_var - self.var + delta * (batch_mean - self.mean))
+        self.count.copy_(total)
+
+    def forward(self, x):
+        return (x - self.mean) / (self.var.sqrt() + self.eps)
+
+
+class Teacher(nn.Module):
+    """= l2t_ppo_digit.Teacher: Gaussian, MLP [512, 256, 128] ELU mean on the privileged state, state-independent
+    std."""
+
+    def __init__(self, in_dim: int, action_dim: int, init_std: float = 1.0):
+        super().__init__()
+        self.actor = mlp(in_dim, action_dim)
+        self.log_std = nn.Parameter(torch.full((action_dim,), math.log(init_std)))
+
+    def forward(self, state):
+        mean = self.actor(state)
+        return mean, self.log_std.expand_as(mean)
+
+
+class Student(nn.Module):
+    """= l2t_ppo_digit.Student: LSTMCell(94 -> hidden), then an MLP [512, 256, 128] ELU to the mean action, and a
+    state-independent `log_std` (used by `nll` only). Hidden state (h, c), each (batch, hidden), zero at an
+    episode's start."""
+
+    def __init__(self, in_dim: int, action_dim: int, hidden: int, init_std: float = 1.0):
+        super().__init__()
+        self.lstm = nn.LSTMCell(in_dim, hidden)
+        self.head = mlp(hidden, action_dim)
+        self.log_std = nn.Parameter(torch.full((action_dim,), math.log(init_std)))
+
+    def initial_hidden(self, batch: int, device=None):
+        zeros = torch.zeros(batch, self.lstm.hidden_size, device=device)
+        return zeros, zeros.clone()
+
+    def step(self, obs, hidden):
+        """One time step: obs (batch, 94) normalised -> (mean (batch, 20), new hidden)."""
+        hidden = self.lstm(obs, hidden)
+        return self.head(hidden[0]), hidden
+
+    def sequence(self, obs, hidden, dones):
+        """obs (T, batch, 94), hidden at the first step, dones (T, batch) -> means (T, batch, 20): step by step, the
+        hidden state of an env whose episode ended at t is zeroed after t; gradients flow through the whole
+        sequence (truncated BPTT over T), not into the given initial state."""
+        outs = []
+        for t in range(obs.shape[0]):
+            hidden = self.lstm(obs[t], hidden)
+            outs.append(hidden[0])
+            keep = (1.0 - dones[t]).unsqueeze(-1)
+            hidden = (hidden[0] * keep, hidden[1] * keep)
+        return self.head(torch.stack(outs))
+
+
+class DigitTeacher(nn.Module):
+    """The teacher's part of l2t_ppo_digit.L2TNets: `teacher` and `state_norm` (the same attribute names, so the
+    checkpoint's "teacher.*" and "state_norm.*" entries load strictly). Frozen: the normaliser is not updated here."""
+
+    def __init__(self, obs_dim: int, obs_normalization: bool):
+        super().__init__()
+        self.teacher = Teacher(obs_dim, DIGIT_ACTION_DIM)
+        self.state_norm = EmpiricalNormalization(obs_dim, obs_normalization)
+
+    @torch.no_grad()
+    def act(self, state):
+        """The deterministic action: the teacher's MEAN on the clean state (the label; executed clipped to [-1, 1])."""
+        return self.teacher(self.state_norm(state))[0]
+
+
+class DigitStudent(nn.Module):
+    """The student's part of l2t_ppo_digit.L2TNets: `student` and its own `obs_norm` (fitted here, from scratch, on the
+    stage-2 observations as l2t_ppo_digit.py fits its own: updated with every collected step)."""
+
+    def __init__(self, student_dim: int, lstm_hidden: int, obs_normalization: bool):
+        super().__init__()
+        self.student = Student(student_dim, DIGIT_ACTION_DIM, lstm_hidden)
+        self.obs_norm = EmpiricalNormalization(student_dim, obs_normalization)
+
+
+def load_digit_teacher(path, flag="--teacher-checkpoint"):
+    """A teacher saved by l2t_ppo_digit.py (checkpoint.pt or .cleanrl_model): (DigitTeacher, the file's dict).
+
+    Refuses, in one line, a file that is not such a checkpoint, has other dimensions, or does not load strictly."""
+    from envs.digit.env import OBS_DIM, STUDENT_DIM  # imported here: the MuJoCo path never loads the Digit model
+
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        fail(f"{flag}: cannot read '{path}' ({type(e).__name__}: {first_line(e)})")
+    if not isinstance(saved, dict) or saved.get("format") != DIGIT_TEACHER_FORMAT:
+        found = saved.get("format") if isinstance(saved, dict) else type(saved).__name__
+        fail(f"{flag}: '{path}' is not a checkpoint of l2t_ppo_digit.py (format {found!r}, expected "
+             f"{DIGIT_TEACHER_FORMAT!r}), which --env-id {DIGIT_ENV_ID} needs")
+    for key, value in (("obs_dim", OBS_DIM), ("student_dim", STUDENT_DIM), ("action_dim", DIGIT_ACTION_DIM)):
+        if saved.get(key) != value:
+            fail(f"{flag}: '{path}' has {key}={saved.get(key)!r}, this env has {value!r}")
+    try:
+        teacher = DigitTeacher(OBS_DIM, bool(saved["obs_normalization"]))
+        nets = saved["nets"]
+        teacher.load_state_dict({k: v for k, v in nets.items() if k.startswith(("teacher.", "state_norm."))})  # strict
+        int(saved["global_step"]), int(saved["lstm_hidden"])
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+        detail = " ".join(str(e).split())  # strict loading lists the missing / unexpected keys over several lines
+        fail(f"{flag}: '{path}' does not fit l2t_ppo_digit.py's teacher ({type(e).__name__}: "
+             f"{detail[:300] + ' ...' if len(detail) > 300 else detail})")
+    return teacher, saved
+
+
+def make_digit_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs):
+    """The vectorised Digit env, as l2t_ppo_digit.py builds it (SAME_STEP autoreset; obs = {"state": s,
+    "observation": o}, both (N, 314); the student reads o[:, :94])."""
+    from envs.digit.vector import DigitVectorEnv  # imported here so that a test can stand in a spy
+
+    return DigitVectorEnv(num_envs=num_envs, num_workers=num_workers, seed=seed, alpha=alpha, noise=noise,
+                          env_kwargs=env_kwargs)
+
+
+class SequenceDataset:
+    """The aggregated stage-2 data on Digit, as fixed-length sequences of `seq_len` steps of one env.
+
+    Per sequence: the raw noisy observations o[:94] (normalised when trained on, with the student's current
+    normaliser), the teacher's labels (its mean action on the clean state), the done flags (1 where an episode ended
+    at that step: the student's hidden state is zeroed after it), who executed each step, and the student's hidden
+    state (h, c) BEFORE the first step, as the collecting student computed it (the LSTM advances on every step,
+    whoever acts). Hidden states of older sequences are those of older students (stale, as in recurrent replay;
+    no burn-in).
+    Bounded: at most `capacity` sequences (--dataset-capacity // --seq-len). DAgger aggregates D <- D u D_r; when full,
+    reservoir sampling (Vitter's algorithm R, per sequence) keeps a uniform random sample of ALL sequences collected
+    so far, so early rounds stay represented as in the unbounded aggregate (FIFO would drop them first).
+    """
+
+    def __init__(self, capacity: int, seq_len: int, obs_dim: int, action_dim: int, hidden: int, seed: int):
+        self.capacity, self.seq_len = capacity, seq_len
+        self.obs = torch.zeros(capacity, seq_len, obs_dim)
+        self.label = torch.zeros(capacity, seq_len, action_dim)
+        self.done = torch.zeros(capacity, seq_len)
+        self.teacher_acted = torch.zeros(capacity, seq_len, dtype=torch.bool)
+        self.h0 = torch.zeros(capacity, hidden)
+        self.c0 = torch.zeros(capacity, hidden)
+        self.size = 0  # sequences stored
+        self.seen = 0  # sequences ever offered
+        self.rng = np.random.default_rng([seed, 2011])  # the reservoir's draws (saved with the data)
+
+    def add(self, obs, label, done, teacher_acted, h0, c0):
+        """One round: obs (T, N, 94), label (T, N, 20), done and teacher_acted (T, N), h0 / c0 (T / seq_len, N, H) the
+        hidden states at the starts of the segments; T a multiple of seq_len. Segment k of env i is one sequence."""
+        L = self.seq_len
+        for k in range(obs.shape[0] // L):
+            for i in range(obs.shape[1]):
+                if self.size < self.capacity:
+                    slot = self.size
+                    self.size += 1
+                else:
+                    slot = int(self.rng.integers(0, self.seen + 1))
+                self.seen += 1
+                if slot >= self.capacity:
+                    continue
+                steps = slice(k * L, (k + 1) * L)
+                self.obs[slot], self.label[slot] = obs[steps, i], label[steps, i]
+                self.done[slot], self.teacher_acted[slot] = done[steps, i], teacher_acted[steps, i]
+                self.h0[slot], self.c0[slot] = h0[k, i], c0[k, i]
+
+    def batch(self, idx, device):
+        """Sequences idx, time-major: obs (T, B, 94), label (T, B, 20), done (T, B), hidden ((B, H), (B, H))."""
+        return (self.obs[idx].transpose(0, 1).to(device), self.label[idx].transpose(0, 1).to(device),
+                self.done[idx].transpose(0, 1).to(device), (self.h0[idx].to(device), self.c0[idx].to(device)))
+
+    def state_dict(self):
+        d = {k: getattr(self, k)[: self.size].clone() for k in ("obs", "label", "done", "teacher_acted", "h0", "c0")}
+        d.update(seen=self.seen, rng=self.rng.bit_generator.state)
+        return d
+
+    def load_state_dict(self, d):
+        self.size, self.seen = len(d["obs"]), d["seen"]
+        for k in ("obs", "label", "done", "teacher_acted", "h0", "c0"):
+            getattr(self, k)[: self.size] = d[k]
+        self.rng.bit_generator.state = d["rng"]
+
+
+def digit_imitation_loss(kind, mean_s, log_std_s, label):
+    """Per-step loss of the Digit student against the teacher's mean action (the label), averaged over the steps:
+    l2: squared L2 norm of mean_s - label over the 20 dimensions (paper 2's Eq. 3, l2t_ppo_digit.py's `il`);
+    l1: the L1 norm; nll: -log N(label; mean_s, exp(log_std_s)) with the student's state-independent std.
+    Means are compared unclipped, as in l2t_ppo_digit.py (both execute them clipped to [-1, 1])."""
+    if kind == "l2":
+        return (mean_s - label).pow(2).sum(-1).mean()
+    if kind == "l1":
+        return (mean_s - label).abs().sum(-1).mean()
+    log_std = log_std_s.expand_as(mean_s)
+    return (0.5 * ((label - mean_s) / log_std.exp()).pow(2) + log_std + 0.5 * math.log(2 * math.pi)).sum(-1).mean()
+
+
+@torch.no_grad()
+def digit_dataset_loss(kind, nets, dataset, batch_seqs, device):
+    """The student's loss over the whole aggregated dataset (every sequence from its stored hidden state)."""
+    total = 0.0
+    for idx in torch.arange(dataset.size).split(batch_seqs):
+        obs, label, done, hidden = dataset.batch(idx, device)
+        mean = nets.student.sequence(nets.obs_norm(obs), hidden, done)
+        total += digit_imitation_loss(kind, mean, nets.student.log_std, label).item() * len(idx)
+    return total / max(dataset.size, 1)
+
+
+@torch.no_grad()
+def evaluate_digit(envs, teacher, nets, who, seed, device):
+    """One episode in each env with deterministic (mean) actions, clipped to [-1, 1]: the teacher on the clean state
+    s, the student ALONE on the noisy observation o (its LSTM from a zero state). As l2t_ppo_digit.evaluate; returns
+    arrays over the episodes: return, length, success, distance."""
+    from envs.digit.env import STUDENT_DIM
+
+    obs, _ = envs.reset(seed=seed)
+    n = envs.num_envs
+    done = np.zeros(n, dtype=bool)
+    out = {k: np.zeros(n) for k in ("return", "length", "success", "distance")}
+    hidden = nets.student.initial_hidden(n, device)
+    while not done.all():
+        if who == "teacher":
+            action = teacher.act(torch.as_tensor(obs["state"], dtype=torch.float32, device=device))
+        else:
+            o = torch.as_tensor(obs["observation"][:, :STUDENT_DIM], dtype=torch.float32, device=device)
+            action, hidden = nets.student.step(nets.obs_norm(o), hidden)
+        obs, _, terminated, truncated, infos = envs.step(action.clamp(-1.0, 1.0).cpu().numpy())
+        ended = np.logical_or(terminated, truncated) & ~done
+        for i in np.flatnonzero(ended):
+            ep = infos["episode"]
+            out["return"][i], out["length"][i] = ep["r"][i], ep["l"][i]
+            out["success"][i], out["distance"][i] = ep["success"][i], ep["distance_walked"][i]
+        done |= ended
+    return out
+
+
+def log_digit_episodes(writer, infos, global_step):
+    """Training episodes that ended at this step (DigitVectorEnv: infos["episode"], a dict of arrays, and
+    infos["_episode"])."""
+    if "episode" in infos:
+        ep = infos["episode"]
+        for i in np.flatnonzero(infos["_episode"]):
+            writer.add_scalar("charts/episodic_return", ep["r"][i], global_step)
+            writer.add_scalar("charts/episodic_length", ep["l"][i], global_step)
+            writer.add_scalar("charts/terrain_level", ep["terrain_level"][i], global_step)
+            writer.add_scalar("charts/success_rate", ep["success"][i], global_step)
+
+
 def main(args: Args):
+    args = resolve_defaults(args)
     check_args(args)
+    if args.env_id == DIGIT_ENV_ID:
+        return main_digit(args)
     # TRY NOT TO MODIFY: seeding
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -643,6 +997,210 @@ def main(args: Args):
         print(f"model saved to {model_path}")
     envs.close()
     writer.close()
+    return run_dir
+
+
+def main_digit(args: Args):
+    """Stage 2 on Digit: DAgger with l2t_ppo_digit.py's LSTM student, after a teacher saved by l2t_ppo_digit.py.
+
+    No stage 1 here: the teacher, its state normaliser and the environment steps it cost (its `global_step`) come
+    from the checkpoint, so `global_step` continues from there. Round r: every env steps `digit_steps_per_round`
+    times; in each step and each env the teacher's action is executed with probability beta_r, else the student's
+    (both deterministic means, clipped to [-1, 1]); the student's LSTM advances on every step, whoever acts. The
+    teacher labels every step with its mean action on the clean state; the round's data, cut into per-env sequences
+    of --seq-len steps (with the hidden state at their start and the done flags), joins the bounded aggregate; the
+    student then trains on the whole aggregate for --epochs-per-round epochs of minibatches of whole sequences
+    (truncated BPTT over --seq-len steps), and is evaluated alone on the noisy observation at alpha."""
+    from envs.digit.env import STUDENT_DIM
+
+    # TRY NOT TO MODIFY: seeding
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    torch.set_num_threads(args.torch_threads if args.torch_threads > 0 else 1)  # small batches: 1 (l2t_ppo_digit.py)
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    rng = np.random.default_rng(args.seed)  # who executes each step (DAgger's beta coin)
+
+    def round_alpha(r):  # the training noise of round r: linear from 0 to alpha with --curriculum
+        return args.alpha * r / max(args.dagger_rounds - 1, 1) if args.curriculum else args.alpha
+
+    # A stage-2 checkpoint to resume from (its run folder holds the teacher), or the teacher checkpoint
+    ckpt, first_round = None, 0
+    if args.resume is not None:
+        try:
+            ckpt = torch.load(args.resume, map_location="cpu", weights_only=False)
+        except Exception as e:
+            fail(f"--resume: cannot read '{args.resume}' ({type(e).__name__}: {first_line(e)})")
+        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+            fail(f"--resume: '{args.resume}' is not a {CHECKPOINT_FORMAT} checkpoint (on Digit only stage 2 runs here)")
+        for key in ("env_id", "method", "dagger_rounds", "stage2_timesteps", "num_envs", "student_loss", "curriculum",
+                    "seq_len", "dataset_capacity", "terrain", "max_episode_steps"):
+            if ckpt["args"].get(key) != getattr(args, key):
+                fail(f"--resume: checkpoint has {key}={ckpt['args'].get(key)!r}, this run has {getattr(args, key)!r}")
+        first_round = ckpt["round"]
+        if first_round >= args.dagger_rounds:
+            fail(f"--resume: '{args.resume}' has finished all {args.dagger_rounds} rounds")
+        run_dir = os.path.dirname(os.path.abspath(args.resume))
+        teacher, saved = load_digit_teacher(os.path.join(run_dir, "teacher.pt"), "--resume")
+    else:
+        teacher, saved = load_digit_teacher(args.teacher_checkpoint)
+        run_name = f"Digit-{args.terrain}__{args.exp_name}__{args.method}__{args.seed}__{int(time.time())}"
+        run_dir = os.path.join(args.runs_dir, run_name)
+    teacher_steps = int(saved["global_step"])  # read, never assumed: the curve starts after the teacher's budget
+    lstm_hidden, obs_normalization = int(saved["lstm_hidden"]), bool(saved["obs_normalization"])
+    if saved.get("terrain") not in (None, args.terrain):
+        print(f"note: the teacher was trained on terrain={saved['terrain']!r}, this run uses {args.terrain!r}")
+
+    env_kwargs = {"terrain": args.terrain, "max_episode_steps": args.max_episode_steps}
+    try:
+        envs = make_digit_envs(args.num_envs, args.num_workers, args.seed + 1, round_alpha(first_round), args.noise,
+                               env_kwargs)
+    except Exception as e:
+        fail(f"cannot create the Digit envs ({type(e).__name__}: {first_line(e)})")
+    eval_envs = None
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        ckpt_path = os.path.join(run_dir, "checkpoint.pt")
+        resumed_step = ckpt["global_step"] if ckpt is not None else None
+        writer = SummaryWriter(run_dir, purge_step=resumed_step + 1 if resumed_step is not None else None)
+        writer.add_text("hyperparameters",
+                        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+        teacher = teacher.to(device)
+        teacher.requires_grad_(False)
+        if ckpt is None:  # the teacher for resuming: the checkpoint without optimisers (= l2t_ppo_digit's --save-model)
+            save_atomic({k: v for k, v in saved.items() if k not in ("teacher_optimizer", "student_optimizer", "rng")},
+                        os.path.join(run_dir, "teacher.pt"))
+
+        # The student from scratch: l2t_ppo_digit.py's architecture and normalisation, on o[:94]
+        nets = DigitStudent(STUDENT_DIM, lstm_hidden, obs_normalization).to(device)
+        optimizer = torch.optim.Adam(nets.student.parameters(), lr=args.student_lr)
+        L, N = args.seq_len, args.num_envs
+        T = digit_steps_per_round(args)  # steps per env per round, whole sequences
+        batch_seqs = max(1, args.student_batch_size // L)
+        dataset = SequenceDataset(min(args.dataset_capacity // L, T // L * N * args.dagger_rounds), L, STUDENT_DIM,
+                                  DIGIT_ACTION_DIM, lstm_hidden, args.seed)
+        global_step = teacher_steps
+        if ckpt is not None:
+            nets.load_state_dict(ckpt["student"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            dataset.load_state_dict(ckpt["dataset"])
+            global_step = ckpt["global_step"]
+            torch.set_rng_state(ckpt["rng"]["torch"])
+            np.random.set_state(ckpt["rng"]["numpy"])
+            random.setstate(ckpt["rng"]["python"])
+            rng.bit_generator.state = ckpt["rng"]["beta_coin"]
+            print(f"resumed from {args.resume} at round {first_round}, global_step={global_step}")
+
+        seed_eval = args.seed + 10_000  # the same evaluation episodes every round
+        workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
+        eval_envs = make_digit_envs(args.eval_episodes, workers, seed_eval, args.alpha, args.noise, env_kwargs)
+        if ckpt is None:
+            result = evaluate_digit(eval_envs, teacher, nets, "teacher", seed_eval, device)
+            for key, values in result.items():  # once: the teacher does not change
+                writer.add_scalar(f"eval/teacher_{key}", values.mean(), teacher_steps)
+            print(f"teacher: {teacher_steps} environment steps, eval/teacher_return={result['return'].mean():.1f}",
+                  flush=True)
+
+        obs, _ = envs.reset(seed=args.seed + 1 + first_round)
+        hidden = nets.student.initial_hidden(N, device)
+        for round_index in range(first_round, args.dagger_rounds):
+            beta = 1.0 if args.method == "bc" else beta_schedule(args.beta_schedule, round_index, args.dagger_rounds,
+                                                                 args.beta_decay)
+            train_alpha = round_alpha(round_index)
+            r_obs, r_label = torch.zeros(T, N, STUDENT_DIM), torch.zeros(T, N, DIGIT_ACTION_DIM)
+            r_done, r_acted = torch.zeros(T, N), torch.zeros(T, N, dtype=torch.bool)
+            r_h0, r_c0 = torch.zeros(T // L, N, lstm_hidden), torch.zeros(T // L, N, lstm_hidden)
+            gap = torch.zeros(())
+            t_start = time.time()
+            for t in range(T):
+                if args.curriculum and t == T - 1 and round_index + 1 < args.dagger_rounds:
+                    # the observation this last step returns is the next round's first: draw it at the next alpha
+                    set_noise_alpha(envs, round_alpha(round_index + 1))
+                state = torch.as_tensor(obs["state"], dtype=torch.float32, device=device)
+                o = torch.as_tensor(obs["observation"][:, :STUDENT_DIM], dtype=torch.float32, device=device)
+                with torch.no_grad():
+                    label = teacher.act(state)  # the teacher labels every visited state, from the CLEAN state
+                    if not torch.isfinite(label).all():  # before it is executed or fed to the student's normaliser
+                        fail(f"non-finite teacher action at global_step={global_step} (round {round_index}): the "
+                             f"teacher in '{args.teacher_checkpoint or args.resume}' is broken")
+                    nets.obs_norm.update(o)  # as l2t_ppo_digit.py: update with the new data, then normalise
+                    if t % L == 0:  # a sequence starts: its initial hidden state, as the collecting student has it
+                        r_h0[t // L], r_c0[t // L] = hidden[0].cpu(), hidden[1].cpu()
+                    mean_s, hidden = nets.student.step(nets.obs_norm(o), hidden)  # the LSTM advances whoever acts
+                teacher_acts = rng.random(N) < beta  # per env, per step
+                action = torch.where(torch.as_tensor(teacher_acts, device=device)[:, None], label, mean_s)
+                obs, _, terminated, truncated, infos = envs.step(action.clamp(-1.0, 1.0).cpu().numpy())
+                ended = np.logical_or(terminated, truncated)
+                if ended.any():  # a new episode starts from a zero hidden state
+                    keep = torch.as_tensor(~ended, dtype=torch.float32, device=device)[:, None]
+                    hidden = (hidden[0] * keep, hidden[1] * keep)
+                r_obs[t], r_label[t] = o.cpu(), label.cpu()
+                r_done[t], r_acted[t] = torch.as_tensor(ended, dtype=torch.float32), torch.as_tensor(teacher_acts)
+                gap += (mean_s - label).pow(2).sum(-1).mean().cpu()
+                global_step += N
+                log_digit_episodes(writer, infos, global_step)
+            sps = T * N / (time.time() - t_start)
+            dataset.add(r_obs, r_label, r_done, r_acted, r_h0, r_c0)  # D <- D u D_r (bounded: reservoir)
+
+            # retrain the student on the WHOLE aggregated dataset (continuing from its current weights)
+            loss_before = digit_dataset_loss(args.student_loss, nets, dataset, batch_seqs, device)
+            epoch_losses = []
+            for _ in range(args.epochs_per_round):
+                total = 0.0
+                for idx in torch.randperm(dataset.size).split(batch_seqs):
+                    obs_b, label_b, done_b, hidden_b = dataset.batch(idx, device)
+                    mean = nets.student.sequence(nets.obs_norm(obs_b), hidden_b, done_b)
+                    loss = digit_imitation_loss(args.student_loss, mean, nets.student.log_std, label_b)
+                    if not torch.isfinite(loss):  # checked before the step: the saved student is still finite
+                        path = os.path.join(run_dir, f"nonfinite_round{round_index}.pt")
+                        save_atomic({"student": nets.state_dict(), "round": round_index}, path)
+                        fail(f"non-finite student loss in round {round_index}; student saved to {path}")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(nets.student.parameters(), STUDENT_MAX_GRAD_NORM)
+                    optimizer.step()
+                    total += loss.item() * len(idx)
+                epoch_losses.append(total / dataset.size)
+            loss_after = digit_dataset_loss(args.student_loss, nets, dataset, batch_seqs, device)
+
+            result = evaluate_digit(eval_envs, teacher, nets, "student", seed_eval, device)  # alone, at alpha
+            for key, values in result.items():
+                writer.add_scalar(f"eval/student_{key}", values.mean(), global_step)
+            stage2 = global_step - teacher_steps
+            writer.add_scalar("charts/stage2_samples", stage2, global_step)
+            writer.add_scalar("charts/dataset_size", dataset.size * L, global_step)  # steps held
+            writer.add_scalar("charts/dataset_steps_seen", dataset.seen * L, global_step)  # steps ever aggregated
+            writer.add_scalar("charts/beta", beta, global_step)
+            writer.add_scalar("charts/noise_alpha", train_alpha, global_step)
+            writer.add_scalar("charts/teacher_action_fraction", r_acted.float().mean().item(), global_step)
+            writer.add_scalar("charts/SPS", sps, global_step)  # collection only
+            writer.add_scalar("losses/student_loss", epoch_losses[-1], global_step)  # mean over the last epoch
+            writer.add_scalar("losses/student_loss_first_epoch", epoch_losses[0], global_step)
+            writer.add_scalar("losses/dataset_loss_before", loss_before, global_step)  # whole aggregate, no grad
+            writer.add_scalar("losses/dataset_loss_after", loss_after, global_step)
+            # Fig. 4a of paper 2: squared L2 between the student's and the teacher's means on the round's steps
+            writer.add_scalar("losses/imitation_gap", gap.item() / T, global_step)
+            print(f"round {round_index}: beta={beta:.3f}, global_step={global_step} (stage 2: {stage2}), dataset loss "
+                  f"{loss_before:.4f} -> {loss_after:.4f}, eval/student_return={result['return'].mean():.1f}",
+                  flush=True)
+            save_atomic({"format": CHECKPOINT_FORMAT, "args": asdict(args), "round": round_index + 1,
+                         "global_step": global_step, "teacher_steps": teacher_steps, "student": nets.state_dict(),
+                         "optimizer": optimizer.state_dict(), "dataset": dataset.state_dict(),
+                         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                                 "python": random.getstate(), "beta_coin": rng.bit_generator.state}}, ckpt_path)
+
+        if args.save_model:
+            model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
+            save_atomic({"format": DIGIT_MODEL_FORMAT, "env_id": args.env_id, "lstm_hidden": lstm_hidden,
+                         "obs_normalization": obs_normalization, "global_step": global_step,
+                         "teacher": teacher.state_dict(), "student": nets.state_dict()}, model_path)
+            print(f"model saved to {model_path}")
+        writer.close()
+    finally:
+        envs.close()
+        if eval_envs is not None:
+            eval_envs.close()
     return run_dir
 
 
