@@ -325,3 +325,13 @@ def test_stands_briefly_from_the_standing_pose_with_zero_action():
             assert info["foot_contact"].all()
     g = obs[OBS_SLICES["projected_gravity"]]
     assert np.arccos(-g[2]) < 0.3  # well inside MAX_TILT (0.7 rad)
+
+
+def test_non_finite_action_is_refused():
+    for env_id in ("l2t/Digit-v0", "l2t/Cassie-v0"):
+        env = gym.make(env_id, disable_env_checker=True)
+        env.reset(seed=0)
+        action = np.zeros(env.action_space.shape)
+        action[0] = np.nan
+        with pytest.raises(ValueError, match="action must be finite"):
+            env.step(action)

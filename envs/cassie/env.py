@@ -199,6 +199,8 @@ class CassieEnv(gym.Env):
         m, d = self.model, self.data
         ref = self._ref  # reference at phi_{t+1}
         a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        if not np.isfinite(a).all():  # np.clip lets NaN through to the controls
+            raise ValueError(f"action must be finite, got {action!r}")
         np.clip(ref.motor + self._lead * ref.motor_vel + ACTION_SCALE * a, self._ctrl_lo, self._ctrl_hi, out=d.ctrl)
         self._t += 1
         ref_x = self._ref_pelvis_x(self._t)

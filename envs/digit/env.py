@@ -644,6 +644,8 @@ class DigitEnv(gym.Env):
     def step(self, action):
         m, d = self.model, self.data
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(m.nu), -1.0, 1.0)
+        if not np.isfinite(a).all():  # np.clip lets NaN through to the controls
+            raise ValueError(f"action must be finite, got {action!r}")
         d.ctrl[:] = STAND_CTRL + ACTION_SCALE * a
         mujoco.mj_step(m, d, nstep=SUBSTEPS)
         mujoco.mj_forward(m, d)  # everything below belongs to the final state
