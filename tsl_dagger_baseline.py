@@ -799,6 +799,8 @@ def evaluate_digit(envs, teacher, nets, who, seed, device):
         else:
             o = torch.as_tensor(obs["observation"][:, :STUDENT_DIM], dtype=torch.float32, device=device)
             action, hidden = nets.student.step(nets.obs_norm(o), hidden)
+        if not torch.isfinite(action).all():  # the env refuses it anyway; the caller turns this into one line
+            raise FloatingPointError(f"non-finite {who} action")
         obs, _, terminated, truncated, infos = envs.step(action.clamp(-1.0, 1.0).cpu().numpy())
         ended = np.logical_or(terminated, truncated) & ~done
         for i in np.flatnonzero(ended):
@@ -1096,7 +1098,11 @@ def main_digit(args: Args):
         workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
         eval_envs = make_digit_envs(args.eval_episodes, workers, seed_eval, args.alpha, args.noise, env_kwargs)
         if ckpt is None:
-            result = evaluate_digit(eval_envs, teacher, nets, "teacher", seed_eval, device)
+            try:
+                result = evaluate_digit(eval_envs, teacher, nets, "teacher", seed_eval, device)
+            except FloatingPointError:
+                fail(f"non-finite teacher action at global_step={teacher_steps} (evaluation): the teacher in "
+                     f"'{args.teacher_checkpoint or args.resume}' is broken")
             for key, values in result.items():  # once: the teacher does not change
                 writer.add_scalar(f"eval/teacher_{key}", values.mean(), teacher_steps)
             print(f"teacher: {teacher_steps} environment steps, eval/teacher_return={result['return'].mean():.1f}",
@@ -1164,7 +1170,10 @@ def main_digit(args: Args):
                 epoch_losses.append(total / dataset.size)
             loss_after = digit_dataset_loss(args.student_loss, nets, dataset, batch_seqs, device)
 
-            result = evaluate_digit(eval_envs, teacher, nets, "student", seed_eval, device)  # alone, at alpha
+            try:
+                result = evaluate_digit(eval_envs, teacher, nets, "student", seed_eval, device)  # alone, at alpha
+            except FloatingPointError:
+                fail(f"non-finite student action at global_step={global_step} (evaluation after round {round_index})")
             for key, values in result.items():
                 writer.add_scalar(f"eval/student_{key}", values.mean(), global_step)
             stage2 = global_step - teacher_steps
