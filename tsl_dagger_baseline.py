@@ -527,6 +527,19 @@ def evaluate(actor, key, env_fns, seed, device):
     return returns, lengths
 
 
+def restore_stage2(ckpt, student, optimizer, dataset, rng, args, first_round):
+    """Load a stage-2 checkpoint's student, optimiser, dataset and RNG states; returns its global step."""
+    student.load_state_dict(ckpt["student"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    dataset.load_state_dict(ckpt["dataset"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    np.random.set_state(ckpt["rng"]["numpy"])
+    random.setstate(ckpt["rng"]["python"])
+    rng.bit_generator.state = ckpt["rng"]["beta_coin"]
+    print(f"resumed from {args.resume} at round {first_round}, global_step={ckpt['global_step']}")
+    return ckpt["global_step"]
+
+
 def save_atomic(obj, path):
     """torch.save to a temporary file in the same folder, then rename: a crash never leaves half a file."""
     tmp = f"{path}.tmp{os.getpid()}"
@@ -920,17 +933,8 @@ def main(args: Args):
     optimizer = torch.optim.Adam(student.parameters(), lr=args.student_lr, fused=True)
     steps_per_round = args.stage2_timesteps // args.dagger_rounds // args.num_envs  # vector steps
     dataset = Dataset(steps_per_round * args.num_envs * args.dagger_rounds, state_dim, action_dim)
-    global_step = teacher_steps
-    if ckpt is not None:
-        student.load_state_dict(ckpt["student"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        dataset.load_state_dict(ckpt["dataset"])
-        global_step = ckpt["global_step"]
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        np.random.set_state(ckpt["rng"]["numpy"])
-        random.setstate(ckpt["rng"]["python"])
-        rng.bit_generator.state = ckpt["rng"]["beta_coin"]
-        print(f"resumed from {args.resume} at round {first_round}, global_step={global_step}")
+    global_step = teacher_steps if ckpt is None else restore_stage2(ckpt, student, optimizer, dataset, rng, args,
+                                                                   first_round)
 
     obs, _ = envs.reset(seed=args.seed + 1 + first_round)
     for round_index in range(first_round, args.dagger_rounds):
@@ -1082,17 +1086,8 @@ def main_digit(args: Args):
         batch_seqs = max(1, args.student_batch_size // L)
         dataset = SequenceDataset(min(args.dataset_capacity // L, T // L * N * args.dagger_rounds), L, STUDENT_DIM,
                                   DIGIT_ACTION_DIM, lstm_hidden, args.seed)
-        global_step = teacher_steps
-        if ckpt is not None:
-            nets.load_state_dict(ckpt["student"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            dataset.load_state_dict(ckpt["dataset"])
-            global_step = ckpt["global_step"]
-            torch.set_rng_state(ckpt["rng"]["torch"])
-            np.random.set_state(ckpt["rng"]["numpy"])
-            random.setstate(ckpt["rng"]["python"])
-            rng.bit_generator.state = ckpt["rng"]["beta_coin"]
-            print(f"resumed from {args.resume} at round {first_round}, global_step={global_step}")
+        global_step = teacher_steps if ckpt is None else restore_stage2(ckpt, nets, optimizer, dataset, rng, args,
+                                                                       first_round)
 
         seed_eval = args.seed + 10_000  # the same evaluation episodes every round
         workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)

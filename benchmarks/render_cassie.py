@@ -14,18 +14,14 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo root
 from envs.cassie import load_model  # noqa: E402
+from envs.render import render_still  # noqa: E402
 from envs.cassie.reference import reference  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
 
 
 def render(model, data, azimuth, lookat, width=360, height=420, distance=2.4):
-    with mujoco.Renderer(model, height=height, width=width) as renderer:
-        camera = mujoco.MjvCamera()
-        camera.lookat[:] = lookat
-        camera.distance, camera.elevation, camera.azimuth = distance, -10.0, azimuth
-        renderer.update_scene(data, camera=camera)
-        return renderer.render()
+    return render_still(model, data, azimuth, lookat, width, height, distance)
 
 
 def main():

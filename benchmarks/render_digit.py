@@ -16,18 +16,14 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo root
 from envs.digit import STAND_CTRL, load_model  # noqa: E402
+from envs.render import render_still  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
 SECONDS = 1.0
 
 
 def render(model, data, azimuth, lookat, width=400, height=520, distance=3.0):
-    with mujoco.Renderer(model, height=height, width=width) as renderer:
-        camera = mujoco.MjvCamera()
-        camera.lookat[:] = lookat
-        camera.distance, camera.elevation, camera.azimuth = distance, -10.0, azimuth
-        renderer.update_scene(data, camera=camera)
-        return renderer.render()
+    return render_still(model, data, azimuth, lookat, width, height, distance)
 
 
 def main():

@@ -20,3 +20,13 @@ class TrackingRenderer:
 
     def close(self):
         self._renderer.close()
+
+
+def render_still(model, data, azimuth, lookat, width, height, distance, elevation=-10.0):
+    """One `rgb_array` frame from a free camera looking at `lookat` (the pictures of benchmarks/render_*.py)."""
+    with mujoco.Renderer(model, height=height, width=width) as renderer:
+        camera = mujoco.MjvCamera()
+        camera.lookat[:] = lookat
+        camera.distance, camera.elevation, camera.azimuth = distance, elevation, azimuth
+        renderer.update_scene(data, camera=camera)
+        return renderer.render()
