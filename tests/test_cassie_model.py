@@ -1,7 +1,6 @@
 """Fast checks of our Cassie MJCF (envs/cassie) against the published numbers.
 
-Reference values come from /work/shared/design/robot_facts.md section 1 (MuJoCo Menagerie
-agility_cassie, MIT, Agility Robotics). Each tolerance is justified where it is used.
+Reference values come from the MuJoCo Menagerie agility_cassie model (MIT, Agility Robotics). Each tolerance is justified where it is used.
 """
 
 import mujoco
@@ -27,6 +26,11 @@ def fixed_base_model(lift=0.5):
     pelvis = spec.body("cassie-pelvis")
     pelvis.pos = [pelvis.pos[0], pelvis.pos[1], pelvis.pos[2] + lift]
     return spec.compile()
+
+
+def steps(model, seconds):
+    """Physics steps in `seconds` of simulated time."""
+    return int(round(seconds / model.opt.timestep))
 
 
 def home_data(model):
@@ -60,7 +64,8 @@ def test_dimensions_and_mass():
     # every body (world excluded) carries its own explicit, non-trivial inertial
     assert model.nbody == 26 and np.all(model.body_mass[1:] > 0.1)
     assert np.all(model.body_inertia[1:] > 0)
-    assert model.opt.timestep == pytest.approx(0.0005)
+    assert model.opt.timestep == pytest.approx(0.002)
+    assert model.opt.integrator == mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     # visual geoms must not collide
     for g in range(model.ngeom):
         if model.geom_group[g] == 2:
@@ -111,7 +116,7 @@ def test_achilles_four_bar_tarsus_follows_knee():
     # stay away from the ends of the range: near knee -155 deg the tarsus reaches its 170 deg limit
     for knee_target in np.deg2rad(np.linspace(-145.0, -45.0, 6)):
         data.ctrl[knee_act] = knee_target
-        mujoco.mj_step(model, data, nstep=2000)  # 1 s: the PD and the loop settle
+        mujoco.mj_step(model, data, nstep=steps(model, 1.0))  # 1 s: the PD and the loop settle
         for leg in LEGS:
             knee, tarsus = data.qpos[qadr(model, f"{leg}-knee")], data.qpos[qadr(model, f"{leg}-tarsus")]
             # the knee really moved (PD tracks within 1 deg in zero gravity)
@@ -140,8 +145,8 @@ def test_springs_deflect_under_load_and_return():
     # and eventually falls with a fixed-target PD, section 1.10, so do not wait longer).
     min_shin = np.zeros(2)
     min_heel = np.zeros(2)
-    for _ in range(30):
-        mujoco.mj_step(model, data, nstep=20)
+    for _ in range(30):  # 0.3 s
+        mujoco.mj_step(model, data, nstep=steps(model, 0.01))
         min_shin = np.minimum(min_shin, data.qpos[shin])
         min_heel = np.minimum(min_heel, data.qpos[heel])
         assert np.all(np.abs(data.actuator_force) <= TORQUE_LIMITS + 1e-9)
@@ -156,7 +161,7 @@ def test_springs_deflect_under_load_and_return():
     hdata = mujoco.MjData(hanging)
     hdata.qpos[:] = data.qpos[7:]
     hdata.ctrl[:] = HOME_CTRL
-    mujoco.mj_step(hanging, hdata, nstep=2000)  # 1 s
+    mujoco.mj_step(hanging, hdata, nstep=steps(hanging, 1.0))  # 1 s
     for leg in LEGS:
         s = hdata.qpos[qadr(hanging, f"{leg}-shin")]
         h = hdata.qpos[qadr(hanging, f"{leg}-heel-spring")]
@@ -170,7 +175,7 @@ def test_springs_deflect_under_load_and_return():
 def test_pd_tracks_step_and_respects_torque_limits():
     model = fixed_base_model()  # gravity on, legs hanging
     data = home_data(model)
-    mujoco.mj_step(model, data, nstep=400)  # let the hanging pose settle
+    mujoco.mj_step(model, data, nstep=steps(model, 0.2))  # let the hanging pose settle
     yaw = MOTOR_JOINTS.index("left-hip-yaw")
     foot = MOTOR_JOINTS.index("right-foot")
     # Hip-yaw axis is ~vertical, so gravity gives ~no steady-state torque: a 0.2 rad step must be
@@ -179,7 +184,7 @@ def test_pd_tracks_step_and_respects_torque_limits():
     data.ctrl[yaw] += 0.2
     data.ctrl[foot] = -0.6  # from -1.597; range is -2.44..-0.52
     peak = np.zeros(model.nu)
-    for _ in range(2000):  # 1 s, one substep at a time to see every force
+    for _ in range(steps(model, 1.0)):  # 1 s, one substep at a time to see every force
         mujoco.mj_step(model, data)
         peak = np.maximum(peak, np.abs(data.actuator_force))
         # gear 1: the joint receives exactly the actuator force
@@ -203,3 +208,31 @@ def test_control_period_in_one_call():
     for _ in range(40):
         mujoco.mj_step(model, b)
     assert np.array_equal(a.qpos, b.qpos) and a.time == pytest.approx(b.time)
+
+
+def test_2ms_physics_stays_within_1cm_of_0p5ms_over_10_control_periods():
+    """The env runs 2 ms implicitfast steps (15 per 30 ms period). From the same reset state and with the same
+    controls (zero action: reference + feed-forward), a 0.5 ms Euler copy of the model (60 substeps, the v0 physics)
+    must keep pelvis position and whole-body CoM within 1 cm over the first 10 periods (measured: < 1 mm; a
+    4 ms step drifts ~4 cm). Three seeds (different initial phases)."""
+    from envs.cassie.env import CassieEnv
+
+    env = CassieEnv()
+    fine = mujoco.MjModel.from_xml_path(str(MODEL_PATH))
+    fine.opt.timestep, fine.opt.integrator = 0.0005, mujoco.mjtIntegrator.mjINT_EULER
+    fdata = mujoco.MjData(fine)
+    mass = fine.body_mass / fine.body_mass.sum()
+    assert env.frame_skip * env.model.opt.timestep == pytest.approx(60 * fine.opt.timestep)
+    worst = 0.0
+    for seed in range(3):
+        env.reset(seed=seed)
+        fdata.qpos[:], fdata.qvel[:], fdata.ctrl[:] = env.data.qpos, env.data.qvel, env.data.ctrl
+        for _ in range(10):
+            env.step(np.zeros(10))
+            fdata.ctrl[:] = env.data.ctrl
+            mujoco.mj_step(fine, fdata, nstep=60)
+            mujoco.mj_kinematics(fine, fdata)
+            com, fcom = mass @ env.data.xipos, mass @ fdata.xipos
+            worst = max(worst, np.abs(env.data.qpos[:3] - fdata.qpos[:3]).max(), np.abs(com - fcom).max())
+        assert fdata.qpos[2] > 0.6  # still upright after 0.3 s, so the comparison was on a standing robot
+    assert worst < 0.01, worst

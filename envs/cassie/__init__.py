@@ -34,7 +34,7 @@ TORQUE_LIMITS = _const([112.5, 112.5, 195.2, 195.2, 45.0] * 2)  # N m at the joi
 
 
 def load_model() -> mujoco.MjModel:
-    """A fresh ``MjModel`` of Cassie on a floor plane (timestep 0.5 ms, keyframe 0 = ``home``)."""
+    """A fresh ``MjModel`` of Cassie on a floor plane (timestep 2 ms, implicitfast; keyframe 0 = ``home``)."""
     return mujoco.MjModel.from_xml_path(str(MODEL_PATH))
 
 

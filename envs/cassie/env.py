@@ -82,7 +82,7 @@ from envs.cassie.reference import PERIOD, SPEED, reference
 from envs.render import TrackingRenderer
 
 ENV_ID = "l2t/Cassie-v0"
-FRAME_SKIP = 60  # physics steps per env step (0.5 ms each: 30 ms, 33.3 Hz)
+FRAME_SKIP = 15  # physics steps per env step (2 ms each: 30 ms, 33.3 Hz)
 MAX_EPISODE_STEPS = 600  # 18 s
 ACTION_SCALE = 0.3  # rad per unit action, every motor
 C_JOINT, C_COM, C_ORI = 0.5, 0.3, 0.2
@@ -135,7 +135,7 @@ class CassieEnv(gym.Env):
         self.hold_pelvis = bool(hold_pelvis)
         self.model = held_pelvis_model() if hold_pelvis else load_model()
         self.data = mujoco.MjData(self.model)
-        self.dt = SIM_DT * self.frame_skip
+        self.dt = float(self.model.opt.timestep) * self.frame_skip
         m = self.model
         motor_joints = m.actuator_trnid[:, 0]
         self._motor_q = m.jnt_qposadr[motor_joints].copy()
