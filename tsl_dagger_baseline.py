@@ -31,7 +31,7 @@ TEACHER_FORMAT = "l2t_sac_mujoco/1"  # teachers saved by l2t_sac_mujoco.py and b
 CHECKPOINT_FORMAT = "tsl_dagger_baseline/1"
 STAGE1_FORMAT = "tsl_dagger_baseline/stage1"
 DIGIT_ENV_ID = "l2t/Digit-v0"
-DIGIT_TEACHER_FORMAT = "l2t_ppo_digit/1"  # checkpoints (and --save-model files) of l2t_ppo_digit.py
+DIGIT_TEACHER_FORMAT = "l2t_ppo_digit/2"  # checkpoints (and --save-model files) of l2t_ppo_digit.py
 DIGIT_MODEL_FORMAT = "tsl_dagger_baseline/digit-model"  # this script's --save-model on Digit
 
 
@@ -1075,7 +1075,7 @@ def main_digit(args: Args):
         teacher = teacher.to(device)
         teacher.requires_grad_(False)
         if ckpt is None:  # the teacher for resuming: the checkpoint without optimisers (= l2t_ppo_digit's --save-model)
-            save_atomic({k: v for k, v in saved.items() if k not in ("teacher_optimizer", "student_optimizer", "rng")},
+            save_atomic({k: v for k, v in saved.items() if k not in ("optimizers", "rng")},
                         os.path.join(run_dir, "teacher.pt"))
 
         # The student from scratch: l2t_ppo_digit.py's architecture and normalisation, on o[:94]

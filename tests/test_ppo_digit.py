@@ -68,6 +68,10 @@ class FakeDigitVec(gym.vector.VectorEnv):
         rewards = np.full(self.num_envs, self.reward, dtype=np.float32)
         return obs, rewards, terminated, truncated, infos
 
+    def call(self, name, *args, **kwargs):
+        self.calls = getattr(self, "calls", []) + [(name, args)]
+        return (None,) * self.num_envs
+
     def close(self, **kwargs):
         pass
 
@@ -293,6 +297,34 @@ def test_every_student_loss_trains_and_logs(ppo, tmp_path, fake_envs, kind):
         assert any(v != 0 for _, v in logged["losses/student_asym_loss"])
 
 
+def test_actor_init_scale_scales_both_initial_mean_actions(ppo):
+    """The last layers are scaled, nothing else: the same seed gives means exactly `scale` times the default's."""
+    torch.manual_seed(3)
+    default = ppo.L2TNets(16, 1.0, False, 1.0)
+    torch.manual_seed(3)
+    small = ppo.L2TNets(16, 1.0, False, 0.01)
+    s, o = torch.randn(5, OBS_DIM), torch.randn(5, STUDENT_DIM)
+    with torch.no_grad():
+        assert torch.allclose(small.teacher(s)[0], 0.01 * default.teacher(s)[0], atol=1e-7)
+        assert torch.allclose(small.student.step(o, small.student.initial_hidden(5))[0],
+                              0.01 * default.student.step(o, default.student.initial_hidden(5))[0], atol=1e-7)
+        assert torch.equal(small.critic(s), default.critic(s))  # the critic keeps its default init
+    assert default.teacher(s)[0].abs().mean() > 0.01  # so the comparison above is not between zeros
+
+
+def test_randomization_ramps_in_and_the_critic_keeps_its_own_fixed_rate(ppo, tmp_path, fake_envs):
+    run_dir = ppo.main(fake_args(ppo, tmp_path, total_timesteps=96, randomization_ramp_steps=48, critic_lr=3e-4,
+                                 learning_rate=1e-3))
+    scales = [args[0] for name, args in fake_envs[0].calls if name == "set_randomization_scale"]
+    assert scales == [0.0, 0.5, 1.0]  # one call per change, at iterations starting at steps 0, 24, 48 (then stays)
+    logged = scalars(run_dir)
+    assert [v for _, v in logged["charts/randomization_scale"]] == [0.0, 0.5, 1.0, 1.0]
+    saved = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+    assert saved["optimizers"]["critic"]["param_groups"][0]["lr"] == 3e-4  # not touched by the adaptive rule
+    assert saved["optimizers"]["teacher"]["param_groups"][0]["lr"] == saved["learning_rate"]
+    assert saved["learning_rate"] != 1e-3  # the adaptive rule did move the actor's rate
+
+
 def test_teacher_alone_runs_without_a_student(ppo, tmp_path, fake_envs):
     run_dir = ppo.main(fake_args(ppo, tmp_path, student_loss="none", alpha_mix=0.0))
     logged = scalars(run_dir)
@@ -325,6 +357,10 @@ def test_nonfinite_loss_stops_after_saving_the_last_finite_state(ppo, tmp_path, 
     (dict(terrain="stairs"), "--terrain"),
     (dict(resume="no/such/checkpoint.pt"), "--resume"),
     (dict(export_student="no/such/folder/student.pt"), "--export-student"),
+    (dict(critic_lr=-1.0), "--critic-lr"),
+    (dict(critic_lr=float("nan")), "--critic-lr"),
+    (dict(actor_init_scale=0.0), "--actor-init-scale"),
+    (dict(randomization_ramp_steps=-1), "--randomization-ramp-steps"),
 ])
 def test_bad_input_is_a_one_line_error_naming_the_flag(ppo, tmp_path, overrides, flag):
     with pytest.raises(SystemExit) as e:
