@@ -10,9 +10,9 @@ import gymnasium as gym
 from envs.noise import NOISE_TYPES, NoisyObservation, get_noise_alpha, set_noise_alpha
 
 # Our robot envs, registered lazily (a string entry point imports the module only at gym.make), so that
-# `--env-id l2t/Cassie-v0` works in every script without importing MuJoCo models at start-up.
-if "l2t/Cassie-v0" not in gym.registry:
-    gym.register("l2t/Cassie-v0", entry_point="envs.cassie.env:CassieEnv", max_episode_steps=600)
+# `--env-id l2t/Cassie-v1` works in every script without importing MuJoCo models at start-up.
+if "l2t/Cassie-v1" not in gym.registry:
+    gym.register("l2t/Cassie-v1", entry_point="envs.cassie.env:CassieEnv", max_episode_steps=600)
 if "l2t/Digit-v0" not in gym.registry:
     gym.register("l2t/Digit-v0", entry_point="envs.digit.env:DigitEnv", max_episode_steps=1000,
                  vector_entry_point="envs.digit.vector:DigitVectorEnv")

@@ -77,14 +77,17 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from envs.cassie import MODEL_PATH, MOTOR_JOINTS, SIM_DT, load_model
-from envs.cassie.reference import PERIOD, SPEED, reference
+from envs.cassie import KP, MODEL_PATH, MOTOR_JOINTS, load_model
+from envs.cassie.reference import PERIOD, pelvis_xy, reference
 from envs.render import TrackingRenderer
 
-ENV_ID = "l2t/Cassie-v0"
+ENV_ID = "l2t/Cassie-v1"
 FRAME_SKIP = 15  # physics steps per env step (2 ms each: 30 ms, 33.3 Hz)
 MAX_EPISODE_STEPS = 600  # 18 s
-ACTION_SCALE = 0.3  # rad per unit action, every motor
+ACTION_SCALE = np.array([0.5, 0.5, 1.0, 1.0, 1.0] * 2)  # rad per unit action: hip roll, yaw, pitch, knee, foot
+ACTION_SCALE.setflags(write=False)
+TARGET_MARGIN = 2.0  # rad: the PD target may go this far beyond each joint's range (the joint limit still holds)
+MIN_REWARD = 0.0  # default of `min_reward` (0: off; the authors ended episodes below 0.3)
 C_JOINT, C_COM, C_ORI = 0.5, 0.3, 0.2
 W_JOINT = np.array([4.5, 4.5, 3.0, 1.5, 1.5] * 2)  # hip roll, hip yaw, hip pitch, knee, foot; per leg
 K_COM = 5.0  # 1/m
@@ -124,11 +127,16 @@ class CassieEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 33}
 
     def __init__(self, render_mode: str | None = None, frame_skip: int = FRAME_SKIP, random_phase: bool = True,
-                 hold_pelvis: bool = False, width: int = 640, height: int = 480):
+                 hold_pelvis: bool = False, width: int = 640, height: int = 480, feedforward: bool = True,
+                 min_reward: float = MIN_REWARD):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if int(frame_skip) < 1:
             raise ValueError(f"frame_skip must be >= 1, got {frame_skip}")
+        if not (np.isfinite(min_reward) and 0.0 <= min_reward < 1.0):
+            raise ValueError(f"min_reward must be in [0, 1), got {min_reward}")
+        self.feedforward = bool(feedforward)
+        self.min_reward = float(min_reward)
         self.render_mode = render_mode
         self.frame_skip = int(frame_skip)
         self.random_phase = bool(random_phase)
@@ -145,7 +153,11 @@ class CassieEnv(gym.Env):
         self._passive_v = m.jnt_dofadr[passive].copy()
         self._hip_q = np.array([m.jnt_qposadr[m.joint(f"{leg}-hip-{j}").id]
                                 for leg in ("left", "right") for j in ("roll", "yaw", "pitch")])
+        # PD target range: the joint range widened by TARGET_MARGIN (MuJoCo clamps ctrl to ctrlrange, so widen it)
+        m.actuator_ctrlrange[:, 0] -= TARGET_MARGIN
+        m.actuator_ctrlrange[:, 1] += TARGET_MARGIN
         self._ctrl_lo, self._ctrl_hi = m.actuator_ctrlrange[:, 0].copy(), m.actuator_ctrlrange[:, 1].copy()
+        self._ff_gain = (1.0 / np.asarray(KP)) if self.feedforward else np.zeros(m.nu)
         # velocity feed-forward: a position actuator with target c gives kp (c - q) - kv qdot - b qdot, so
         # c = q_ref + (kv + b) / kp * qdot_ref gives kp (q_ref - q) + (kv + b) (qdot_ref - qdot)
         self._lead = (-m.actuator_biasprm[:, 2] + m.dof_damping[self._motor_v]) / m.actuator_gainprm[:, 0]
@@ -167,8 +179,11 @@ class CassieEnv(gym.Env):
     def _phase(self, t: int) -> float:
         return (self._phase0 + t * self.dt / PERIOD) % 1.0
 
-    def _ref_pelvis_x(self, t: int) -> float:
-        return SPEED * t * self.dt
+    def _ref_pelvis_xy(self, t: int) -> np.ndarray:
+        """Reference pelvis (x, y) after t steps: x from 0 at reset, y the reference's own sway about y = 0."""
+        xy = pelvis_xy(self._phase0 + t * self.dt / PERIOD)
+        xy[0] -= pelvis_xy(self._phase0)[0]
+        return xy
 
     # ------------------------------------------------------------------ gymnasium API
 
@@ -201,11 +216,12 @@ class CassieEnv(gym.Env):
         a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
         if not np.isfinite(a).all():  # np.clip lets NaN through to the controls
             raise ValueError(f"action must be finite, got {action!r}")
-        np.clip(ref.motor + self._lead * ref.motor_vel + ACTION_SCALE * a, self._ctrl_lo, self._ctrl_hi, out=d.ctrl)
+        np.clip(ref.motor + self._lead * ref.motor_vel + self._ff_gain * ref.motor_torque + ACTION_SCALE * a,
+                self._ctrl_lo, self._ctrl_hi, out=d.ctrl)
         self._t += 1
-        ref_x = self._ref_pelvis_x(self._t)
+        ref_x, ref_y = self._ref_pelvis_xy(self._t)
         if self.hold_pelvis:
-            d.mocap_pos[0] = (ref_x, 0.0, ref.pelvis_pos[2])
+            d.mocap_pos[0] = (ref_x, ref_y, ref.pelvis_pos[2])
             d.mocap_quat[0] = ref.pelvis_quat
         mujoco.mj_step(m, d, nstep=self.frame_skip)
         mujoco.mj_kinematics(m, d)  # body positions of the new qpos (mj_step leaves those of the last substep)
@@ -225,7 +241,7 @@ class CassieEnv(gym.Env):
         reward = float(r_joint + r_com + r_ori)
 
         finite = bool(np.isfinite(d.qpos).all() and np.isfinite(d.qvel).all())
-        terminated = not finite or d.qpos[2] < MIN_HEIGHT or self._tilt() > MAX_TILT
+        terminated = not finite or d.qpos[2] < MIN_HEIGHT or self._tilt() > MAX_TILT or reward < self.min_reward
         if not finite:
             reward = 0.0
         info = {"phase": ref.phase, "reward_joint": float(r_joint), "reward_com": float(r_com),
@@ -266,8 +282,7 @@ class CassieEnv(gym.Env):
         s[21:31] = d.qvel[self._motor_v]
         s[31:37] = d.qpos[self._passive_q]
         s[37:43] = d.qvel[self._passive_v]
-        s[43] = d.qpos[0] - self._ref_pelvis_x(self._t)
-        s[44] = d.qpos[1]
+        s[43:45] = d.qpos[:2] - self._ref_pelvis_xy(self._t)
         s[45] = np.sin(2.0 * np.pi * ref.phase)
         s[46] = np.cos(2.0 * np.pi * ref.phase)
         s[47:57] = ref.motor
@@ -289,4 +304,4 @@ class CassieEnv(gym.Env):
 
 __all__ = ["ENV_ID", "CassieEnv", "CASSIE_NOISY_MASK", "STATE_DIM", "STATE_SLICES", "FRAME_SKIP",
            "MAX_EPISODE_STEPS", "ACTION_SCALE", "C_JOINT", "C_COM", "C_ORI", "W_JOINT", "K_COM", "K_ORI",
-           "MIN_HEIGHT", "MAX_TILT", "held_pelvis_model"]
+           "MIN_HEIGHT", "MAX_TILT", "MIN_REWARD", "TARGET_MARGIN", "held_pelvis_model"]
