@@ -7,7 +7,8 @@ fixed seed, so robots walk, stumble, fall and autoreset as in early training):
 
 1. Env step vs raw physics, single env: for each of ``--ratio-steps`` steps, the state before the step is saved,
    ``DigitEnv.step(a)`` is timed, the state is restored and the raw physics of the same control period is timed on the
-   same model and state (``data.ctrl = STAND_CTRL + 0.5 a``, one ``mj_step(nstep=40)`` + one ``mj_forward``), then
+   same model and state (``data.ctrl = STAND_CTRL + action_scale a``, one ``mj_step(nstep=substeps)`` + one
+   ``mj_forward``; 10 substeps of 2 ms, or 40 of 0.5 ms with ``--source-physics``), then
    the post-step state is put back. The ratio is sum(env) / sum(raw): the Python cost of observation, contacts,
    rewards, termination and events on top of the physics (target <= 1.2).
 2. ``DigitVectorEnv`` throughput, env steps per second (= num_envs x vector steps / wall time, autoresets included,
@@ -16,6 +17,10 @@ fixed seed, so robots walk, stumble, fall and autoreset as in early training):
    worker spent stepping its envs (the rest it waited: for the parent, or for the slower worker at each step).
 3. For comparison, the same ratio on the flat floor (``terrain="flat"``), to show what the rough grid's geoms cost
    the physics itself.
+
+``--source-physics`` (the source's 0.5 ms steps, v0's physics) and ``--no-sleep`` (MuJoCo's sleep flag off, so the
+static terrain geoms' poses are recomputed every physics step, as in v0) measure what the 2 ms physics and the flag
+save; ``--ratio-only`` skips the throughput table (one core, in process).
 
 Other load on the machine distorts everything: the load average before the run is printed; stop other jobs first.
 """
@@ -33,15 +38,18 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from envs.digit import STAND_CTRL  # noqa: E402
-from envs.digit.env import ACTION_SCALE, SUBSTEPS, DigitEnv  # noqa: E402
+from envs.digit.env import DigitEnv  # noqa: E402
 from envs.digit.vector import DigitVectorEnv  # noqa: E402
 
 ACTION_RANGE = 0.3
 
 
-def step_vs_physics(steps: int, seed: int = 0, terrain: str = "rough"):
+def step_vs_physics(steps: int, seed: int = 0, terrain: str = "rough", source_physics: bool = False,
+                    sleep: bool = True):
     """(ms per env step, ms per raw control period, ratio) on the same states; see the module docstring."""
-    env = DigitEnv(terrain=terrain)
+    env = DigitEnv(terrain=terrain, source_physics=source_physics)
+    if not sleep:
+        env.model.opt.enableflags &= ~int(mujoco.mjtEnableBit.mjENBL_SLEEP)
     env.reset(seed=seed)
     m, d = env.model, env.data
     kind = mujoco.mjtState.mjSTATE_INTEGRATION  # qpos, qvel, act, ctrl, warm start, xfrc_applied, ...
@@ -56,9 +64,9 @@ def step_vs_physics(steps: int, seed: int = 0, terrain: str = "rough"):
         t1 = time.perf_counter()
         mujoco.mj_getState(m, d, after, kind)
         mujoco.mj_setState(m, d, before, kind)
-        d.ctrl[:] = STAND_CTRL + ACTION_SCALE * np.clip(a, -1.0, 1.0)
+        d.ctrl[:] = STAND_CTRL + env.action_scale * np.clip(a, -1.0, 1.0)
         t2 = time.perf_counter()
-        mujoco.mj_step(m, d, nstep=SUBSTEPS)
+        mujoco.mj_step(m, d, nstep=env.substeps)
         mujoco.mj_forward(m, d)
         t3 = time.perf_counter()
         mujoco.mj_setState(m, d, after, kind)
@@ -99,13 +107,23 @@ def main():
     parser.add_argument("--configs", default="1x0,1x1,8x0,8x1,8x2,32x0,32x1,32x2",
                         help="comma-separated num_envs x num_workers configurations for the throughput table")
     parser.add_argument("--skip-ratio", action="store_true", help="only the throughput table")
+    parser.add_argument("--ratio-only", action="store_true", help="only the single-env step costs (one core)")
+    parser.add_argument("--source-physics", action="store_true", help="single-env costs at the source's 0.5 ms")
+    parser.add_argument("--no-sleep", action="store_true", help="single-env costs with MuJoCo's sleep flag off")
     args = parser.parse_args()
+    phys = dict(source_physics=args.source_physics, sleep=not args.no_sleep)
 
     print(f"CPU cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
           f"MuJoCo {mujoco.__version__}")
     if not args.skip_ratio:
-        ms_env, ms_raw, ratio = step_vs_physics(args.ratio_steps)
-        flat_env, flat_raw, flat_ratio = step_vs_physics(args.ratio_steps, terrain="flat")
+        ms_env, ms_raw, ratio = step_vs_physics(args.ratio_steps, **phys)
+        flat_env, flat_raw, flat_ratio = step_vs_physics(args.ratio_steps, terrain="flat", **phys)
+    if args.ratio_only:
+        print(f"physics: {'source 0.5 ms' if args.source_physics else '2 ms'}, sleep flag "
+              f"{'off' if args.no_sleep else 'on'}; rough: env step {ms_env:.2f} ms, raw physics {ms_raw:.2f} ms "
+              f"(ratio {ratio:.3f}); flat: env step {flat_env:.2f} ms, raw physics {flat_raw:.2f} ms "
+              f"(ratio {flat_ratio:.3f})")
+        return
 
     configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")]
     sps, busy = {}, {}
@@ -122,7 +140,7 @@ def main():
         print("| measurement | value |")
         print("|---|---|")
         print(f"| single env: one `DigitEnv.step` | {ms_env:.2f} ms |")
-        print(f"| same state: raw physics (`mj_step(nstep=40)` + `mj_forward`) | {ms_raw:.2f} ms |")
+        print(f"| same state: raw physics (`mj_step` of one control period + `mj_forward`) | {ms_raw:.2f} ms |")
         print(f"| ratio env step / raw physics (target <= 1.2) | {ratio:.3f} |")
         print(f"| for comparison, flat floor: env step / raw physics | {flat_env:.2f} ms / {flat_raw:.2f} ms = "
               f"{flat_ratio:.3f} |")

@@ -59,9 +59,24 @@ TORQUE_LIMITS = _const([126.682458, 79.176536, 216.927898, 231.31695, 41.975942,
                         126.682458, 126.682458, 79.176536, 126.682458] * 2)
 
 
-def load_model() -> mujoco.MjModel:
-    """A fresh ``MjModel`` of Digit V3 on a floor plane (timestep 0.5 ms, keyframe 0 = ``stand``)."""
-    return mujoco.MjModel.from_xml_path(str(MODEL_PATH))
+# The source's physics (OSU digit-v3.xml): 0.5 ms steps and its equality solimp. digit.xml uses 2 ms and a stiffer
+# equality solimp (ours; README.md "Physics at 2 ms"); ``load_model(source_physics=True)`` gives the source's.
+SOURCE_TIMESTEP = 0.0005
+SOURCE_EQ_SOLIMP = _const([0.9, 0.95, 0.001, 0.1, 2.0])
+
+
+def set_source_physics(model: mujoco.MjModel) -> mujoco.MjModel:
+    """Switch ``model`` (in place) to the source's 0.5 ms timestep and equality solimp; returns it."""
+    model.opt.timestep = SOURCE_TIMESTEP
+    model.eq_solimp[:] = SOURCE_EQ_SOLIMP
+    return model
+
+
+def load_model(source_physics: bool = False) -> mujoco.MjModel:
+    """A fresh ``MjModel`` of Digit V3 on a floor plane (keyframe 0 = ``stand``): timestep 2 ms (``SIM_DT``), or the
+    source's 0.5 ms and equality solimp if ``source_physics``."""
+    model = mujoco.MjModel.from_xml_path(str(MODEL_PATH))
+    return set_source_physics(model) if source_physics else model
 
 
 _model = load_model()
@@ -72,4 +87,4 @@ del _model
 
 __all__ = ["MODEL_PATH", "LEG_MOTORS", "ARM_MOTORS", "MOTOR_JOINTS", "PASSIVE_JOINTS", "GROUND_CONTACT_GEOMS",
            "KP", "KD", "OSU_KP", "OSU_KD", "LEG_GAIN_FACTOR", "TORQUE_LIMITS", "SIM_DT", "STAND_QPOS", "STAND_CTRL",
-           "load_model"]
+           "SOURCE_TIMESTEP", "SOURCE_EQ_SOLIMP", "set_source_physics", "load_model"]

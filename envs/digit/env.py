@@ -4,12 +4,26 @@ Numbers: paper 2 (``../shared/papers/l2t_ppo_digit_humanoid.txt``, Tables I-III,
 ``/work/shared/design/robot_facts.md`` sections 2.9 and 4 (Isaac Lab ``DigitRoughEnvCfg`` and its base
 ``LocomotionVelocityRoughEnvCfg``). Where neither gives a number, the choice is ours and marked "(ours)".
 
-Time. One env step = one policy step of 20 ms (50 Hz) = ``SUBSTEPS`` = 40 physics steps of 0.5 ms (the model's
-timestep), run by ONE ``mujoco.mj_step(model, data, nstep=40)`` call, then one ``mj_forward`` so that contacts,
-body velocities, CoM and actuator forces all belong to the final state (it does not integrate). The PD runs inside
-MuJoCo at 2 kHz (the paper's 1 kHz PD on Isaac's 200 Hz physics). Episodes: 20 s = ``MAX_EPISODE_STEPS`` = 1000
-steps; the env truncates at 1000 itself (so it can log the episode end) and the registration's TimeLimit agrees.
-``t`` = time since reset (s) = steps * 0.02; the observation and the reward of a step use the state at its end.
+Time. One env step = one policy step of 20 ms (50 Hz) = ``SUBSTEPS`` = 10 physics steps of 2 ms (the model's
+timestep; ours, the source uses 0.5 ms: see "Physics" below), run by ONE ``mujoco.mj_step(model, data, nstep=10)``
+call, then one ``mj_forward`` so that contacts, body velocities, CoM and actuator forces all belong to the final state
+(it does not integrate). The PD runs inside MuJoCo at 500 Hz (the paper: a 1 kHz PD on Isaac's 200 Hz physics).
+Episodes: 20 s = ``MAX_EPISODE_STEPS`` = 1000 steps; the env truncates at 1000 itself (so it can log the episode end)
+and the registration's TimeLimit agrees. ``t`` = time since reset (s) = steps * 0.02; the observation and the reward
+of a step use the state at its end.
+
+Physics (issue 11 item 1; measured on this project's 2-core VM). The source's 0.5 ms step made one env step cost
+3.67 ms on the rough grid / 2.14 ms on the floor (``python benchmarks/digit_throughput.py --ratio-only
+--source-physics --no-sleep``). At 2 ms with the source's equality solimp the closed chains sag (MuJoCo clamps the
+solref time constant to 2 x timestep) and the standing robot falls at 10.6 s; ``digit.xml``'s solimp (0.99 0.999
+0.001 0.5 2) keeps the chains within 0.38 mm over 20 s of standing (source: 0.27 mm) and zero action stands 20 s
+on the floor and on every tile centre except the random_rough tiles (which fell at 85-89 steps with either physics);
+under i.i.d. action noise of std 0.1 / 0.2 / 0.3 (action scale 0.5) the median episode is 151 / 65.5 / 50.5 steps at
+2 ms vs 146 / 66.5 / 52.5 at 0.5 ms (12 seeds; tests/test_digit_env.py). MuJoCo's sleep flag is on, so the static
+geoms' poses (floor, hfield, the ~3300 terrain boxes) are computed once, not every physics step; the robot never
+sleeps (actuated tree) and rollouts are bit-identical. Result: 1.02 ms per env step on the rough grid, 0.74 ms on the
+floor (``--ratio-only``; 1.38 ms rough with the flag off). ``source_physics=True`` restores the source's 0.5 ms and
+solimp (40 substeps) for comparisons.
 
 Action (20, Box [-1, 1], ``MOTOR_JOINTS`` order): ``data.ctrl = STAND_CTRL + ACTION_SCALE * clip(a, -1, 1)``,
 ``ACTION_SCALE`` = 0.5 rad (Isaac Lab's Digit ``JointPositionAction``: scale 0.5, ``use_default_offset``; the
@@ -154,12 +168,13 @@ import numpy as np
 
 from envs import terrain as terrain_mod
 from envs.digit import (ARM_MOTORS, GROUND_CONTACT_GEOMS, MODEL_PATH, MOTOR_JOINTS, PASSIVE_JOINTS, SIM_DT,
-                        STAND_CTRL, STAND_QPOS)
+                        SOURCE_TIMESTEP, STAND_CTRL, STAND_QPOS, set_source_physics)
 from envs.render import TrackingRenderer
 
 ENV_ID = "l2t/Digit-v0"
-SUBSTEPS = 40  # 0.5 ms physics steps per policy step
-POLICY_DT = SUBSTEPS * SIM_DT  # 0.02 s, 50 Hz
+POLICY_DT = 0.02  # s, 50 Hz
+SUBSTEPS = int(round(POLICY_DT / SIM_DT))  # 10 physics steps of 2 ms per policy step
+SOURCE_SUBSTEPS = int(round(POLICY_DT / SOURCE_TIMESTEP))  # 40 of 0.5 ms with source_physics=True
 EPISODE_LENGTH_S = 20.0
 MAX_EPISODE_STEPS = int(round(EPISODE_LENGTH_S / POLICY_DT))  # 1000
 ACTION_SCALE = 0.5  # rad per unit action (Isaac Lab Digit)
@@ -448,7 +463,15 @@ def _compile(terrain, terrain_rows, terrain_cols, terrain_seed):
             spec.add_pair(name=f"floor-{g}", geomname1="floor", geomname2=g,
                           **{k: list(v) if isinstance(v, tuple) else v for k, v in terrain_mod.PAIR_PARAMS.items()})
         ground_names = frozenset({"floor"})
-    return grid, spec.compile(), ground_names
+    # MuJoCo's sleep flag: with it on, the poses of static geoms (the world body's: floor, hfield, the ~3300 terrain
+    # boxes) are computed once instead of every physics step (mj_step on the rough grid 0.84 -> 0.65 ms per 20 ms
+    # period, kinematics 21 -> 3 us a step, measured). The robot itself never sleeps: its tree is actuated, so MuJoCo
+    # gives it the policy "auto never" (checked below and in tests/test_digit_env.py); the trajectory is unchanged.
+    spec.option.enableflags |= int(mujoco.mjtEnableBit.mjENBL_SLEEP)
+    model = spec.compile()
+    never = (int(mujoco.mjtSleepPolicy.mjSLEEP_NEVER), int(mujoco.mjtSleepPolicy.mjSLEEP_AUTO_NEVER))
+    assert all(int(p) in never for p in model.tree_sleep_policy), model.tree_sleep_policy
+    return grid, model, ground_names
 
 
 class DigitEnv(gym.Env):
@@ -459,7 +482,7 @@ class DigitEnv(gym.Env):
     def __init__(self, render_mode: str | None = None, terrain: str = "rough", terrain_rows: int = terrain_mod.NUM_ROWS,
                  terrain_cols: int = terrain_mod.NUM_COLS, terrain_seed: int = 0, terrain_col: int | None = None,
                  randomize: bool = True, max_episode_steps: int = MAX_EPISODE_STEPS, width: int = 640,
-                 height: int = 480):
+                 height: int = 480, source_physics: bool = False, action_scale: float = ACTION_SCALE):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if terrain not in ("rough", "flat"):
@@ -476,6 +499,13 @@ class DigitEnv(gym.Env):
         if terrain_col is not None and terrain == "rough" and not 0 <= terrain_col < self.terrain.num_cols:
             raise ValueError(f"terrain_col must be in [0, {self.terrain.num_cols}), got {terrain_col}")
         self.model = m = copy.deepcopy(nominal_model)  # ours alone: the randomisation edits it
+        self.source_physics = bool(source_physics)
+        if self.source_physics:  # the source's 0.5 ms / solimp, for comparisons (v0's physics)
+            set_source_physics(m)
+        self.substeps = SOURCE_SUBSTEPS if self.source_physics else SUBSTEPS
+        if not (np.isfinite(action_scale) and action_scale > 0):
+            raise ValueError(f"action_scale must be a positive number, got {action_scale!r}")
+        self.action_scale = float(action_scale)
         self._box_lookup = None  # see _ground_height
         if self.terrain is not None and len(self.terrain.boxes):
             bx0, by0, nbx, nby, table = self.terrain._buckets()
@@ -646,8 +676,8 @@ class DigitEnv(gym.Env):
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(m.nu), -1.0, 1.0)
         if not np.isfinite(a).all():  # np.clip lets NaN through to the controls
             raise ValueError(f"action must be finite, got {action!r}")
-        d.ctrl[:] = STAND_CTRL + ACTION_SCALE * a
-        mujoco.mj_step(m, d, nstep=SUBSTEPS)
+        d.ctrl[:] = STAND_CTRL + self.action_scale * a
+        mujoco.mj_step(m, d, nstep=self.substeps)
         mujoco.mj_forward(m, d)  # everything below belongs to the final state
         self._t += 1
         t = self._t * self.dt
