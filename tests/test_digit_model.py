@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from envs.digit import (GROUND_CONTACT_GEOMS, KD, KP, MODEL_PATH, MOTOR_JOINTS, PASSIVE_JOINTS, SIM_DT,
-                        SOURCE_EQ_SOLIMP, SOURCE_TIMESTEP, STAND_CTRL, STAND_QPOS, TORQUE_LIMITS, load_model)
+                        SOURCE_EQ_SOLIMP, SOURCE_TIMESTEP, STAND_CTRL, STAND_QPOS, TORQUE_LIMITS, LLAPI_TORQUE_LIMITS,
+                        load_model)
 from conftest import assert_position_actuators
 
 SIDES = ("left", "right")
@@ -355,7 +356,7 @@ def test_pd_tracks_step_and_respects_torque_limits():
     # Hip-yaw axis is ~vertical (facts 2.3), so gravity gives ~no steady torque: a 0.2 rad step must be
     # tracked to within frictionloss/kp = 1/800 rad (+ margin: 0.02) within 1 s (kp 800, kd 25 + 1 joint
     # damping on ~0.2 kg m^2 incl. armature: damping ratio ~1, settles in ~0.1 s).
-    # Shoulder pitch: a 2.2 rad step asks kp*2.2 = 176 N m > 126.7 N m, so the limit must clamp.
+    # Shoulder pitch: a 2.2 rad step asks kp*2.2 = 176 N m > 113 N m, so the limit must clamp.
     data.ctrl[yaw] += 0.2
     data.ctrl[shoulder] = 1.3  # from -0.895; range is +-2.53 rad
     dofs = model.jnt_dofadr[model.actuator_trnid[:, 0]]
@@ -370,6 +371,20 @@ def test_pd_tracks_step_and_respects_torque_limits():
     assert abs(data.qpos[qadr(model, "left-hip-yaw")] - data.ctrl[yaw]) < 0.02
     # the shoulder got there too: gravity on the arm (~3 kg at <0.2 m, < 6 N m) / kp 80 + friction 2/80
     assert abs(data.qpos[qadr(model, "right-shoulder-pitch")] - 1.3) < 0.12
+
+
+def test_gear_80_joints_clip_at_the_source_simulations_113_nm():
+    """Issue 11 item 2: hip roll, shoulder roll, shoulder pitch and elbow (gear 80) clip at the source XML's ctrlrange
+    x gear = 1.4125 x 80 = 113.0 N m (not the LLAPI's 126.68, the source's reward normaliser); the other motors'
+    source limits equal the LLAPI ones (facts 2.5)."""
+    model = load_model()
+    gear80 = np.array([name.split("-", 1)[1] in ("hip-roll", "shoulder-roll", "shoulder-pitch", "elbow")
+                       for name in MOTOR_JOINTS])
+    assert gear80.sum() == 8
+    assert np.allclose(model.actuator_forcerange[gear80], [-113.0, 113.0])
+    assert np.allclose(TORQUE_LIMITS[gear80], 80 * 1.4125)
+    assert np.allclose(TORQUE_LIMITS[~gear80], LLAPI_TORQUE_LIMITS[~gear80])
+    assert np.allclose(LLAPI_TORQUE_LIMITS[gear80], 126.682458)
 
 
 def test_control_period_in_one_call():

@@ -54,9 +54,15 @@ LEG_GAIN_FACTOR = 10.0
 _LEG = np.array([name.split("-", 1)[1] in LEG_MOTORS for name in MOTOR_JOINTS])
 KP = _const(np.where(_LEG, OSU_KP * LEG_GAIN_FACTOR, OSU_KP))  # N m / rad
 KD = _const(np.where(_LEG, OSU_KD * np.sqrt(LEG_GAIN_FACTOR), OSU_KD))  # N m s / rad (joint damping comes on top)
-# LLAPI joint-level output torque limits (motor limit x gear), N m at the joint.
-TORQUE_LIMITS = _const([126.682458, 79.176536, 216.927898, 231.31695, 41.975942, 41.975942,
-                        126.682458, 126.682458, 79.176536, 126.682458] * 2)
+# Joint-level torque limits (N m at the joint) that the source simulation clips to: its XML ctrlrange (motor N m) x
+# gear. Gear 80 (hip roll, shoulder roll, shoulder pitch, elbow): 1.4125 x 80 = 113.0; the others equal the LLAPI
+# output limits. (v0 used the LLAPI's 126.682458 for the gear-80 joints; the source uses that only to normalise a
+# torque reward.)
+TORQUE_LIMITS = _const([113.0, 79.176536, 216.927898, 231.31695, 41.975942, 41.975942,
+                        113.0, 113.0, 79.176536, 113.0] * 2)
+# The LLAPI joint-level output torque limits (motor limit x gear), for reference.
+LLAPI_TORQUE_LIMITS = _const([126.682458, 79.176536, 216.927898, 231.31695, 41.975942, 41.975942,
+                              126.682458, 126.682458, 79.176536, 126.682458] * 2)
 
 
 # The source's physics (OSU digit-v3.xml): 0.5 ms steps and its equality solimp. digit.xml uses 2 ms and a stiffer
@@ -86,5 +92,5 @@ STAND_CTRL = _const(_model.key("stand").ctrl)  # (20,) motor joint angles of tha
 del _model
 
 __all__ = ["MODEL_PATH", "LEG_MOTORS", "ARM_MOTORS", "MOTOR_JOINTS", "PASSIVE_JOINTS", "GROUND_CONTACT_GEOMS",
-           "KP", "KD", "OSU_KP", "OSU_KD", "LEG_GAIN_FACTOR", "TORQUE_LIMITS", "SIM_DT", "STAND_QPOS", "STAND_CTRL",
+           "KP", "KD", "OSU_KP", "OSU_KD", "LEG_GAIN_FACTOR", "TORQUE_LIMITS", "LLAPI_TORQUE_LIMITS", "SIM_DT", "STAND_QPOS", "STAND_CTRL",
            "SOURCE_TIMESTEP", "SOURCE_EQ_SOLIMP", "set_source_physics", "load_model"]
