@@ -328,7 +328,7 @@ def test_stands_briefly_from_the_standing_pose_with_zero_action():
 
 
 def test_non_finite_action_is_refused():
-    for env_id in ("l2t/Digit-v0", "l2t/Cassie-v0"):
+    for env_id in (ENV_ID, "l2t/Cassie-v1"):
         env = gym.make(env_id, disable_env_checker=True)
         env.reset(seed=0)
         action = np.zeros(env.action_space.shape)
