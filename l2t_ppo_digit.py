@@ -16,7 +16,7 @@ import os
 import random
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Optional, Tuple
 
 import numpy as np
@@ -26,6 +26,7 @@ import tyro
 from torch.utils.tensorboard import SummaryWriter
 
 from envs.digit.env import OBS_DIM, STUDENT_DIM
+from envs import checkpoint as checkpoint_file
 from envs.noise import NOISE_TYPES
 
 ACTION_DIM = 20
@@ -157,11 +158,10 @@ def first_line(error: Exception) -> str:
 
 def check_args(args: Args):
     """One-line errors for every flag that could otherwise fail deep inside the envs or torch."""
-    for name in ("alpha", "alpha_mix", "mix_schedule_fraction", "learning_rate", "student_lr", "desired_kl",
-                 "gamma", "gae_lambda", "clip_coef", "vf_coef", "ent_coef", "max_grad_norm", "init_noise_std",
-                 "asym_coef", "critic_lr", "actor_init_scale"):
-        if not math.isfinite(getattr(args, name)):
-            fail(f"--{name.replace('_', '-')} must be a finite number, got {getattr(args, name)}")
+    for field in fields(args):  # every real-valued flag: nan and inf are never meant
+        value = getattr(args, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            fail(f"--{field.name.replace('_', '-')} must be a finite number, got {value}")
     if args.alpha < 0:
         fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
     if not 0 <= args.alpha_mix <= 1:
@@ -200,8 +200,13 @@ def check_args(args: Args):
         fail(f"--resume: no checkpoint file at '{args.resume}'")
     if args.export_student is not None:
         folder = os.path.dirname(os.path.abspath(args.export_student))
+        if os.path.isdir(args.export_student):
+            fail(f"--export-student: '{args.export_student}' is a folder; give a file path, e.g. "
+                 f"{os.path.join(args.export_student, 'student.pt')}")
         if not os.path.isdir(folder):
             fail(f"--export-student: folder '{folder}' does not exist")
+        if not os.access(folder, os.W_OK):
+            fail(f"--export-student: folder '{folder}' is not writable")
 
 
 def make_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs):
@@ -690,29 +695,24 @@ def export_student(nets, path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         scripted = torch.jit.script(ExportedStudent(nets.student, nets.obs_norm).eval())
-    tmp = f"{path}.tmp{os.getpid()}"
-    scripted.save(tmp)
-    os.replace(tmp, path)
+    tmp = checkpoint_file.temp_path(path)
+    try:
+        scripted.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return scripted
 
 
-def save_atomic(obj, path):
-    """torch.save to a temporary file in the same folder, then rename: a crash never leaves half a file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def load_checkpoint(path, args):
-    """Load a checkpoint and check it belongs to these networks and this run; one-line error otherwise."""
+    """Load a checkpoint (digest checked) and check it belongs to these networks and this run; one-line error
+    otherwise."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        fail(f"--resume: cannot read checkpoint '{path}' ({type(e).__name__}: {first_line(e)})")
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        ckpt = checkpoint_file.load(path)
+    except checkpoint_file.CheckpointError as e:
+        fail(f"--resume: {e}")
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
         fail(f"--resume: '{path}' is not a {CHECKPOINT_FORMAT} checkpoint")
     expected = {"obs_dim": OBS_DIM, "student_dim": STUDENT_DIM, "action_dim": ACTION_DIM,
                 "lstm_hidden": args.lstm_hidden, "student_loss": args.student_loss,
@@ -778,10 +778,13 @@ def main(args: Args):
         run_dir = os.path.join(args.runs_dir, run_name)
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
+    checkpoint_file.remove_stale_temps(ckpt_path)  # left by a run killed while writing
     # purge_step drops events a crashed run logged after its last checkpoint (those AT the checkpoint's step were
     # logged before it was written), so the curve continues without duplicates
     writer = SummaryWriter(run_dir, purge_step=global_step + 1 if global_step > 0 else None)
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    if ckpt is None:  # once per run: a resumed run keeps the text of its start
+        writer.add_text("hyperparameters",
+                        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
 
     def checkpoint(path, with_optim=True):
         state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "obs_dim": OBS_DIM, "student_dim": STUDENT_DIM,
@@ -791,7 +794,7 @@ def main(args: Args):
         if with_optim:
             state.update(optimizers={name: optimizer.state_dict() for name, optimizer in optimizers.items()},
                          rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()})
-        save_atomic(state, path)
+        checkpoint_file.save(state, path)
 
     def stop_if_nonfinite(stats, names):
         """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
@@ -802,8 +805,9 @@ def main(args: Args):
             envs.close()
             if eval_envs is not None:
                 eval_envs.close()
+            last = f"last periodic checkpoint {ckpt_path}" if os.path.exists(ckpt_path) else "no periodic checkpoint yet"
             raise SystemExit(f"{os.path.basename(__file__)}: error: non-finite {', '.join(bad)} at global_step="
-                             f"{global_step}; state saved to {path}, last periodic checkpoint {ckpt_path}")
+                             f"{global_step}; state saved to {path}, {last}")
 
     def run_evaluation():
         nonlocal eval_envs

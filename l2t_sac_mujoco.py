@@ -6,7 +6,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
 import gymnasium as gym
@@ -17,6 +17,7 @@ import torch.nn.functional as F
 import tyro
 from torch.utils.tensorboard import SummaryWriter
 
+from envs import checkpoint as checkpoint_file
 from envs.noise import NOISE_TYPES, NoisyObservation
 
 STUDENT_LOSSES = ("l1", "l2", "kl", "asym", "l1+asym", "l2+asym", "none")
@@ -117,6 +118,10 @@ def first_line(error: Exception) -> str:
 
 def check_args(args: Args):
     """One-line errors for every flag that could otherwise fail deep inside gymnasium or torch."""
+    for field in fields(args):  # every real-valued flag: nan and inf are never meant
+        value = getattr(args, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            fail(f"--{field.name.replace('_', '-')} must be a finite number, got {value}")
     if not (math.isfinite(args.alpha) and args.alpha >= 0):
         fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
     if args.noise not in NOISE_TYPES:
@@ -127,8 +132,9 @@ def check_args(args: Args):
                  "policy_frequency", "target_network_frequency", "hidden_dim"):
         if getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    if not args.ent_coef > 0:
-        fail(f"--ent-coef must be positive, got {args.ent_coef}")
+    for name in ("ent_coef", "policy_lr", "q_lr", "student_lr"):
+        if not getattr(args, name) > 0:
+            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     for name in ("learning_starts", "eval_frequency", "checkpoint_frequency", "torch_threads", "bc_coef"):
         if getattr(args, name) < 0:
             fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
@@ -368,26 +374,16 @@ def evaluate(actor, key, env_fns, seed, device):
     return returns, lengths
 
 
-def save_atomic(obj, path):
-    """torch.save to a temporary file in the same folder, then rename: a crash never leaves half a file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path, args, state_dim, action_dim):
-    """Load a checkpoint and check it belongs to this env and these networks; one-line error otherwise."""
+def load_checkpoint(path, args):
+    """Load a checkpoint (digest checked) and check it belongs to this run's flags; one-line error otherwise.
+    (Its state and action sizes are checked against the env once the env exists.)"""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        fail(f"--resume: cannot read checkpoint '{path}' ({type(e).__name__}: {first_line(e)})")
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        ckpt = checkpoint_file.load(path)
+    except checkpoint_file.CheckpointError as e:
+        fail(f"--resume: {e}")
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
         fail(f"--resume: '{path}' is not a {CHECKPOINT_FORMAT} checkpoint")
-    expected = {"env_id": args.env_id, "state_dim": state_dim, "action_dim": action_dim,
-                "hidden_dim": args.hidden_dim, "student_loss": args.student_loss}
+    expected = {"env_id": args.env_id, "hidden_dim": args.hidden_dim, "student_loss": args.student_loss}
     for key, value in expected.items():
         if ckpt[key] != value:
             fail(f"--resume: checkpoint '{path}' has {key}={ckpt[key]!r}, this run has {value!r}")
@@ -400,6 +396,7 @@ def load_checkpoint(path, args, state_dim, action_dim):
 
 def main(args: Args):
     check_args(args)
+    ckpt = load_checkpoint(args.resume, args) if args.resume is not None else None  # before any work
     # TRY NOT TO MODIFY: seeding
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -442,8 +439,10 @@ def main(args: Args):
 
     # Resume: networks, optimisers, temperature, step counter, RNG states, and the buffer if it was saved.
     global_step, train_from = 0, args.learning_starts
-    if args.resume is not None:
-        ckpt = load_checkpoint(args.resume, args, state_dim, action_dim)
+    if ckpt is not None:
+        for key, value in (("state_dim", state_dim), ("action_dim", action_dim)):
+            if ckpt[key] != value:
+                fail(f"--resume: checkpoint '{args.resume}' has {key}={ckpt[key]!r}, this env has {value!r}")
         try:
             for module, key in ((teacher, "teacher"), (student, "student"), (critic, "critic"),
                                 (target_critic, "target_critic"), (q_optimizer, "q_optimizer"),
@@ -470,10 +469,13 @@ def main(args: Args):
         run_dir = os.path.join(args.runs_dir, run_name)
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
+    checkpoint_file.remove_stale_temps(ckpt_path)  # left by a run killed while writing
     # purge_step drops events a crashed run logged after its last checkpoint (those AT the checkpoint's step were
     # logged before it was written), so the curve continues without duplicates
     writer = SummaryWriter(run_dir, purge_step=global_step + 1 if global_step > 0 else None)
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    if args.resume is None:  # once per run: a resumed run keeps the text of its start
+        writer.add_text("hyperparameters",
+                        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
 
     def checkpoint(path, with_optim=True):
         state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id,
@@ -487,7 +489,7 @@ def main(args: Args):
                          student_optimizer=student_optimizer.state_dict(), ent_optimizer=ent_optimizer.state_dict(),
                          buffer=rb.state_dict() if args.checkpoint_buffer else None,
                          rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()})
-        save_atomic(state, path)
+        checkpoint_file.save(state, path)
 
     # The two loss functions of one gradient step, bound to this run's networks (defined above main)
     def critic_loss_fn(data):
@@ -507,8 +509,9 @@ def main(args: Args):
             bad = [n for n, v in zip(names, stats.tolist()) if not math.isfinite(v)]
             path = os.path.join(run_dir, f"nonfinite_step{global_step}.pt")
             checkpoint(path)
+            last = f"last periodic checkpoint {ckpt_path}" if os.path.exists(ckpt_path) else "no periodic checkpoint yet"
             raise SystemExit(f"{os.path.basename(__file__)}: error: non-finite {', '.join(bad)} at global_step="
-                             f"{global_step}; state saved to {path}, last periodic checkpoint {ckpt_path}")
+                             f"{global_step}; state saved to {path}, {last}")
 
     critic_names = ["qf_loss", "qf1_values", "qf2_values"]
     actor_names = ["actor_loss", "student_bc_loss", "student_asym_loss", "ent_coef_loss", "ent_coef", "imitation_gap"]

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 import tyro
 from torch.utils.tensorboard import SummaryWriter
 
+from envs import checkpoint as checkpoint_file
 from envs.noise import NOISE_TYPES, NoisyObservation, set_noise_alpha
 
 METHODS = ("bc", "dagger")
@@ -186,8 +187,24 @@ def check_digit_args(args: Args):
              f"steps per env in each of the --dagger-rounds ({args.dagger_rounds}) with --num-envs {args.num_envs}")
 
 
+DIGIT_ONLY_FLAGS = ("terrain", "max_episode_steps", "num_workers", "seq_len", "dataset_capacity")
+
+
 def check_args(args: Args):
     """One-line errors for every flag that could otherwise fail deep inside gymnasium or torch."""
+    for field in dataclasses.fields(args):  # every real-valued flag: nan and inf are never meant
+        value = getattr(args, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            fail(f"--{field.name.replace('_', '-')} must be a finite number, got {value}")
+    if args.env_id != DIGIT_ENV_ID:
+        for field in dataclasses.fields(args):
+            if field.name in DIGIT_ONLY_FLAGS and getattr(args, field.name) != field.default:
+                fail(f"--{field.name.replace('_', '-')} applies to --env-id {DIGIT_ENV_ID} only, not {args.env_id}")
+    for name in ("policy_lr", "q_lr", "student_lr"):
+        if not getattr(args, name) > 0:
+            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if not (0 < args.gamma <= 1 and 0 < args.tau <= 1):
+        fail(f"--gamma and --tau must be in (0, 1], got {args.gamma} and {args.tau}")
     if not (math.isfinite(args.alpha) and args.alpha >= 0):
         fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
     for flag, value, choices in (("--noise", args.noise, NOISE_TYPES), ("--method", args.method, METHODS),
@@ -374,11 +391,11 @@ def train_teacher(args, writer, device, run_dir, resume=None):
         state.update(format=STAGE1_FORMAT, args=asdict(args), global_step=step, log_ent_coef=log_ent_coef.detach().cpu(),
                      storage=storage[:size].cpu().clone(), size=size, pos=pos,
                      rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()})
-        save_atomic(state, os.path.join(run_dir, "stage1_checkpoint.pt"))
+        checkpoint_file.save(state, os.path.join(run_dir, "stage1_checkpoint.pt"))
 
     def stop_nonfinite(what, step):
         path = os.path.join(run_dir, f"nonfinite_stage1_step{step}.pt")
-        save_atomic({"teacher": teacher.state_dict(), "critic": critic.state_dict(), "global_step": step}, path)
+        checkpoint_file.save({"teacher": teacher.state_dict(), "critic": critic.state_dict(), "global_step": step}, path)
         fail(f"stage 1: non-finite {what} at step {step}; teacher and critic saved to {path}")
 
     obs, _ = envs.reset(seed=args.seed + start)
@@ -438,19 +455,27 @@ def train_teacher(args, writer, device, run_dir, resume=None):
     return teacher, args.teacher_timesteps
 
 
-def load_teacher(path, env_id, state_dim, action_dim, flag="--teacher-checkpoint"):
-    """A teacher saved by l2t_sac_mujoco.py or by this script: (actor, steps it cost, hidden width).
+def read_teacher(path, env_id, flag="--teacher-checkpoint"):
+    """The dict of a teacher file saved by l2t_sac_mujoco.py or by this script, read before any work.
 
-    Refuses, in one line, a file that is not such a model or whose env or dimensions differ from this run's."""
+    Refuses, in one line, a file that is unreadable, corrupted, not such a model, or for another env."""
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        fail(f"{flag}: cannot read '{path}' ({type(e).__name__}: {first_line(e)})")
-    if isinstance(saved, dict) and saved.get("format") == DIGIT_TEACHER_FORMAT:
+        saved = checkpoint_file.load(path)
+    except checkpoint_file.CheckpointError as e:
+        fail(f"{flag}: {e}")
+    if saved.get("format") == DIGIT_TEACHER_FORMAT:
         fail(f"{flag}: '{path}' is a teacher of l2t_ppo_digit.py, which needs --env-id {DIGIT_ENV_ID}")
-    if not isinstance(saved, dict) or saved.get("format") != TEACHER_FORMAT:
+    if saved.get("format") != TEACHER_FORMAT:
         fail(f"{flag}: '{path}' is not a teacher saved by l2t_sac_mujoco.py or tsl_dagger_baseline.py")
-    for key, value in (("env_id", env_id), ("state_dim", state_dim), ("action_dim", action_dim)):
+    if saved["env_id"] != env_id:
+        fail(f"{flag}: '{path}' has env_id={saved['env_id']!r}, this run has {env_id!r}")
+    return saved
+
+
+def load_teacher(saved, path, state_dim, action_dim, flag="--teacher-checkpoint"):
+    """The teacher of a file read by `read_teacher`: (actor, steps it cost, hidden width); its sizes must fit the
+    env's (one-line error otherwise)."""
+    for key, value in (("state_dim", state_dim), ("action_dim", action_dim)):
         if saved[key] != value:
             fail(f"{flag}: '{path}' has {key}={saved[key]!r}, this run has {value!r}")
     teacher = Actor(state_dim, action_dim, saved["hidden_dim"])
@@ -538,16 +563,6 @@ def restore_stage2(ckpt, student, optimizer, dataset, rng, args, first_round):
     rng.bit_generator.state = ckpt["rng"]["beta_coin"]
     print(f"resumed from {args.resume} at round {first_round}, global_step={ckpt['global_step']}")
     return ckpt["global_step"]
-
-
-def save_atomic(obj, path):
-    """torch.save to a temporary file in the same folder, then rename: a crash never leaves half a file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -677,9 +692,9 @@ def load_digit_teacher(path, flag="--teacher-checkpoint"):
     from envs.digit.env import OBS_DIM, STUDENT_DIM  # imported here: the MuJoCo path never loads the Digit model
 
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        fail(f"{flag}: cannot read '{path}' ({type(e).__name__}: {first_line(e)})")
+        saved = checkpoint_file.load(path)
+    except checkpoint_file.CheckpointError as e:
+        fail(f"{flag}: {e}")
     if not isinstance(saved, dict) or saved.get("format") != DIGIT_TEACHER_FORMAT:
         found = saved.get("format") if isinstance(saved, dict) else type(saved).__name__
         fail(f"{flag}: '{path}' is not a checkpoint of l2t_ppo_digit.py (format {found!r}, expected "
@@ -858,9 +873,9 @@ def main(args: Args):
     ckpt, stage1_ckpt, first_round = None, None, 0
     if args.resume is not None:
         try:
-            ckpt = torch.load(args.resume, map_location="cpu", weights_only=False)
-        except Exception as e:
-            fail(f"--resume: cannot read '{args.resume}' ({type(e).__name__}: {first_line(e)})")
+            ckpt = checkpoint_file.load(args.resume)
+        except checkpoint_file.CheckpointError as e:
+            fail(f"--resume: {e}")
         if isinstance(ckpt, dict) and ckpt.get("format") == STAGE1_FORMAT:  # an interrupted stage 1
             stage1_ckpt, ckpt = ckpt, None
             if stage1_ckpt["args"]["env_id"] != args.env_id:
@@ -877,6 +892,9 @@ def main(args: Args):
         first_round = ckpt["round"]
         if first_round >= args.dagger_rounds:
             fail(f"--resume: '{args.resume}' has finished all {args.dagger_rounds} rounds")
+    teacher_file = None  # a given teacher, read before any work (its sizes are checked against the envs below)
+    if ckpt is None and stage1_ckpt is None and args.teacher_checkpoint is not None:
+        teacher_file = read_teacher(args.teacher_checkpoint, args.env_id)
     # Stage 2's envs, built first to learn the dimensions; a teacher must fit them
     try:
         envs = gym.vector.SyncVectorEnv(
@@ -901,21 +919,26 @@ def main(args: Args):
     # purge_step drops events a crashed run logged after its last checkpoint (not those at the checkpoint's step)
     resumed_step = (ckpt or stage1_ckpt or {}).get("global_step")
     writer = SummaryWriter(run_dir, purge_step=resumed_step + 1 if resumed_step is not None else None)
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    for name in ("checkpoint.pt", "stage1_checkpoint.pt", "teacher.pt"):
+        checkpoint_file.remove_stale_temps(os.path.join(run_dir, name))  # left by a run killed while writing
+    if resumed_step is None:  # once per run: a resumed run keeps the text of its start
+        writer.add_text("hyperparameters",
+                        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
 
     # Stage 1: the teacher, and what it cost in environment steps (read or counted, never assumed)
     if ckpt is not None:
-        teacher_file = os.path.join(run_dir, "teacher.pt")
-        teacher, teacher_steps, hidden = load_teacher(teacher_file, args.env_id, state_dim, action_dim, "--resume")
-    elif args.teacher_checkpoint is not None and stage1_ckpt is None:
-        teacher, teacher_steps, hidden = load_teacher(args.teacher_checkpoint, args.env_id, state_dim, action_dim)
+        path = os.path.join(run_dir, "teacher.pt")
+        saved = read_teacher(path, args.env_id, "--resume")
+        teacher, teacher_steps, hidden = load_teacher(saved, path, state_dim, action_dim, "--resume")
+    elif teacher_file is not None:
+        teacher, teacher_steps, hidden = load_teacher(teacher_file, args.teacher_checkpoint, state_dim, action_dim)
     else:
         teacher, teacher_steps = train_teacher(args, writer, device, run_dir, resume=stage1_ckpt)
         hidden = args.hidden_dim
     teacher = teacher.to(device)
     teacher.requires_grad_(False)
     if ckpt is None:  # this run's teacher, in l2t_sac_mujoco.py's model format, for resuming and for reuse
-        save_atomic({"format": TEACHER_FORMAT, "env_id": args.env_id, "state_dim": state_dim,
+        checkpoint_file.save({"format": TEACHER_FORMAT, "env_id": args.env_id, "state_dim": state_dim,
                      "action_dim": action_dim, "hidden_dim": hidden, "global_step": teacher_steps,
                      "teacher": teacher.state_dict()}, os.path.join(run_dir, "teacher.pt"))
 
@@ -967,7 +990,7 @@ def main(args: Args):
                                       dataset.label[idx].to(device))
                 if not torch.isfinite(loss):
                     path = os.path.join(run_dir, f"nonfinite_round{round_index}.pt")
-                    save_atomic({"student": student.state_dict(), "round": round_index}, path)
+                    checkpoint_file.save({"student": student.state_dict(), "round": round_index}, path)
                     fail(f"non-finite student loss in round {round_index}; student saved to {path}")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -989,7 +1012,7 @@ def main(args: Args):
         writer.add_scalar("losses/student_loss", loss.item(), global_step)
         print(f"round {round_index}: beta={beta:.3f}, global_step={global_step} (stage 2: {stage2}), "
               f"eval/student_return={ret.mean():.1f}", flush=True)
-        save_atomic({"format": CHECKPOINT_FORMAT, "args": asdict(args), "round": round_index + 1,
+        checkpoint_file.save({"format": CHECKPOINT_FORMAT, "args": asdict(args), "round": round_index + 1,
                      "global_step": global_step, "teacher_steps": teacher_steps, "student": student.state_dict(),
                      "optimizer": optimizer.state_dict(), "dataset": dataset.state_dict(),
                      "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
@@ -997,7 +1020,7 @@ def main(args: Args):
 
     if args.save_model:
         model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
-        save_atomic({"format": TEACHER_FORMAT, "env_id": args.env_id, "state_dim": state_dim,
+        checkpoint_file.save({"format": TEACHER_FORMAT, "env_id": args.env_id, "state_dim": state_dim,
                      "action_dim": action_dim, "hidden_dim": hidden, "global_step": global_step,
                      "teacher": teacher.state_dict(), "student": student.state_dict()}, model_path)
         print(f"model saved to {model_path}")
@@ -1035,9 +1058,9 @@ def main_digit(args: Args):
     ckpt, first_round = None, 0
     if args.resume is not None:
         try:
-            ckpt = torch.load(args.resume, map_location="cpu", weights_only=False)
-        except Exception as e:
-            fail(f"--resume: cannot read '{args.resume}' ({type(e).__name__}: {first_line(e)})")
+            ckpt = checkpoint_file.load(args.resume)
+        except checkpoint_file.CheckpointError as e:
+            fail(f"--resume: {e}")
         if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
             fail(f"--resume: '{args.resume}' is not a {CHECKPOINT_FORMAT} checkpoint (on Digit only stage 2 runs here)")
         for key in ("env_id", "method", "dagger_rounds", "stage2_timesteps", "num_envs", "student_loss", "curriculum",
@@ -1055,8 +1078,9 @@ def main_digit(args: Args):
         run_dir = os.path.join(args.runs_dir, run_name)
     teacher_steps = int(saved["global_step"])  # read, never assumed: the curve starts after the teacher's budget
     lstm_hidden, obs_normalization = int(saved["lstm_hidden"]), bool(saved["obs_normalization"])
-    if saved.get("terrain") not in (None, args.terrain):
-        print(f"note: the teacher was trained on terrain={saved['terrain']!r}, this run uses {args.terrain!r}")
+    if saved.get("terrain") != args.terrain:  # the teacher reads the terrain through its height scan
+        fail(f"--terrain: the teacher was trained on terrain={saved.get('terrain')!r}, this run has "
+             f"{args.terrain!r}; pass --terrain {saved.get('terrain')}")
 
     env_kwargs = {"terrain": args.terrain, "max_episode_steps": args.max_episode_steps}
     try:
@@ -1070,12 +1094,14 @@ def main_digit(args: Args):
         ckpt_path = os.path.join(run_dir, "checkpoint.pt")
         resumed_step = ckpt["global_step"] if ckpt is not None else None
         writer = SummaryWriter(run_dir, purge_step=resumed_step + 1 if resumed_step is not None else None)
-        writer.add_text("hyperparameters",
-                        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+        checkpoint_file.remove_stale_temps(ckpt_path)  # left by a run killed while writing
+        if ckpt is None:  # once per run: a resumed run keeps the text of its start
+            writer.add_text("hyperparameters",
+                            "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
         teacher = teacher.to(device)
         teacher.requires_grad_(False)
         if ckpt is None:  # the teacher for resuming: the checkpoint without optimisers (= l2t_ppo_digit's --save-model)
-            save_atomic({k: v for k, v in saved.items() if k not in ("optimizers", "rng")},
+            checkpoint_file.save({k: v for k, v in saved.items() if k not in ("optimizers", "rng")},
                         os.path.join(run_dir, "teacher.pt"))
 
         # The student from scratch: l2t_ppo_digit.py's architecture and normalisation, on o[:94]
@@ -1155,7 +1181,7 @@ def main_digit(args: Args):
                     loss = digit_imitation_loss(args.student_loss, mean, nets.student.log_std, label_b)
                     if not torch.isfinite(loss):  # checked before the step: the saved student is still finite
                         path = os.path.join(run_dir, f"nonfinite_round{round_index}.pt")
-                        save_atomic({"student": nets.state_dict(), "round": round_index}, path)
+                        checkpoint_file.save({"student": nets.state_dict(), "round": round_index}, path)
                         fail(f"non-finite student loss in round {round_index}; student saved to {path}")
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -1188,7 +1214,7 @@ def main_digit(args: Args):
             print(f"round {round_index}: beta={beta:.3f}, global_step={global_step} (stage 2: {stage2}), dataset loss "
                   f"{loss_before:.4f} -> {loss_after:.4f}, eval/student_return={result['return'].mean():.1f}",
                   flush=True)
-            save_atomic({"format": CHECKPOINT_FORMAT, "args": asdict(args), "round": round_index + 1,
+            checkpoint_file.save({"format": CHECKPOINT_FORMAT, "args": asdict(args), "round": round_index + 1,
                          "global_step": global_step, "teacher_steps": teacher_steps, "student": nets.state_dict(),
                          "optimizer": optimizer.state_dict(), "dataset": dataset.state_dict(),
                          "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
@@ -1196,7 +1222,7 @@ def main_digit(args: Args):
 
         if args.save_model:
             model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
-            save_atomic({"format": DIGIT_MODEL_FORMAT, "env_id": args.env_id, "lstm_hidden": lstm_hidden,
+            checkpoint_file.save({"format": DIGIT_MODEL_FORMAT, "env_id": args.env_id, "lstm_hidden": lstm_hidden,
                          "obs_normalization": obs_normalization, "global_step": global_step,
                          "teacher": teacher.state_dict(), "student": nets.state_dict()}, model_path)
             print(f"model saved to {model_path}")

@@ -49,7 +49,7 @@ def check_alpha(alpha: float, name: str = "alpha") -> float:
     return alpha
 
 
-class NoisyObservation(gym.Wrapper):
+class NoisyObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Observation ``{"state": s, "observation": o}`` with ``o`` a noisy copy of the clean state ``s``.
 
     Args:
@@ -61,7 +61,9 @@ class NoisyObservation(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, alpha: float, noise: str = "uniform", noisy_mask=None):
-        super().__init__(env)
+        # recorded so that gymnasium can rebuild the wrapper from the env's spec (and check_env accepts it)
+        gym.utils.RecordConstructorArgs.__init__(self, alpha=alpha, noise=noise, noisy_mask=noisy_mask)
+        gym.Wrapper.__init__(self, env)
         space = env.observation_space
         if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
             raise ValueError(f"NoisyObservation needs a 1-D Box observation space, got {space}")

@@ -60,3 +60,17 @@ def assert_position_actuators(model, joints, kp, kd, limits):
         assert model.actuator_forcelimited[i]
         assert model.actuator_forcerange[i] == pytest.approx([-limits[i], limits[i]])
         assert np.allclose(model.actuator_ctrlrange[i], model.jnt_range[model.joint(joint).id])
+
+
+def run_cli_many(script, argvs, cwd, timeout=300):
+    """Run `python script *argv` for each argument list (forked children of one driver, see cli_driver.py);
+    returns a list of dicts with returncode, stdout and stderr."""
+    import json
+    import subprocess
+    import sys as _sys
+
+    driver = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cli_driver.py")
+    proc = subprocess.run([_sys.executable, driver, os.path.join(ROOT, script)], input=json.dumps(argvs),
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from envs import checkpoint as checkpoint_file
+
 from conftest import ROOT, scalars
 
 SCRIPT = os.path.join(ROOT, "tsl_dagger_baseline.py")
@@ -94,7 +96,7 @@ def test_dataset_aggregates_every_step_with_teacher_labels_on_clean_states(tsl, 
     assert sizes == [80, 160, 240]  # grows by exactly the steps of each round, nothing dropped
     assert [v for _, v in logged["charts/stage2_samples"]] == sizes
     data = load_dataset(run_dir)
-    teacher, _, _ = tsl.load_teacher(counter_teacher, "l2t-test/Counter-v0", 3, 2)
+    teacher, _, _ = tsl.load_teacher(tsl.read_teacher(counter_teacher, "l2t-test/Counter-v0"), counter_teacher, 3, 2)
     # equal up to float rounding: the labels were computed 2 rows at a time, here all at once
     torch.testing.assert_close(data["label"], teacher.act(data["state"]), rtol=0, atol=1e-6)
     assert not torch.equal(data["obs"], data["state"])  # the student's input is the noisy observation
@@ -117,7 +119,7 @@ def test_teacher_from_l2t_sac_reproduces_its_actions(tsl, sac, counter_teacher):
     saved = torch.load(counter_teacher, weights_only=False)
     reference = sac.Actor(saved["state_dim"], saved["action_dim"], saved["hidden_dim"])
     reference.load_state_dict(saved["teacher"])
-    teacher, steps, hidden = tsl.load_teacher(counter_teacher, "l2t-test/Counter-v0", 3, 2)
+    teacher, steps, hidden = tsl.load_teacher(tsl.read_teacher(counter_teacher, "l2t-test/Counter-v0"), counter_teacher, 3, 2)
     x = torch.randn(100, 3)
     assert torch.equal(teacher.act(x), reference.act(x))
     assert steps == 200 and hidden == 32
@@ -129,7 +131,7 @@ def test_teacher_for_another_env_is_refused(tsl, tmp_path, counter_teacher):
     assert "\n" not in str(e.value.code)
     other = torch.load(counter_teacher, weights_only=False)
     other["state_dim"] = 4
-    torch.save(other, tmp_path / "wrong_dims.pt")
+    checkpoint_file.save(other, str(tmp_path / "wrong_dims.pt"))
     with pytest.raises(SystemExit, match="state_dim=4"):
         tsl.main(stage2_args(tsl, tmp_path, str(tmp_path / "wrong_dims.pt")))
 

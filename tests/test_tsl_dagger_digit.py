@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from envs import checkpoint as checkpoint_file
+
 from conftest import ROOT, load_script, scalars
 from envs.digit.env import OBS_DIM, STUDENT_DIM
 
@@ -196,7 +198,7 @@ def test_wrong_teacher_checkpoint_is_a_one_line_error(tsl, tmp_path, digit_teach
              "missing.pt": ({**saved, "nets": {k: v for k, v in saved["nets"].items() if k != "state_norm.mean"}},
                             "does not fit.*Missing key")}
     for name, (content, match) in cases.items():
-        torch.save(content, tmp_path / name)
+        checkpoint_file.save(content, str(tmp_path / name))
         with pytest.raises(SystemExit, match=match) as e:
             tsl.main(digit_args(tsl, tmp_path, str(tmp_path / name)))
         assert "--teacher-checkpoint" in str(e.value.code) and "\n" not in str(e.value.code), name
@@ -213,6 +215,7 @@ def test_wrong_teacher_checkpoint_is_a_one_line_error(tsl, tmp_path, digit_teach
     (dict(terrain="stairs"), "--terrain"), (dict(num_workers=3), "--num-envs"), (dict(num_workers=-1), "--num-workers"),
     (dict(seq_len=0), "--seq-len"), (dict(dataset_capacity=4), "--dataset-capacity"),
     (dict(stage2_timesteps=24), "--stage2-timesteps"), (dict(capture_video=True), "--capture-video"),
+    (dict(terrain="rough"), "--terrain: the teacher was trained on terrain='flat'"),  # before any env is built
 ])
 def test_bad_digit_input_is_a_one_line_error_naming_the_flag(tsl, tmp_path, digit_teacher, overrides, flag):
     with pytest.raises(SystemExit) as e:
@@ -250,7 +253,7 @@ def test_nonfinite_teacher_action_is_refused_before_it_is_executed(tsl, tmp_path
     saved = torch.load(digit_teacher, weights_only=False)
     bias = [k for k in saved["nets"] if k.startswith("teacher.actor.") and k.endswith(".bias")][-1]
     nets = {**saved["nets"], bias: torch.full_like(saved["nets"][bias], float("nan"))}
-    torch.save({**saved, "nets": nets}, tmp_path / "nan_teacher.pt")
+    checkpoint_file.save({**saved, "nets": nets}, str(tmp_path / "nan_teacher.pt"))
     with pytest.raises(SystemExit, match="non-finite teacher action at global_step=16 ") as e:
         tsl.main(digit_args(tsl, tmp_path, str(tmp_path / "nan_teacher.pt"), eval_episodes=1))
     assert "\n" not in str(e.value.code)

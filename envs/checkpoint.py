@@ -1,0 +1,122 @@
+"""Checkpoint files for every script: atomic writes, a digest of the payload, stale temporary files removed.
+
+Not part of any algorithm, so it lives here and the scripts stay about their algorithm.
+
+* ``save(obj, path)`` writes ``{**obj, "digest": payload_digest(obj)}`` with ``torch.save`` to ``path.tmp<pid>`` in
+  the same folder, flushes it to disk, then renames it over ``path``: a crash leaves the previous file whole.
+* ``load(path)`` reads it back and recomputes the digest; a file whose bytes changed (a flipped bit in a tensor
+  still unpickles: torch's zip reader does not check the CRCs) is refused with ``CheckpointError``.
+* ``remove_stale_temps(path)`` deletes ``path.tmp<pid>`` files left by a process that no longer runs (a kill
+  during a write); temporary files of live processes are left alone.
+
+The digest is SHA-256 over a fixed walk of the payload: dict keys in sorted order, every tensor's dtype, shape and
+raw bytes, every numpy array's, and ``repr`` of other leaves (numbers, strings, None). It is a check against
+corruption, not a signature: anyone can write a file with a matching digest.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+
+import numpy as np
+import torch
+
+DIGEST_KEY = "digest"
+
+
+class CheckpointError(Exception):
+    """A checkpoint file that cannot be used: unreadable, not a checkpoint, or its digest does not match."""
+
+
+def _feed(h, x):
+    if isinstance(x, torch.Tensor):
+        t = x.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    elif isinstance(x, np.ndarray):
+        a = np.ascontiguousarray(x)
+        h.update(f"A{a.dtype.str}{a.shape}".encode())
+        h.update(a.view(np.uint8).data if a.dtype != object else repr(a.tolist()).encode())
+    elif isinstance(x, dict):
+        h.update(f"D{len(x)}".encode())
+        for key in sorted(x, key=repr):
+            h.update(repr(key).encode())
+            _feed(h, x[key])
+    elif isinstance(x, (list, tuple)):
+        h.update(f"{type(x).__name__[0]}{len(x)}".encode())
+        for item in x:
+            _feed(h, item)
+    else:  # numbers, strings, None, numpy scalars
+        h.update(repr(x).encode())
+
+
+def payload_digest(obj) -> str:
+    """SHA-256 (hex) of the payload (``obj`` without a ``digest`` entry)."""
+    h = hashlib.sha256()
+    _feed(h, {k: v for k, v in obj.items() if k != DIGEST_KEY} if isinstance(obj, dict) else obj)
+    return h.hexdigest()
+
+
+def temp_path(path: str) -> str:
+    return f"{path}.tmp{os.getpid()}"
+
+
+def save(obj: dict, path: str) -> None:
+    """torch.save ``obj`` plus its digest to a temporary file beside ``path``, then rename (atomic on POSIX)."""
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save({**obj, DIGEST_KEY: payload_digest(obj)}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load(path: str) -> dict:
+    """The checkpoint dict at ``path``, its digest checked; ``CheckpointError`` (one line) otherwise."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        lines = str(e).strip().splitlines()
+        raise CheckpointError(f"cannot read '{path}' ({type(e).__name__}: {lines[0] if lines else ''})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"'{path}' is not a checkpoint (a {type(obj).__name__}, not a dict)")
+    if DIGEST_KEY not in obj:
+        raise CheckpointError(f"'{path}' has no digest (not written by this project, or by an older version)")
+    if payload_digest(obj) != obj[DIGEST_KEY]:
+        raise CheckpointError(f"'{path}' is corrupted: its contents do not match the digest stored in it")
+    return obj
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(path: str) -> list:
+    """Remove ``path.tmp<pid>`` files whose writer is gone (or is this process); returns the removed paths."""
+    removed = []
+    for tmp in glob.glob(glob.escape(path) + ".tmp*"):
+        match = re.fullmatch(r"\.tmp(\d+)", tmp[len(path):])
+        if match is None:
+            continue
+        pid = int(match.group(1))
+        if pid == os.getpid() or not _alive(pid):
+            try:
+                os.remove(tmp)
+                removed.append(tmp)
+            except FileNotFoundError:
+                pass
+    return removed
