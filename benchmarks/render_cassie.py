@@ -1,4 +1,5 @@
-"""Pictures of our Cassie model for the README: `home`, and frames of the walking reference (offscreen).
+"""Pictures of our Cassie model for the README: `home`, and frames of the walking reference at phases 0, 0.2, ...,
+0.8 from the side and from the front (offscreen).
 
     MUJOCO_GL=egl python benchmarks/render_cassie.py      # writes docs/cassie_home.png, docs/cassie_gait.png
 
@@ -34,13 +35,19 @@ def main():
     home = np.concatenate([render(model, data, 90, center), render(model, data, 150, center)], 1)
     Image.fromarray(home).save(os.path.join(OUT, "cassie_home.png"))
 
-    frames = []
-    for phase in (0.0, 0.2, 0.4, 0.6, 0.8):
-        data.qpos[:] = reference(phase).qpos
-        data.qvel[:] = 0
-        mujoco.mj_forward(model, data)
-        frames.append(render(model, data, 90, data.body("cassie-pelvis").xpos - [0, 0, 0.45], width=260))
-    Image.fromarray(np.concatenate(frames, 1)).save(os.path.join(OUT, "cassie_gait.png"))
+    # the gait: side view (top row) and front view (bottom row, the sideways sway), same phases; the camera looks
+    # at a fixed height and at the pelvis x, and at y = 0 in the front view, so the sway shows against the frame
+    rows = []
+    for azimuth in (90, 180):
+        frames = []
+        for phase in (0.0, 0.2, 0.4, 0.6, 0.8):
+            data.qpos[:] = reference(phase).qpos
+            data.qvel[:] = 0
+            mujoco.mj_forward(model, data)
+            lookat = np.array([data.qpos[0], 0.0, 0.55])
+            frames.append(render(model, data, azimuth, lookat, width=260))
+        rows.append(np.concatenate(frames, 1))
+    Image.fromarray(np.concatenate(rows, 0)).save(os.path.join(OUT, "cassie_gait.png"))
     print(f"wrote {OUT}/cassie_home.png and {OUT}/cassie_gait.png")
 
 

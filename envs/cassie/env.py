@@ -1,21 +1,26 @@
-"""``l2t/Cassie-v0``: Cassie imitating our walking reference (`envs.cassie.reference`), reward of paper 1 Eq. (9).
+"""``l2t/Cassie-v1``: Cassie imitating our walking reference (`envs.cassie.reference`), reward of paper 1 Eq. (9).
 
-One env step = one policy step = ``frame_skip`` (default 60) physics steps of 0.5 ms = 30 ms (33.3 Hz, as the
-authors' ``CassieMirror-v5``), run by one ``mujoco.mj_step(model, data, nstep=frame_skip)`` call. Episodes are
-truncated at 600 steps (18 s, ``max_episode_steps`` at registration, as the authors).
+One env step = one policy step = ``frame_skip`` (default 15) physics steps of 2 ms (implicitfast) = 30 ms (33.3 Hz,
+as the authors' ``CassieMirror-v5``), run by one ``mujoco.mj_step(model, data, nstep=frame_skip)`` call. Episodes
+are truncated at 600 steps (18 s, ``max_episode_steps`` at registration, as the authors).
 
 Time and phase. ``t`` counts env steps since reset; the gait phase after step ``t`` is
 ``phi_t = (phi_0 + t * dt / PERIOD) mod 1`` (dt = 0.03 s). The action chosen at ``t`` aims at the reference of
 ``phi_{t+1}`` (the end of the control period it acts over), and the reward of that step compares the state at
 ``t+1`` with the reference at ``phi_{t+1}``. The observation at ``t`` therefore carries ``phi_{t+1}``.
 
-Action (10, in [-1, 1], MOTOR_JOINTS order): a residual on the reference,
-``data.ctrl = clip(q_ref(phi_{t+1}) + LEAD * qdot_ref(phi_{t+1}) + ACTION_SCALE * a, joint range)``;
-``ACTION_SCALE`` = 0.3 rad for every motor (the authors added the raw action in rad, i.e. a scale of 1 rad).
-ctrl is the target of MuJoCo's position actuators, force ``kp (ctrl - q) - (kv + b) qdot`` (b = joint damping);
-``LEAD = (kv + b) / kp`` (0.10-0.12 s) turns that into ``kp (q_ref - q) + (kv + b) (qdot_ref - qdot)``: the PD
-tracks the reference velocity too. (The authors' PD had a velocity target of 0, which makes the joints lag the
-reference by ~0.1 rad at walking speeds; with zero action our held-pelvis tracking error is ~3x smaller.)
+Action (10, in [-1, 1], MOTOR_JOINTS order): a residual on the reference plus an inverse-dynamics feed-forward,
+``data.ctrl = clip(q_ref + LEAD * qdot_ref + tau_ref / kp + ACTION_SCALE * a, target range)`` at phi_{t+1}.
+``ACTION_SCALE`` = 0.5 rad on hip roll and yaw, 1 rad on hip pitch, knee and foot (the authors added the raw
+action in rad, a scale of 1 rad everywhere; we keep hip roll/yaw smaller, a choice not measured against 1 rad).
+ctrl is the target of MuJoCo's position actuators, force ``kp (ctrl - q) - (kv + b) qdot`` (b = joint damping),
+clamped to the motor's torque limit; ``LEAD = (kv + b) / kp`` (0.10-0.12 s) turns that into
+``kp (q_ref - q) + (kv + b) (qdot_ref - qdot) + tau_ref``: the PD tracks the reference velocity too, and
+``tau_ref`` (`envs.cassie.reference`: the motor torques inverse dynamics computes along the reference, up to
+122 N m at the knee) is the torque the reference needs when tracked exactly (``feedforward=False`` drops it).
+The target range is the joint range widened by ``TARGET_MARGIN`` = 2 rad on each side (MuJoCo's joint limits
+still hold the joint): the knee's feed-forward target lies up to 0.83 rad beyond the knee's range, and clipping
+the target to the joint range (v0) capped the knee at ~70 N m whatever the action.
 
 Teacher state (57 float64). Velocities and positions are SI (m, rad, m/s, rad/s):
 
@@ -29,7 +34,7 @@ Teacher state (57 float64). Velocities and positions are SI (m, rad, m/s, rad/s)
 | 21-30 | motor joint velocities | yes |
 | 31-36 | passive joint positions: left shin, tarsus, heel-spring, right shin, tarsus, heel-spring | yes |
 | 37-42 | passive joint velocities, same order | yes |
-| 43-44 | pelvis x, y minus the reference pelvis x, y (x_ref = SPEED * time since reset, y_ref = 0) | yes |
+| 43-44 | pelvis x, y minus the reference pelvis x, y (x_ref: 0 at reset, advancing SPEED on average; y_ref: the reference's sway about y = 0) | yes |
 | 45-46 | sin(2 pi phi_{t+1}), cos(2 pi phi_{t+1}) | no (clock) |
 | 47-56 | reference motor positions at phi_{t+1} | no (clock) |
 
@@ -44,8 +49,8 @@ Reward (paper 1 Eq. 9), in [0, C_JOINT + C_COM + C_ORI] = [0, 1]:
   per-leg weights [0.15, 0.15, 0.1, 0.05, 0.05] = [4.5, 4.5, 3, 1.5, 1.5] per leg. (The authors used
   ``exp(-E_joint^2)``; Eq. 9 says ``exp(-E_joint)``, which we follow.)
 * ``p_CoM``: whole-body centre of mass (world). ``p_CoM^r``: the reference pose's CoM at phi_{t+1}, moved so
-  that the reference pelvis is at x = SPEED * (time since reset), y = 0: the reference walks forward at SPEED
-  from where the episode started. ``K_COM`` = 5 /m (10 cm off: factor 0.61).
+  that the reference pelvis is at (x_ref, y_ref) above: the reference walks forward from where the episode
+  started, swaying about y = 0. ``K_COM`` = 5 /m (10 cm off: factor 0.61).
 * orientation: the rotation angle between the pelvis quaternion and the reference's (identity), ``K_ORI`` = 3 /rad.
   (The authors used ``||quat - quat_ref||^2``, which is wrong for the sign-flipped quaternion ``-q``.)
 * ``C_JOINT, C_COM, C_ORI = 0.5, 0.3, 0.2``. The authors' weights were 0.3/0.3/0.2 plus 0.1 whole-qpos, 0.1
@@ -53,13 +58,14 @@ Reward (paper 1 Eq. 9), in [0, C_JOINT + C_COM + C_ORI] = [0, 1]:
 * ``info`` holds ``reward_joint``, ``reward_com``, ``reward_ori`` (the three weighted terms), ``joint_error``
   (E_joint), ``com_error`` (m), ``ori_error`` (rad), ``phase`` (phi_{t+1}).
 
-Termination: pelvis height < ``MIN_HEIGHT`` = 0.6 m (reference: 0.95 m), or pelvis tilt (angle between the pelvis
-z axis and the world z axis) > ``MAX_TILT`` = 0.6 rad, or a non-finite state. (The authors also ended episodes
-when the reward fell below 0.3; we do not: that ends episodes for being far from the reference, not for
-falling.)
+Termination: pelvis height < ``MIN_HEIGHT`` = 0.6 m (reference: 1.0 m), or pelvis tilt (angle between the pelvis
+z axis and the world z axis) > ``MAX_TILT`` = 0.6 rad, or a non-finite state, or (``min_reward`` > 0) a step
+reward below ``min_reward``. The authors ended episodes when the reward fell below 0.3; the default here is
+``MIN_REWARD`` = 0 (off): see the Version History for the measurement.
 
 Reset (seeded by ``reset(seed=...)`` through ``self.np_random``): initial phase phi_0 ~ U[0, 1)
-(``random_phase=True``, default; else 0); the reference pose and velocity at phi_0, pelvis at x = y = 0; then
+(``random_phase=True``, default; else 0); the reference pose and velocity at phi_0, pelvis at x = 0 and the
+reference's y; then
 hip roll, yaw and pitch angles + U[-0.02, 0.02] rad (these are outside the closed chains, so the chains stay
 closed), every velocity + U[-0.05, 0.05] (rad/s or m/s), and the pelvis height is shifted so that the lower foot
 touches the floor. ctrl starts at the reference motor angles at phi_0.
@@ -69,6 +75,25 @@ reference pelvis pose at the end of every control period, so the legs can be che
 without balancing. Not for training.
 
 ``render_mode="rgb_array"``: ``mujoco.Renderer`` (set ``MUJOCO_GL=egl`` headless), camera tracking the pelvis.
+
+Version History
+---------------
+* v1: what changed, and the measurement that forced it (issue 12; commands in envs/cassie/README.md):
+
+  - Physics 2 ms implicitfast, 15 substeps (v0: 0.5 ms Euler, 60). An env step costs 0.40 ms instead of 1.46 ms
+    (``benchmarks/cassie_step_cost.py``); over 10 control periods from the same state pelvis and CoM stay within
+    1 mm of the 0.5 ms model (``tests/test_cassie_model.py``).
+  - Reference (`envs.cassie.reference`): v0 had constant pelvis height 0.95 m, no sideways sway and springs at
+    rest; in single support it needed the centre of pressure 13.4 cm (mean) off the stance foot's line, which a
+    line foot cannot give. v1: LIPM centre-of-mass path (sway +-2.3 cm, CoP within 1.3 mm of the foot line),
+    pelvis at 1.0 m, springs deflected by the load (stance shin -3.8..-5.5 deg).
+  - Action: v0 added 0.3 rad x a and clipped the target to the joint range: +-29 N m of authority at the knee
+    against the 71-130 N m inverse dynamics asked for; with zero action v0 fell within 13-15 steps. v1: inverse-
+    dynamics feed-forward, 1 rad (0.5 rad hip roll/yaw), target range joint range +-2 rad; with zero action the
+    robot now stays up 27-39 steps (10 seeds) and 18-25 without the feed-forward.
+  - Option ``min_reward`` (episode end on low reward, default off).
+  - State entry 44 is now pelvis y minus the reference's sway (v0: pelvis y).
+* v0: first version (0.5 ms physics, reference without sway, action 0.3 rad clipped to the joint range).
 """
 
 from __future__ import annotations
