@@ -335,7 +335,7 @@ def test_2_ms_physics_stands_20_s_with_the_chains_closed():
     """Issue 11 item 1: at 2 ms (10 substeps a control period) zero action stands the whole 20 s episode on the
     floor and the six connects stay closed to < 1 mm (measured 0.38 mm; the source's 0.5 ms model: 0.27 mm). With
     the source's equality solimp at 2 ms MuJoCo clamps the solref time constant to 2 x 2 ms, the chains sag and
-    the robot falls (measured at 10.6 s): that is what the stiffer solimp of digit.xml fixes."""
+    the robot falls (measured at 10.7 s): that is what the stiffer solimp of digit.xml fixes."""
     seconds, gap = _stand_20_s(load_model())
     assert seconds == 20.0 and gap < 1e-3, (seconds, gap)
     soft = load_model()

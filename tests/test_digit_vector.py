@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import envs  # noqa: F401  (registers l2t/Digit-v0 with its vector entry point)
+import envs  # noqa: F401  (registers l2t/Digit-v1 with its vector entry point)
 from envs import NoisyObservation, get_noise_alpha, set_noise_alpha
 from envs.digit.env import (DIGIT_NOISY_MASK, OBS_DIM, OBS_SLICES, POLICY_DT, REWARD_WEIGHTS, STUDENT_DIM,
                             DigitEnv, GAIT_PERIOD)
@@ -98,7 +98,8 @@ def test_same_step_autoreset_final_obs_and_episode_statistics(num_workers):
             np.testing.assert_array_equal(ep["l"], [5, 5])
             np.testing.assert_array_equal(ep["success"], [1.0, 1.0])
             np.testing.assert_array_equal(ep["terrain_level"], [0.0, 0.0])  # flat: level 0
-            assert np.all(ep["distance_walked"] >= 0) and np.all(ep["distance_walked"] < 0.5)
+            # from the tile origin: the spawn offset (+-0.5 m per axis, diagonal 0.71 m) plus 5 steps of standing
+            assert np.all(ep["distance_walked"] >= 0) and np.all(ep["distance_walked"] < 0.5 * np.sqrt(2) + 0.05)
             terms = np.sum([ep[f"reward/{t}"] for t in REWARD_WEIGHTS], axis=0)
             np.testing.assert_allclose(terms, ep["r"], rtol=1e-9, atol=1e-12)
             np.testing.assert_array_equal(ep["reward/termination"], [0.0, 0.0])  # a time-out is not a fall
@@ -188,6 +189,26 @@ def test_reset_with_seed_restarts_and_reset_without_keeps_the_streams():
         envs_.close()
 
 
+def test_randomization_scale_reaches_every_sub_env_from_the_next_reset():
+    envs_ = DigitVectorEnv(num_envs=4, num_workers=2, seed=0, env_kwargs={"terrain": "flat"})
+    params = OBS_SLICES["env_params"]
+    try:
+        obs, _ = envs_.reset()
+        assert envs_.get_attr("randomization_scale") == (1.0,) * 4
+        assert np.all(obs["state"][:, params][:, 1] != 0)  # added mass drawn in every env
+        assert envs_.call("set_randomization_scale", 0.0) == (None,) * 4
+        assert envs_.get_attr("randomization_scale") == (0.0,) * 4
+        obs, *_ = envs_.step(np.zeros((4, 20)))
+        assert np.all(obs["state"][:, params][:, 1] != 0)  # the running episodes keep their draws
+        obs, _ = envs_.reset()
+        np.testing.assert_allclose(obs["state"][:, params][:, 0], 0.7, rtol=1e-6)  # nominal friction ...
+        np.testing.assert_array_equal(obs["state"][:, params][:, 1:], 0.0)  # ... and nothing else randomised
+        with pytest.raises(RuntimeError, match="randomization_scale"):
+            envs_.call("set_randomization_scale", 1.5)
+    finally:
+        envs_.close()
+
+
 def test_noise_alpha_reaches_every_sub_env_in_every_worker():
     envs_ = DigitVectorEnv(num_envs=4, num_workers=2, seed=0, alpha=0.25, env_kwargs={"terrain": "flat"})
     try:
@@ -232,7 +253,7 @@ def test_close_is_idempotent_and_stops_the_workers():
 
 
 def test_make_vec_builds_it():
-    envs_ = gym.make_vec("l2t/Digit-v0", num_envs=2, num_workers=0, seed=0, env_kwargs={"terrain": "flat"})
+    envs_ = gym.make_vec("l2t/Digit-v1", num_envs=2, num_workers=0, seed=0, env_kwargs={"terrain": "flat"})
     try:
         assert isinstance(envs_, DigitVectorEnv) and envs_.num_envs == 2
         obs, _ = envs_.reset()

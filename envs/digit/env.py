@@ -1,8 +1,30 @@
-"""``l2t/Digit-v0``: Digit V3 velocity tracking over rough terrain (paper 2, section IV; Isaac Lab's Digit task).
+"""``l2t/Digit-v1``: Digit V3 velocity tracking over rough terrain (paper 2, section IV; Isaac Lab's Digit task).
 
-Numbers: paper 2 (``../shared/papers/l2t_ppo_digit_humanoid.txt``, Tables I-III, Eqs. 6-7) and
-``/work/shared/design/robot_facts.md`` sections 2.9 and 4 (Isaac Lab ``DigitRoughEnvCfg`` and its base
-``LocomotionVelocityRoughEnvCfg``). Where neither gives a number, the choice is ours and marked "(ours)".
+Numbers: paper 2 (L2T-PPO on Digit, Tables I-III, Eqs. 6-7) and Isaac Lab's ``DigitRoughEnvCfg`` with its base
+``LocomotionVelocityRoughEnvCfg`` (the public Isaac Lab repository). Where neither gives a number, the choice is ours
+and marked "(ours)". Every number measured here says which command or test measured it (this project's 2-core VM).
+
+Version History
+---------------
+* v1 (issue 11, "Digit learns"; v0 never learned to stand: every PPO run ended with 50-64-step episodes):
+  - physics at 2 ms (10 substeps) with a stiffer equality solimp, and MuJoCo's sleep flag for the static terrain
+    geoms: 3.6x cheaper per step, same standing and noise behaviour (see "Physics");
+  - the gear-80 joints (hip roll, shoulder roll, shoulder pitch, elbow) clip at the source simulation's 113.0 N m
+    (v0: the LLAPI's 126.68, which the source uses only as a reward normaliser);
+  - ``RECOMMENDED_INIT_STD`` = 0.05: at v0's exploration (std 0.1-0.3 with action scale 0.5) a zero-mean policy
+    fell in a median of 162 / 67.5 / 51 steps; at 0.05 it survives 813.5 (8 seeds, nominal flat ground);
+  - default reward weights "v1": Table II's except joint deviation hip -5 -> -0.2, flat orientation -10 -> -2.5,
+    feet sliding -1 -> -0.25, DOF torques -1e-5 -> -1e-6 (Isaac Lab's Digit values), because with Table II's a
+    policy exploring at std 0.3 earned -0.059 per step, below the -0.04 at which surviving stops paying (gamma 0.99,
+    fall -4); v1: -0.007. ``reward_weights="paper"`` restores Table II;
+  - randomisation strength ``randomization_scale`` / ``set_randomization_scale(s)`` scales every Table III range
+    (a learner ramps it from 0 to 1): with all of Table III from step 0 zero action fell at a median of ~80 steps
+    (v0); gravity is randomised on z only (Isaac Lab; ``gravity_axes="xyz"`` for per axis, which alone felled every
+    seed in v0); on stepping stones both feet spawn on the platform (v0: 120 of 200 level-0 spawns put a foot over
+    the pit);
+  - observation 314 -> 307: ``root_state_w`` (7) dropped, it repeated ``base_pos_w`` / ``base_quat_w``;
+    ``base_pos_w`` is now relative to the spawn origin (v0's root-state position was).
+* v0: first version (issue 6).
 
 Time. One env step = one policy step of 20 ms (50 Hz) = ``SUBSTEPS`` = 10 physics steps of 2 ms (the model's
 timestep; ours, the source uses 0.5 ms: see "Physics" below), run by ONE ``mujoco.mj_step(model, data, nstep=10)``
@@ -15,27 +37,39 @@ of a step use the state at its end.
 Physics (issue 11 item 1; measured on this project's 2-core VM). The source's 0.5 ms step made one env step cost
 3.67 ms on the rough grid / 2.14 ms on the floor (``python benchmarks/digit_throughput.py --ratio-only
 --source-physics --no-sleep``). At 2 ms with the source's equality solimp the closed chains sag (MuJoCo clamps the
-solref time constant to 2 x timestep) and the standing robot falls at 10.6 s; ``digit.xml``'s solimp (0.99 0.999
+solref time constant to 2 x timestep) and the standing robot falls at 10.7 s; ``digit.xml``'s solimp (0.99 0.999
 0.001 0.5 2) keeps the chains within 0.38 mm over 20 s of standing (source: 0.27 mm) and zero action stands 20 s
 on the floor and on every tile centre except the random_rough tiles (which fell at 85-89 steps with either physics);
-under i.i.d. action noise of std 0.1 / 0.2 / 0.3 (action scale 0.5) the median episode is 151 / 65.5 / 50.5 steps at
-2 ms vs 146 / 66.5 / 52.5 at 0.5 ms (12 seeds; tests/test_digit_env.py). MuJoCo's sleep flag is on, so the static
+under i.i.d. action noise of std 0.1 / 0.2 / 0.3 (action scale 0.5) the median episode is 149 / 66 / 51 steps at
+2 ms vs 146 / 66 / 53 at 0.5 ms (12 seeds; ``python -m envs.digit.probes exploration --stds 0.1,0.2,0.3 --seeds 12
+--action-scale 0.5 [--source-physics]``; tests/test_digit_env.py). MuJoCo's sleep flag is on, so the static
 geoms' poses (floor, hfield, the ~3300 terrain boxes) are computed once, not every physics step; the robot never
 sleeps (actuated tree) and rollouts are bit-identical. Result: 1.02 ms per env step on the rough grid, 0.74 ms on the
 floor (``--ratio-only``; 1.38 ms rough with the flag off). ``source_physics=True`` restores the source's 0.5 ms and
 solimp (40 substeps) for comparisons.
 
-Action (20, Box [-1, 1], ``MOTOR_JOINTS`` order): ``data.ctrl = STAND_CTRL + ACTION_SCALE * clip(a, -1, 1)``,
-``ACTION_SCALE`` = 0.5 rad (Isaac Lab's Digit ``JointPositionAction``: scale 0.5, ``use_default_offset``; the
+Action (20, Box [-1, 1], ``MOTOR_JOINTS`` order): ``data.ctrl = STAND_CTRL + action_scale * clip(a, -1, 1)``,
+``action_scale`` (kwarg) = ``ACTION_SCALE`` = 0.5 rad (Isaac Lab's Digit ``JointPositionAction``: scale 0.5, ``use_default_offset``; the
 standing pose is the OSU reset pose). MuJoCo clamps ctrl to the joint range. Isaac Lab does not clip the
 action; we do, so the Box bound is real (ours). The PD gains are ours (``envs/digit``: the public OSU gains with the
 leg kp x 10, kd x sqrt(10); Isaac Lab's Digit gains are not public): with zero action the nominal robot stands on flat
 ground (torso ~0.97 m, measured for 10 s). With the OSU gains it squatted (1.0 -> ~0.7 m) and fell after ~1.5 s.
-With the Table III randomisation on (external force, gravity tilt, joint offsets) zero action still falls in 5 of 6
-seeds within ~2 s (measured on flat ground): balancing is the policy's job.
+Zero action under the randomisation at strength 0.25 / 0.5 / 1 survives a median of 1000 / 737 / 156 steps on
+flat ground (gravity on z; 92 at 1 with gravity per axis; 8 seeds, ``python -m envs.digit.probes randomization``):
+balancing is the policy's job.
 
-Observation = the teacher's full state (float64, ``OBS_DIM`` = 314): the student's 94 terms (Table I, upper half)
-first, then the privileged terms. ``NoisyObservation(env, alpha, noisy_mask=DIGIT_NOISY_MASK)`` noises the sensor
+Exploration. A learner should start its Gaussian policy at std ``RECOMMENDED_INIT_STD`` = 0.05 (action units, i.e.
+0.025 rad at the joints) with a near-zero mean (e.g. the actor's last layer scaled small). Measured on nominal flat
+ground, zero mean + i.i.d. N(0, std^2) actions, 8 seeds (``python -m envs.digit.probes exploration --stds
+0.05,0.06,0.07,0.08,0.1,0.2,0.3,0.5``): median episode 813.5 / 338 / 257.5 / 217 / 161.5 / 67.5 / 51 / 38 steps at
+std 0.05 / 0.06 / 0.07 / 0.08 / 0.1 / 0.2 / 0.3 / 0.5; mean reward per step without the termination term
++0.030 / +0.028 / +0.026 / +0.025 / +0.022 / +0.009 / -0.007 / -0.030 (v1 weights) and +0.022 / +0.017 / +0.013 /
++0.010 / +0.003 / -0.028 / -0.059 / -0.106 (Table II's). Surviving pays iff that
+exceeds (1 - 0.99) x (-200 x 0.02) = -0.04. The exploration noise, not the reward, is what topples the robot: the stiff
+leg PD turns 0.05 rad of target noise into ~50-70 N m of torque noise; our gains are needed to stand at all.
+
+Observation = the teacher's full state (float64, ``OBS_DIM`` = 307): the student's 94 terms (Table I, upper half)
+first (``STUDENT_DIM``), then the privileged terms. ``NoisyObservation(env, alpha, noisy_mask=DIGIT_NOISY_MASK)`` noises the sensor
 terms only.
 
 | index   | term (Table I)              | content                                                              | noisy |
@@ -50,20 +84,22 @@ terms only.
 |         |                             | standing pose (Isaac Lab ``joint_pos_rel``), rad                     |       |
 | 44-73   | joint vel. (30)             | the same 30 joints, rad/s                                            | yes   |
 | 74-93   | last action (20)            | the clipped action of the previous step (0 after reset)              | no    |
-| 94-100  | root state (w) (7)          | torso position minus the episode's spawn origin (3), quat (4)        | no    |
-| 101-103 | base lin. vel. (w) (3)      | torso linear velocity, world frame                                   | no    |
-| 104-106 | base ang. vel. (w) (3)      | torso angular velocity, world frame                                  | no    |
-| 107-109 | base pos. (w) (3)           | torso position, world frame (m)                                      | no    |
-| 110-113 | base quat. (w) (4)          | torso quaternion w, x, y, z (w >= 0)                                 | no    |
-| 114-126 | env params (13; paper: 316) | friction, added base mass, gravity (3), external force (3), external | no    |
+| 94-96   | base lin. vel. (w) (3)      | torso linear velocity, world frame                                   | no    |
+| 97-99   | base ang. vel. (w) (3)      | torso angular velocity, world frame                                  | no    |
+| 100-102 | base pos. (w) (3)           | torso position minus the episode's spawn origin, world axes (m)      | no    |
+| 103-106 | base quat. (w) (4)          | torso quaternion w, x, y, z (w >= 0)                                 | no    |
+| 107-119 | env params (13; paper: 316) | friction, added base mass, gravity (3), external force (3), external | no    |
 |         |                             | torque (3), last push delta-v x, y (2); see below                    |       |
-| 127-313 | height scan (187)           | ``envs.terrain.height_scan``: base_z - ground_z - 0.5, clip +-1,     | no    |
+| 120-306 | height scan (187)           | ``envs.terrain.height_scan``: base_z - ground_z - 0.5, clip +-1,     | no    |
 |         |                             | yaw-aligned 17 x 11 grid, x fastest                                  |       |
 
 The paper's 30 joints: "30 degrees of freedom, 20 actuated" = the 20 motors + the 10 passive hinges (the rods'
-ball joints are not degrees of freedom of the robot's description). The root-state quaternion repeats 110-113 as
-Table I lists both; the root-state position is relative to the spawn origin so it stays small on the 80 m x 160 m
-grid. The paper's 316 env parameters are not itemised; ours are the 13 randomised values (``ENV_PARAM_NAMES``).
+ball joints are not degrees of freedom of the robot's description). Table I's "root state (w)" (7) is not in v1's
+observation: it is base pos. (w) + base quat. (w) again, and each copy, normalised to unit variance by a learner,
+moved with the other (issue 11). Base pos. (w) is relative to the spawn origin so it stays small on the 80 m x 160 m
+grid. The paper's 316 env parameters are not itemised; ours are the 13 randomised values (``ENV_PARAM_NAMES``); with
+gravity on z only, gravity_x/y are always 0. On the flat floor the 187 scan values are all equal (base height -
+0.5); ``HEIGHT_SCAN_CENTRE`` is the index of the scan's centre point, for a learner that wants only one of them.
 
 Commands (Isaac Lab Digit, facts 2.9): vx ~ U(-0.8, 0.8) m/s, vy ~ U(-0.5, 0.5) m/s, yaw rate ~ U(-1, 1) rad/s,
 drawn at reset and redrawn every U(3, 8) s (``COMMAND_RESAMPLE_S``); a draw is a standing command (all zero)
@@ -72,7 +108,10 @@ with probability 0.1 (``STANDING_SHARE``). No heading controller (the yaw rate i
 Reward (Table II). Every term is a named function ``term(q, w)`` returning ``w * value`` (q: ``RewardInputs``);
 the step reward is ``sum_k w_k * value_k * dt`` with dt = 0.02 s: Isaac Lab's RewardManager multiplies every
 term by the policy step dt, so the sums per second of simulated time do not depend on the control rate.
-``info["reward_terms"]`` holds each term (already times dt); they sum to the reward.
+``info["reward_terms"]`` holds each term (already times dt); they sum to the reward. The weights column is Table
+II's (``PAPER_REWARD_WEIGHTS``, ``reward_weights="paper"``); v1's default (``REWARD_WEIGHTS``, ``"v1"``) differs in
+the four rows marked "v1:" (Isaac Lab's Digit values; why: "Version History" and ``REWARD_WEIGHTS``). A dict
+``reward_weights={term: w}`` overrides single v1 weights.
 
 | term (Table II)           | weight  | value (Isaac Lab name / ours)                                                  |
 |---------------------------|---------|--------------------------------------------------------------------------------|
@@ -82,13 +121,15 @@ term by the policy step dt, so the sums per second of simulated time do not depe
 | DOF velocity              | -5e-4   | sum of squared motor joint velocities (20 motors)                              |
 | undesired contacts        | -1.0    | number of robot geoms (not feet) in contact > 1 N: toe rods on the ground and  |
 |                           |         | self-contacts (foot-foot, foot-rod, heels, arm-torso)                          |
-| flat orientation          | -10.0   | norm(projected gravity xy)^2                                                   |
+| flat orientation          | -10.0   | norm(projected gravity xy)^2 (v1: -2.5)                                        |
 | feet air time             | 0.25    | ``feet_air_time_positive_biped``, threshold 0.8 s (Digit), 0 if norm(cmd_xy) < |
 |                           |         | 0.1                                                                            |
-| feet sliding              | -1.0    | sum over feet in contact of norm(foot body velocity xy) (``feet_slide``)       |
+| feet sliding              | -1.0    | sum over feet in contact of norm(foot body velocity xy) (``feet_slide``) (v1:  |
+|                           |         | -0.25)                                                                         |
 | DOF pos limits            | -0.5    | sum over tarsus, toe-pitch, toe-roll of the excess over the soft limits (90 %  |
 |                           |         | of the range about its middle; Isaac Lab's Digit joints and factor)            |
-| joint deviation hip       | -5.0    | sum abs(q - q_stand) over hip roll and hip yaw (4)                             |
+| joint deviation hip       | -5.0    | sum abs(q - q_stand) over hip roll and hip yaw (4) (v1: -0.2; Isaac Lab: roll  |
+|                           |         | -0.1, yaw -0.2)                                                                |
 | joint deviation arms      | -0.3    | sum abs(q - q_stand) over the 8 arm motors                                     |
 | joint deviation toes      | -0.1    | sum abs(q - q_stand) over toe-A and toe-B (4)                                  |
 | foot contact (Eq. 7)      | 2.0     | per foot +c1 if (phi > 0) == (F_GRF > 1 N) else -c2, c1 = c2 = 0.5, summed:    |
@@ -102,7 +143,7 @@ term by the policy step dt, so the sums per second of simulated time do not depe
 | track ang vel Z           | 1.0     | exp(-(cmd_wz - w_z)^2 / 0.25), world z                                         |
 | "lin vel XY" -> lin vel Z | -2.0    | v_z^2, torso frame (``lin_vel_z_l2``)                                          |
 | "ang vel Z" -> ang vel XY | -0.1    | w_x^2 + w_y^2, torso frame (``ang_vel_xy_l2``)                                 |
-| DOF torques               | -1e-5   | sum of squared motor torques (actuator forces)                                 |
+| DOF torques               | -1e-5   | sum of squared motor torques (actuator forces) (v1: -1e-6)                     |
 | DOF acc                   | -2.5e-7 | sum of squared motor joint accelerations (qacc at the end of the step)         |
 
 Ambiguous rows: Table II's "Lin vel XY -2.0" and "Ang vel Z -0.1" would penalise exactly what the tracking terms
@@ -115,21 +156,28 @@ The apex 0.10 m equals the foot-clearance target (the paper: "on flat ground the
 the peak"). The gait clock also runs for standing commands (Eq. 7 has no exception) (ours). The sole point is the
 lowest corner of the foot box.
 
-Domain randomisation (Table III), re-sampled from the nominal model at every reset; ranges (ours unless noted):
+Domain randomisation (Table III), re-sampled from the nominal model at every reset; full ranges (ours unless noted),
+each scaled by the strength s = ``randomization_scale`` in [0, 1] (kwarg, default 1 = Table III; change it at run
+time with ``set_randomization_scale(s)``, applied from the next reset, or in a vector env with
+``envs.call("set_randomization_scale", s)``; a learner should ramp it from 0 up, see "Exploration"):
 
-| event (Table III)    | what                                                    | range                               |
+| event (Table III)    | what                                                    | range at s = 1 (scaled by s)        |
 |----------------------|---------------------------------------------------------|-------------------------------------|
-| rand. friction coeff | sliding friction of every ground contact (terrain/floor | U(0.4, 1.0) (nominal 0.7)           |
-|                      | pairs, terrain boxes: ``model.pair_friction``,          |                                     |
+| rand. friction coeff | sliding friction of every ground contact (terrain/floor | 0.7 + s U(-0.3, 0.3): U(0.4, 1.0)   |
+|                      | pairs, terrain boxes: ``model.pair_friction``,          | at s = 1 (nominal 0.7)              |
 |                      | ``model.geom_friction``)                                |                                     |
 | add base mass        | ``model.body_mass[torso]`` += dm (then ``mj_setConst``) | U(-5, 5) kg (Isaac Lab)             |
-| rand. gravity        | ``model.opt.gravity`` += dg per axis                    | U(-0.5, 0.5) m/s^2                  |
+| rand. gravity        | ``model.opt.gravity[2]`` += dg (Isaac Lab: z only);     | U(-0.5, 0.5) m/s^2                  |
+|                      | ``gravity_axes="xyz"``: every axis (v0's reading)       |                                     |
 | add external force   | ``data.xfrc_applied[torso]``: constant force and torque | U(-10, 10) N, U(-2, 2) N m per axis |
 |                      | for the episode                                         |                                     |
-| rand. base location  | spawn xy = origin + U(-0.5, 0.5) m, yaw U(-pi, pi)      |                                     |
-|                      | (Isaac Lab); z so that the feet are 1 mm above the      |                                     |
-|                      | highest ground under them                               |                                     |
-| push robot           | every U(10, 15) s: torso world velocity x, y += U(-0.5, | Isaac Lab                           |
+| rand. base location  | spawn xy = origin + U(-0.5, 0.5) m, yaw U(-pi, pi) (not | Isaac Lab                           |
+|                      | scaled: heading is no disturbance); z so that the feet  |                                     |
+|                      | are 1 mm above the highest ground under them. On a      |                                     |
+|                      | stepping-stones tile the offset is redrawn (up to 50    |                                     |
+|                      | times, else 0) until both feet are on the 1 m platform  |                                     |
+|                      | (2 cm margin) (ours)                                    |                                     |
+| push robot           | every U(10, 15) s: torso world velocity x, y += U(-0.5, | Isaac Lab; none at s = 0            |
 |                      | 0.5) m/s                                                |                                     |
 | rand. robot joints   | hip roll/yaw/pitch and arm motors (open chains: the     | +-0.1 rad, +-0.1 rad/s              |
 |                      | closed chains stay closed) + U offsets, velocities U    |                                     |
@@ -146,7 +194,8 @@ origin 0). At an episode's end (terminated or the env's own time-out, ``max_epis
 shorter TimeLimit from ``gym.make(..., max_episode_steps=N)`` does not reach the env, so pass the kwarg too)
 ``info`` has ``terrain_level``, ``distance_walked`` (m from the spawn origin) and ``success`` (survived to the
 time-out). Every step's ``info`` also has ``reward_terms``, ``command`` and ``foot_contact`` (2 bools, > 1 N).
-``randomize=False`` switches off every randomisation of Table III (nominal model, spawn at the origin, yaw 0).
+``randomize=False`` switches off every randomisation of Table III (nominal model, spawn at the origin, yaw 0);
+``randomization_scale=0`` is the same except for the random yaw.
 
 Termination (``terminated``): a torso geom touches the ground (> 1 N; Isaac Lab), tilt (angle between torso z and
 world z) > ``MAX_TILT`` = 0.7 rad (Isaac Lab's Digit ``bad_orientation``), torso height above the ground under it
@@ -171,13 +220,18 @@ from envs.digit import (ARM_MOTORS, GROUND_CONTACT_GEOMS, MODEL_PATH, MOTOR_JOIN
                         SOURCE_TIMESTEP, STAND_CTRL, STAND_QPOS, set_source_physics)
 from envs.render import TrackingRenderer
 
-ENV_ID = "l2t/Digit-v0"
+ENV_ID = "l2t/Digit-v1"
 POLICY_DT = 0.02  # s, 50 Hz
 SUBSTEPS = int(round(POLICY_DT / SIM_DT))  # 10 physics steps of 2 ms per policy step
 SOURCE_SUBSTEPS = int(round(POLICY_DT / SOURCE_TIMESTEP))  # 40 of 0.5 ms with source_physics=True
 EPISODE_LENGTH_S = 20.0
 MAX_EPISODE_STEPS = int(round(EPISODE_LENGTH_S / POLICY_DT))  # 1000
 ACTION_SCALE = 0.5  # rad per unit action (Isaac Lab Digit)
+# The initial policy std (action units) we recommend to a learner: a zero-mean policy with i.i.d. N(0, 0.05^2) action
+# noise survives a median of 813.5 steps on nominal flat ground (8 seeds; std 0.06: 338, 0.07: 257.5, 0.1: 161.5,
+# 0.3: 51; python -m envs.digit.probes exploration) and earns +0.030 per step (v1 weights; +0.022 with the paper's;
+# surviving pays above -0.04).
+RECOMMENDED_INIT_STD = 0.05
 
 # Commands
 COMMAND_RANGES = ((-0.8, 0.8), (-0.5, 0.5), (-1.0, 1.0))  # vx (m/s), vy (m/s), yaw rate (rad/s)
@@ -201,7 +255,7 @@ MIN_HEIGHT = 0.5  # m above the ground under the torso
 # Domain randomisation
 FRICTION_RANGE = (0.4, 1.0)
 ADDED_MASS_RANGE = (-5.0, 5.0)  # kg
-GRAVITY_DELTA = 0.5  # m/s^2, per axis
+GRAVITY_DELTA = 0.5  # m/s^2, on z (default) or per axis (gravity_axes="xyz")
 EXT_FORCE = 10.0  # N, per axis
 EXT_TORQUE = 2.0  # N m, per axis
 BASE_XY_RANGE = 0.5  # m
@@ -209,29 +263,41 @@ PUSH_INTERVAL_S = (10.0, 15.0)
 PUSH_VELOCITY = 0.5  # m/s, per axis x, y
 JOINT_POS_NOISE = 0.1  # rad, hips and arms
 JOINT_VEL_NOISE = 0.1  # rad/s
+SPAWN_TRIES = 50  # draws of the spawn offset on stepping-stones tiles before spawning at the platform centre
+SPAWN_PLATFORM_MARGIN = 0.02  # m kept between the feet and the platform edge
 ENV_PARAM_NAMES = ("friction", "added_mass", "gravity_x", "gravity_y", "gravity_z", "force_x", "force_y",
                    "force_z", "torque_x", "torque_y", "torque_z", "push_vx", "push_vy")
 
-REWARD_WEIGHTS = {
+# Table II's weights (reward_weights="paper").
+PAPER_REWARD_WEIGHTS = {
     "termination": -200.0, "alive": 0.01, "action_rate": -0.015, "dof_vel": -5e-4, "undesired_contacts": -1.0,
     "flat_orientation": -10.0, "feet_air_time": 0.25, "feet_sliding": -1.0, "dof_pos_limits": -0.5,
     "joint_deviation_hip": -5.0, "joint_deviation_arms": -0.3, "joint_deviation_toes": -0.1,
     "foot_contact": 2.0, "track_foot_height": 0.5, "foot_clearance": 0.5, "track_lin_vel_xy": 0.5,
     "track_ang_vel_z": 1.0, "lin_vel_z": -2.0, "ang_vel_xy": -0.1, "dof_torques": -1e-5, "dof_acc": -2.5e-7,
 }
+# v1's default weights (reward_weights="v1"): Table II's, except four penalties at Isaac Lab's DigitRoughEnvCfg
+# values, because with Table II's a zero-mean policy that explores at std 0.3 (the std of the v0 runs) earns -0.059
+# per step (without the termination term; -0.028 at std 0.2), below -0.04 = (1 - gamma) x the fall penalty
+# (-200 x 0.02 s, gamma 0.99): falling early paid. With these it earns -0.007 at std 0.3 and -0.030 at 0.5 (8 seeds,
+# nominal flat ground; the four terms were the largest penalties at std 0.1: hip -0.0080, flat orientation -0.0068,
+# feet sliding -0.0039, torques -0.0036 per step).
+REWARD_WEIGHTS = dict(PAPER_REWARD_WEIGHTS, joint_deviation_hip=-0.2,  # Isaac Lab: hip yaw -0.2 (hip roll -0.1)
+                      flat_orientation=-2.5, feet_sliding=-0.25, dof_torques=-1e-6)
+REWARD_WEIGHT_SETS = {"v1": REWARD_WEIGHTS, "paper": PAPER_REWARD_WEIGHTS}
 
 # Observation layout
 NUM_JOINTS = len(MOTOR_JOINTS) + len(PASSIVE_JOINTS)  # 30
 _SIZES = (("clock", 2), ("base_lin_vel", 3), ("base_ang_vel", 3), ("projected_gravity", 3), ("command", 3),
           ("joint_pos", NUM_JOINTS), ("joint_vel", NUM_JOINTS), ("last_action", len(MOTOR_JOINTS)),
-          ("root_state_w", 7), ("base_lin_vel_w", 3), ("base_ang_vel_w", 3), ("base_pos_w", 3),
-          ("base_quat_w", 4), ("env_params", len(ENV_PARAM_NAMES)), ("height_scan", len(terrain_mod.SCAN_POINTS)))
+          ("base_lin_vel_w", 3), ("base_ang_vel_w", 3), ("base_pos_w", 3), ("base_quat_w", 4),
+          ("env_params", len(ENV_PARAM_NAMES)), ("height_scan", len(terrain_mod.SCAN_POINTS)))
 OBS_SLICES = {}
 _i = 0
 for _name, _n in _SIZES:
     OBS_SLICES[_name] = slice(_i, _i + _n)
     _i += _n
-OBS_DIM = _i  # 314
+OBS_DIM = _i  # 307
 STUDENT_DIM = OBS_SLICES["last_action"].stop  # 94
 STUDENT_SLICE = slice(0, STUDENT_DIM)
 PRIVILEGED_SLICE = slice(STUDENT_DIM, OBS_DIM)
@@ -241,6 +307,7 @@ for _name in ("base_lin_vel", "base_ang_vel", "projected_gravity", "joint_pos", 
 DIGIT_NOISY_MASK.setflags(write=False)
 _SCAN_X, _SCAN_Y = terrain_mod.SCAN_POINTS[:, 0].copy(), terrain_mod.SCAN_POINTS[:, 1].copy()
 _SCAN_CENTRE = int(np.flatnonzero((np.abs(terrain_mod.SCAN_POINTS) < 1e-9).all(-1))[0])  # the (0, 0) point
+HEIGHT_SCAN_CENTRE = OBS_SLICES["height_scan"].start + _SCAN_CENTRE  # obs index of the scan's centre point
 
 # Motor index groups (in MOTOR_JOINTS order)
 _MOTOR_IDX = {name: i for i, name in enumerate(MOTOR_JOINTS)}
@@ -482,7 +549,8 @@ class DigitEnv(gym.Env):
     def __init__(self, render_mode: str | None = None, terrain: str = "rough", terrain_rows: int = terrain_mod.NUM_ROWS,
                  terrain_cols: int = terrain_mod.NUM_COLS, terrain_seed: int = 0, terrain_col: int | None = None,
                  randomize: bool = True, max_episode_steps: int = MAX_EPISODE_STEPS, width: int = 640,
-                 height: int = 480, source_physics: bool = False, action_scale: float = ACTION_SCALE):
+                 height: int = 480, source_physics: bool = False, action_scale: float = ACTION_SCALE,
+                 reward_weights="v1", randomization_scale: float = 1.0, gravity_axes: str = "z"):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if terrain not in ("rough", "flat"):
@@ -506,6 +574,22 @@ class DigitEnv(gym.Env):
         if not (np.isfinite(action_scale) and action_scale > 0):
             raise ValueError(f"action_scale must be a positive number, got {action_scale!r}")
         self.action_scale = float(action_scale)
+        if isinstance(reward_weights, str):
+            if reward_weights not in REWARD_WEIGHT_SETS:
+                raise ValueError(f"reward_weights must be one of {sorted(REWARD_WEIGHT_SETS)} or a dict, "
+                                 f"got {reward_weights!r}")
+            weights = REWARD_WEIGHT_SETS[reward_weights]
+        else:  # a dict of overrides on the v1 weights
+            unknown = set(reward_weights) - set(REWARD_WEIGHTS)
+            if unknown:
+                raise ValueError(f"reward_weights has unknown terms {sorted(unknown)}")
+            weights = dict(REWARD_WEIGHTS, **{k: float(v) for k, v in reward_weights.items()})
+        self.reward_weights = dict(weights)
+        if gravity_axes not in ("z", "xyz"):
+            raise ValueError(f"gravity_axes must be 'z' or 'xyz', got {gravity_axes!r}")
+        self.gravity_axes = gravity_axes
+        self.randomization_scale = 1.0
+        self.set_randomization_scale(randomization_scale)
         self._box_lookup = None  # see _ground_height
         if self.terrain is not None and len(self.terrain.boxes):
             bx0, by0, nbx, nby, table = self.terrain._buckets()
@@ -564,6 +648,16 @@ class DigitEnv(gym.Env):
 
     # ------------------------------------------------------------------ randomisation and commands
 
+    def set_randomization_scale(self, scale: float) -> None:
+        """Strength s in [0, 1] of the Table III randomisation, applied from the next reset: every range is scaled by
+        s (friction spread about the nominal 0.7, added mass, gravity, external force and torque, spawn offset, joint
+        offsets and velocities, push velocity). 0 = nominal robot and spawn (yaw stays random), 1 = Table III. Reach
+        it in a vector env with ``envs.call("set_randomization_scale", s)``."""
+        scale = float(scale)
+        if not 0.0 <= scale <= 1.0:
+            raise ValueError(f"randomization_scale must be in [0, 1], got {scale!r}")
+        self.randomization_scale = scale
+
     def _sample_command(self):
         rng = self.np_random
         if rng.uniform() < STANDING_SHARE:
@@ -581,11 +675,14 @@ class DigitEnv(gym.Env):
         p = np.zeros(len(ENV_PARAM_NAMES))
         p[0] = float(nom["pair_friction"][self._ground_pairs[0], 0])
         if self.randomize:
-            p[0] = rng.uniform(*FRICTION_RANGE)
-            p[1] = rng.uniform(*ADDED_MASS_RANGE)
-            p[2:5] = rng.uniform(-GRAVITY_DELTA, GRAVITY_DELTA, size=3)
-            p[5:8] = rng.uniform(-EXT_FORCE, EXT_FORCE, size=3)
-            p[8:11] = rng.uniform(-EXT_TORQUE, EXT_TORQUE, size=3)
+            k = self.randomization_scale
+            mid, half = np.mean(FRICTION_RANGE), 0.5 * (FRICTION_RANGE[1] - FRICTION_RANGE[0])
+            p[0] = mid + k * rng.uniform(-half, half)
+            p[1] = k * rng.uniform(*ADDED_MASS_RANGE)
+            dg = k * rng.uniform(-GRAVITY_DELTA, GRAVITY_DELTA, size=3)
+            p[2:5] = dg if self.gravity_axes == "xyz" else (0.0, 0.0, dg[2])  # the same draws either way
+            p[5:8] = k * rng.uniform(-EXT_FORCE, EXT_FORCE, size=3)
+            p[8:11] = k * rng.uniform(-EXT_TORQUE, EXT_TORQUE, size=3)
             m.pair_friction[self._ground_pairs, :2] = p[0]
             m.geom_friction[self._ground_geoms, 0] = p[0]
             m.body_mass[self._torso] += p[1]
@@ -643,31 +740,36 @@ class DigitEnv(gym.Env):
         mujoco.mj_resetData(m, d)
         self._randomize_model()
         d.qpos[:] = STAND_QPOS
+        d.qpos[:2] = origin[:2]
         yaw = 0.0
+        k = self.randomization_scale
         if self.randomize:
-            d.qpos[:2] = origin[:2] + rng.uniform(-BASE_XY_RANGE, BASE_XY_RANGE, size=2)
             yaw = rng.uniform(-np.pi, np.pi)
-            d.qpos[self._mq[RESET_NOISE_IDX]] += rng.uniform(-JOINT_POS_NOISE, JOINT_POS_NOISE, len(RESET_NOISE_IDX))
-            d.qvel[self._mv[RESET_NOISE_IDX]] = rng.uniform(-JOINT_VEL_NOISE, JOINT_VEL_NOISE, len(RESET_NOISE_IDX))
-        else:
-            d.qpos[:2] = origin[:2]
+            d.qpos[self._mq[RESET_NOISE_IDX]] += k * rng.uniform(-JOINT_POS_NOISE, JOINT_POS_NOISE,
+                                                                 len(RESET_NOISE_IDX))
+            d.qvel[self._mv[RESET_NOISE_IDX]] = k * rng.uniform(-JOINT_VEL_NOISE, JOINT_VEL_NOISE, len(RESET_NOISE_IDX))
         d.qpos[3:7] = (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2))
-        # rest the feet on the highest ground under them (3 x 3 points over each foot box)
         mujoco.mj_kinematics(m, d)
-        pts = []
-        for g in self._feet:
-            R = d.geom_xmat[g].reshape(3, 3)
-            for u in (-1, 0, 1):
-                for v in (-1, 0, 1):
-                    pts.append((d.geom_xpos[g] + R[:, :2] @ (m.geom_size[g, :2] * (u, v)))[:2])
-        ground = float(np.max(self._ground_height(np.array(pts))))
+        feet = self._foot_points()  # at the tile origin; a spawn offset moves them rigidly
+        offset = np.zeros(2)
+        if self.randomize:
+            platform = self._stone_platform(col)
+            for _ in range(SPAWN_TRIES):
+                offset = k * rng.uniform(-BASE_XY_RANGE, BASE_XY_RANGE, size=2)
+                if platform is None or np.all(np.abs(feet + offset - origin[:2]) <= platform):
+                    break
+            else:  # no draw kept both feet on the platform: spawn at its centre
+                offset = np.zeros(2)
+        d.qpos[:2] += offset
+        # rest the feet on the highest ground under them (3 x 3 points over each foot box)
+        ground = float(np.max(self._ground_height(feet + offset)))
         d.qpos[2] += ground + 0.001 - float(np.min(_sole_z(m, d, self._feet)))
         d.ctrl[:] = STAND_CTRL
         d.xfrc_applied[self._torso, :3] = self._env_params[5:8]
         d.xfrc_applied[self._torso, 3:] = self._env_params[8:11]
         mujoco.mj_forward(m, d)
         self._sample_command()
-        self._next_push_t = rng.uniform(*PUSH_INTERVAL_S) if self.randomize else np.inf
+        self._next_push_t = rng.uniform(*PUSH_INTERVAL_S) if self.randomize and k > 0 else np.inf
         obs, _ = self._observe()
         return obs, {"terrain_level": level, "terrain_col": col, "command": self._command.copy()}
 
@@ -698,10 +800,10 @@ class DigitEnv(gym.Env):
 
         if finite:
             q = self._reward_inputs(a, obs, extra, foot_force, n_undesired, terminated, t)
-            terms = reward_terms(q)
+            terms = reward_terms(q, self.reward_weights)
         else:
             terms = {name: 0.0 for name in REWARD_WEIGHTS}
-            terms["termination"] = REWARD_WEIGHTS["termination"] * self.dt
+            terms["termination"] = self.reward_weights["termination"] * self.dt
         reward = float(sum(terms.values()))
         self._last_action = a
         info = {"reward_terms": terms, "command": self._command.copy(), "foot_contact": in_contact.copy()}
@@ -716,7 +818,7 @@ class DigitEnv(gym.Env):
                 self._sample_command()
                 changed = True
             if t >= self._next_push_t - 1e-9:
-                dv = self.np_random.uniform(-PUSH_VELOCITY, PUSH_VELOCITY, size=2)
+                dv = self.randomization_scale * self.np_random.uniform(-PUSH_VELOCITY, PUSH_VELOCITY, size=2)
                 d.qvel[:2] += dv
                 self._env_params[11:13] = dv
                 self._next_push_t = t + self.np_random.uniform(*PUSH_INTERVAL_S)
@@ -726,6 +828,22 @@ class DigitEnv(gym.Env):
         return obs, reward, terminated, truncated, info
 
     # ------------------------------------------------------------------ helpers
+
+    def _foot_points(self):
+        """World xy (18, 2) of 3 x 3 points over each foot box (corners, edge midpoints, centre), current kinematics."""
+        m, d = self.model, self.data
+        R = d.geom_xmat[self._feet].reshape(-1, 3, 3)
+        local = np.array([(u, v, 0.0) for u in (-1, 0, 1) for v in (-1, 0, 1)])  # (9, 3) in half-sizes
+        pts = d.geom_xpos[self._feet, None, :] + np.einsum("gij,gkj->gki", R, local[None] * m.geom_size[self._feet, None])
+        return pts[..., :2].reshape(-1, 2)
+
+    def _stone_platform(self, col):
+        """Half-width (m, minus a margin) of the spawn platform if column ``col`` holds stepping stones, else
+        None: there both feet must spawn on the platform (with a random offset, 134 of 200 spawns at level 0 put a
+        foot over the pit, issue 11)."""
+        if self.terrain is None or self.terrain.types[col] != "stepping_stones":
+            return None
+        return terrain_mod.STONES["platform"] / 2 - SPAWN_PLATFORM_MARGIN
 
     def _contacts(self):
         """Normal ground force on each foot (N), torso-ground contact, number of undesired contact geoms."""
@@ -771,10 +889,9 @@ class DigitEnv(gym.Env):
         obs[S["joint_pos"]] = d.qpos[self._jq] - self._joint_default
         obs[S["joint_vel"]] = d.qvel[self._jv]
         obs[S["last_action"]] = self._last_action
-        obs[S["root_state_w"]] = np.concatenate([pos - self._origin, quat])
         obs[S["base_lin_vel_w"]] = v_w
         obs[S["base_ang_vel_w"]] = R @ w_b
-        obs[S["base_pos_w"]] = pos
+        obs[S["base_pos_w"]] = pos - self._origin
         obs[S["base_quat_w"]] = quat
         obs[S["env_params"]] = self._env_params
         # one ground lookup for the scan points (terrain_mod.scan_points_world's arithmetic) and the two feet
@@ -834,4 +951,6 @@ __all__ = ["ENV_ID", "DigitEnv", "OBS_DIM", "OBS_SLICES", "STUDENT_DIM", "STUDEN
            "FOOT_STANCE_REL_COM", "C1", "C2", "CONTACT_FORCE", "MAX_TILT", "MIN_HEIGHT", "FRICTION_RANGE",
            "ADDED_MASS_RANGE", "GRAVITY_DELTA", "EXT_FORCE", "EXT_TORQUE", "BASE_XY_RANGE", "PUSH_INTERVAL_S",
            "PUSH_VELOCITY", "JOINT_POS_NOISE", "JOINT_VEL_NOISE", "REWARD_WEIGHTS", "REWARD_FUNCTIONS",
-           "RewardInputs", "reward_terms", "gait_phi", "foot_height_target"]
+           "RewardInputs", "reward_terms", "gait_phi", "foot_height_target", "RECOMMENDED_INIT_STD",
+           "PAPER_REWARD_WEIGHTS", "REWARD_WEIGHT_SETS", "HEIGHT_SCAN_CENTRE", "SOURCE_SUBSTEPS", "SPAWN_TRIES",
+           "SPAWN_PLATFORM_MARGIN"]

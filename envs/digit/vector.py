@@ -1,13 +1,13 @@
-"""``DigitVectorEnv``: many ``l2t/Digit-v0`` envs stepped in a few worker processes, data in shared memory.
+"""``DigitVectorEnv``: many ``l2t/Digit-v1`` envs stepped in a few worker processes, data in shared memory.
 
     from envs.digit.vector import DigitVectorEnv
     envs = DigitVectorEnv(num_envs=8, num_workers=2, seed=1, alpha=0.1, noise="uniform", env_kwargs=None)
-    obs, infos = envs.reset()                      # obs = {"state": (8, 314) float32, "observation": (8, 314) float32}
+    obs, infos = envs.reset()                      # obs = {"state": (8, 307) float32, "observation": (8, 307) float32}
     obs, rewards, terminations, truncations, infos = envs.step(actions)   # actions (8, 20) in [-1, 1]
 
 Sub-env ``i`` is ``NoisyObservation(DigitEnv(**env_kwargs), alpha, noise, noisy_mask=DIGIT_NOISY_MASK)``
-(``env_kwargs`` default ``{}``: rough terrain, randomisation on). The student reads
-``obs["observation"][:, :STUDENT_DIM]`` (94), the teacher ``obs["state"]`` (314).
+(``env_kwargs`` default ``{}``: rough terrain, randomisation on at strength 1). The student reads
+``obs["observation"][:, :STUDENT_DIM]`` (94), the teacher ``obs["state"]`` (``OBS_DIM`` = 307).
 
 Workers. ``num_workers=0`` steps every env in the calling process. ``num_workers=k >= 1`` starts ``k`` processes;
 worker ``j`` owns the contiguous block of ``num_envs / k`` envs ``[j * num_envs / k, (j + 1) * num_envs / k)``
@@ -25,7 +25,7 @@ is gone.
 is the time each worker has spent stepping its envs, to compare with wall time when checking the load balance.
 
 Extra keyword arguments: ``context`` (``"fork"`` or ``"forkserver"``) and ``max_episode_steps`` (put into
-``env_kwargs`` unless that has it; ``gym.make_vec("l2t/Digit-v0", num_envs=8, num_workers=2, ...)`` passes the
+``env_kwargs`` unless that has it; ``gym.make_vec("l2t/Digit-v1", num_envs=8, num_workers=2, ...)`` passes the
 registration's 1000, which is also the env's default).
 
 Seeding. Sub-env ``i`` is reset with seed ``seed + i`` at the first ``reset()`` (``seed`` of the constructor, or of
@@ -34,8 +34,8 @@ keep each env's random streams. Same seed and actions give the same outputs for 
 
 Autoreset: gymnasium 1.x ``AutoresetMode.SAME_STEP``. The step that ends an episode (terminated or truncated) of
 env ``i`` resets it at once and returns the NEW episode's first observation in row ``i``; the last observation of
-the ended episode is in ``infos["final_obs"]``, which is a dict of arrays ``{"state": (N, 314) float32,
-"observation": (N, 314) float32}`` (NOT gymnasium's object array of per-env dicts), valid in the rows where
+the ended episode is in ``infos["final_obs"]``, which is a dict of arrays ``{"state": (N, 307) float32,
+"observation": (N, 307) float32}`` (NOT gymnasium's object array of per-env dicts), valid in the rows where
 ``infos["_final_obs"]`` (bool (N,)) is True. Rewards, terminations and truncations of that step belong to the ended
 episode. The keys are present only on steps where some episode ended.
 
@@ -48,7 +48,8 @@ episode sums of ``info["reward_terms"]``, so they sum to ``"r"``), all float64. 
 
 ``call(name, *args, **kwargs)``, ``get_attr(name)`` and ``set_attr(name, values)`` reach every sub-env (through
 the workers) like gymnasium's vector envs (``get_wrapper_attr``), results in env order, so
-``envs.noise.set_noise_alpha(envs, a)`` and ``get_noise_alpha(envs)`` work unchanged. Their arguments and results
+``envs.noise.set_noise_alpha(envs, a)`` and ``get_noise_alpha(envs)`` work unchanged, and
+``envs.call("set_randomization_scale", s)`` sets the randomisation strength of every sub-env (from its next reset). Their arguments and results
 are pickled, so they are for occasional use, not per step.
 """
 

@@ -1,0 +1,125 @@
+"""Measurements behind the numbers in ``envs/digit/env.py`` (issue 11): how long a zero-mean policy survives under
+action noise or under the randomisation, what it earns per step, and where spawns put the feet.
+
+    python -m envs.digit.probes exploration --stds 0.05,0.1,0.3 --seeds 8      # (a) / (b) of issue 11 item 3
+    python -m envs.digit.probes exploration --stds 0.1,0.2,0.3 --seeds 12 --action-scale 0.5 --source-physics
+    python -m envs.digit.probes randomization --scales 0.25,0.5,1 --seeds 8 [--gravity-axes xyz]
+    python -m envs.digit.probes spawn --spawns 200                             # feet over the stepping-stones pit
+
+Each run is one process on one core (set ``OMP_NUM_THREADS=1``); none takes more than a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import mujoco
+import numpy as np
+
+from envs import terrain as terrain_mod
+from envs.digit.env import MAX_EPISODE_STEPS, PAPER_REWARD_WEIGHTS, REWARD_WEIGHTS, DigitEnv
+
+GAMMA = 0.99
+
+
+def exploration_rollouts(std, seeds, **env_kwargs):
+    """A zero-mean policy with i.i.d. N(0, std^2) actions on nominal flat ground (``randomize=False``), one episode per
+    seed (action noise from ``default_rng(1000 + seed)``), up to the 1000-step time-out.
+
+    Returns (episode lengths, {term: mean per-step value}) with the env's weights (``env_kwargs`` may set
+    ``reward_weights``); every term is linear in its weight, so other weight sets follow by reweighting
+    (``per_step_reward``)."""
+    env = DigitEnv(terrain="flat", randomize=False, **env_kwargs)
+    lengths, sums, steps = [], dict.fromkeys(REWARD_WEIGHTS, 0.0), 0
+    for seed in seeds:
+        env.reset(seed=seed)
+        rng = np.random.default_rng(1000 + seed)
+        for k in range(MAX_EPISODE_STEPS):
+            _, _, terminated, truncated, info = env.step(rng.normal(0.0, std, env.action_space.shape))
+            for name, value in info["reward_terms"].items():
+                sums[name] += value
+            steps += 1
+            if terminated or truncated:
+                break
+        lengths.append(k + 1)
+    weights = env.reward_weights
+    env.close()
+    return lengths, {name: value / steps / (weights[name] or 1.0) for name, value in sums.items()}
+
+
+def per_step_reward(unit_terms, weights=REWARD_WEIGHTS):
+    """Mean reward per step without the termination term, from ``exploration_rollouts``'s per-unit-weight terms."""
+    return float(sum(weights[name] * value for name, value in unit_terms.items() if name != "termination"))
+
+
+def break_even(weights=REWARD_WEIGHTS, gamma=GAMMA):
+    """The per-step reward above which surviving pays: (1 - gamma) x the fall's termination term (w x 0.02 s)."""
+    return (1.0 - gamma) * weights["termination"] * 0.02
+
+
+def randomization_survival(scale, seeds, **env_kwargs):
+    """Episode lengths of zero action on flat ground under the randomisation at strength ``scale``."""
+    env = DigitEnv(terrain="flat", randomization_scale=scale, **env_kwargs)
+    lengths = []
+    for seed in seeds:
+        env.reset(seed=seed)
+        for k in range(MAX_EPISODE_STEPS):
+            _, _, terminated, truncated, _ = env.step(np.zeros(env.action_space.shape))
+            if terminated or truncated:
+                break
+        lengths.append(k + 1)
+    env.close()
+    return lengths
+
+
+def pit_spawns(spawns, platform_rule=True, level=0, seed=0):
+    """How many of ``spawns`` resets on a level-``level`` stepping-stones tile put a foot point over the pit."""
+    cols = terrain_mod.column_types(7)
+    env = DigitEnv(terrain_rows=3, terrain_cols=7, terrain_col=cols.index("stepping_stones"))
+    if not platform_rule:
+        env._stone_platform = lambda col: None
+    env.reset(seed=seed)
+    bad = 0
+    for _ in range(spawns):
+        env.curriculum.levels[0] = level
+        env.reset()
+        mujoco.mj_kinematics(env.model, env.data)
+        bad += bool(np.any(env._ground_height(env._foot_points()) < -0.5))
+    env.close()
+    return bad
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", choices=("exploration", "randomization", "spawn"))
+    parser.add_argument("--stds", default="0.05,0.1,0.3")
+    parser.add_argument("--scales", default="0.25,0.5,1")
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--spawns", type=int, default=200)
+    parser.add_argument("--action-scale", type=float, default=None)
+    parser.add_argument("--source-physics", action="store_true")
+    parser.add_argument("--gravity-axes", default="z")
+    args = parser.parse_args()
+    if args.what == "exploration":
+        kw = dict(source_physics=args.source_physics)
+        if args.action_scale is not None:
+            kw["action_scale"] = args.action_scale
+        for std in map(float, args.stds.split(",")):
+            lengths, unit = exploration_rollouts(std, range(args.seeds), **kw)
+            print(f"std {std}: median {np.median(lengths)} steps {sorted(lengths)}; reward per step without the "
+                  f"termination term: v1 {per_step_reward(unit):+.4f}, paper "
+                  f"{per_step_reward(unit, PAPER_REWARD_WEIGHTS):+.4f} (surviving pays above "
+                  f"{break_even():+.3f})", flush=True)
+    elif args.what == "randomization":
+        for scale in map(float, args.scales.split(",")):
+            lengths = randomization_survival(scale, range(args.seeds), gravity_axes=args.gravity_axes)
+            print(f"zero action, flat, randomization_scale {scale}, gravity {args.gravity_axes}: median "
+                  f"{np.median(lengths)} steps {sorted(lengths)}", flush=True)
+    else:
+        for rule in (False, True):
+            print(f"platform rule {'on' if rule else 'off'}: {pit_spawns(args.spawns, rule)} of {args.spawns} level-0 "
+                  f"spawns put a foot over the pit", flush=True)
+
+
+if __name__ == "__main__":
+    main()
