@@ -3,7 +3,7 @@
     MUJOCO_GL=egl python benchmarks/render_digit.py      # writes docs/digit_standing.png
 
 The `stand` keyframe (OSU reset pose, feet 0.4 mm above the floor), ctrl = the standing pose, then 1 s of physics
-(2000 steps of 0.5 ms) with our PD gains (envs/digit/README.md "Gains"); two views: front-left and side.
+(500 steps of 2 ms) with our PD gains (envs/digit/README.md "Gains"); two views: front-left and side.
 Needs only mujoco and numpy (and pillow, which gymnasium[mujoco] installs, to write PNGs).
 """
 
