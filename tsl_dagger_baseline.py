@@ -4,7 +4,7 @@
 # Read next to paper 1 (../shared/papers/l2t_rl_irl_mujoco_cassie.txt), section 4.1.2 and Fig. 2 (bottom row),
 # and paper 2 section V-A. Every environment step of BOTH stages is counted in `global_step`, so the student's
 # curve here sits on the same axis as the L2T student of l2t_sac_mujoco.py, whose student costs no samples.
-# On Digit (`--env-id l2t/Digit-v0`, paper 2 section V-A) the teacher is a PPO teacher saved by l2t_ppo_digit.py and
+# On Digit (`--env-id l2t/Digit-v1`, paper 2 section V-A) the teacher is a PPO teacher saved by l2t_ppo_digit.py and
 # the student that script's LSTM student, trained by DAgger on fixed-length sequences: see `main_digit`.
 import dataclasses
 import math
@@ -31,7 +31,7 @@ STUDENT_LOSSES = ("l1", "l2", "nll")
 TEACHER_FORMAT = "l2t_sac_mujoco/1"  # teachers saved by l2t_sac_mujoco.py and by this script's stage 1
 CHECKPOINT_FORMAT = "tsl_dagger_baseline/1"
 STAGE1_FORMAT = "tsl_dagger_baseline/stage1"
-DIGIT_ENV_ID = "l2t/Digit-v0"
+DIGIT_ENV_ID = "l2t/Digit-v1"
 DIGIT_TEACHER_FORMAT = "l2t_ppo_digit/2"  # checkpoints (and --save-model files) of l2t_ppo_digit.py
 DIGIT_MODEL_FORMAT = "tsl_dagger_baseline/digit-model"  # this script's --save-model on Digit
 
@@ -58,7 +58,7 @@ class Args:
 
     # Environment and noise: the same wrapper and alpha semantics as l2t_sac_mujoco.py
     env_id: str = "HalfCheetah-v4"
-    """the id of a Gymnasium environment with Box observations and actions, or `l2t/Digit-v0` (needs a teacher of
+    """the id of a Gymnasium environment with Box observations and actions, or `l2t/Digit-v1` (needs a teacher of
     l2t_ppo_digit.py)"""
     alpha: Optional[float] = None
     """noise scale alpha >= 0 of the student's observation (default: 0.4; on Digit 0.1, as l2t_ppo_digit.py)"""
@@ -115,7 +115,7 @@ class Args:
     curriculum: bool = False
     """raise the training noise linearly from 0 (first round) to alpha (last round); evaluation stays at alpha"""
 
-    # Digit only (--env-id l2t/Digit-v0): the env as in l2t_ppo_digit.py, the student's sequences
+    # Digit only (--env-id l2t/Digit-v1): the env as in l2t_ppo_digit.py, the student's sequences
     terrain: str = "rough"
     """Digit: `rough` (the terrain grid with its curriculum, the paper's task) or `flat` (a floor plane, cheaper)"""
     max_episode_steps: int = 1000
@@ -595,6 +595,7 @@ class EmpiricalNormalization(nn.Module):
         self.register_buffer("var", torch.ones(dim))
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
         self.register_buffer("eps", torch.tensor(eps if enabled else 0.0))
+        self.register_buffer("keep", torch.ones(dim))  # the inputs the network sees (the checkpoint's mask is loaded)
 
     @torch.no_grad()
     def update(self, x: torch.Tensor):
@@ -610,7 +611,7 @@ class EmpiricalNormalization(nn.Module):
         self.count.copy_(total)
 
     def forward(self, x):
-        return (x - self.mean) / (self.var.sqrt() + self.eps)
+        return (x - self.mean) / (self.var.sqrt() + self.eps) * self.keep
 
 
 class Teacher(nn.Module):
@@ -716,7 +717,7 @@ def load_digit_teacher(path, flag="--teacher-checkpoint"):
 
 def make_digit_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs):
     """The vectorised Digit env, as l2t_ppo_digit.py builds it (SAME_STEP autoreset; obs = {"state": s,
-    "observation": o}, both (N, 314); the student reads o[:, :94])."""
+    "observation": o}, both (N, OBS_DIM); the student reads o[:, :94])."""
     from envs.digit.vector import DigitVectorEnv  # imported here so that a test can stand in a spy
 
     return DigitVectorEnv(num_envs=num_envs, num_workers=num_workers, seed=seed, alpha=alpha, noise=noise,

@@ -312,6 +312,28 @@ def test_actor_init_scale_scales_both_initial_mean_actions(ppo):
     assert default.teacher(s)[0].abs().mean() > 0.01  # so the comparison above is not between zeros
 
 
+def test_on_flat_ground_the_networks_see_one_height_scan_value(ppo):
+    from envs.digit.env import HEIGHT_SCAN_CENTRE, OBS_SLICES
+
+    torch.manual_seed(0)
+    flat, rough = ppo.L2TNets(16, 1.0, True, 1.0, "flat"), ppo.L2TNets(16, 1.0, True, 1.0, "rough")
+    s = torch.randn(8, OBS_DIM)
+    changed = s.clone()
+    scan = torch.arange(OBS_DIM)[OBS_SLICES["height_scan"]]
+    others = scan[scan != HEIGHT_SCAN_CENTRE]
+    assert len(others) == 186
+    changed[:, others] += 5.0  # the repeated copies change: flat ground's teacher and critic do not notice
+    with torch.no_grad():
+        assert torch.equal(flat.teacher(flat.state_norm(s))[0], flat.teacher(flat.state_norm(changed))[0])
+        assert torch.equal(flat.value(flat.state_norm(s)), flat.value(flat.state_norm(changed)))
+        centre = s.clone()
+        centre[:, HEIGHT_SCAN_CENTRE] += 5.0  # the centre point still counts
+        assert not torch.equal(flat.value(flat.state_norm(s)), flat.value(flat.state_norm(centre)))
+        assert not torch.equal(rough.value(rough.state_norm(s)), rough.value(rough.state_norm(changed)))
+    flat.state_norm.update(changed)  # the statistics are kept for every input (the layout does not change)
+    assert flat.state_norm.count == 8 and flat.state_norm.keep.sum() == OBS_DIM - 186
+
+
 def test_randomization_ramps_in_and_the_critic_keeps_its_own_fixed_rate(ppo, tmp_path, fake_envs):
     run_dir = ppo.main(fake_args(ppo, tmp_path, total_timesteps=96, randomization_ramp_steps=48, critic_lr=3e-4,
                                  learning_rate=1e-3))

@@ -44,7 +44,7 @@ def digit_teacher(ppo, tmp_path_factory):
 
 
 def digit_args(tsl, tmp_path, teacher, **overrides):
-    kwargs = dict(env_id="l2t/Digit-v0", teacher_checkpoint=teacher, terrain="flat", max_episode_steps=20,
+    kwargs = dict(env_id="l2t/Digit-v1", teacher_checkpoint=teacher, terrain="flat", max_episode_steps=20,
                   num_envs=2, num_workers=0, seq_len=8, stage2_timesteps=64, dagger_rounds=2, epochs_per_round=4,
                   student_batch_size=16, eval_episodes=2, runs_dir=str(tmp_path / "tsl"), torch_threads=1)
     kwargs.update(overrides)
@@ -205,7 +205,7 @@ def test_wrong_teacher_checkpoint_is_a_one_line_error(tsl, tmp_path, digit_teach
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(SystemExit, match="cannot read"):
         tsl.main(digit_args(tsl, tmp_path, str(tmp_path / "garbage.pt")))
-    with pytest.raises(SystemExit, match="needs --env-id l2t/Digit-v0"):  # a Digit teacher for a MuJoCo env
+    with pytest.raises(SystemExit, match="needs --env-id l2t/Digit-v1"):  # a Digit teacher for a MuJoCo env
         tsl.main(tsl.Args(env_id="l2t-test/Counter-v0", teacher_checkpoint=digit_teacher, stage2_timesteps=60,
                           dagger_rounds=1, runs_dir=str(tmp_path / "tsl"), torch_threads=1))
 
@@ -224,7 +224,7 @@ def test_bad_digit_input_is_a_one_line_error_naming_the_flag(tsl, tmp_path, digi
 
 
 def test_cli_without_teacher_says_there_is_no_stage_1_on_digit(tmp_path):
-    proc = subprocess.run([sys.executable, SCRIPT, "--env-id", "l2t/Digit-v0"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, SCRIPT, "--env-id", "l2t/Digit-v1"], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if "error" in line]
@@ -232,11 +232,11 @@ def test_cli_without_teacher_says_there_is_no_stage_1_on_digit(tmp_path):
 
 
 def test_defaults_depend_on_the_env(tsl):
-    digit = tsl.resolve_defaults(tsl.Args(env_id="l2t/Digit-v0"))
+    digit = tsl.resolve_defaults(tsl.Args(env_id="l2t/Digit-v1"))
     assert digit.alpha == 0.1 and digit.student_loss == "l2"
     mujoco = tsl.resolve_defaults(tsl.Args())
     assert mujoco.alpha == 0.4 and mujoco.student_loss == "l1"
-    assert tsl.resolve_defaults(tsl.Args(env_id="l2t/Digit-v0", alpha=0.3, student_loss="nll")).alpha == 0.3
+    assert tsl.resolve_defaults(tsl.Args(env_id="l2t/Digit-v1", alpha=0.3, student_loss="nll")).alpha == 0.3
 
 
 def test_nonfinite_student_loss_stops_after_saving_the_finite_student(tsl, tmp_path, digit_teacher, monkeypatch):
