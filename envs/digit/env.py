@@ -414,12 +414,20 @@ def alive(q, w):
     return w * float(not q.terminated)
 
 
+# The terms use dot products and math on Python floats where numpy's reductions on these tiny arrays cost more than
+# the arithmetic (the 21 terms: 50 -> 16 us a step, timeit on random RewardInputs; same values to 5e-16 relative).
+
+
+def _sq(x):
+    return float(np.dot(x, x))
+
+
 def action_rate(q, w):
-    return w * float(np.sum((q.action - q.last_action) ** 2))
+    return w * _sq(q.action - q.last_action)
 
 
 def dof_vel(q, w):
-    return w * float(np.sum(q.motor_vel ** 2))
+    return w * _sq(q.motor_vel)
 
 
 def undesired_contacts(q, w):
@@ -427,7 +435,8 @@ def undesired_contacts(q, w):
 
 
 def flat_orientation(q, w):
-    return w * float(np.sum(q.projected_gravity[:2] ** 2))
+    gx, gy = q.projected_gravity[0], q.projected_gravity[1]
+    return w * float(gx * gx + gy * gy)
 
 
 def feet_air_time(q, w):
@@ -441,47 +450,55 @@ def feet_air_time(q, w):
 
 
 def feet_sliding(q, w):
-    return w * float(np.sum(np.linalg.norm(q.foot_vel_xy, axis=1) * q.in_contact))
+    (vx0, vy0), (vx1, vy1) = q.foot_vel_xy.tolist()
+    c0, c1 = (q.foot_force > CONTACT_FORCE).tolist()
+    return w * (math.hypot(vx0, vy0) * c0 + math.hypot(vx1, vy1) * c1)
 
 
 def dof_pos_limits(q, w):
-    return w * float(np.sum(q.limit_excess))
+    return w * float(q.limit_excess.sum())
 
 
 def joint_deviation_hip(q, w):
-    return w * float(np.sum(np.abs(q.motor_pos_rel[HIP_DEV_IDX])))
+    return w * float(np.abs(q.motor_pos_rel[HIP_DEV_IDX]).sum())
 
 
 def joint_deviation_arms(q, w):
-    return w * float(np.sum(np.abs(q.motor_pos_rel[ARM_DEV_IDX])))
+    return w * float(np.abs(q.motor_pos_rel[ARM_DEV_IDX]).sum())
 
 
 def joint_deviation_toes(q, w):
-    return w * float(np.sum(np.abs(q.motor_pos_rel[TOE_DEV_IDX])))
+    return w * float(np.abs(q.motor_pos_rel[TOE_DEV_IDX]).sum())
 
 
 def foot_contact(q, w):
     """Eq. 7 per foot, summed: +C1 where the contact matches the phase (phi > 0 <=> F_GRF > threshold), else -C2."""
-    match = (gait_phi(q.time) > 0.0) == q.in_contact
-    return w * float(np.sum(np.where(match, C1, -C2)))
+    phi = math.sin(2.0 * math.pi * q.time / GAIT_PERIOD)  # gait_phi: (phi, -phi)
+    c0, c1 = (q.foot_force > CONTACT_FORCE).tolist()
+    return w * ((C1 if (phi > 0.0) == c0 else -C2) + (C1 if (-phi > 0.0) == c1 else -C2))
 
 
 def track_foot_height(q, w):
     """Eq. 6: exp(-||h - h_target||_2), h = sole z - CoM z of both feet."""
-    return w * float(np.exp(-np.linalg.norm(q.foot_rel_com - foot_height_target(q.time))))
+    d0, d1 = (q.foot_rel_com - foot_height_target(q.time)).tolist()
+    return w * math.exp(-math.hypot(d0, d1))
 
 
 def foot_clearance(q, w):
-    err = (q.foot_above_ground - FOOT_APEX) ** 2 * np.tanh(CLEARANCE_TANH * np.linalg.norm(q.foot_vel_xy, axis=1))
-    return w * float(np.exp(-np.sum(err) / CLEARANCE_STD))
+    (vx0, vy0), (vx1, vy1) = q.foot_vel_xy.tolist()
+    h0, h1 = q.foot_above_ground.tolist()
+    err = ((h0 - FOOT_APEX) ** 2 * math.tanh(CLEARANCE_TANH * math.hypot(vx0, vy0))
+           + (h1 - FOOT_APEX) ** 2 * math.tanh(CLEARANCE_TANH * math.hypot(vx1, vy1)))
+    return w * math.exp(-err / CLEARANCE_STD)
 
 
 def track_lin_vel_xy(q, w):
-    return w * float(np.exp(-np.sum((q.command[:2] - q.lin_vel_yaw[:2]) ** 2) / TRACK_STD2))
+    ex, ey = float(q.command[0] - q.lin_vel_yaw[0]), float(q.command[1] - q.lin_vel_yaw[1])
+    return w * math.exp(-(ex * ex + ey * ey) / TRACK_STD2)
 
 
 def track_ang_vel_z(q, w):
-    return w * float(np.exp(-(q.command[2] - q.ang_vel_w[2]) ** 2 / TRACK_STD2))
+    return w * math.exp(-float(q.command[2] - q.ang_vel_w[2]) ** 2 / TRACK_STD2)
 
 
 def lin_vel_z(q, w):
@@ -489,15 +506,16 @@ def lin_vel_z(q, w):
 
 
 def ang_vel_xy(q, w):
-    return w * float(np.sum(q.ang_vel_b[:2] ** 2))
+    wx, wy = float(q.ang_vel_b[0]), float(q.ang_vel_b[1])
+    return w * (wx * wx + wy * wy)
 
 
 def dof_torques(q, w):
-    return w * float(np.sum(q.motor_torque ** 2))
+    return w * _sq(q.motor_torque)
 
 
 def dof_acc(q, w):
-    return w * float(np.sum(q.motor_acc ** 2))
+    return w * _sq(q.motor_acc)
 
 
 REWARD_FUNCTIONS = {name: globals()[name] for name in REWARD_WEIGHTS}
