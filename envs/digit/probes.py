@@ -5,6 +5,7 @@ action noise or under the randomisation, what it earns per step, and where spawn
     python -m envs.digit.probes exploration --stds 0.1,0.2,0.3 --seeds 12 --action-scale 0.5 --source-physics
     python -m envs.digit.probes randomization --scales 0.25,0.5,1 --seeds 8 [--gravity-axes xyz]
     python -m envs.digit.probes spawn --spawns 200                             # feet over the stepping-stones pit
+    python -m envs.digit.probes gravity --seeds 8                              # gravity offsets alone, z vs xyz
 
 Each run is one process on one core (set ``OMP_NUM_THREADS=1``); none takes more than a few minutes.
 """
@@ -72,6 +73,26 @@ def randomization_survival(scale, seeds, **env_kwargs):
     return lengths
 
 
+def gravity_only_survival(axes, seeds, delta=0.5):
+    """Episode lengths of zero action on nominal flat ground with ONLY a gravity offset U(-delta, delta) on z or on
+    every axis (drawn from ``default_rng(seed)``), i.e. Table III's gravity event alone."""
+    env = DigitEnv(terrain="flat", randomize=False)
+    lengths = []
+    for seed in seeds:
+        env.reset(seed=seed)
+        dg = np.random.default_rng(seed).uniform(-delta, delta, 3)
+        if axes == "z":
+            dg[:2] = 0.0
+        env.model.opt.gravity[:] = env._nominal["gravity"] + dg
+        for k in range(MAX_EPISODE_STEPS):
+            _, _, terminated, truncated, _ = env.step(np.zeros(env.action_space.shape))
+            if terminated or truncated:
+                break
+        lengths.append(k + 1)
+    env.close()
+    return lengths
+
+
 def pit_spawns(spawns, platform_rule=True, level=0, seed=0):
     """How many of ``spawns`` resets on a level-``level`` stepping-stones tile put a foot point over the pit."""
     cols = terrain_mod.column_types(7)
@@ -91,7 +112,7 @@ def pit_spawns(spawns, platform_rule=True, level=0, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("exploration", "randomization", "spawn"))
+    parser.add_argument("what", choices=("exploration", "randomization", "spawn", "gravity"))
     parser.add_argument("--stds", default="0.05,0.1,0.3")
     parser.add_argument("--scales", default="0.25,0.5,1")
     parser.add_argument("--seeds", type=int, default=8)
@@ -115,6 +136,11 @@ def main():
             lengths = randomization_survival(scale, range(args.seeds), gravity_axes=args.gravity_axes)
             print(f"zero action, flat, randomization_scale {scale}, gravity {args.gravity_axes}: median "
                   f"{np.median(lengths)} steps {sorted(lengths)}", flush=True)
+    elif args.what == "gravity":
+        for axes in ("xyz", "z"):
+            lengths = gravity_only_survival(axes, range(args.seeds))
+            print(f"zero action, flat, gravity offset U(-0.5, 0.5) on {axes} only: median {np.median(lengths)} steps "
+                  f"{sorted(lengths)}", flush=True)
     else:
         for rule in (False, True):
             print(f"platform rule {'on' if rule else 'off'}: {pit_spawns(args.spawns, rule)} of {args.spawns} level-0 "
