@@ -57,6 +57,12 @@ class Args:
     # Environment (envs/digit: l2t/Digit-v1 in DigitVectorEnv) and observation noise (paper 2, section IV-A)
     terrain: str = "rough"
     """`rough` (the terrain grid with its curriculum, the paper's task) or `flat` (a floor plane, cheaper)"""
+    reward_weights: str = "v1"
+    """the env's reward weights: `v1` (Table II's terms with Isaac Lab's Digit weights on the four that made falling
+    pay: hip deviation -0.2, flat orientation -2.5, feet sliding -0.25, torques -1e-6; envs/digit/env.py) or
+    `paper` (Table II as printed)"""
+    gravity_axes: str = "z"
+    """randomised gravity axes: `z` (Isaac Lab) or `xyz` (Table III read per axis; alone it felled every seed)"""
     max_episode_steps: int = 1000
     """episode length in policy steps of 20 ms (1000 = the paper's 20 s); a time-out is a truncation"""
     alpha: float = 0.1
@@ -179,6 +185,10 @@ def check_args(args: Args):
         fail(f"--student-loss none trains no student, so it cannot act: it needs --alpha-mix 0, got {args.alpha_mix}")
     if args.terrain not in ("rough", "flat"):
         fail(f"--terrain must be rough or flat, got '{args.terrain}'")
+    if args.reward_weights not in ("v1", "paper"):
+        fail(f"--reward-weights must be v1 or paper, got '{args.reward_weights}'")
+    if args.gravity_axes not in ("z", "xyz"):
+        fail(f"--gravity-axes must be z or xyz, got '{args.gravity_axes}'")
     if args.lr_schedule not in ("adaptive", "fixed"):
         fail(f"--lr-schedule must be adaptive or fixed, got '{args.lr_schedule}'")
     if args.adv_norm not in ("rollout", "minibatch", "none"):
@@ -741,6 +751,10 @@ def load_checkpoint(path, args):
     for key, value in expected.items():
         if ckpt.get(key) != value:
             fail(f"--resume: checkpoint '{path}' has {key}={ckpt.get(key)!r}, this run has {value!r}")
+    for key in ("reward_weights", "gravity_axes", "randomization_ramp_steps"):  # the task must be the same
+        saved = ckpt.get("args", {}).get(key, getattr(Args, key))  # (a checkpoint older than a flag had its default)
+        if saved != getattr(args, key):
+            fail(f"--resume: checkpoint '{path}' has {key}={saved!r}, this run has {getattr(args, key)!r}")
     if "optimizers" not in ckpt:
         fail(f"--resume: '{path}' is a saved model (--save-model), not a training checkpoint.pt")
     if ckpt["global_step"] >= args.total_timesteps:
@@ -761,7 +775,11 @@ def main(args: Args):
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     # env setup (before the networks: the workers fork from this process)
-    env_kwargs = {"terrain": args.terrain, "max_episode_steps": args.max_episode_steps}
+    env_kwargs = {"terrain": args.terrain, "max_episode_steps": args.max_episode_steps,
+                  "reward_weights": args.reward_weights, "gravity_axes": args.gravity_axes,
+                  # the first episodes too start at the ramp's strength (later ones: set each iteration)
+                  "randomization_scale": randomization_scale(ckpt["global_step"] if ckpt else 0,
+                                                             args.randomization_ramp_steps)}
     try:
         envs = make_envs(args.num_envs, args.num_workers, args.seed, args.alpha, args.noise, env_kwargs)
     except Exception as e:

@@ -49,6 +49,7 @@ PPO = [
     (["--gamma", "0"], "--gamma"), (["--init-noise-std", "0"], "--init-noise-std"),
     (["--student-loss", "none"], "--student-loss"), (["--randomization-ramp-steps", "-1"], "--randomization-ramp-steps"),
     (["--actor-init-scale", "0"], "--actor-init-scale"), (["--alpha", "-0.1"], "--alpha"),
+    (["--reward-weights", "isaac"], "--reward-weights"), (["--gravity-axes", "x"], "--gravity-axes"),
     (["--export-student", "{folder}"], "--export-student: .* is a folder"),
     (["--export-student", "no/such/folder/student.pt"], "--export-student: folder"),
     (["--resume", "no/such/checkpoint.pt"], "--resume"), (["--resume", "{garbage}"], "--resume: cannot read"),

@@ -334,6 +334,21 @@ def test_on_flat_ground_the_networks_see_one_height_scan_value(ppo):
     assert flat.state_norm.count == 8 and flat.state_norm.keep.sum() == OBS_DIM - 186
 
 
+def test_the_env_kwargs_carry_the_task_flags_and_the_ramps_start(ppo, tmp_path, monkeypatch):
+    seen = []
+
+    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs):
+        seen.append(dict(env_kwargs))
+        return FakeDigitVec(num_envs, seed=seed)
+
+    monkeypatch.setattr(ppo, "make_envs", make)
+    ppo.main(fake_args(ppo, tmp_path, reward_weights="paper", gravity_axes="xyz", randomization_ramp_steps=1000))
+    assert seen[0]["reward_weights"] == "paper" and seen[0]["gravity_axes"] == "xyz"
+    assert seen[0]["randomization_scale"] == 0.0  # the very first episodes already start at the ramp's strength
+    ppo.main(fake_args(ppo, tmp_path, randomization_ramp_steps=0))
+    assert seen[-1]["randomization_scale"] == 1.0
+
+
 def test_randomization_ramps_in_and_the_critic_keeps_its_own_fixed_rate(ppo, tmp_path, fake_envs):
     run_dir = ppo.main(fake_args(ppo, tmp_path, total_timesteps=96, randomization_ramp_steps=48, critic_lr=3e-4,
                                  learning_rate=1e-3))
