@@ -1,0 +1,116 @@
+"""Evaluate an l2t_ppo_digit.py checkpoint on Digit: survival, return, and how well it tracks the velocity command.
+
+    python benchmarks/digit_eval.py runs/<run>/checkpoint.pt --episodes 20 [--who student] [--terrain flat]
+
+Deterministic (mean) actions, full-strength domain randomisation (Table III, `--randomization-scale 1`), the
+env's own command draws (vx, vy, yaw rate; resampled every 3-8 s, 10 % standing). Per step, the tracking error is
+|v_xy - cmd_xy| with v_xy the torso's world velocity in the heading (yaw) frame, as the env's track_lin_vel_xy
+term reads it. Reported over the steps whose command has 0.1 <= |cmd_xy| <= 0.5 m/s ("walking up to 0.5 m/s":
+issue 11's stage-A target is a mean <= 0.2 m/s) and over standing commands (|cmd_xy| < 0.1), each from the 50th
+step after a command change on (the policy's settling time is not scored). The student reads the noisy
+observation at --alpha (uniform noise on the sensor terms, as in training).
+"""
+
+import argparse
+import importlib.util
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from envs import checkpoint as checkpoint_file  # noqa: E402
+from envs.digit.env import DIGIT_NOISY_MASK, OBS_SLICES, STUDENT_DIM, DigitEnv  # noqa: E402
+from envs.noise import NoisyObservation  # noqa: E402
+
+SETTLE_STEPS = 50
+
+
+def load_ppo():
+    spec = importlib.util.spec_from_file_location("l2t_ppo_digit", os.path.join(ROOT, "l2t_ppo_digit.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def heading_velocity(obs):
+    v = obs[OBS_SLICES["base_lin_vel_w"]]
+    w, x, y, z = obs[OBS_SLICES["base_quat_w"]]
+    yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+    c, s = math.cos(yaw), math.sin(yaw)
+    return np.array([c * v[0] + s * v[1], -s * v[0] + c * v[1]])
+
+
+def evaluate(path, episodes, who, terrain, alpha, scale, seed):
+    ppo = load_ppo()
+    saved = checkpoint_file.load(path)
+    args = saved["args"]
+    terrain = terrain or saved["terrain"]
+    nets = ppo.L2TNets(saved["lstm_hidden"], 1.0, saved["obs_normalization"], 1.0, saved["terrain"])
+    nets.load_state_dict(saved["nets"])
+    nets.eval()
+    env = DigitEnv(terrain=terrain, randomization_scale=scale, reward_weights=args.get("reward_weights", "v1"),
+                   gravity_axes=args.get("gravity_axes", "z"))
+    env = NoisyObservation(env, alpha, noisy_mask=DIGIT_NOISY_MASK)
+    out = {"return": [], "length": [], "success": [], "walk_err": [], "stand_err": [], "walk_speed_cmd": []}
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        hidden = nets.student.initial_hidden(1)
+        ret, since_change, last_cmd, done, t = 0.0, 0, None, False, 0
+        while not done:
+            with torch.no_grad():
+                if who == "teacher":
+                    s = torch.as_tensor(obs["state"], dtype=torch.float32)[None]
+                    action = nets.teacher(nets.state_norm(s))[0]
+                else:
+                    o = torch.as_tensor(obs["observation"][:STUDENT_DIM], dtype=torch.float32)[None]
+                    action, hidden = nets.student.step(nets.obs_norm(o), hidden)
+            obs, reward, terminated, truncated, info = env.step(action[0].clamp(-1, 1).numpy())
+            ret, t, done = ret + reward, t + 1, terminated or truncated
+            cmd = np.asarray(info["command"])
+            since_change = 0 if last_cmd is None or not np.array_equal(cmd, last_cmd) else since_change + 1
+            last_cmd = cmd
+            if since_change >= SETTLE_STEPS and not terminated:
+                err = float(np.linalg.norm(heading_velocity(obs["state"]) - cmd[:2]))
+                speed = float(np.linalg.norm(cmd[:2]))
+                if 0.1 <= speed <= 0.5:
+                    out["walk_err"].append(err)
+                    out["walk_speed_cmd"].append(speed)
+                elif speed < 0.1:
+                    out["stand_err"].append(err)
+        out["return"].append(ret)
+        out["length"].append(t)
+        out["success"].append(bool(truncated and not terminated))
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--who", choices=("teacher", "student"), default="teacher")
+    parser.add_argument("--terrain", choices=("flat", "rough"), default=None, help="default: the checkpoint's")
+    parser.add_argument("--alpha", type=float, default=0.1, help="the student's observation noise")
+    parser.add_argument("--randomization-scale", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=20_000)
+    a = parser.parse_args()
+    torch.set_num_threads(1)
+    try:
+        r = evaluate(a.checkpoint, a.episodes, a.who, a.terrain, a.alpha, a.randomization_scale, a.seed)
+    except checkpoint_file.CheckpointError as e:
+        raise SystemExit(f"digit_eval.py: error: {e}")
+    walk = np.array(r["walk_err"])
+    print(f"{a.who} of {a.checkpoint}: {a.episodes} episodes, success {np.mean(r['success']):.2f}, return "
+          f"{np.mean(r['return']):.2f} +- {np.std(r['return']):.2f}, length {np.mean(r['length']):.0f}")
+    if len(walk):
+        print(f"  walking commands 0.1-0.5 m/s ({len(walk)} steps): mean |v_xy - cmd_xy| {walk.mean():.3f} m/s "
+              f"(median {np.median(walk):.3f}); mean commanded speed {np.mean(r['walk_speed_cmd']):.2f} m/s")
+    if r["stand_err"]:
+        print(f"  standing commands ({len(r['stand_err'])} steps): mean |v_xy| {np.mean(r['stand_err']):.3f} m/s")
+
+
+if __name__ == "__main__":
+    main()
