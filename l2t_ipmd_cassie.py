@@ -51,14 +51,18 @@ class Args:
     """folder that holds one sub-folder per run (TensorBoard events, checkpoints, videos)"""
 
     # Environment and noise (paper 1, section 4.2.1: alpha = 0.1 on Cassie)
-    env_id: str = "l2t/Cassie-v0"
+    env_id: str = "l2t/Cassie-v1"
     """the id of the environment (the envs' CASSIE_NOISY_MASK is used when it is a Cassie env)"""
     alpha: float = 0.1
     """target noise scale alpha in [0, 1] of the student's observation; evaluation always uses it"""
     noise: str = "uniform"
     """noise model: `uniform` (the paper's: o = s + alpha*eps, eps_i ~ U[-|s_i|, |s_i|]) or `gaussian` (o = s + N(0, alpha^2))"""
     num_envs: int = 8
-    """number of parallel environments (one gradient step per vector step)"""
+    """number of parallel environments (one vector step = num_envs transitions)"""
+    updates_per_step: float = 1.0
+    """gradient steps per vector step (each on a fresh minibatch); fractions allowed: 0.25 = one every 4 vector steps. The update-to-data ratio is updates_per_step / num_envs (the authors': --num-envs 24 --updates-per-step 1, one gradient step per 24 transitions)"""
+    min_reward: Optional[float] = None
+    """end training episodes when the env's step reward falls below this (the Cassie env's `min_reward`; the authors used 0.3); None: the env's default. Evaluation always uses the env's default"""
 
     # Noise curriculum (section 3.2.2, Table 4)
     curriculum: bool = True
@@ -80,7 +84,7 @@ class Args:
     reward_grad_penalty: float = 1.0
     """psi also holds reward_grad_penalty * E[||grad_(s,a) r||^2] at points between agent and expert samples: a smooth reward that still ranks agent states by closeness to the expert's (0: off)"""
     student_reward: bool = True
-    """train and log the student's reward estimate r_s(o, a) of Eq. (8) (it does not drive the student's policy)"""
+    """train and log the student's reward estimate r_s(o, a) of Eq. (8) in `irl` mode with a student (it drives nothing: a diagnostic; `--no-student-reward` saves its cost)"""
 
     # Teacher: IPMD on the SAC backbone
     total_timesteps: int = 2_000_000
@@ -133,6 +137,8 @@ class Args:
     """log losses and SPS every this many environment steps"""
     checkpoint_frequency: int = 100_000
     """write `runs/{run_name}/checkpoint.pt` every this many environment steps and at the end (0: only at the end)"""
+    checkpoint_minutes: float = 0.0
+    """also write the checkpoint whenever this many minutes of wall time have passed since the last one (0: off)"""
     checkpoint_buffer: bool = True
     """include the replay buffer in checkpoints, so that `--resume` continues with the same data"""
     resume: Optional[str] = None
@@ -174,10 +180,18 @@ def check_args(args: Args):
     for name in ("ent_coef", "reward_lr"):
         if not getattr(args, name) > 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if not (math.isfinite(args.checkpoint_minutes) and args.checkpoint_minutes >= 0):
+        fail(f"--checkpoint-minutes must be >= 0, got {args.checkpoint_minutes}")
     for name in ("learning_starts", "eval_frequency", "checkpoint_frequency", "torch_threads", "bc_coef",
                  "reward_reg", "reward_grad_penalty", "md_coef"):
         if not getattr(args, name) >= 0:
             fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if not (math.isfinite(args.updates_per_step) and args.updates_per_step > 0):
+        fail(f"--updates-per-step must be a positive number, got {args.updates_per_step}")
+    if args.min_reward is not None and not (math.isfinite(args.min_reward) and 0 <= args.min_reward < 1):
+        fail(f"--min-reward must be in [0, 1), got {args.min_reward}")
+    if args.min_reward is not None and not args.env_id.startswith("l2t/Cassie"):
+        fail(f"--min-reward is an option of the Cassie env, not of '{args.env_id}'")
     if not 0 <= args.curriculum_fraction <= 1:
         fail(f"--curriculum-fraction must be in [0, 1], got {args.curriculum_fraction}")
     if args.total_timesteps <= args.learning_starts:
@@ -209,16 +223,17 @@ def noisy_mask(env_id):
     return CASSIE_NOISY_MASK if env_id.startswith("l2t/Cassie") else None
 
 
-def make_env(env_id, alpha, noise, seed, capture_video=False, video_folder=None, name_prefix="rl-video"):
-    """A thunk for gymnasium.vector: the env whose observation is {"state": s, "observation": o}."""
+def make_env(env_id, alpha, noise, seed, capture_video=False, video_folder=None, name_prefix="rl-video", **kwargs):
+    """A thunk for gymnasium.vector: the env whose observation is {"state": s, "observation": o}; `kwargs` go to
+    gym.make."""
 
     def thunk():
         if capture_video:
-            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.make(env_id, render_mode="rgb_array", **kwargs)
             env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda i: i == 0,
                                            name_prefix=name_prefix, disable_logger=True)
         else:
-            env = gym.make(env_id)
+            env = gym.make(env_id, **kwargs)
         env = gym.wrappers.RecordEpisodeStatistics(env)
         # s for the teacher, o = s + noise for the student (the curriculum changes alpha inside every sub-env)
         env = NoisyObservation(env, alpha=alpha, noise=noise, noisy_mask=noisy_mask(env_id))
@@ -479,19 +494,34 @@ def curriculum_alpha(step, total, alpha, fraction, enabled):
     return alpha * min(1.0, step / (fraction * total))
 
 
-def evaluate(actor, key, env_fns, seed, device):
-    """Run each env of `env_fns` for one episode with deterministic actions; returns (returns, lengths)."""
+def evaluate(actor, key, env_fns, seed, device, gait=None):
+    """Run each env of `env_fns` for one episode with deterministic actions; returns (returns, lengths).
+
+    `gait`: a dict that receives, per episode, the Cassie walking measures read from the clean state (index 0:
+    pelvis height, 5: forward velocity in the pelvis frame, 44: pelvis y minus the reference's): mean forward
+    speed, mean pelvis height, and |y offset| at the episode's last step (the drift from the reference line)."""
     envs = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     obs, _ = envs.reset(seed=seed)
     n = envs.num_envs
     returns, lengths, done = np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    speed, height, drift = np.zeros(n), np.zeros(n), np.zeros(n)
     while not done.all():
         action = actor.act(torch.as_tensor(obs[key], dtype=torch.float32, device=device)).cpu().numpy()
-        obs, reward, terminated, truncated, _ = envs.step(action)
-        returns += reward * ~done
-        lengths += ~done
+        obs, reward, terminated, truncated, infos = envs.step(action)
+        state = obs["state"].copy()
+        for i in np.flatnonzero(infos.get("_final_obs", ())):
+            state[i] = infos["final_obs"][i]["state"]
+        live = ~done
+        returns += reward * live
+        lengths += live
+        if state.shape[1] >= 45:
+            speed += state[:, 5] * live
+            height += state[:, 0] * live
+            drift = np.where(live, np.abs(state[:, 44]), drift)
         done |= terminated | truncated
     envs.close()
+    if gait is not None:
+        gait.update(speed=speed / lengths, height=height / lengths, drift=drift)
     return returns, lengths
 
 
@@ -560,6 +590,9 @@ def load_expert(args, state_dim, action_dim):
     try:
         demos = load_demos(args.expert_path, env_id=args.env_id, state_dim=state_dim, action_dim=action_dim)
     except DemoFormatError as e:
+        if args.reward_mode == "imitation":  # the file only gives a reference line in this mode
+            print(f"note: --expert-path not used ({first_line(e)})")
+            return None
         fail(f"--expert-path: {e}")
     return demos
 
@@ -586,9 +619,10 @@ def main(args: Args):
 
     # env setup: SAME_STEP autoreset (no transition across an episode boundary; the last obs is in final_obs)
     alpha_now = curriculum_alpha(0, args.total_timesteps, args.alpha, args.curriculum_fraction, args.curriculum)
+    train_kwargs = {} if args.min_reward is None else {"min_reward": args.min_reward}
     try:
         envs = gym.vector.SyncVectorEnv(
-            [make_env(args.env_id, alpha_now, args.noise, args.seed + i) for i in range(args.num_envs)],
+            [make_env(args.env_id, alpha_now, args.noise, args.seed + i, **train_kwargs) for i in range(args.num_envs)],
             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     except Exception as e:
         fail(f"--env-id: cannot create '{args.env_id}' ({type(e).__name__}: {first_line(e)})")
@@ -618,7 +652,8 @@ def main(args: Args):
         expert_return = float(np.mean([e.rewards.sum() for e in demos.episodes]))
     use_irl = args.reward_mode == "irl"
     use_student = args.student_loss != "none"
-    use_student_reward = args.student_reward and use_student and demos is not None
+    # r_s only where it means something: L2T-IRL with a student (in `imitation` mode nothing would use it)
+    use_student_reward = args.student_reward and use_irl and use_student and demos is not None
 
     student = Actor(state_dim, action_dim, args.hidden_dim).to(device)  # pi_s(a|o): noisy observation
     critic = TwinQ(state_dim + action_dim, args.hidden_dim).to(device)  # the teacher's Q_1, Q_2 on (s, a)
@@ -648,6 +683,7 @@ def main(args: Args):
 
     # Resume: networks, optimisers, temperature, step counter, RNG states, best teacher, and the buffer if saved.
     global_step, train_from, actor_updates = 0, args.learning_starts, 0
+    gradient_steps, train_vector_steps = 0, 0  # gradient steps done; vector steps since learning started
     if args.resume is not None:
         ckpt = load_checkpoint(args.resume, args, state_dim, action_dim)
         try:
@@ -662,6 +698,8 @@ def main(args: Args):
         with torch.no_grad():
             log_ent_coef.copy_(ckpt["log_ent_coef"])
         global_step, actor_updates = ckpt["global_step"], ckpt["actor_updates"]
+        gradient_steps = ckpt.get("gradient_steps", actor_updates)  # (older checkpoints: one per actor update)
+        train_vector_steps = ckpt.get("train_vector_steps", gradient_steps)
         best = {"return": ckpt["best_return"], "teacher": ckpt["best_teacher"], "step": ckpt["best_step"]}
         if ckpt["buffer"] is None:
             train_from = global_step + args.learning_starts
@@ -682,6 +720,7 @@ def main(args: Args):
         state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id, "state_dim": state_dim,
                  "action_dim": action_dim, "hidden_dim": args.hidden_dim, "student_loss": args.student_loss,
                  "reward_mode": args.reward_mode, "global_step": global_step, "actor_updates": actor_updates,
+                 "gradient_steps": gradient_steps, "train_vector_steps": train_vector_steps,
                  "best_return": best["return"], "best_teacher": best["teacher"], "best_step": best["step"],
                  "expert_return": expert_return,
                  **{k: modules[k].state_dict() for k in ("teacher", "student", "critic", "reward_t", "reward_s")}}
@@ -771,10 +810,19 @@ def main(args: Args):
     def run_evaluation():
         seed = args.seed + 10_000  # the same eval episodes every time, so points of the curve are comparable
         teacher_fns = [make_env(args.env_id, 0.0, args.noise, seed + i) for i in range(args.eval_episodes)]
-        ret, length = evaluate(teacher, "state", teacher_fns, seed, device)  # teacher: clean state
+        gait = {}
+        ret, length = evaluate(teacher, "state", teacher_fns, seed, device, gait)  # teacher: clean state
         writer.add_scalar("eval/teacher_return", ret.mean(), global_step)
         writer.add_scalar("eval/teacher_length", length.mean(), global_step)
-        line = f"global_step={global_step}, eval/teacher_return={ret.mean():.1f} (length {length.mean():.0f})"
+        writer.add_scalar("eval/teacher_min_length", length.min(), global_step)
+        line = (f"global_step={global_step}, eval/teacher_return={ret.mean():.1f} (length {length.mean():.0f}, "
+                f"min {length.min()})")
+        if args.env_id.startswith("l2t/Cassie"):
+            for k in ("speed", "height", "drift"):
+                writer.add_scalar(f"eval/teacher_{k}", gait[k].mean(), global_step)
+            line += (f", speed {gait['speed'].mean():.2f} m/s, height {gait['height'].mean():.2f} m, "
+                     f"drift {gait['drift'].mean():.2f} m")
+        line += f", gradient steps {gradient_steps}, {time.time() - wall_start:.0f} s"
         if ret.mean() > best["return"]:
             best["return"], best["step"] = float(ret.mean()), global_step
             best["teacher"] = {k: v.detach().clone() for k, v in teacher.state_dict().items()}
@@ -800,6 +848,7 @@ def main(args: Args):
         writer.add_scalar("charts/noise_alpha_max", max(seen), global_step)
         return value
 
+    wall_start = last_checkpoint = time.time()
     # TRY NOT TO MODIFY: start the game
     obs, _ = envs.reset(seed=args.seed + global_step)
     alpha_now = apply_curriculum()
@@ -836,17 +885,23 @@ def main(args: Args):
         if global_step > train_from:
             if learn_start is None:
                 learn_start = (time.time(), global_step, paused)
-            data = rb.sample(args.batch_size)
-            q_stats = update_critic(data)
-            if global_step // args.num_envs % args.policy_frequency == 0:
-                for _ in range(args.policy_frequency):  # delayed updates, compensated (CleanRL / TD3)
-                    actor_stats = update_actors(data)
-                    actor_updates += 1
-                    if old_teacher is not None and actor_updates % args.md_period == 0:
-                        old_teacher.load_state_dict(teacher.state_dict())  # next mirror-descent iteration
-            r_stats = update_rewards(data, alpha_now) if demos is not None else None
-            if global_step // args.num_envs % args.target_network_frequency == 0:
-                polyak_update()
+            train_vector_steps += 1
+            # --updates-per-step: gradient steps due after this many vector steps, minus those done (exact on resume)
+            due = math.floor(train_vector_steps * args.updates_per_step + 1e-9)
+            while gradient_steps < due:
+                gradient_steps += 1
+                data = rb.sample(args.batch_size)
+                q_stats = update_critic(data)
+                if gradient_steps % args.policy_frequency == 0:
+                    for _ in range(args.policy_frequency):  # delayed updates, compensated (CleanRL / TD3)
+                        actor_stats = update_actors(data)
+                        actor_updates += 1
+                        if old_teacher is not None and actor_updates % args.md_period == 0:
+                            old_teacher.load_state_dict(teacher.state_dict())  # next mirror-descent iteration
+                if use_irl or use_student_reward:
+                    r_stats = update_rewards(data, alpha_now)
+                if gradient_steps % args.target_network_frequency == 0:
+                    polyak_update()
 
             if global_step % args.log_frequency < args.num_envs and actor_stats is not None:
                 names = critic_names + actor_names
@@ -857,6 +912,7 @@ def main(args: Args):
                     values.append(r_stats)
                 for name, value in zip(names, torch.cat(values).tolist()):
                     writer.add_scalar(f"losses/{name}", value, global_step)
+                writer.add_scalar("charts/gradient_steps", gradient_steps, global_step)
                 now = time.time()
                 writer.add_scalar("charts/SPS", (global_step - window[1]) / (now - window[0] - paused + window[2]),
                                   global_step)
@@ -867,8 +923,11 @@ def main(args: Args):
             alpha_now = apply_curriculum()
         if args.eval_frequency > 0 and global_step % args.eval_frequency < args.num_envs:
             run_evaluation()
-        if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < args.num_envs:
+        if (args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < args.num_envs) or (
+                args.checkpoint_minutes > 0 and time.time() - last_checkpoint >= 60 * args.checkpoint_minutes):
             checkpoint(ckpt_path)
+            last_checkpoint = time.time()
+            print(f"checkpoint at global_step={global_step} written to {ckpt_path}", flush=True)
         paused += time.time() - t0
 
     if learn_start is not None:

@@ -14,7 +14,7 @@ from conftest import ROOT, load_script, scalars
 from envs.demos import Episode, load_demos, save_demos
 
 SCRIPT = os.path.join(ROOT, "l2t_ipmd_cassie.py")
-CASSIE = "l2t/Cassie-v0"
+CASSIE = "l2t/Cassie-v1"
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def make_demo(path, env_id=CASSIE, steps=40, seed=0, state_dim=None, action_dim=
     """A tiny demonstration: a short rollout of small random actions (or random arrays of the given dims)."""
     import gymnasium as gym
 
-    import envs  # noqa: F401  (registers l2t/Cassie-v0)
+    import envs  # noqa: F401  (registers l2t/Cassie-v1)
 
     rng = np.random.default_rng(seed)
     if state_dim is not None:
@@ -196,7 +196,7 @@ def test_smoke_irl(tmp_path):
     demo = make_demo(str(tmp_path / "demo.npz"))
     proc = run(tiny(tmp_path, "--expert-path", demo, "--checkpoint-frequency", "160"))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    (run_dir,) = glob.glob(str(tmp_path / "l2t_Cassie-v0__*"))
+    (run_dir,) = glob.glob(str(tmp_path / "l2t_Cassie-v1__*"))
     logged = scalars(run_dir)
     for tag in ("eval/teacher_return", "eval/student_return", "eval/teacher_length", "eval/student_length",
                 "eval/expert_return"):
@@ -220,7 +220,7 @@ def test_smoke_imitation_and_save_expert(tmp_path, ipmd):
     proc = run(tiny(tmp_path, "--reward-mode", "imitation", "--expert-path", str(tmp_path / "none.npz"),
                     "--student-loss", "l2", "--save-expert", out, "--expert-episodes", "2"))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    (run_dir,) = glob.glob(str(tmp_path / "l2t_Cassie-v0__*"))
+    (run_dir,) = glob.glob(str(tmp_path / "l2t_Cassie-v1__*"))
     logged = scalars(run_dir)
     assert "losses/reward_loss" not in logged and "eval/expert_return" not in logged  # no reward net, no expert
     assert [s for s, _ in logged["eval/student_return"]] == [160, 320]
@@ -239,6 +239,43 @@ def test_smoke_imitation_and_save_expert(tmp_path, ipmd):
                 "--expert-checkpoint", os.path.join(run_dir, "checkpoint.pt"), "--torch-threads", "1"])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert np.array_equal(load_demos(out2).episodes[1].actions, demos.episodes[1].actions)
+
+
+def test_updates_per_step_student_reward_and_resume_counters(tmp_path, ipmd):
+    """--updates-per-step: floor(vector steps since learning started x ratio) gradient steps, also across
+    --resume; in `imitation` mode the student's reward network is never trained (nothing uses it), even with a
+    student and an expert file; --min-reward reaches the training envs."""
+    demo = make_demo(str(tmp_path / "demo.npz"), steps=20)
+    common = dict(learning_starts=160, batch_size=32, num_envs=2, hidden_dim=32, eval_frequency=0, eval_episodes=1,
+                  expert_path=demo, runs_dir=str(tmp_path), torch_threads=1, log_frequency=40, reward_mode="imitation",
+                  student_loss="l1")
+    run_dir = ipmd.main(ipmd.Args(total_timesteps=320, updates_per_step=0.5, **common))
+    ckpt = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+    assert ckpt["train_vector_steps"] == 80 and ckpt["gradient_steps"] == 40  # (320 - 160) / 2 vector steps
+    assert ckpt["reward_s_optimizer"]["state"] == {} and ckpt["reward_t_optimizer"]["state"] == {}  # never stepped
+    assert ckpt["student_optimizer"]["state"] != {}  # while the student itself did learn
+    assert "losses/student_reward_loss" not in scalars(run_dir)
+    ipmd.main(ipmd.Args(total_timesteps=480, updates_per_step=0.5, resume=os.path.join(run_dir, "checkpoint.pt"),
+                        **common))
+    ckpt = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+    assert ckpt["global_step"] == 480 and ckpt["train_vector_steps"] == 160 and ckpt["gradient_steps"] == 80
+    # several gradient steps per vector step, and the env option: every step's reward is < 0.99, so every training
+    # episode ends after one step
+    run_dir = ipmd.main(ipmd.Args(total_timesteps=240, updates_per_step=3, min_reward=0.99, **common))
+    ckpt = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+    assert ckpt["gradient_steps"] == 3 * 40
+    lengths = [v for _, v in scalars(run_dir)["charts/episodic_length"]]
+    assert len(lengths) > 100 and max(lengths) == 1
+
+
+@pytest.mark.parametrize("flag,value", [("--updates-per-step", "0"), ("--updates-per-step", "-1"),
+                                        ("--updates-per-step", "nan"), ("--min-reward", "1.5"),
+                                        ("--min-reward", "-0.1"), ("--checkpoint-minutes", "-1")])
+def test_bad_new_flags_are_one_line(tmp_path, flag, value):
+    proc = run(tiny(tmp_path, "--reward-mode", "imitation", flag, value), timeout=60)
+    assert proc.returncode != 0
+    message = proc.stderr.strip()
+    assert len(message.splitlines()) == 1 and "Traceback" not in message and flag in message, message
 
 
 @pytest.mark.parametrize("problem", ["missing", "empty", "malformed", "wrong-dim", "alpha", "alpha-neg", "mode"])
