@@ -213,13 +213,14 @@ def test_control_period_in_one_call():
 def test_2ms_physics_stays_within_1cm_of_0p5ms_over_10_control_periods():
     """The env runs 2 ms implicitfast steps (15 per 30 ms period). From the same reset state and with the same
     controls (zero action: reference + feed-forward), a 0.5 ms Euler copy of the model (60 substeps, the v0 physics)
-    must keep pelvis position and whole-body CoM within 1 cm over the first 10 periods (measured: < 1 mm; a
+    must keep pelvis position and whole-body CoM within 1 cm over the first 10 periods (measured: 0.53 mm; a
     4 ms step drifts ~4 cm). Three seeds (different initial phases)."""
     from envs.cassie.env import CassieEnv
 
     env = CassieEnv()
     fine = mujoco.MjModel.from_xml_path(str(MODEL_PATH))
     fine.opt.timestep, fine.opt.integrator = 0.0005, mujoco.mjtIntegrator.mjINT_EULER
+    fine.actuator_ctrlrange[:] = env.model.actuator_ctrlrange  # the env's wider PD target range
     fdata = mujoco.MjData(fine)
     mass = fine.body_mass / fine.body_mass.sum()
     assert env.frame_skip * env.model.opt.timestep == pytest.approx(60 * fine.opt.timestep)
@@ -235,4 +236,5 @@ def test_2ms_physics_stays_within_1cm_of_0p5ms_over_10_control_periods():
             com, fcom = mass @ env.data.xipos, mass @ fdata.xipos
             worst = max(worst, np.abs(env.data.qpos[:3] - fdata.qpos[:3]).max(), np.abs(com - fcom).max())
         assert fdata.qpos[2] > 0.6  # still upright after 0.3 s, so the comparison was on a standing robot
+    print(f"worst 2 ms vs 0.5 ms deviation over 10 periods: {worst * 1e3:.2f} mm")
     assert worst < 0.01, worst
