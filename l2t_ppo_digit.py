@@ -69,8 +69,9 @@ class Args:
     """noise scale alpha >= 0 of the student's sensor terms (the authors' Digit runs used 0.1)"""
     noise: str = "uniform"
     """noise model: `uniform` (o = s + alpha*eps, eps_i ~ U[-|s_i|, |s_i|]) or `gaussian` (o = s + N(0, alpha^2))"""
-    num_envs: int = 16
-    """number of parallel environments (the paper: 4096 on a GPU)"""
+    num_envs: int = 64
+    """number of parallel environments (the paper: 4096 on a GPU). 64 x 24 steps = 1536 samples an iteration: the
+    update costs 0.27 ms a sample in minibatches of 384 against 0.49 in minibatches of 96 (16 envs; teacher alone)"""
     num_workers: int = 2
     """worker processes that step the envs (0: all in this process); must divide --num-envs"""
 
@@ -145,7 +146,7 @@ class Args:
     # Evaluation, logging, checkpoints
     eval_frequency: int = 200
     """evaluate teacher and student every this many iterations (0: only at the end)"""
-    eval_episodes: int = 4
+    eval_episodes: int = 10
     """episodes per evaluation (in parallel, deterministic actions, the same seeds every time)"""
     checkpoint_frequency: int = 100
     """write `runs/{run_name}/checkpoint.pt` every this many iterations and at the end (0: only at the end)"""
@@ -796,6 +797,7 @@ def main(args: Args):
 
     # Resume: networks, normalisers, optimisers, lr, counters, RNG states (the envs start fresh episodes)
     global_step, iteration = 0, 0
+    best = {"teacher_return": -math.inf, "global_step": None}  # the best teacher evaluation at full randomisation
     if ckpt is not None:
         try:
             nets.load_state_dict(ckpt["nets"])
@@ -808,6 +810,7 @@ def main(args: Args):
         for group in optimizers["teacher"].param_groups:
             group["lr"] = lr
         global_step, iteration = ckpt["global_step"], ckpt["iteration"]
+        best.update(ckpt.get("best", {}))
         torch.set_rng_state(ckpt["rng"]["torch"])
         np.random.set_state(ckpt["rng"]["numpy"])
         random.setstate(ckpt["rng"]["python"])
@@ -830,7 +833,8 @@ def main(args: Args):
         state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "obs_dim": OBS_DIM, "student_dim": STUDENT_DIM,
                  "action_dim": ACTION_DIM, "lstm_hidden": args.lstm_hidden, "student_loss": args.student_loss,
                  "obs_normalization": args.obs_normalization, "terrain": args.terrain,
-                 "global_step": global_step, "iteration": iteration, "learning_rate": lr, "nets": nets.state_dict()}
+                 "global_step": global_step, "iteration": iteration, "learning_rate": lr, "nets": nets.state_dict(),
+                 "best": dict(best)}
         if with_optim:
             state.update(optimizers={name: optimizer.state_dict() for name, optimizer in optimizers.items()},
                          rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()})
@@ -862,6 +866,11 @@ def main(args: Args):
                 writer.add_scalar(f"eval/{who}_{key}", values.mean(), global_step)
             line += f", eval/{who}_return={result['return'].mean():.1f} (length {result['length'].mean():.0f})"
             last_eval[who] = (result["return"].mean(), result["length"].mean())
+        # the best teacher so far at the full randomisation (returns at a lower strength are not comparable)
+        if rand_scale == 1.0 and last_eval["teacher"][0] > best["teacher_return"]:
+            best.update(teacher_return=float(last_eval["teacher"][0]), global_step=global_step)
+            checkpoint(os.path.join(run_dir, "best.pt"), with_optim=False)
+            line += " (best teacher so far: best.pt)"
         print(line, flush=True)
 
     # TRY NOT TO MODIFY: start the game

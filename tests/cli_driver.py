@@ -11,8 +11,10 @@ stdin: JSON list of argument lists; stdout: JSON list of {"returncode", "stdout"
 import json
 import os
 import runpy
+import signal
 import sys
 import tempfile
+import time
 import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,10 +28,14 @@ from torch.utils.tensorboard import SummaryWriter  # noqa: E402,F401
 import envs  # noqa: E402,F401
 
 
+CHILD_SECONDS = 60  # a refusal takes well under a second; a child still running then is a run that started
+
+
 def run_child(script, argv):
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     pid = os.fork()
     if pid == 0:  # the child: stdout/stderr to the files, run the script, exit as python would
+        os.setpgid(0, 0)  # its own process group, so that a run that did start (and its env workers) can be killed
         os.dup2(out.fileno(), 1)
         os.dup2(err.fileno(), 2)
         code = 0
@@ -50,8 +56,18 @@ def run_child(script, argv):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    result = {"returncode": os.waitstatus_to_exitcode(status)}
+    deadline = time.time() + CHILD_SECONDS
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            result = {"returncode": os.waitstatus_to_exitcode(status)}
+            break
+        if time.time() > deadline:  # an input that was not refused started a run: stop it and say so
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            result = {"returncode": None, "timed_out": True}
+            break
+        time.sleep(0.005)
     for name, f in (("stdout", out), ("stderr", err)):
         f.seek(0)
         result[name] = f.read().decode(errors="replace")

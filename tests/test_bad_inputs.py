@@ -45,7 +45,7 @@ PPO = [
     (["--alpha-mix", "1.5"], "--alpha-mix"), (["--learning-rate", "-1"], "--learning-rate"),
     (["--critic-lr", "-1"], "--critic-lr"), (["--student-lr", "nan"], "--student-lr"),
     (["--ent-coef", "nan"], "--ent-coef"), (["--num-envs", "3", "--num-workers", "2"], "--num-envs"),
-    (["--num-minibatches", "32"], "--num-minibatches"), (["--terrain", "stairs"], "--terrain"),
+    (["--num-minibatches", "128"], "--num-minibatches"), (["--terrain", "stairs"], "--terrain"),
     (["--gamma", "0"], "--gamma"), (["--init-noise-std", "0"], "--init-noise-std"),
     (["--student-loss", "none"], "--student-loss"), (["--randomization-ramp-steps", "-1"], "--randomization-ramp-steps"),
     (["--actor-init-scale", "0"], "--actor-init-scale"), (["--alpha", "-0.1"], "--alpha"),

@@ -362,6 +362,19 @@ def test_randomization_ramps_in_and_the_critic_keeps_its_own_fixed_rate(ppo, tmp
     assert saved["learning_rate"] != 1e-3  # the adaptive rule did move the actor's rate
 
 
+def test_best_teacher_is_kept_at_full_randomisation_only(ppo, tmp_path, fake_envs):
+    run_dir = ppo.main(fake_args(ppo, tmp_path, total_timesteps=96, eval_frequency=1, randomization_ramp_steps=48))
+    tags = scalars(run_dir)
+    logged, strength = dict(tags["eval/teacher_return"]), dict(tags["charts/randomization_scale"])
+    saved = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+    full = {step: v for step, v in logged.items() if strength[step] == 1.0}  # the evaluations at strength 1
+    assert 0 < len(full) < len(logged)
+    assert saved["best"]["global_step"] == max(full, key=full.get)  # the first of equal returns
+    assert saved["best"]["teacher_return"] == pytest.approx(max(full.values()))
+    best = torch.load(os.path.join(run_dir, "best.pt"), weights_only=False)
+    assert best["global_step"] == saved["best"]["global_step"] and "optimizers" not in best
+
+
 def test_teacher_alone_runs_without_a_student(ppo, tmp_path, fake_envs):
     run_dir = ppo.main(fake_args(ppo, tmp_path, student_loss="none", alpha_mix=0.0))
     logged = scalars(run_dir)
