@@ -331,3 +331,29 @@ def test_committed_expert_loads_and_fits_the_env(ipmd):
     assert np.all(np.abs(a) <= 1.0) and np.all((r >= 0) & (r <= 1))
     # the first state is a reset state of the env (feet on the floor, pelvis near its reference height)
     assert 0.8 < s[0, 0] < 1.1
+
+
+def test_committed_expert_policy_walks(ipmd):
+    """data/cassie_expert_policy.pt (the best teacher of the run in data/README.md) walks on l2t/Cassie-v1: a
+    deterministic episode (seed 1 + 20000, the one in data/cassie_expert.npz) reaches the 600-step time-out at
+    0.5-0.7 m/s (measured 0.60), pelvis >= 0.9 m (1.02), ending < 0.3 m off the reference's line (0.02), and
+    replays the committed trajectory's actions."""
+    import gymnasium as gym
+
+    ckpt = torch.load(os.path.join(ROOT, "data", "cassie_expert_policy.pt"), weights_only=False)
+    assert ckpt["format"] == ipmd.CHECKPOINT_FORMAT and ckpt["env_id"] == CASSIE
+    teacher = ipmd.Actor(57, 10, ckpt["hidden_dim"])
+    teacher.load_state_dict(ckpt["best_teacher"])
+    env = gym.make(CASSIE)
+    state, _ = env.reset(seed=1 + 20_000)
+    x0, heights, actions = env.unwrapped.data.qpos[0], [], []
+    for t in range(600):
+        action = teacher.act(torch.as_tensor(state, dtype=torch.float32)[None])[0].numpy()
+        state, _, terminated, truncated, _ = env.step(action)
+        heights.append(state[0]), actions.append(action)
+        assert not terminated, t
+    assert truncated
+    speed = (env.unwrapped.data.qpos[0] - x0) / (600 * env.unwrapped.dt)
+    assert 0.5 < speed < 0.7 and np.mean(heights) >= 0.9 and abs(state[44]) < 0.3
+    demo = load_demos(ipmd.DEFAULT_EXPERT, env_id=CASSIE).episodes[0]
+    assert len(demo) == 600 and np.allclose(demo.actions, np.array(actions), atol=1e-5)
