@@ -9,7 +9,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
 import gymnasium as gym
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 import tyro
 from torch.utils.tensorboard import SummaryWriter
 
+from envs import checkpoint as checkpoint_file
 from envs.cassie import CASSIE_NOISY_MASK
 from envs.demos import DemoFormatError, Episode, load_demos, save_demos
 from envs.noise import NOISE_TYPES, NoisyObservation, get_noise_alpha, set_noise_alpha
@@ -163,6 +164,10 @@ def first_line(error: Exception) -> str:
 
 def check_args(args: Args):
     """One-line errors for every flag that could otherwise fail deep inside gymnasium or torch."""
+    for field in fields(args):  # every real-valued flag: nan and inf are never meant
+        value = getattr(args, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            fail(f"--{field.name.replace('_', '-')} must be a finite number, got {value}")
     if not (math.isfinite(args.alpha) and 0 <= args.alpha <= 1):
         fail(f"--alpha must be in [0, 1], got {args.alpha}")
     if args.noise not in NOISE_TYPES:
@@ -177,7 +182,7 @@ def check_args(args: Args):
                  "expert_episodes"):
         if getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ("ent_coef", "reward_lr"):
+    for name in ("ent_coef", "reward_lr", "policy_lr", "q_lr", "student_lr"):
         if not getattr(args, name) > 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if not (math.isfinite(args.checkpoint_minutes) and args.checkpoint_minutes >= 0):
@@ -546,31 +551,23 @@ def rollout_expert(actor, env_id, episodes, seed, device):
     return result
 
 
-def save_atomic(obj, path):
-    """torch.save to a temporary file in the same folder, then rename: a crash never leaves half a file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def read_checkpoint(flag, path):
+    """A checkpoint of this script, its digest checked (envs/checkpoint.py); one-line error otherwise."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        fail(f"--{flag}: cannot read checkpoint '{path}' ({type(e).__name__}: {first_line(e)})")
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        ckpt = checkpoint_file.load(path)
+    except checkpoint_file.CheckpointError as e:
+        fail(f"--{flag}: {e}")
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
         fail(f"--{flag}: '{path}' is not a {CHECKPOINT_FORMAT} checkpoint")
     return ckpt
 
 
-def load_checkpoint(path, args, state_dim, action_dim):
-    """Load a checkpoint and check it belongs to this env, these networks and this mode; one-line error otherwise."""
+def load_checkpoint(path, args):
+    """Load a checkpoint and check it belongs to this env, these networks and this mode; one-line error otherwise.
+    (Its state and action sizes are checked against the env once the env exists.)"""
     ckpt = read_checkpoint("resume", path)
-    expected = {"env_id": args.env_id, "state_dim": state_dim, "action_dim": action_dim,
-                "hidden_dim": args.hidden_dim, "student_loss": args.student_loss, "reward_mode": args.reward_mode}
+    expected = {"env_id": args.env_id, "hidden_dim": args.hidden_dim, "student_loss": args.student_loss,
+                "reward_mode": args.reward_mode}
     for key, value in expected.items():
         if ckpt[key] != value:
             fail(f"--resume: checkpoint '{path}' has {key}={ckpt[key]!r}, this run has {value!r}")
@@ -608,6 +605,9 @@ def write_expert(args, teacher, device, source):
 
 def main(args: Args):
     check_args(args)
+    # the files given, read before any work (their sizes are checked against the env below)
+    ckpt = load_checkpoint(args.resume, args) if args.resume is not None else None
+    expert_ckpt = read_checkpoint("expert-checkpoint", args.expert_checkpoint) if args.expert_checkpoint else None
     # TRY NOT TO MODIFY: seeding
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -635,9 +635,8 @@ def main(args: Args):
     teacher = Actor(state_dim, action_dim, args.hidden_dim).to(device)  # pi_t(a|s): privileged, noise-free state
 
     if args.expert_checkpoint is not None:  # --save-expert from a finished run: no training
-        ckpt = read_checkpoint("expert-checkpoint", args.expert_checkpoint)
         try:
-            teacher.load_state_dict(ckpt["best_teacher"] or ckpt["teacher"])
+            teacher.load_state_dict(expert_ckpt["best_teacher"] or expert_ckpt["teacher"])
         except (KeyError, RuntimeError) as e:
             fail(f"--expert-checkpoint: '{args.expert_checkpoint}' does not fit this env ({first_line(e)})")
         write_expert(args, teacher, device, f"the best teacher of {args.expert_checkpoint}")
@@ -684,8 +683,10 @@ def main(args: Args):
     # Resume: networks, optimisers, temperature, step counter, RNG states, best teacher, and the buffer if saved.
     global_step, train_from, actor_updates = 0, args.learning_starts, 0
     gradient_steps, train_vector_steps = 0, 0  # gradient steps done; vector steps since learning started
-    if args.resume is not None:
-        ckpt = load_checkpoint(args.resume, args, state_dim, action_dim)
+    if ckpt is not None:
+        for key, value in (("state_dim", state_dim), ("action_dim", action_dim)):
+            if ckpt[key] != value:
+                fail(f"--resume: checkpoint '{args.resume}' has {key}={ckpt[key]!r}, this env has {value!r}")
         try:
             for key, module in modules.items():
                 module.load_state_dict(ckpt[key])
@@ -713,8 +714,11 @@ def main(args: Args):
         run_dir = os.path.join(args.runs_dir, run_name)
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
+    checkpoint_file.remove_stale_temps(ckpt_path)  # left by a run killed while writing
     writer = SummaryWriter(run_dir, purge_step=global_step + 1 if global_step > 0 else None)
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    if ckpt is None:  # once per run: a resumed run keeps the text of its start
+        writer.add_text("hyperparameters",
+                        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
 
     def checkpoint(path, with_optim=True):
         state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id, "state_dim": state_dim,
@@ -730,7 +734,7 @@ def main(args: Args):
                          old_teacher=None if old_teacher is None else old_teacher.state_dict(),
                          buffer=rb.state_dict() if args.checkpoint_buffer else None,
                          rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()})
-        save_atomic(state, path)
+        checkpoint_file.save(state, path)
 
     def stop_if_nonfinite(stats, names):
         """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
@@ -738,8 +742,9 @@ def main(args: Args):
             bad = [n for n, v in zip(names, stats.tolist()) if not math.isfinite(v)]
             path = os.path.join(run_dir, f"nonfinite_step{global_step}.pt")
             checkpoint(path)
+            last = f"last periodic checkpoint {ckpt_path}" if os.path.exists(ckpt_path) else "no periodic checkpoint yet"
             raise SystemExit(f"{os.path.basename(__file__)}: error: non-finite {', '.join(bad)} at global_step="
-                             f"{global_step}; state saved to {path}, last periodic checkpoint {ckpt_path}")
+                             f"{global_step}; state saved to {path}, {last}")
 
     critic_names = ["qf_loss", "qf1_values", "qf2_values", "rho"]
     actor_names = ["actor_loss", "student_bc_loss", "student_asym_loss", "ent_coef_loss", "ent_coef",

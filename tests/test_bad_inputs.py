@@ -68,9 +68,20 @@ TSL = [
     (["--resume", "{corrupted}"], "--resume: .* is corrupted"),
     (["--dagger-rounds", "0"], "--dagger-rounds"), (["--stage2-timesteps", "4"], "--stage2-timesteps"),
 ]
+IPMD = [
+    (["--policy-lr", "-1"], "--policy-lr"), (["--q-lr", "0"], "--q-lr"), (["--student-lr", "-1"], "--student-lr"),
+    (["--reward-lr", "-1"], "--reward-lr"), (["--bc-coef", "nan"], "--bc-coef"), (["--alpha", "2"], "--alpha"),
+    (["--gamma", "inf"], "--gamma"), (["--updates-per-step", "0"], "--updates-per-step"),
+    (["--min-reward", "1.5"], "--min-reward"), (["--reward-mode", "gail"], "--reward-mode"),
+    (["--policy-update", "trpo"], "--policy-update"), (["--curriculum-fraction", "2"], "--curriculum-fraction"),
+    (["--expert-path", "no/such/expert.npz"], "--expert-path"),
+    (["--resume", "no/such/checkpoint.pt"], "--resume"), (["--resume", "{garbage}"], "--resume: cannot read"),
+    (["--resume", "{corrupted}"], "--resume: .* is corrupted"),
+    (["--expert-checkpoint", "{corrupted}", "--save-expert", "x.npz"], "--expert-checkpoint: .* is corrupted"),
+]
 TYRO = [["--total-timesteps", "abc"], ["--no-such-flag", "1"]]
 SCRIPTS = {"l2t_sac_mujoco.py": (SAC, "l2t_sac_mujoco/1"), "l2t_ppo_digit.py": (PPO, "l2t_ppo_digit/2"),
-           "tsl_dagger_baseline.py": (TSL, "tsl_dagger_baseline/1")}
+           "tsl_dagger_baseline.py": (TSL, "tsl_dagger_baseline/1"), "l2t_ipmd_cassie.py": (IPMD, "l2t_ipmd_cassie/1")}
 
 
 @pytest.fixture(scope="module")
