@@ -28,6 +28,7 @@ MODEL_PATH = Path(__file__).resolve().with_name("digit.xml")
 LEG_MOTORS = ("hip-roll", "hip-yaw", "hip-pitch", "knee", "toe-a", "toe-b")
 ARM_MOTORS = ("shoulder-roll", "shoulder-pitch", "shoulder-yaw", "elbow")
 MOTOR_JOINTS = tuple(f"{side}-{name}" for side in ("left", "right") for name in LEG_MOTORS + ARM_MOTORS)
+ACTION_DIM = len(MOTOR_JOINTS)  # 20: one action (PD target) per motor
 # Unactuated hinges (springs and the passive tarsus / toe joints); the rods are ball joints.
 PASSIVE_JOINTS = tuple(f"{side}-{name}" for side in ("left", "right")
                        for name in ("shin", "tarsus", "heel-spring", "toe-pitch", "toe-roll"))
@@ -87,10 +88,12 @@ def load_model(source_physics: bool = False) -> mujoco.MjModel:
 
 _model = load_model()
 SIM_DT = float(_model.opt.timestep)
+POLICY_DT = 0.02  # s: one control period = one step of l2t/Digit-v1 (50 Hz, Isaac Lab's Digit: 4 x 5 ms)
 STAND_QPOS = _const(_model.key("stand").qpos)  # (61,) OSU reset pose, feet ~0.4 mm above the floor
 STAND_CTRL = _const(_model.key("stand").ctrl)  # (20,) motor joint angles of that pose = PD targets
 del _model
 
-__all__ = ["MODEL_PATH", "LEG_MOTORS", "ARM_MOTORS", "MOTOR_JOINTS", "PASSIVE_JOINTS", "GROUND_CONTACT_GEOMS",
-           "KP", "KD", "OSU_KP", "OSU_KD", "LEG_GAIN_FACTOR", "TORQUE_LIMITS", "LLAPI_TORQUE_LIMITS", "SIM_DT", "STAND_QPOS", "STAND_CTRL",
-           "SOURCE_TIMESTEP", "SOURCE_EQ_SOLIMP", "set_source_physics", "load_model"]
+__all__ = ["MODEL_PATH", "LEG_MOTORS", "ARM_MOTORS", "MOTOR_JOINTS", "ACTION_DIM", "PASSIVE_JOINTS",
+           "GROUND_CONTACT_GEOMS", "KP", "KD", "OSU_KP", "OSU_KD", "LEG_GAIN_FACTOR", "TORQUE_LIMITS",
+           "LLAPI_TORQUE_LIMITS", "SIM_DT", "POLICY_DT", "STAND_QPOS", "STAND_CTRL", "SOURCE_TIMESTEP",
+           "SOURCE_EQ_SOLIMP", "set_source_physics", "load_model"]

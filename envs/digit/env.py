@@ -209,20 +209,21 @@ Seeding: every random draw uses ``self.np_random``; the same ``reset(seed=...)``
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import dataclass, field
 
 import gymnasium as gym
 import mujoco
 import numpy as np
 
 from envs import terrain as terrain_mod
-from envs.digit import (ARM_MOTORS, GROUND_CONTACT_GEOMS, MODEL_PATH, MOTOR_JOINTS, PASSIVE_JOINTS, SIM_DT,
-                        SOURCE_TIMESTEP, STAND_CTRL, STAND_QPOS, set_source_physics)
+from envs.digit import (ACTION_DIM, ARM_MOTORS, GROUND_CONTACT_GEOMS, MODEL_PATH, MOTOR_JOINTS, PASSIVE_JOINTS,
+                        POLICY_DT, SIM_DT, SOURCE_TIMESTEP, STAND_CTRL, STAND_QPOS, set_source_physics)
+from envs.digit.rewards import (C1, C2, CONTACT_FORCE, FEET, FOOT_APEX, FOOT_BODIES, FOOT_STANCE_REL_COM,
+                                GAIT_PERIOD, LIMIT_JOINTS, PAPER_REWARD_WEIGHTS, REWARD_FUNCTIONS, REWARD_WEIGHT_SETS,
+                                REWARD_WEIGHTS, SOFT_LIMIT_FACTOR, RewardInputs, foot_height_target, gait_phi,
+                                reward_terms, sole_z)
 from envs.render import TrackingRenderer
 
 ENV_ID = "l2t/Digit-v1"
-POLICY_DT = 0.02  # s, 50 Hz
 SUBSTEPS = int(round(POLICY_DT / SIM_DT))  # 10 physics steps of 2 ms per policy step
 SOURCE_SUBSTEPS = int(round(POLICY_DT / SOURCE_TIMESTEP))  # 40 of 0.5 ms with source_physics=True
 EPISODE_LENGTH_S = 20.0
@@ -238,16 +239,6 @@ RECOMMENDED_INIT_STD = 0.05
 COMMAND_RANGES = ((-0.8, 0.8), (-0.5, 0.5), (-1.0, 1.0))  # vx (m/s), vy (m/s), yaw rate (rad/s)
 COMMAND_RESAMPLE_S = (3.0, 8.0)
 STANDING_SHARE = 0.1
-
-# Gait and foot trajectory
-GAIT_PERIOD = 0.68  # s (Eq. 7's h)
-FOOT_APEX = 0.10  # m, swing apex of the foot-height trajectory and the foot-clearance target
-C1, C2 = 0.5, 0.5  # Eq. 7 constants, per foot
-CONTACT_FORCE = 1.0  # N, contact threshold (Isaac Lab)
-AIR_TIME_THRESHOLD = 0.8  # s
-CLEARANCE_STD, CLEARANCE_TANH = 0.05, 2.0
-TRACK_STD2 = 0.25  # std^2 of the velocity tracking kernels
-SOFT_LIMIT_FACTOR = 0.9
 
 # Termination
 MAX_TILT = 0.7  # rad
@@ -268,24 +259,6 @@ SPAWN_TRIES = 50  # draws of the spawn offset on stepping-stones tiles before sp
 SPAWN_PLATFORM_MARGIN = 0.02  # m kept between the feet and the platform edge
 ENV_PARAM_NAMES = ("friction", "added_mass", "gravity_x", "gravity_y", "gravity_z", "force_x", "force_y",
                    "force_z", "torque_x", "torque_y", "torque_z", "push_vx", "push_vy")
-
-# Table II's weights (reward_weights="paper").
-PAPER_REWARD_WEIGHTS = {
-    "termination": -200.0, "alive": 0.01, "action_rate": -0.015, "dof_vel": -5e-4, "undesired_contacts": -1.0,
-    "flat_orientation": -10.0, "feet_air_time": 0.25, "feet_sliding": -1.0, "dof_pos_limits": -0.5,
-    "joint_deviation_hip": -5.0, "joint_deviation_arms": -0.3, "joint_deviation_toes": -0.1,
-    "foot_contact": 2.0, "track_foot_height": 0.5, "foot_clearance": 0.5, "track_lin_vel_xy": 0.5,
-    "track_ang_vel_z": 1.0, "lin_vel_z": -2.0, "ang_vel_xy": -0.1, "dof_torques": -1e-5, "dof_acc": -2.5e-7,
-}
-# v1's default weights (reward_weights="v1"): Table II's, except four penalties at Isaac Lab's DigitRoughEnvCfg
-# values, because with Table II's a zero-mean policy that explores at std 0.3 (the std of the v0 runs) earns -0.059
-# per step (without the termination term; -0.028 at std 0.2), below -0.04 = (1 - gamma) x the fall penalty
-# (-200 x 0.02 s, gamma 0.99): falling early paid. With these it earns -0.007 at std 0.3 and -0.030 at 0.5 (8 seeds,
-# nominal flat ground; the four terms were the largest penalties at std 0.1: hip -0.0080, flat orientation -0.0068,
-# feet sliding -0.0039, torques -0.0036 per step).
-REWARD_WEIGHTS = dict(PAPER_REWARD_WEIGHTS, joint_deviation_hip=-0.2,  # Isaac Lab: hip yaw -0.2 (hip roll -0.1)
-                      flat_orientation=-2.5, feet_sliding=-0.25, dof_torques=-1e-6)
-REWARD_WEIGHT_SETS = {"v1": REWARD_WEIGHTS, "paper": PAPER_REWARD_WEIGHTS}
 
 # Observation layout
 NUM_JOINTS = len(MOTOR_JOINTS) + len(PASSIVE_JOINTS)  # 30
@@ -310,222 +283,16 @@ _SCAN_X, _SCAN_Y = terrain_mod.SCAN_POINTS[:, 0].copy(), terrain_mod.SCAN_POINTS
 _SCAN_CENTRE = int(np.flatnonzero((np.abs(terrain_mod.SCAN_POINTS) < 1e-9).all(-1))[0])  # the (0, 0) point
 HEIGHT_SCAN_CENTRE = OBS_SLICES["height_scan"].start + _SCAN_CENTRE  # obs index of the scan's centre point
 
-# Motor index groups (in MOTOR_JOINTS order)
 _MOTOR_IDX = {name: i for i, name in enumerate(MOTOR_JOINTS)}
-HIP_DEV_IDX = np.array([_MOTOR_IDX[f"{s}-hip-{j}"] for s in ("left", "right") for j in ("roll", "yaw")])
-TOE_DEV_IDX = np.array([_MOTOR_IDX[f"{s}-toe-{j}"] for s in ("left", "right") for j in ("a", "b")])
-ARM_DEV_IDX = np.array([_MOTOR_IDX[f"{s}-{j}"] for s in ("left", "right") for j in ARM_MOTORS])
 RESET_NOISE_IDX = np.array([_MOTOR_IDX[f"{s}-{j}"] for s in ("left", "right")
-                            for j in ("hip-roll", "hip-yaw", "hip-pitch") + ARM_MOTORS])
-LIMIT_JOINTS = tuple(f"{s}-{j}" for s in ("left", "right") for j in ("tarsus", "toe-pitch", "toe-roll"))
+                            for j in ("hip-roll", "hip-yaw", "hip-pitch") + ARM_MOTORS])  # open chains only
 TORSO_GEOMS = ("torso-box", "torso-head")
-FEET = ("left-foot", "right-foot")
-FOOT_BODIES = ("left-toe-roll", "right-toe-roll")
 
 
 def _quat_to_mat(quat):
     R = np.empty(9)
     mujoco.mju_quat2Mat(R, quat)
     return R.reshape(3, 3)
-
-
-def _sole_z(model, data, geom_ids):
-    """World z of the lowest corner of each foot box."""
-    R = data.geom_xmat[geom_ids].reshape(-1, 3, 3)
-    return data.geom_xpos[geom_ids, 2] - (np.abs(R[:, 2, :]) * model.geom_size[geom_ids]).sum(-1)
-
-
-def _stance_rel_com():
-    model = mujoco.MjModel.from_xml_path(str(MODEL_PATH))
-    data = mujoco.MjData(model)
-    data.qpos[:] = STAND_QPOS
-    mujoco.mj_kinematics(model, data)
-    mujoco.mj_comPos(model, data)
-    feet = [model.geom(f).id for f in FEET]
-    return float(np.mean(_sole_z(model, data, feet)) - data.subtree_com[model.body("torso").id, 2])
-
-
-FOOT_STANCE_REL_COM = _stance_rel_com()  # sole z - CoM z at the standing pose (~ -0.94 m)
-
-
-# ----------------------------------------------------------------------------- gait
-
-
-def gait_phi(t):
-    """Eq. 7's phi for (left, right) at time t: sin(2 pi t / h) and its half-cycle shift; > 0 means stance."""
-    s = np.sin(2.0 * np.pi * t / GAIT_PERIOD)
-    return np.array([s, -s])
-
-
-def _quintic(u):
-    return u ** 3 * (10.0 - 15.0 * u + 6.0 * u * u)
-
-
-def foot_height_target(t):
-    """Eq. 6's target (left, right): sole z - CoM z. Stance: ``FOOT_STANCE_REL_COM``; swing: + FOOT_APEX * bump.
-    The left foot swings in the second half of the gait cycle (its phi < 0), the right one in the first."""
-    p = (t / GAIT_PERIOD) % 1.0
-    target = np.full(2, FOOT_STANCE_REL_COM)
-    for k, swing in ((0, (p - 0.5) * 2.0 if p >= 0.5 else -1.0), (1, p * 2.0 if p < 0.5 else -1.0)):  # progress
-        if swing >= 0.0:  # -1 = stance
-            u = min(max(2.0 * swing if swing < 0.5 else 2.0 - 2.0 * swing, 0.0), 1.0)
-            target[k] = FOOT_STANCE_REL_COM + FOOT_APEX * _quintic(u)
-    return target
-
-
-# ----------------------------------------------------------------------------- rewards
-
-
-@dataclass
-class RewardInputs:
-    """What the reward terms read (one step, at its end). Defaults describe a robot standing still."""
-    time: float = 0.0
-    terminated: bool = False
-    command: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    action: np.ndarray = field(default_factory=lambda: np.zeros(20))
-    last_action: np.ndarray = field(default_factory=lambda: np.zeros(20))
-    motor_pos_rel: np.ndarray = field(default_factory=lambda: np.zeros(20))  # minus the standing pose
-    motor_vel: np.ndarray = field(default_factory=lambda: np.zeros(20))
-    motor_acc: np.ndarray = field(default_factory=lambda: np.zeros(20))
-    motor_torque: np.ndarray = field(default_factory=lambda: np.zeros(20))
-    limit_excess: np.ndarray = field(default_factory=lambda: np.zeros(6))  # rad beyond the soft limits (>= 0)
-    projected_gravity: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, -1.0]))
-    lin_vel_b: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    ang_vel_b: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    lin_vel_yaw: np.ndarray = field(default_factory=lambda: np.zeros(3))  # world velocity in the heading frame
-    ang_vel_w: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    foot_force: np.ndarray = field(default_factory=lambda: np.zeros(2))  # N, normal, left/right, from the ground
-    air_time: np.ndarray = field(default_factory=lambda: np.zeros(2))
-    contact_time: np.ndarray = field(default_factory=lambda: np.zeros(2))
-    foot_vel_xy: np.ndarray = field(default_factory=lambda: np.zeros((2, 2)))
-    foot_rel_com: np.ndarray = field(default_factory=lambda: np.full(2, FOOT_STANCE_REL_COM))  # sole z - CoM z
-    foot_above_ground: np.ndarray = field(default_factory=lambda: np.zeros(2))  # sole height above the terrain
-    undesired_contacts: int = 0
-
-    @property
-    def in_contact(self):
-        return self.foot_force > CONTACT_FORCE
-
-
-def termination(q, w):
-    return w * float(q.terminated)
-
-
-def alive(q, w):
-    return w * float(not q.terminated)
-
-
-# The terms use dot products and math on Python floats where numpy's reductions on these tiny arrays cost more than
-# the arithmetic (the 21 terms: 50 -> 16 us a step, timeit on random RewardInputs; same values to 5e-16 relative).
-
-
-def _sq(x):
-    return float(np.dot(x, x))
-
-
-def action_rate(q, w):
-    return w * _sq(q.action - q.last_action)
-
-
-def dof_vel(q, w):
-    return w * _sq(q.motor_vel)
-
-
-def undesired_contacts(q, w):
-    return w * float(q.undesired_contacts)
-
-
-def flat_orientation(q, w):
-    gx, gy = q.projected_gravity[0], q.projected_gravity[1]
-    return w * float(gx * gx + gy * gy)
-
-
-def feet_air_time(q, w):
-    """Isaac Lab's ``feet_air_time_positive_biped``: in single stance, the shorter of the current contact / air
-    times (capped at the threshold); 0 in double stance or flight; 0 for standing commands (plain floats: cheap)."""
-    (c0, c1), (a0, a1) = q.contact_time.tolist(), q.air_time.tolist()
-    value = 0.0
-    if (c0 > 0.0) != (c1 > 0.0):  # single stance
-        value = min(c0 if c0 > 0.0 else a0, c1 if c1 > 0.0 else a1, AIR_TIME_THRESHOLD)
-    return w * value * float(math.hypot(q.command[0], q.command[1]) > 0.1)
-
-
-def feet_sliding(q, w):
-    (vx0, vy0), (vx1, vy1) = q.foot_vel_xy.tolist()
-    c0, c1 = (q.foot_force > CONTACT_FORCE).tolist()
-    return w * (math.hypot(vx0, vy0) * c0 + math.hypot(vx1, vy1) * c1)
-
-
-def dof_pos_limits(q, w):
-    return w * float(q.limit_excess.sum())
-
-
-def joint_deviation_hip(q, w):
-    return w * float(np.abs(q.motor_pos_rel[HIP_DEV_IDX]).sum())
-
-
-def joint_deviation_arms(q, w):
-    return w * float(np.abs(q.motor_pos_rel[ARM_DEV_IDX]).sum())
-
-
-def joint_deviation_toes(q, w):
-    return w * float(np.abs(q.motor_pos_rel[TOE_DEV_IDX]).sum())
-
-
-def foot_contact(q, w):
-    """Eq. 7 per foot, summed: +C1 where the contact matches the phase (phi > 0 <=> F_GRF > threshold), else -C2."""
-    phi = math.sin(2.0 * math.pi * q.time / GAIT_PERIOD)  # gait_phi: (phi, -phi)
-    c0, c1 = (q.foot_force > CONTACT_FORCE).tolist()
-    return w * ((C1 if (phi > 0.0) == c0 else -C2) + (C1 if (-phi > 0.0) == c1 else -C2))
-
-
-def track_foot_height(q, w):
-    """Eq. 6: exp(-||h - h_target||_2), h = sole z - CoM z of both feet."""
-    d0, d1 = (q.foot_rel_com - foot_height_target(q.time)).tolist()
-    return w * math.exp(-math.hypot(d0, d1))
-
-
-def foot_clearance(q, w):
-    (vx0, vy0), (vx1, vy1) = q.foot_vel_xy.tolist()
-    h0, h1 = q.foot_above_ground.tolist()
-    err = ((h0 - FOOT_APEX) ** 2 * math.tanh(CLEARANCE_TANH * math.hypot(vx0, vy0))
-           + (h1 - FOOT_APEX) ** 2 * math.tanh(CLEARANCE_TANH * math.hypot(vx1, vy1)))
-    return w * math.exp(-err / CLEARANCE_STD)
-
-
-def track_lin_vel_xy(q, w):
-    ex, ey = float(q.command[0] - q.lin_vel_yaw[0]), float(q.command[1] - q.lin_vel_yaw[1])
-    return w * math.exp(-(ex * ex + ey * ey) / TRACK_STD2)
-
-
-def track_ang_vel_z(q, w):
-    return w * math.exp(-float(q.command[2] - q.ang_vel_w[2]) ** 2 / TRACK_STD2)
-
-
-def lin_vel_z(q, w):
-    return w * float(q.lin_vel_b[2] ** 2)
-
-
-def ang_vel_xy(q, w):
-    wx, wy = float(q.ang_vel_b[0]), float(q.ang_vel_b[1])
-    return w * (wx * wx + wy * wy)
-
-
-def dof_torques(q, w):
-    return w * _sq(q.motor_torque)
-
-
-def dof_acc(q, w):
-    return w * _sq(q.motor_acc)
-
-
-REWARD_FUNCTIONS = {name: globals()[name] for name in REWARD_WEIGHTS}
-
-
-def reward_terms(q: RewardInputs, weights=None, dt: float = POLICY_DT) -> dict:
-    """Every Table II term, weighted and times dt (Isaac Lab's convention): {name: value}."""
-    weights = REWARD_WEIGHTS if weights is None else weights
-    return {name: fn(q, weights[name]) * dt for name, fn in REWARD_FUNCTIONS.items()}
 
 
 # ----------------------------------------------------------------------------- env
@@ -622,7 +389,7 @@ class DigitEnv(gym.Env):
         passive_j = np.array([m.joint(j).id for j in PASSIVE_JOINTS])
         joints = np.concatenate([motor_j, passive_j])
         self._jq, self._jv = m.jnt_qposadr[joints].copy(), m.jnt_dofadr[joints].copy()
-        self._mq, self._mv = self._jq[:20], self._jv[:20]
+        self._mq, self._mv = self._jq[:ACTION_DIM], self._jv[:ACTION_DIM]
         self._joint_default = STAND_QPOS[self._jq].copy()
         lim = np.array([m.joint(j).id for j in LIMIT_JOINTS])
         self._lim_q = m.jnt_qposadr[lim]
@@ -782,7 +549,7 @@ class DigitEnv(gym.Env):
         d.qpos[:2] += offset
         # rest the feet on the highest ground under them (3 x 3 points over each foot box)
         ground = float(np.max(self._ground_height(feet + offset)))
-        d.qpos[2] += ground + 0.001 - float(np.min(_sole_z(m, d, self._feet)))
+        d.qpos[2] += ground + 0.001 - float(np.min(sole_z(m, d, self._feet)))
         d.ctrl[:] = STAND_CTRL
         d.xfrc_applied[self._torso, :3] = self._env_params[5:8]
         d.xfrc_applied[self._torso, 3:] = self._env_params[8:11]
@@ -818,8 +585,8 @@ class DigitEnv(gym.Env):
         truncated = bool(not terminated and self._t >= self.max_episode_steps)
 
         if finite:
-            q = self._reward_inputs(a, obs, extra, foot_force, n_undesired, terminated, t)
-            terms = reward_terms(q, self.reward_weights)
+            state = self._reward_state(a, obs, extra, foot_force, n_undesired, terminated, t)
+            terms = reward_terms(state, self.reward_weights)
         else:
             terms = {name: 0.0 for name in REWARD_WEIGHTS}
             terms["termination"] = self.reward_weights["termination"] * self.dt
@@ -927,7 +694,8 @@ class DigitEnv(gym.Env):
                  "base_height": obs[S["height_scan"]][_SCAN_CENTRE] + terrain_mod.SCAN_OFFSET}
         return obs, extra
 
-    def _reward_inputs(self, a, obs, extra, foot_force, n_undesired, terminated, t):
+    def _reward_state(self, a, obs, extra, foot_force, n_undesired, terminated, t):
+        """The step's ``RewardInputs`` (state at the step's end) for the reward terms."""
         m, d = self.model, self.data
         S = OBS_SLICES
         c, s = np.cos(extra["yaw"]), np.sin(extra["yaw"])
@@ -939,10 +707,10 @@ class DigitEnv(gym.Env):
         for k, b in enumerate(self._foot_bodies):
             mujoco.mj_objectVelocity(m, d, mujoco.mjtObj.mjOBJ_BODY, b, vel6, 0)
             foot_vel[k] = vel6[3:5]
-        sole = _sole_z(m, d, self._feet)
+        sole = sole_z(m, d, self._feet)
         return RewardInputs(
             time=t, terminated=terminated, command=self._command.copy(), action=a, last_action=self._last_action,
-            motor_pos_rel=obs[S["joint_pos"]][:20], motor_vel=d.qvel[self._mv].copy(),
+            motor_pos_rel=obs[S["joint_pos"]][:ACTION_DIM], motor_vel=d.qvel[self._mv].copy(),
             motor_acc=d.qacc[self._mv].copy(), motor_torque=d.actuator_force.copy(),
             limit_excess=np.maximum(self._soft_lo - q_lim, 0.0) + np.maximum(q_lim - self._soft_hi, 0.0),
             projected_gravity=obs[S["projected_gravity"]], lin_vel_b=obs[S["base_lin_vel"]],
