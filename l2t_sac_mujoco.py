@@ -1,7 +1,9 @@
 # L2T-RL with SAC on Gymnasium MuJoCo with observation noise: a teacher on the clean state s and a
 # student on the noisy observation o, trained in ONE loop from the teacher's replay buffer.
-# Read next to "Learn to Teach" (paper 1, ../shared/papers/l2t_rl_irl_mujoco_cassie.txt): section 3.2.1,
-# Algorithm 2, Eqs. (1)-(6), and section 4.1. README.md maps every equation to the lines below.
+# Read next to "Learn to Teach" (paper 1, Wu et al.): section 3.2.1, Algorithm 2, Eqs. (1)-(6), and section 4.1.
+# The file reads top to bottom: flags, envs, networks, buffer, the losses in the paper's order (Eq. 1, then
+# Eqs. 3-6), the training loop with every update in view, and last the plumbing (argument checks, checkpoints).
+# docs/l2t_sac_mujoco.md: usage, logged metrics, implementation details and results.
 import math
 import os
 import random
@@ -18,6 +20,7 @@ import tyro
 from torch.utils.tensorboard import SummaryWriter
 
 from envs import checkpoint as checkpoint_file
+from envs.console import Progress, quiet_known_warnings
 from envs.noise import NOISE_TYPES, NoisyObservation
 
 STUDENT_LOSSES = ("l1", "l2", "kl", "asym", "l1+asym", "l2+asym", "none")
@@ -102,59 +105,6 @@ class Args:
     """include the replay buffer in checkpoints, so that `--resume` continues with the same data"""
     resume: Optional[str] = None
     """path of a checkpoint.pt to continue from (same flags; `--total-timesteps` may be raised)"""
-    compile: bool = False
-    """`torch.compile` the two update functions (about 25 s warm-up, then faster updates)"""
-
-
-def fail(message: str):
-    """Stop with a one-line error on stderr and exit status 1, no traceback."""
-    raise SystemExit(f"{os.path.basename(__file__)}: error: {message}")
-
-
-def first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else ""
-
-
-def check_args(args: Args):
-    """One-line errors for every flag that could otherwise fail deep inside gymnasium or torch."""
-    for field in fields(args):  # every real-valued flag: nan and inf are never meant
-        value = getattr(args, field.name)
-        if isinstance(value, float) and not math.isfinite(value):
-            fail(f"--{field.name.replace('_', '-')} must be a finite number, got {value}")
-    if not (math.isfinite(args.alpha) and args.alpha >= 0):
-        fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
-    if args.noise not in NOISE_TYPES:
-        fail(f"--noise must be one of {', '.join(NOISE_TYPES)}, got '{args.noise}'")
-    if args.student_loss not in STUDENT_LOSSES:
-        fail(f"--student-loss must be one of {', '.join(STUDENT_LOSSES)}, got '{args.student_loss}'")
-    for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "eval_episodes", "log_frequency",
-                 "policy_frequency", "target_network_frequency", "hidden_dim"):
-        if getattr(args, name) <= 0:
-            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ("ent_coef", "policy_lr", "q_lr", "student_lr"):
-        if not getattr(args, name) > 0:
-            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ("learning_starts", "eval_frequency", "checkpoint_frequency", "torch_threads", "bc_coef"):
-        if getattr(args, name) < 0:
-            fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
-    if args.total_timesteps <= args.learning_starts:
-        fail(f"--total-timesteps ({args.total_timesteps}) must exceed --learning-starts ({args.learning_starts})")
-    if args.learning_starts < args.batch_size:
-        fail(f"--learning-starts ({args.learning_starts}) must be at least --batch-size ({args.batch_size})")
-    if not (0 < args.gamma <= 1 and 0 < args.tau <= 1):
-        fail(f"--gamma and --tau must be in (0, 1], got {args.gamma} and {args.tau}")
-    try:
-        gym.spec(args.env_id)
-    except gym.error.Error as e:
-        fail(f"--env-id: unknown environment '{args.env_id}' ({first_line(e)})")
-    if args.capture_video:
-        try:
-            import moviepy  # noqa: F401  (gymnasium's RecordVideo writes MP4 through it)
-        except ImportError:
-            fail("--capture-video needs moviepy (pip install -r requirements.txt)")
-    if args.resume is not None and not os.path.isfile(args.resume):
-        fail(f"--resume: no checkpoint file at '{args.resume}'")
 
 
 def make_env(env_id, alpha, noise, seed, capture_video=False, video_folder=None, name_prefix="rl-video"):
@@ -278,78 +228,45 @@ class ReplayBuffer:
         self.pos, self.size = d["pos"], d["size"]
 
 
-# ALGO LOGIC: the student loss, Eqs. (3)-(6). Inputs come from ONE minibatch of the teacher's buffer.
-def student_loss_terms(kind, student_mean, student_log_std, teacher_mean, teacher_log_std):
-    """The BC part of the student loss: Eq. (3) for l1/l2, Eq. (4) for kl. Returns 0 for `asym` alone.
-
-    Eq. (3) compares the student's and the teacher's MEAN actions, tanh(mean), not sampled actions: the mean
-    is the action both agents execute at evaluation; a target sampled from the teacher adds the teacher's
-    exploration noise to the regression target, and an L2 loss between two samples also rewards the
-    student for shrinking its own std. l1 is the per-sample L1 norm, l2 the squared L2 norm, summed over
-    action dimensions and averaged over the batch. The teacher is a fixed target (detached).
-    """
-    if kind.startswith("l1"):
-        return (torch.tanh(student_mean) - torch.tanh(teacher_mean)).abs().sum(-1).mean()
-    if kind.startswith("l2"):
-        return (torch.tanh(student_mean) - torch.tanh(teacher_mean)).pow(2).sum(-1).mean()
-    if kind == "kl":
-        # Eq. (4): KL(pi_s(.|o) || pi_t(.|s)). tanh is a bijection, so the KL of the two squashed policies
-        # equals the closed-form KL of their Gaussians before squashing.
-        var_s, var_t = (2 * student_log_std).exp(), (2 * teacher_log_std).exp()
-        kl = teacher_log_std - student_log_std + (var_s + (student_mean - teacher_mean).pow(2)) / (2 * var_t) - 0.5
-        return kl.sum(-1).mean()
-    return torch.zeros((), device=student_mean.device)
-
-
 # ALGO LOGIC: the teacher's critic, Eq. (1): SAC's soft Bellman backup with twin target critics
 def critic_loss(data, teacher, critic, target_critic, ent_coef, gamma):
-    """Returns (loss, stats): the sum of the two critics' MSE to the soft TD target, and [loss, mean Q_1, mean Q_2]."""
+    """The sum of the two critics' MSE to the soft TD target, and Q_1, Q_2 of the batch (shape (2, batch))."""
     with torch.no_grad():
         next_action, next_log_prob, _, _ = teacher.sample(data["next_state"])
         next_q = target_critic(data["next_state"], next_action).min(0).values - ent_coef * next_log_prob
         # Eq. (1): Q(s, a) = r + gamma E[Q(s', a')]; a terminal s' has no future, a truncated one does
         target_q = data["reward"] + gamma * (1.0 - data["terminated"]) * next_q
     q_values = critic(data["state"], data["action"])  # (2, batch)
-    q_loss = (q_values - target_q).pow(2).mean(1).sum()  # MSE of Q_1 plus MSE of Q_2
-    return q_loss, torch.stack([q_loss, q_values[0].mean(), q_values[1].mean()]).detach()
+    return (q_values - target_q).pow(2).mean(1).sum(), q_values  # MSE of Q_1 plus MSE of Q_2
 
 
-# ALGO LOGIC: the teacher's policy step, Eq. (2), and the student's, Eqs. (3)-(6), on the SAME minibatch (Alg. 2)
-def actor_losses(data, teacher, student, critic, log_ent_coef, target_entropy, kind, bc_coef):
-    """Returns (teacher + student loss, temperature loss, stats). The three losses share no parameters.
+# ALGO LOGIC: the student's loss, Eqs. (3)-(6), on the teacher's minibatch (the teacher's step, Eq. 2, is in the loop)
+def student_loss(kind, student_out, teacher_mean, teacher_log_std, q_s, ent_coef, bc_coef=1.0):
+    """L_s = bc_coef * L_BC + L_Asym (Eq. 6); returns (L_s, L_BC, L_Asym).
 
-    stats = [teacher actor loss, student BC loss, student asymmetric loss, temperature loss, temperature,
-    imitation gap (mean |student mean action - teacher mean action|, a diagnostic for every `kind`)].
+    student_out = (log-prob of the student's sampled action a_s, mean, log-std), all on the NOISY o;
+    teacher_mean, teacher_log_std: the teacher's on the clean s (detached: a fixed target);
+    q_s = min_j Q_j(s, a_s): the TEACHER's critic scoring a_s on the CLEAN s (None unless `kind` has asym).
+    Eq. (3) compares the two MEAN actions, tanh(mean), not sampled ones: the mean is what both execute at
+    evaluation; a sampled target adds the teacher's exploration noise, and an L2 between two samples also pays
+    the student for shrinking its own std. l1: the L1 norm over action dimensions, l2: the squared L2 norm,
+    both averaged over the batch.
     """
-    ent_coef = log_ent_coef.exp().detach()
-    zero = torch.zeros((), device=data["state"].device)
-    action_t, log_prob_t, mean_t, log_std_t = teacher.sample(data["state"])
-    use_student, use_asym = kind != "none", kind.endswith("asym")
-    if use_student:
-        action_s, log_prob_s, mean_s, log_std_s = student.sample(data["obs"])
-    if use_asym:  # one critic pass for teacher (a_t on s) and student (a_s on the SAME clean s)
-        q = critic(data["state"].repeat(2, 1), torch.cat([action_t, action_s]), detach_params=True).min(0).values
-        q_t, q_s = q.chunk(2)
-    else:
-        q_t = critic(data["state"], action_t, detach_params=True).min(0).values
-    # Eq. (2) as SAC solves it: the KL proximity becomes the entropy bonus, i.e. minimise
-    # E[ent_coef * log pi_t(a|s) - Q(s, a)], a ~ pi_t(.|s). (The paper writes <Q, p> as a cost to minimise;
-    # with Q a return to maximise, the sign of the Q term is negative here.)
-    actor_loss = (ent_coef * log_prob_t - q_t).mean()
-    loss, bc_loss, asym_loss, gap = actor_loss, zero, zero, zero
-    if use_student:
-        mean_t_target, log_std_t_target = mean_t.detach(), log_std_t.detach()  # the teacher is a fixed target
-        bc_loss = student_loss_terms(kind, mean_s, log_std_s, mean_t_target, log_std_t_target)
-        if use_asym:
-            # Eq. (5): the student's action on the NOISY o is scored by the teacher's critic on the CLEAN s,
-            # with the teacher's temperature (the KL to the previous student becomes SAC's entropy term)
-            asym_loss = (ent_coef * log_prob_s - q_s).mean()
-        loss = loss + bc_coef * bc_loss + asym_loss  # Eq. (6): L_s = L_BC + L_Asym
-        gap = (torch.tanh(mean_s) - torch.tanh(mean_t_target)).abs().mean()
-    # SAC's temperature loss towards entropy -dim(A), with the log-probs of this (pre-update) teacher
-    ent_loss = (-log_ent_coef.exp() * (log_prob_t.detach() + target_entropy)).mean()
-    stats = torch.stack([actor_loss, bc_loss, asym_loss, ent_loss, ent_coef.squeeze(), gap]).detach()
-    return loss, ent_loss, stats
+    log_prob_s, mean_s, log_std_s = student_out
+    zero = torch.zeros((), device=mean_s.device)
+    if kind.startswith("l1"):  # Eq. (3), L1
+        bc = (torch.tanh(mean_s) - torch.tanh(teacher_mean)).abs().sum(-1).mean()
+    elif kind.startswith("l2"):  # Eq. (3), squared L2
+        bc = (torch.tanh(mean_s) - torch.tanh(teacher_mean)).pow(2).sum(-1).mean()
+    elif kind == "kl":  # Eq. (4): KL(pi_s(.|o) || pi_t(.|s)); tanh is a bijection, so it equals the Gaussians' KL
+        var_s, var_t = (2 * log_std_s).exp(), (2 * teacher_log_std).exp()
+        bc = (teacher_log_std - log_std_s + (var_s + (mean_s - teacher_mean).pow(2)) / (2 * var_t) - 0.5).sum(-1).mean()
+    else:  # `asym` alone
+        bc = zero
+    # Eq. (5): the student's action on the noisy o scored by the teacher's critic on the clean s, with the teacher's
+    # temperature (the KL to the previous student becomes SAC's entropy term)
+    asym = (ent_coef * log_prob_s - q_s).mean() if kind.endswith("asym") else zero
+    return bc_coef * bc + asym, bc, asym
 
 
 def to_env_action(action, low, high):
@@ -374,29 +291,10 @@ def evaluate(actor, key, env_fns, seed, device):
     return returns, lengths
 
 
-def load_checkpoint(path, args):
-    """Load a checkpoint (digest checked) and check it belongs to this run's flags; one-line error otherwise.
-    (Its state and action sizes are checked against the env once the env exists.)"""
-    try:
-        ckpt = checkpoint_file.load(path)
-    except checkpoint_file.CheckpointError as e:
-        fail(f"--resume: {e}")
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        fail(f"--resume: '{path}' is not a {CHECKPOINT_FORMAT} checkpoint")
-    expected = {"env_id": args.env_id, "hidden_dim": args.hidden_dim, "student_loss": args.student_loss}
-    for key, value in expected.items():
-        if ckpt[key] != value:
-            fail(f"--resume: checkpoint '{path}' has {key}={ckpt[key]!r}, this run has {value!r}")
-    if "q_optimizer" not in ckpt:
-        fail(f"--resume: '{path}' is a saved model (--save-model), not a training checkpoint.pt")
-    if ckpt["global_step"] >= args.total_timesteps:
-        fail(f"--resume: checkpoint is at step {ckpt['global_step']}; raise --total-timesteps above it to continue")
-    return ckpt
-
-
 def main(args: Args):
     check_args(args)
     ckpt = load_checkpoint(args.resume, args) if args.resume is not None else None  # before any work
+    quiet_known_warnings()
     # TRY NOT TO MODIFY: seeding
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -408,14 +306,7 @@ def main(args: Args):
 
     # env setup: SAME_STEP autoreset, so the step that ends an episode returns the next episode's first
     # observation and puts the real last one in infos["final_obs"]: no transition across an episode boundary.
-    try:
-        envs = gym.vector.SyncVectorEnv(
-            [make_env(args.env_id, args.alpha, args.noise, args.seed + i) for i in range(args.num_envs)],
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-    except Exception as e:  # e.g. mujoco missing, or an env whose spaces NoisyObservation cannot handle
-        fail(f"--env-id: cannot create '{args.env_id}' ({type(e).__name__}: {first_line(e)})")
-    if not isinstance(envs.single_action_space, gym.spaces.Box):
-        fail(f"--env-id: '{args.env_id}' has {envs.single_action_space}; only continuous (Box) actions are supported")
+    envs = make_vector_env(args)
     state_dim = envs.single_observation_space["state"].shape[0]
     action_dim = envs.single_action_space.shape[0]
     action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
@@ -435,113 +326,38 @@ def main(args: Args):
     log_ent_coef = torch.tensor([0.0 if args.autotune else math.log(args.ent_coef)], device=device, requires_grad=True)
     ent_optimizer = torch.optim.Adam([log_ent_coef], lr=args.q_lr, fused=True)
     rb = ReplayBuffer(args.buffer_size, state_dim, action_dim, device)
-    use_student = args.student_loss != "none"
+    use_student, use_asym = args.student_loss != "none", args.student_loss.endswith("asym")
+    actor_optimizers = [actor_optimizer] + [student_optimizer] * use_student + [ent_optimizer] * args.autotune
+    modules = {"teacher": teacher, "student": student, "critic": critic, "target_critic": target_critic,
+               "q_optimizer": q_optimizer, "actor_optimizer": actor_optimizer, "student_optimizer": student_optimizer,
+               "ent_optimizer": ent_optimizer}
 
-    # Resume: networks, optimisers, temperature, step counter, RNG states, and the buffer if it was saved.
     global_step, train_from = 0, args.learning_starts
-    if ckpt is not None:
-        for key, value in (("state_dim", state_dim), ("action_dim", action_dim)):
-            if ckpt[key] != value:
-                fail(f"--resume: checkpoint '{args.resume}' has {key}={ckpt[key]!r}, this env has {value!r}")
-        try:
-            for module, key in ((teacher, "teacher"), (student, "student"), (critic, "critic"),
-                                (target_critic, "target_critic"), (q_optimizer, "q_optimizer"),
-                                (actor_optimizer, "actor_optimizer"), (student_optimizer, "student_optimizer"),
-                                (ent_optimizer, "ent_optimizer")):
-                module.load_state_dict(ckpt[key])
-            if ckpt["buffer"] is not None:
-                rb.load_state_dict(ckpt["buffer"])
-        except (KeyError, ValueError, RuntimeError) as e:
-            fail(f"--resume: checkpoint '{args.resume}' does not fit this run ({type(e).__name__}: {first_line(e)})")
-        with torch.no_grad():
-            log_ent_coef.copy_(ckpt["log_ent_coef"])
-        global_step = ckpt["global_step"]
-        if ckpt["buffer"] is None:  # no saved data: the teacher (not random actions) refills learning_starts steps
-            train_from = global_step + args.learning_starts
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        np.random.set_state(ckpt["rng"]["numpy"])
-        random.setstate(ckpt["rng"]["python"])
+    if ckpt is not None:  # networks, optimisers, temperature, step counter, RNG states, and the buffer if saved
+        global_step, train_from = restore(ckpt, args, modules, rb, log_ent_coef, state_dim, action_dim)
         run_dir = os.path.dirname(os.path.abspath(args.resume))
-        print(f"resumed from {args.resume} at global_step={global_step}, buffer size {rb.size}")
-    else:
-        # "/" of a namespaced id (e.g. l2t/Cassie-v0) would nest folders
-        run_name = f"{args.env_id.replace('/', '_')}__{args.exp_name}__{args.seed}__{int(time.time())}"
-        run_dir = os.path.join(args.runs_dir, run_name)
+    else:  # "/" of a namespaced id (e.g. l2t/Cassie-v1) would nest folders
+        run_dir = os.path.join(args.runs_dir, f"{args.env_id.replace('/', '_')}__{args.exp_name}__{args.seed}__"
+                                              f"{int(time.time())}")
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
     checkpoint_file.remove_stale_temps(ckpt_path)  # left by a run killed while writing
-    # purge_step drops events a crashed run logged after its last checkpoint (those AT the checkpoint's step were
-    # logged before it was written), so the curve continues without duplicates
-    writer = SummaryWriter(run_dir, purge_step=global_step + 1 if global_step > 0 else None)
-    if args.resume is None:  # once per run: a resumed run keeps the text of its start
-        writer.add_text("hyperparameters",
-                        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    writer = open_writer(run_dir, args, global_step)
 
     def checkpoint(path, with_optim=True):
-        state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id,
-                 "state_dim": state_dim, "action_dim": action_dim, "hidden_dim": args.hidden_dim,
-                 "student_loss": args.student_loss, "global_step": global_step,
-                 "action_low": action_low, "action_high": action_high,
-                 "teacher": teacher.state_dict(), "student": student.state_dict(), "critic": critic.state_dict()}
+        state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id, "state_dim": state_dim,
+                 "action_dim": action_dim, "hidden_dim": args.hidden_dim, "student_loss": args.student_loss,
+                 "global_step": global_step, "action_low": action_low, "action_high": action_high,
+                 **{k: modules[k].state_dict() for k in ("teacher", "student", "critic")}}
         if with_optim:
-            state.update(target_critic=target_critic.state_dict(), log_ent_coef=log_ent_coef.detach().cpu(),
-                         q_optimizer=q_optimizer.state_dict(), actor_optimizer=actor_optimizer.state_dict(),
-                         student_optimizer=student_optimizer.state_dict(), ent_optimizer=ent_optimizer.state_dict(),
-                         buffer=rb.state_dict() if args.checkpoint_buffer else None,
-                         rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()})
+            state.update({k: m.state_dict() for k, m in modules.items()}, log_ent_coef=log_ent_coef.detach().cpu(),
+                         buffer=rb.state_dict() if args.checkpoint_buffer else None, rng=rng_state())
         checkpoint_file.save(state, path)
 
-    # The two loss functions of one gradient step, bound to this run's networks (defined above main)
-    def critic_loss_fn(data):
-        return critic_loss(data, teacher, critic, target_critic, log_ent_coef.exp().detach(), args.gamma)
-
-    def actor_losses_fn(data):
-        return actor_losses(data, teacher, student, critic, log_ent_coef, target_entropy, args.student_loss,
-                            args.bc_coef)
-
-    if args.compile:  # compile the loss functions (forward and, through AOTAutograd, backward); steps stay eager
-        critic_loss_fn = torch.compile(critic_loss_fn)
-        actor_losses_fn = torch.compile(actor_losses_fn)
-
-    def stop_if_nonfinite(stats, names):
+    def stop_if_nonfinite(stats):
         """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
-        if not torch.isfinite(stats).all():
-            bad = [n for n, v in zip(names, stats.tolist()) if not math.isfinite(v)]
-            path = os.path.join(run_dir, f"nonfinite_step{global_step}.pt")
-            checkpoint(path)
-            last = f"last periodic checkpoint {ckpt_path}" if os.path.exists(ckpt_path) else "no periodic checkpoint yet"
-            raise SystemExit(f"{os.path.basename(__file__)}: error: non-finite {', '.join(bad)} at global_step="
-                             f"{global_step}; state saved to {path}, {last}")
-
-    critic_names = ["qf_loss", "qf1_values", "qf2_values"]
-    actor_names = ["actor_loss", "student_bc_loss", "student_asym_loss", "ent_coef_loss", "ent_coef", "imitation_gap"]
-
-    actor_optimizers = [actor_optimizer] + [student_optimizer] * use_student + [ent_optimizer] * args.autotune
-
-    def update_critic(data):
-        q_loss, stats = critic_loss_fn(data)
-        stop_if_nonfinite(stats, critic_names)
-        q_optimizer.zero_grad(set_to_none=True)
-        q_loss.backward()
-        q_optimizer.step()
-        return stats
-
-    def update_actors(data):
-        loss, ent_loss, stats = actor_losses_fn(data)
-        stop_if_nonfinite(stats, actor_names)
-        for optimizer in actor_optimizers:
-            optimizer.zero_grad(set_to_none=True)
-        # teacher, student and temperature share no parameters (each loss detaches the others' outputs),
-        # so one backward of the sum gives each exactly the gradient of its own loss
-        (loss + ent_loss if args.autotune else loss).backward()
-        for optimizer in actor_optimizers:
-            optimizer.step()
-        return stats
-
-    def polyak_update():
-        with torch.no_grad():
-            for p_target, p in zip(target_critic.parameters(), critic.parameters()):
-                p_target.lerp_(p, args.tau)
+        if not torch.isfinite(torch.stack(list(stats.values()))).all():
+            stop_nonfinite(stats, global_step, run_dir, ckpt_path, checkpoint)
 
     def run_evaluation():
         seed = args.seed + 10_000  # the same eval episodes every time, so points of the curve are comparable
@@ -549,7 +365,7 @@ def main(args: Args):
         ret, length = evaluate(teacher, "state", teacher_fns, seed, device)  # teacher: clean state
         writer.add_scalar("eval/teacher_return", ret.mean(), global_step)
         writer.add_scalar("eval/teacher_length", length.mean(), global_step)
-        line = f"global_step={global_step}, eval/teacher_return={ret.mean():.1f}"
+        progress.evaluation("teacher", ret.mean(), length.mean())
         if use_student:
             video = os.path.join(run_dir, "videos")
             student_fns = [make_env(args.env_id, args.alpha, args.noise, seed + i, args.capture_video and i == 0,
@@ -557,16 +373,16 @@ def main(args: Args):
             ret, length = evaluate(student, "observation", student_fns, seed, device)  # student: noisy o at alpha
             writer.add_scalar("eval/student_return", ret.mean(), global_step)
             writer.add_scalar("eval/student_length", length.mean(), global_step)
-            line += f", eval/student_return={ret.mean():.1f}"
-        print(line, flush=True)
+            progress.evaluation("student", ret.mean(), length.mean())
+        progress.update(global_step, paused, force=True)
 
     # TRY NOT TO MODIFY: start the game
     obs, _ = envs.reset(seed=args.seed + global_step)
-    # SPS counts training time only: seconds spent in evaluation and checkpoints (`paused`) are left out
-    paused = 0.0
-    window = (time.time(), global_step, paused)  # (time, step, paused) at the start of the log window
+    progress = Progress(args.total_timesteps, global_step)  # a line every 20 s: returns, evaluation, steps/s, time left
+    paused = 0.0  # seconds in evaluation and checkpoints, left out of steps/s
+    window = (time.time(), global_step, paused)  # (time, step, paused) at the start of the TensorBoard SPS window
     learn_start = None  # (time, step, paused) when updates began, for the final throughput line
-    q_stats = actor_stats = None
+    stats = {}
     while global_step < args.total_timesteps:
         # ALGO LOGIC: only the teacher acts, on the clean state; the student never adds samples (Alg. 2)
         if global_step < args.learning_starts:
@@ -582,8 +398,10 @@ def main(args: Args):
         global_step += args.num_envs
         if "final_info" in infos and "episode" in infos["final_info"]:
             for i in np.flatnonzero(infos["final_info"]["_episode"]):
-                writer.add_scalar("charts/episodic_return", infos["final_info"]["episode"]["r"][i], global_step)
-                writer.add_scalar("charts/episodic_length", infos["final_info"]["episode"]["l"][i], global_step)
+                ret, length = infos["final_info"]["episode"]["r"][i], infos["final_info"]["episode"]["l"][i]
+                writer.add_scalar("charts/episodic_return", ret, global_step)
+                writer.add_scalar("charts/episodic_length", length, global_step)
+                progress.episode(ret, length)
 
         # TRY NOT TO MODIFY: the transition of an env whose episode ended ends in its real last observation
         real_next = {k: v.copy() for k, v in next_obs.items()}
@@ -600,21 +418,68 @@ def main(args: Args):
             if learn_start is None:
                 learn_start = (time.time(), global_step, paused)
             data = rb.sample(args.batch_size)
-            q_stats = update_critic(data)
+            ent_coef = log_ent_coef.exp().detach()
+
+            # Eq. (1): the teacher's critic
+            qf_loss, q_values = critic_loss(data, teacher, critic, target_critic, ent_coef, args.gamma)
+            stats.update(qf_loss=qf_loss.detach(), qf1_values=q_values[0].mean().detach(),
+                         qf2_values=q_values[1].mean().detach())
+            stop_if_nonfinite(stats)
+            q_optimizer.zero_grad(set_to_none=True)
+            qf_loss.backward()
+            q_optimizer.step()
+
             if global_step // args.num_envs % args.policy_frequency == 0:
                 for _ in range(args.policy_frequency):  # delayed updates, compensated (CleanRL / TD3)
-                    actor_stats = update_actors(data)
+                    ent_coef = log_ent_coef.exp().detach()  # the temperature after the previous step
+                    action_t, log_prob_t, mean_t, log_std_t = teacher.sample(data["state"])
+                    if use_student:
+                        action_s, log_prob_s, mean_s, log_std_s = student.sample(data["obs"])
+                    # the critic scores the teacher's action and (Eq. 5) the student's, both on the CLEAN s, in
+                    # one batched pass; detach_params: these losses move the actors, not the critic
+                    if use_asym:
+                        q = critic(data["state"].repeat(2, 1), torch.cat([action_t, action_s]), detach_params=True)
+                        q_t, q_s = q.min(0).values.chunk(2)
+                    else:
+                        q_t, q_s = critic(data["state"], action_t, detach_params=True).min(0).values, None
+                    # Eq. (2) as SAC solves it: the KL proximity becomes the entropy bonus, i.e. minimise
+                    # E[ent_coef * log pi_t(a|s) - Q(s, a)], a ~ pi_t(.|s) (the paper writes <Q, p> as a cost;
+                    # with Q a return to maximise, the Q term's sign is negative here)
+                    actor_loss = (ent_coef * log_prob_t - q_t).mean()
+                    # SAC's temperature loss towards entropy -dim(A), with this (pre-update) teacher's log-probs
+                    ent_loss = (-log_ent_coef.exp() * (log_prob_t.detach() + target_entropy)).mean()
+                    loss = actor_loss + ent_loss if args.autotune else actor_loss
+                    stats.update(actor_loss=actor_loss.detach(), ent_coef_loss=ent_loss.detach(),
+                                 ent_coef=ent_coef.squeeze())
+                    if use_student:  # Eqs. (3)-(6) on the SAME minibatch; the teacher is a fixed target
+                        loss_s, bc, asym = student_loss(args.student_loss, (log_prob_s, mean_s, log_std_s),
+                                                        mean_t.detach(), log_std_t.detach(), q_s, ent_coef,
+                                                        args.bc_coef)
+                        loss = loss + loss_s
+                        stats.update(student_bc_loss=bc.detach(), student_asym_loss=asym.detach(),
+                                     imitation_gap=(torch.tanh(mean_s) - torch.tanh(mean_t)).abs().mean().detach())
+                    stop_if_nonfinite(stats)
+                    for optimizer in actor_optimizers:
+                        optimizer.zero_grad(set_to_none=True)
+                    # teacher, student and temperature share no parameters (each loss detaches the others'
+                    # outputs), so one backward of the sum gives each exactly the gradient of its own loss
+                    loss.backward()
+                    for optimizer in actor_optimizers:
+                        optimizer.step()
             if global_step // args.num_envs % args.target_network_frequency == 0:
-                polyak_update()
+                with torch.no_grad():  # Polyak averaging of the target critic
+                    for p_target, p in zip(target_critic.parameters(), critic.parameters()):
+                        p_target.lerp_(p, args.tau)
 
-            if global_step % args.log_frequency < args.num_envs and actor_stats is not None:
-                for name, value in zip(critic_names + actor_names, torch.cat([q_stats, actor_stats]).tolist()):
+            if global_step % args.log_frequency < args.num_envs and "actor_loss" in stats:
+                for name, value in zip(stats, torch.stack(list(stats.values())).tolist()):
                     writer.add_scalar(f"losses/{name}", value, global_step)
                 now = time.time()
                 writer.add_scalar("charts/SPS", (global_step - window[1]) / (now - window[0] - paused + window[2]),
                                   global_step)
                 writer.add_scalar("charts/noise_alpha", args.alpha, global_step)
                 window = (now, global_step, paused)
+        progress.update(global_step, paused)
 
         t0 = time.time()
         if args.eval_frequency > 0 and global_step % args.eval_frequency < args.num_envs:
@@ -636,6 +501,140 @@ def main(args: Args):
     envs.close()
     writer.close()
     return run_dir
+
+
+# Plumbing: argument checks, envs that fail in one line, checkpoints and resume. Not part of the algorithm.
+def fail(message: str):
+    """Stop with a one-line error on stderr and exit status 1, no traceback."""
+    raise SystemExit(f"{os.path.basename(__file__)}: error: {message}")
+
+
+def first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def check_args(args: Args):
+    """One-line errors for every flag that could otherwise fail deep inside gymnasium or torch."""
+    for field in fields(args):  # every real-valued flag: nan and inf are never meant
+        value = getattr(args, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            fail(f"--{field.name.replace('_', '-')} must be a finite number, got {value}")
+    if not (math.isfinite(args.alpha) and args.alpha >= 0):
+        fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
+    if args.noise not in NOISE_TYPES:
+        fail(f"--noise must be one of {', '.join(NOISE_TYPES)}, got '{args.noise}'")
+    if args.student_loss not in STUDENT_LOSSES:
+        fail(f"--student-loss must be one of {', '.join(STUDENT_LOSSES)}, got '{args.student_loss}'")
+    for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "eval_episodes", "log_frequency",
+                 "policy_frequency", "target_network_frequency", "hidden_dim"):
+        if getattr(args, name) <= 0:
+            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for name in ("ent_coef", "policy_lr", "q_lr", "student_lr"):
+        if not getattr(args, name) > 0:
+            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for name in ("learning_starts", "eval_frequency", "checkpoint_frequency", "torch_threads", "bc_coef"):
+        if getattr(args, name) < 0:
+            fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if args.total_timesteps <= args.learning_starts:
+        fail(f"--total-timesteps ({args.total_timesteps}) must exceed --learning-starts ({args.learning_starts})")
+    if args.learning_starts < args.batch_size:
+        fail(f"--learning-starts ({args.learning_starts}) must be at least --batch-size ({args.batch_size})")
+    if not (0 < args.gamma <= 1 and 0 < args.tau <= 1):
+        fail(f"--gamma and --tau must be in (0, 1], got {args.gamma} and {args.tau}")
+    try:
+        gym.spec(args.env_id)
+    except gym.error.Error as e:
+        fail(f"--env-id: unknown environment '{args.env_id}' ({first_line(e)})")
+    if args.capture_video:
+        try:
+            import moviepy  # noqa: F401  (gymnasium's RecordVideo writes MP4 through it)
+        except ImportError:
+            fail("--capture-video needs moviepy (pip install -r requirements.txt)")
+    if args.resume is not None and not os.path.isfile(args.resume):
+        fail(f"--resume: no checkpoint file at '{args.resume}'")
+
+
+def make_vector_env(args: Args):
+    """The training envs (SAME_STEP autoreset); a one-line error for an env this script cannot train on."""
+    try:
+        envs = gym.vector.SyncVectorEnv(
+            [make_env(args.env_id, args.alpha, args.noise, args.seed + i) for i in range(args.num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    except Exception as e:  # e.g. mujoco missing, or an env whose spaces NoisyObservation cannot handle
+        fail(f"--env-id: cannot create '{args.env_id}' ({type(e).__name__}: {first_line(e)})")
+    if not isinstance(envs.single_action_space, gym.spaces.Box):
+        fail(f"--env-id: '{args.env_id}' has {envs.single_action_space}; only continuous (Box) actions are supported")
+    return envs
+
+
+def open_writer(run_dir, args, global_step):
+    """TensorBoard writer. purge_step drops events a crashed run logged after its last checkpoint (those AT the
+    checkpoint's step were logged before it was written), so a resumed curve has no duplicates; the hyperparameter
+    text is written once, at the run's start."""
+    writer = SummaryWriter(run_dir, purge_step=global_step + 1 if global_step > 0 else None)
+    if global_step == 0:
+        writer.add_text("hyperparameters",
+                        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    return writer
+
+
+def rng_state():
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def load_checkpoint(path, args):
+    """Load a checkpoint (digest checked) and check it belongs to this run's flags; one-line error otherwise.
+    (Its state and action sizes are checked against the env once the env exists.)"""
+    try:
+        ckpt = checkpoint_file.load(path)
+    except checkpoint_file.CheckpointError as e:
+        fail(f"--resume: {e}")
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        fail(f"--resume: '{path}' is not a {CHECKPOINT_FORMAT} checkpoint")
+    expected = {"env_id": args.env_id, "hidden_dim": args.hidden_dim, "student_loss": args.student_loss}
+    for key, value in expected.items():
+        if ckpt[key] != value:
+            fail(f"--resume: checkpoint '{path}' has {key}={ckpt[key]!r}, this run has {value!r}")
+    if "q_optimizer" not in ckpt:
+        fail(f"--resume: '{path}' is a saved model (--save-model), not a training checkpoint.pt")
+    if ckpt["global_step"] >= args.total_timesteps:
+        fail(f"--resume: checkpoint is at step {ckpt['global_step']}; raise --total-timesteps above it to continue")
+    return ckpt
+
+
+def restore(ckpt, args, modules, rb, log_ent_coef, state_dim, action_dim):
+    """Load networks, optimisers, temperature, buffer and RNG states; returns (global_step, first training step)."""
+    for key, value in (("state_dim", state_dim), ("action_dim", action_dim)):
+        if ckpt[key] != value:
+            fail(f"--resume: checkpoint '{args.resume}' has {key}={ckpt[key]!r}, this env has {value!r}")
+    try:
+        for key, module in modules.items():
+            module.load_state_dict(ckpt[key])
+        if ckpt["buffer"] is not None:
+            rb.load_state_dict(ckpt["buffer"])
+    except (KeyError, ValueError, RuntimeError) as e:
+        fail(f"--resume: checkpoint '{args.resume}' does not fit this run ({type(e).__name__}: {first_line(e)})")
+    with torch.no_grad():
+        log_ent_coef.copy_(ckpt["log_ent_coef"])
+    global_step = ckpt["global_step"]
+    # no saved data: the teacher (not random actions) refills learning_starts steps before training resumes
+    train_from = global_step + args.learning_starts if ckpt["buffer"] is None else args.learning_starts
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    np.random.set_state(ckpt["rng"]["numpy"])
+    random.setstate(ckpt["rng"]["python"])
+    print(f"resumed from {args.resume} at global_step={global_step}, buffer size {rb.size}")
+    return global_step, train_from
+
+
+def stop_nonfinite(stats, global_step, run_dir, ckpt_path, checkpoint):
+    """Save the state that produced a non-finite loss and stop with one line saying what exists."""
+    bad = [name for name, value in stats.items() if not math.isfinite(value.item())]
+    path = os.path.join(run_dir, f"nonfinite_step{global_step}.pt")
+    checkpoint(path)
+    last = f"last periodic checkpoint {ckpt_path}" if os.path.exists(ckpt_path) else "no periodic checkpoint yet"
+    raise SystemExit(f"{os.path.basename(__file__)}: error: non-finite {', '.join(bad)} at global_step="
+                     f"{global_step}; state saved to {path}, {last}")
 
 
 if __name__ == "__main__":

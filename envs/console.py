@@ -1,0 +1,89 @@
+"""What the scripts print: one progress line at a steady interval, and silence for two warnings a user cannot act on.
+
+Plumbing shared by the four scripts (the algorithm stays in each script). A line looks like
+
+    step 76800/1000000 | train return 9.91, length 432 | eval teacher 27.9 (46), student 28.6 (47) | 625 steps/s | 22 min left
+
+"train" averages the last 100 training episodes, "eval" is the latest evaluation (mean return, mean length in
+brackets), steps/s is measured since the previous line with evaluation and checkpoint time left out, and the time
+left is the rest of the run at that rate. Plain lines, not a tqdm bar: they survive `nohup ... > log` and `tail -f`
+(a bar rewrites one line with carriage returns) and need no extra dependency.
+"""
+import sys
+import time
+import warnings
+from collections import deque
+
+import mujoco
+import numpy as np
+
+PROGRESS_SECONDS = 20.0  # wall seconds between two progress lines
+
+
+def quiet_known_warnings():
+    """Drop two messages that a user of these scripts cannot act on; every other warning passes through.
+
+    - gymnasium's "The environment HalfCheetah-v4 is out of date": paper 1's MuJoCo numbers (section 4.1) were
+      measured on the -v4 tasks, so -v4 is the default on purpose (the README says so).
+    - MuJoCo's "compiler attribute 'settotalmass' is deprecated", printed by MuJoCo's C library (not Python's
+      warnings) each time gymnasium's own `half_cheetah.xml` is compiled: the XML is gymnasium's, not ours.
+    """
+    warnings.filterwarnings("ignore", message=r".*The environment \S+-v4 is out of date", category=DeprecationWarning)
+    previous = mujoco.get_mju_user_warning()
+
+    def warn(message):
+        if "settotalmass" in message:
+            return
+        if previous is not None:
+            previous(message)
+        else:  # what MuJoCo prints without a callback
+            print(f"\nWARNING: {message}\n", file=sys.stderr, flush=True)
+
+    mujoco.set_mju_user_warning(warn)
+
+
+def format_duration(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "?"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
+
+
+class Progress:
+    """Collects training episodes and evaluations; `update` prints a line when PROGRESS_SECONDS have passed."""
+
+    def __init__(self, total_steps: int, step: int, interval: float = PROGRESS_SECONDS, window: int = 100,
+                 stream=None):
+        self.total, self.interval, self.stream = total_steps, interval, stream
+        self.returns, self.lengths = deque(maxlen=window), deque(maxlen=window)
+        self.evals = {}  # who -> (mean return, mean length)
+        self.last = (time.time(), step, 0.0)  # (wall time, step, paused seconds) at the previous line
+
+    def episode(self, ret: float, length: float):
+        self.returns.append(float(ret))
+        self.lengths.append(float(length))
+
+    def evaluation(self, who: str, ret: float, length: float):
+        self.evals[who] = (float(ret), float(length))
+
+    def line(self, step: int, paused: float, extra: str = "") -> str:
+        """The progress line at `step`; `paused`: total seconds so far that are not training (eval, checkpoints)."""
+        now = time.time()
+        t0, step0, paused0 = self.last
+        rate = (step - step0) / max(now - t0 - (paused - paused0), 1e-9)
+        self.last = (now, step, paused)
+        text = f"step {step}/{self.total}"
+        if self.returns:
+            text += f" | train return {np.mean(self.returns):.2f}, length {np.mean(self.lengths):.0f}"
+        if self.evals:
+            text += " | eval " + ", ".join(f"{who} {r:.1f} ({n:.0f})" for who, (r, n) in self.evals.items())
+        left = (self.total - step) / rate if rate > 0 else float("inf")
+        return f"{text} | {rate:.0f} steps/s{' | ' + extra if extra else ''} | {format_duration(left)} left"
+
+    def update(self, step: int, paused: float, extra: str = "", force: bool = False):
+        """Print the line if PROGRESS_SECONDS of wall time have passed since the previous one (or `force`)."""
+        if force or time.time() - self.last[0] >= self.interval:
+            print(self.line(step, paused, extra), file=self.stream or sys.stdout, flush=True)
