@@ -61,17 +61,18 @@ checked with mj_ray) and takes the max with the tops of the boxes containing the
 downward ``mj_ray`` on the compiled model returns (tests/test_terrain.py checks 1 cm; the error is float32
 rounding of the hfield, < 1e-6 m). Points: a yaw-aligned 17 x 11 grid, x (forward) in {-0.8, ..., 0.8},
 y (left) in {-0.5, ..., 0.5}, 0.1 m apart; flat index ``i = iy * 17 + ix`` (x fastest, then y; ``SCAN_POINTS``).
-Value: ``base_z - ground_z - 0.5`` clipped to [-1, 1] (Isaac Lab's offset and clip; noise is the caller's).
-Outside the hfield the lookup clamps to its edge (z = 0 border).
+Value (``scan_values``): ``base_z - ground_z - 0.5`` clipped to [-1, 1] (Isaac Lab's offset and clip; noise is the
+caller's). Outside the hfield the lookup clamps to its edge (z = 0 border). ``scan_points_world``, ``ground_height``
+and ``scan_values`` are the pieces of ``height_scan``; the Digit env calls them itself to look the feet up in the same
+``ground_height`` call.
 
-Curriculum (``TerrainCurriculum``)
-----------------------------------
+Curriculum (``initial_levels``, ``update_levels``)
+--------------------------------------------------
 Isaac Lab's ``terrain_levels_vel`` + ``update_env_origins``: on reset, up one level if the robot walked more than
 half a tile (4 m) from its origin, else down one if it walked less than half its commanded distance
 (``0.5 * |cmd_xy| * episode_length_s``); past the top level it wraps to a uniformly random level, below 0 it
 stays at 0. Initial levels uniform on {0, ..., max_init_level} (Isaac Lab's ``randint(0, max_init_level + 1)``,
-max_init_level = 5); env i goes to column ``floor(i / (num_envs / num_cols))``, i.e. evenly over the columns and
-hence over types in proportion to their columns.
+max_init_level = 5). The spawn origin of level (row) r in column c is ``Terrain.origins[r, c]``.
 """
 
 from dataclasses import dataclass, field
@@ -104,6 +105,7 @@ PAIR_PARAMS = dict(condim=3, friction=(0.7, 0.7, 0.01, 0.005, 0.005), solref=(0.
 SCAN_X = np.arange(-8, 9) * 0.1  # 17 forward offsets
 SCAN_Y = np.arange(-5, 6) * 0.1  # 11 lateral offsets
 SCAN_POINTS = np.stack([g.ravel() for g in np.meshgrid(SCAN_X, SCAN_Y, indexing="xy")], -1)  # (187, 2), x fastest
+_SCAN_X, _SCAN_Y = SCAN_POINTS[:, 0].copy(), SCAN_POINTS[:, 1].copy()
 SCAN_OFFSET = 0.5
 SCAN_CLIP = 1.0
 MAX_INIT_LEVEL = 5
@@ -208,7 +210,7 @@ class Terrain:
     types: tuple  # (num_cols,) type name of each column
     origins: np.ndarray  # (num_rows, num_cols, 3): tile centre x, y and its ground height
     seed: int
-    _bucket: tuple = field(default=None, repr=False)
+    _lookup: tuple = field(default=None, repr=False)  # see _box_lookup
 
     @property
     def num_rows(self):
@@ -221,9 +223,10 @@ class Terrain:
     def tile_center(self, row, col):
         return self.origins[row, col, :2]
 
-    def _buckets(self):
-        """Boxes bucketed on a 1 m grid: (bx0, by0, nbx, nby, table (cells, K) of box ids, -1 = none)."""
-        if self._bucket is None:
+    def _box_lookup(self):
+        """The boxes bucketed on a 1 m grid, built once: (bx0, by0, nbx, nby, table (cells, K) of box ids (-1 =
+        none), nonempty (cells,) bool, rect (B + 1, 5) of x_lo, y_lo, x_hi, y_hi, top, last row = an empty box)."""
+        if self._lookup is None:
             ny, nx = self.heights.shape
             bx0, by0 = self.x0, self.y0
             nbx = int(np.ceil((nx - 1) * self.scale)) + 1
@@ -239,42 +242,47 @@ class Terrain:
             table = np.full((nbx * nby, k), -1, dtype=np.int64)
             for c, cell in enumerate(lists):
                 table[c, :len(cell)] = cell
-            self._bucket = (bx0, by0, nbx, nby, table)
-        return self._bucket
+            rect = np.vstack([self.boxes[:, [0, 1, 3, 4, 5]], [np.inf, np.inf, -np.inf, -np.inf, -np.inf]])
+            self._lookup = (bx0, by0, nbx, nby, table, table[:, 0] >= 0, rect)
+        return self._lookup
 
     def hfield_height(self, xy):
         """MuJoCo's interpolation of the hfield at points xy (..., 2): cell (c, r) is split along the diagonal from
         sample (c, r) to (c + 1, r + 1); u = along x, v = along y in the cell."""
-        h = self.heights
-        ny, nx = h.shape
+        ny, nx = self.heights.shape
         fx = np.clip((xy[..., 0] - self.x0) / self.scale, 0.0, nx - 1)
         fy = np.clip((xy[..., 1] - self.y0) / self.scale, 0.0, ny - 1)
         c = np.minimum(np.floor(fx).astype(np.int64), nx - 2)
         r = np.minimum(np.floor(fy).astype(np.int64), ny - 2)
         u, v = fx - c, fy - r
-        h00, h10, h01, h11 = h[r, c], h[r, c + 1], h[r + 1, c], h[r + 1, c + 1]
+        h, k = self.heights.reshape(-1), r * nx + c  # flat gathers: cheaper than 2-d fancy indexing
+        h00, h10, h01, h11 = h[k], h[k + 1], h[k + nx], h[k + (nx + 1)]
         lower = h00 + (h10 - h00) * u + (h11 - h10) * v  # triangle (0,0) (1,0) (1,1), u >= v
         upper = h00 + (h11 - h01) * u + (h01 - h00) * v  # triangle (0,0) (1,1) (0,1), u < v
         return np.where(u >= v, lower, upper)
 
     def ground_height(self, xy, chunk=32768):
-        """Ground z at points xy (..., 2): max of the hfield and the tops of the boxes containing the point
-        (processed in chunks of ``chunk`` points to bound memory)."""
+        """Ground z at points xy (..., 2): max of the hfield and the tops of the boxes containing the point. Only
+        points whose 1 m bucket holds a box are tested against its boxes (``_box_lookup``); ``chunk`` points at a
+        time bound the memory."""
         xy = np.asarray(xy, dtype=np.float64)
         z = self.hfield_height(xy)
         if not len(self.boxes):
             return z
-        bx0, by0, nbx, nby, table = self._buckets()
+        bx0, by0, nbx, nby, table, nonempty, rect = self._box_lookup()
         flat_xy, flat_z = xy.reshape(-1, 2), z.reshape(-1)  # z is a fresh array: writing to it is fine
-        xl, yl, xh, yh, top = (np.append(self.boxes[:, k], v) for k, v in ((0, np.inf), (1, np.inf), (3, -np.inf),
-                                                                            (4, -np.inf), (5, -np.inf)))
-        for a in range(0, len(flat_xy), chunk):  # id -1 indexes the appended empty box
-            x, y = flat_xy[a:a + chunk, 0:1], flat_xy[a:a + chunk, 1:2]
-            i = np.clip(np.floor(x[:, 0] - bx0).astype(np.int64), 0, nbx - 1)
-            j = np.clip(np.floor(y[:, 0] - by0).astype(np.int64), 0, nby - 1)
-            cand = table[j * nbx + i]  # (n, K)
-            inside = (xl[cand] <= x) & (x <= xh[cand]) & (yl[cand] <= y) & (y <= yh[cand])
-            flat_z[a:a + chunk] = np.maximum(flat_z[a:a + chunk], np.where(inside, top[cand], -np.inf).max(-1))
+        for a in range(0, len(flat_xy), chunk):
+            p = flat_xy[a:a + chunk]
+            i = np.clip(np.floor(p[:, 0] - bx0).astype(np.int64), 0, nbx - 1)
+            j = np.clip(np.floor(p[:, 1] - by0).astype(np.int64), 0, nby - 1)
+            cell = j * nbx + i
+            hit = np.flatnonzero(nonempty[cell])
+            if len(hit):
+                r = rect[table[cell[hit]]]  # (h, K, 5); box id -1 = the empty box
+                x, y = p[hit, 0:1], p[hit, 1:2]
+                inside = (r[..., 0] <= x) & (x <= r[..., 2]) & (r[..., 1] <= y) & (y <= r[..., 3])
+                hit += a
+                flat_z[hit] = np.maximum(flat_z[hit], np.where(inside, r[..., 4], -np.inf).max(-1))
         return flat_z.reshape(z.shape)
 
 
@@ -368,61 +376,48 @@ def add_to_spec(spec: mujoco.MjSpec, terrain: Terrain, contact_geoms=(), box_con
 
 def scan_points_world(base_pos, yaw):
     """World xy (N, 187, 2) of the scan points of bases at ``base_pos`` (N, 3) with heading ``yaw`` (N,)."""
-    base_pos, yaw = np.atleast_2d(base_pos), np.atleast_1d(yaw)
-    c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
-    px, py = SCAN_POINTS[:, 0], SCAN_POINTS[:, 1]
-    return np.stack([base_pos[:, 0:1] + c * px - s * py, base_pos[:, 1:2] + s * px + c * py], -1)
+    base_pos = np.asarray(base_pos, dtype=np.float64).reshape(-1, 3)
+    yaw = np.asarray(yaw, dtype=np.float64).reshape(-1, 1)
+    c, s = np.cos(yaw), np.sin(yaw)
+    out = np.empty((max(len(base_pos), len(yaw)), len(SCAN_POINTS), 2))
+    out[..., 0] = base_pos[:, 0:1] + c * _SCAN_X - s * _SCAN_Y
+    out[..., 1] = base_pos[:, 1:2] + s * _SCAN_X + c * _SCAN_Y
+    return out
+
+
+def scan_values(base_z, ground, offset=SCAN_OFFSET, clip=SCAN_CLIP):
+    """The height-scan value of a base at height ``base_z`` over ground heights ``ground``: base_z - ground - offset,
+    clipped to [-clip, clip] (Isaac Lab's offset and clip)."""
+    return np.clip(base_z - ground - offset, -clip, clip)
 
 
 def height_scan(terrain: Terrain, base_pos, yaw, offset=SCAN_OFFSET, clip=SCAN_CLIP):
-    """Teacher height scan (N, 187): base_z - ground_z - offset at the yaw-aligned grid points, clipped to
-    [-clip, clip]. Point order: SCAN_POINTS (x fastest)."""
+    """Teacher height scan (N, 187) of bases at ``base_pos`` (N, 3) with heading ``yaw`` (N,): ``scan_values`` at the
+    yaw-aligned grid points. Point order: SCAN_POINTS (x fastest)."""
     base_pos = np.atleast_2d(base_pos)
     ground = terrain.ground_height(scan_points_world(base_pos, yaw))
-    return np.clip(base_pos[:, 2:3] - ground - offset, -clip, clip)
+    return scan_values(base_pos[:, 2:3], ground, offset, clip)
 
 
-def yaw_from_quat(quat):
-    """Heading (rad) of MuJoCo quaternions (w, x, y, z), (N, 4) -> (N,)."""
-    w, x, y, z = np.moveaxis(np.atleast_2d(quat), -1, 0)
-    return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+def initial_levels(num_envs, num_rows, rng, max_init_level=MAX_INIT_LEVEL):
+    """Isaac Lab's initial terrain levels (num_envs,): uniform on {0, ..., min(max_init_level, num_rows - 1)}."""
+    return rng.integers(0, min(max_init_level, num_rows - 1) + 1, size=num_envs)
 
 
-class TerrainCurriculum:
-    """Isaac Lab's terrain-level curriculum (see the module docstring). ``levels[i]`` is env i's row,
-    ``cols[i]`` its column (fixed)."""
-
-    def __init__(self, num_envs, num_rows=NUM_ROWS, num_cols=NUM_COLS, rng=None, max_init_level=MAX_INIT_LEVEL,
-                 tile_size=TILE_SIZE):
-        self.rng = rng if rng is not None else np.random.default_rng()
-        self.num_rows, self.num_cols, self.tile_size = num_rows, num_cols, tile_size
-        top = min(max_init_level, num_rows - 1)
-        self.levels = self.rng.integers(0, top + 1, size=num_envs)
-        self.cols = np.floor(np.arange(num_envs) / (num_envs / num_cols)).astype(np.int64)
-
-    def update(self, env_ids, distance_walked, commanded_distance):
-        """On reset of ``env_ids``: ``distance_walked`` = |root_xy - origin_xy| at the end of the episode,
-        ``commanded_distance`` = |cmd_xy| * episode_length_s. Returns the new levels of these envs."""
-        env_ids = np.asarray(env_ids, dtype=np.int64)
-        dist = np.asarray(distance_walked, dtype=np.float64)
-        up = dist > self.tile_size / 2
-        down = (dist < 0.5 * np.asarray(commanded_distance, dtype=np.float64)) & ~up
-        level = self.levels[env_ids] + up.astype(np.int64) - down.astype(np.int64)
-        wrapped = self.rng.integers(0, self.num_rows, size=len(env_ids))
-        level = np.where(level >= self.num_rows, wrapped, np.maximum(level, 0))
-        self.levels[env_ids] = level
-        return level
-
-    def origins(self, terrain: Terrain, env_ids=None):
-        """Spawn origins (n, 3) of the envs: tile centre xy and its ground z."""
-        ids = np.arange(len(self.levels)) if env_ids is None else np.asarray(env_ids)
-        return terrain.origins[self.levels[ids], self.cols[ids]]
-
-    def mean_level(self):
-        return float(self.levels.mean())
+def update_levels(levels, distance_walked, commanded_distance, num_rows, rng, tile_size=TILE_SIZE):
+    """Isaac Lab's ``terrain_levels_vel`` on reset: the new levels of envs at ``levels`` whose episodes ended
+    ``distance_walked`` (|root_xy - origin_xy|) from their origins, commanded ``|cmd_xy| * episode_length_s``: up one
+    beyond half a tile, else down one below half the commanded distance; past the top a uniformly random level, never
+    below 0."""
+    dist = np.asarray(distance_walked, dtype=np.float64)
+    up = dist > tile_size / 2
+    down = (dist < 0.5 * np.asarray(commanded_distance, dtype=np.float64)) & ~up
+    level = np.asarray(levels, dtype=np.int64) + up.astype(np.int64) - down.astype(np.int64)
+    wrapped = rng.integers(0, num_rows, size=len(level))
+    return np.where(level >= num_rows, wrapped, np.maximum(level, 0))
 
 
 __all__ = ["TILE_SIZE", "NUM_ROWS", "NUM_COLS", "BORDER_WIDTH", "HORIZONTAL_SCALE", "TERRAIN_BIT", "PROPORTIONS",
            "TYPES", "STAIRS", "SLOPE", "STONES", "ROUGH", "PAIR_PARAMS", "SCAN_POINTS", "SCAN_OFFSET", "SCAN_CLIP",
            "MAX_INIT_LEVEL", "Terrain", "tile_params", "column_types", "generate", "add_to_spec",
-           "scan_points_world", "height_scan", "yaw_from_quat", "TerrainCurriculum"]
+           "scan_points_world", "scan_values", "height_scan", "initial_levels", "update_levels"]

@@ -17,7 +17,7 @@ from envs.digit import env as digit_env
 from envs.digit.env import (ADDED_MASS_RANGE, C1, C2, DIGIT_NOISY_MASK, ENV_ID, EXT_FORCE, EXT_TORQUE, FOOT_APEX,
                             FOOT_STANCE_REL_COM, FRICTION_RANGE, GAIT_PERIOD, GRAVITY_DELTA, MAX_EPISODE_STEPS,
                             OBS_DIM, OBS_SLICES, POLICY_DT, PUSH_VELOCITY, REWARD_WEIGHTS, STUDENT_DIM, STUDENT_SLICE,
-                            SUBSTEPS, DigitEnv, RewardInputs, foot_height_target, reward_terms)
+                            SUBSTEPS, DigitEnv, RewardInputs, foot_height_target, reward_terms, yaw_from_quat)
 from envs.digit.env import (BASE_XY_RANGE, JOINT_POS_NOISE, PAPER_REWARD_WEIGHTS, RECOMMENDED_INIT_STD,
                             RESET_NOISE_IDX)
 from envs.digit.probes import break_even, exploration_rollouts, per_step_reward
@@ -95,8 +95,10 @@ def test_height_scan_slice_is_envs_terrain_height_scan(rough):
         obs, *_ = rough.step(np.zeros(20))
     pos, quat = obs[OBS_SLICES["base_pos_w"]] + rough._origin, obs[OBS_SLICES["base_quat_w"]]
     assert pos == pytest.approx(rough.data.qpos[:3])  # base_pos_w is relative to the spawn origin
-    expected = terrain_mod.height_scan(rough.terrain, pos, terrain_mod.yaw_from_quat(quat))[0]
+    expected = terrain_mod.height_scan(rough.terrain, pos, yaw_from_quat(quat))[0]
     assert np.abs(obs[OBS_SLICES["height_scan"]] - expected).max() < 1e-9  # same function of the same numbers
+    assert yaw_from_quat(np.array([np.cos(0.35), 0, 0, np.sin(0.35)])) == pytest.approx(0.7)
+    assert yaw_from_quat(np.array([[np.cos(-1.2), 0, 0, np.sin(-1.2)]])) == pytest.approx([-2.4])
 
 
 def test_noisy_mask_noises_exactly_the_sensor_terms(flat):
@@ -268,7 +270,7 @@ def test_push_adds_a_velocity_kick_within_range():
 def test_curriculum_moves_down_after_a_short_episode_and_spawns_on_the_tile():
     env = DigitEnv(terrain_col=3, **SMALL)
     env.reset(seed=0)
-    env.curriculum.levels[0] = 2
+    env.terrain_level = 2
     env._command = np.array([0.8, 0.0, 0.0])  # commanded 16 m in 20 s; a fall at once walks ~0 m
     env.data.qpos[3:7] = _quat_tilt_x(1.2)
     _, _, terminated, _, info = env.step(np.zeros(20))
@@ -378,7 +380,7 @@ def test_zero_action_stands_20_s_on_rough_tiles(kind):
     the standing pose falls with either physics, in 85-89 steps, measured.)"""
     env = DigitEnv(randomize=False, terrain_col=terrain_mod.column_types(SMALL["terrain_cols"]).index(kind), **SMALL)
     env.reset(seed=0)
-    env.curriculum.levels[0] = SMALL["terrain_rows"] - 1
+    env.terrain_level = SMALL["terrain_rows"] - 1
     env.reset()
     for _ in range(MAX_EPISODE_STEPS - 1):
         _, _, terminated, truncated, _ = env.step(np.zeros(20))
@@ -496,7 +498,7 @@ def test_both_feet_spawn_on_the_stepping_stone_platform():
     env.reset(seed=0)
     offsets = []
     for _ in range(30):
-        env.curriculum.levels[0] = 0
+        env.terrain_level = 0
         env.reset()
         mujoco.mj_kinematics(env.model, env.data)
         assert np.all(env._ground_height(env._foot_points()) > -0.1)  # no foot over the 2 m pit

@@ -205,8 +205,6 @@ def test_scan_points_order_and_rotation():
     np.testing.assert_allclose(T.SCAN_POINTS[-1], [0.8, 0.5])
     w = T.scan_points_world(np.array([[1.0, 2.0, 0.0]]), np.array([np.pi / 2]))[0]
     np.testing.assert_allclose(w[-1], [1.0 - 0.5, 2.0 + 0.8], atol=1e-12)  # forward -> +y, left -> -x
-    q = np.array([[np.cos(0.35), 0, 0, np.sin(0.35)]])  # yaw 0.7
-    assert T.yaw_from_quat(q)[0] == pytest.approx(0.7)
 
 
 def test_scan_offset_and_clip_on_flat(ter):
@@ -226,41 +224,24 @@ def test_scan_offset_and_clip_on_flat(ter):
 
 def test_curriculum_rules():
     rng = np.random.default_rng(0)
-    cur = T.TerrainCurriculum(8, num_rows=10, num_cols=4, rng=rng)
-    cur.levels[:] = [0, 3, 3, 3, 9, 9, 0, 5]
-    ids = np.arange(8)
+    levels = np.array([0, 3, 3, 3, 9, 9, 0, 5])
     walked = np.array([5.0, 4.1, 2.0, 1.0, 4.5, 3.9, 0.0, 4.0])
     cmd = np.array([20.0, 20.0, 3.0, 3.0, 1.0, 1.0, 10.0, 20.0])  # |cmd_xy| * episode length
-    new = cur.update(ids, walked, cmd)
+    new = T.update_levels(levels, walked, cmd, 10, rng)
     # up (> 4 m) even if short of half the command; stay; down (< 1.5 m); past the top: random level;
     # 9 stays (3.9 m >= 0.5 m, < 4 m); 0 cannot go below 0; exactly 4 m is not "farther" but < 10 -> down
     assert new[0] == 1 and new[1] == 4 and new[2] == 3 and new[3] == 2
     assert 0 <= new[4] < 10 and new[5] == 9 and new[6] == 0 and new[7] == 4
-    np.testing.assert_array_equal(cur.levels, new)
+    np.testing.assert_array_equal(levels, [0, 3, 3, 3, 9, 9, 0, 5])  # the input is not modified
     # wrapping draws uniformly over all 10 levels
-    wraps = [T.TerrainCurriculum(1, 10, 1, rng=np.random.default_rng(s)) for s in range(200)]
-    got = []
-    for w in wraps:
-        w.levels[:] = 9
-        got.append(w.update([0], [10.0], [0.0])[0])
+    got = [T.update_levels([9], [10.0], [0.0], 10, np.random.default_rng(s))[0] for s in range(200)]
     assert set(got) == set(range(10))
-    # only the given envs change
-    cur.levels[:] = 2
-    cur.update([1, 3], [10.0, 10.0], [0.0, 0.0])
-    np.testing.assert_array_equal(cur.levels, [2, 3, 2, 3, 2, 2, 2, 2])
 
 
-def test_curriculum_init_and_columns():
-    ter = T.generate(seed=1, border_width=0.0)
-    cur = T.TerrainCurriculum(4096, ter.num_rows, ter.num_cols, rng=np.random.default_rng(0))
-    assert cur.levels.min() == 0 and cur.levels.max() == T.MAX_INIT_LEVEL  # Isaac Lab: randint(0, 5 + 1)
-    counts = np.bincount(cur.cols, minlength=ter.num_cols)
-    assert counts.min() >= 4096 // 20 and counts.max() <= 4096 // 20 + 1  # evenly over columns
-    per_type = {t: sum(counts[c] for c in range(20) if ter.types[c] == t) / 4096 for t in T.TYPES}
-    for t, p in T.PROPORTIONS:
-        assert per_type[t] == pytest.approx(p, abs=1e-3)
-    o = cur.origins(ter, [0, 4095])
-    np.testing.assert_allclose(o, ter.origins[cur.levels[[0, 4095]], [0, 19]])
+def test_curriculum_initial_levels():
+    levels = T.initial_levels(4096, 10, np.random.default_rng(0))
+    assert levels.min() == 0 and levels.max() == T.MAX_INIT_LEVEL  # Isaac Lab: randint(0, 5 + 1)
+    assert T.initial_levels(4096, 3, np.random.default_rng(0)).max() == 2  # never beyond the last row
 
 
 def test_deterministic():

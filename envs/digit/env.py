@@ -279,7 +279,6 @@ DIGIT_NOISY_MASK = np.zeros(OBS_DIM, dtype=bool)
 for _name in ("base_lin_vel", "base_ang_vel", "projected_gravity", "joint_pos", "joint_vel"):
     DIGIT_NOISY_MASK[OBS_SLICES[_name]] = True
 DIGIT_NOISY_MASK.setflags(write=False)
-_SCAN_X, _SCAN_Y = terrain_mod.SCAN_POINTS[:, 0].copy(), terrain_mod.SCAN_POINTS[:, 1].copy()
 _SCAN_CENTRE = int(np.flatnonzero((np.abs(terrain_mod.SCAN_POINTS) < 1e-9).all(-1))[0])  # the (0, 0) point
 HEIGHT_SCAN_CENTRE = OBS_SLICES["height_scan"].start + _SCAN_CENTRE  # obs index of the scan's centre point
 
@@ -289,10 +288,22 @@ RESET_NOISE_IDX = np.array([_MOTOR_IDX[f"{s}-{j}"] for s in ("left", "right")
 TORSO_GEOMS = ("torso-box", "torso-head")
 
 
-def _quat_to_mat(quat):
+def quat_to_mat(quat):
+    """Rotation matrix (3, 3) of a unit quaternion (w, x, y, z) (MuJoCo's ``mju_quat2Mat``)."""
     R = np.empty(9)
     mujoco.mju_quat2Mat(R, quat)
     return R.reshape(3, 3)
+
+
+def heading(R):
+    """Yaw (rad) of a rotation matrix: the angle of its x axis in the world xy plane."""
+    return float(np.arctan2(R[1, 0], R[0, 0]))
+
+
+def yaw_from_quat(quat):
+    """Yaw (rad) of quaternions (w, x, y, z): (4,) -> float, (N, 4) -> (N,)."""
+    q = np.asarray(quat, dtype=np.float64)
+    return heading(quat_to_mat(q)) if q.ndim == 1 else np.array([heading(quat_to_mat(x)) for x in q])
 
 
 # ----------------------------------------------------------------------------- env
@@ -376,11 +387,6 @@ class DigitEnv(gym.Env):
         self.gravity_axes = gravity_axes
         self.randomization_scale = 1.0
         self.set_randomization_scale(randomization_scale)
-        self._box_lookup = None  # see _ground_height
-        if self.terrain is not None and len(self.terrain.boxes):
-            bx0, by0, nbx, nby, table = self.terrain._buckets()
-            rect = np.vstack([self.terrain.boxes[:, [0, 1, 3, 4, 5]], [np.inf, np.inf, -np.inf, -np.inf, -np.inf]])
-            self._box_lookup = (bx0, by0, nbx, nby, table, table[:, 0] >= 0, rect)
         self.data = mujoco.MjData(m)
         self.dt = POLICY_DT
         assert tuple(m.actuator(i).name for i in range(m.nu)) == MOTOR_JOINTS
@@ -416,8 +422,7 @@ class DigitEnv(gym.Env):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(OBS_DIM,), dtype=np.float64)
         self._width, self._height = width, height
         self._renderer = None
-        self.curriculum = None
-        self._episode_started = False
+        self.terrain_level = None if self.terrain is not None else 0  # the curriculum's row; drawn at the first reset
         self._init_episode_state()
 
     def _init_episode_state(self):
@@ -430,7 +435,6 @@ class DigitEnv(gym.Env):
         self._origin = np.zeros(3)
         self._next_command_t = np.inf
         self._next_push_t = np.inf
-        self._level, self._col = 0, 0
 
     # ------------------------------------------------------------------ randomisation and commands
 
@@ -477,27 +481,8 @@ class DigitEnv(gym.Env):
         self._env_params = p
 
     def _ground_height(self, xy):
-        """Ground z at points xy (n, 2): exactly ``Terrain.ground_height`` (the same maximum over the same candidate
-        boxes), rearranged for the ~190 points of one step: the box table is prepared once (``_box_lookup``), one
-        gather per point instead of five, and only points whose 1 m bucket holds a box are tested. This lookup was
-        the largest Python cost of a step (~0.3 ms of ~0.5 ms with cold caches right after the physics)."""
-        xy = np.asarray(xy, dtype=np.float64)
-        if self.terrain is None:
-            return np.zeros(xy.shape[:-1])
-        z = self.terrain.hfield_height(xy)
-        if self._box_lookup is None:
-            return z
-        bx0, by0, nbx, nby, table, nonempty, rect = self._box_lookup
-        i = np.clip(np.floor(xy[:, 0] - bx0).astype(np.int64), 0, nbx - 1)
-        j = np.clip(np.floor(xy[:, 1] - by0).astype(np.int64), 0, nby - 1)
-        cell = j * nbx + i
-        hit = np.flatnonzero(nonempty[cell])
-        if len(hit):
-            r = rect[table[cell[hit]]]  # (h, K, 5): x_lo, y_lo, x_hi, y_hi, top; id -1 = the empty box
-            x, y = xy[hit, 0:1], xy[hit, 1:2]
-            inside = (r[..., 0] <= x) & (x <= r[..., 2]) & (r[..., 1] <= y) & (y <= r[..., 3])
-            z[hit] = np.maximum(z[hit], np.where(inside, r[..., 4], -np.inf).max(-1))
-        return z
+        """Ground z at points xy (n, 2): ``Terrain.ground_height``, 0 on the flat floor."""
+        return np.zeros(len(xy)) if self.terrain is None else self.terrain.ground_height(xy)
 
     # ------------------------------------------------------------------ gymnasium API
 
@@ -505,23 +490,20 @@ class DigitEnv(gym.Env):
         super().reset(seed=seed)
         rng = self.np_random
         m, d = self.model, self.data
-        if self.terrain is not None:
-            if seed is not None or self.curriculum is None:
-                self.curriculum = terrain_mod.TerrainCurriculum(1, self.terrain.num_rows, self.terrain.num_cols,
-                                                                rng=rng)
-            elif self._episode_started:  # Isaac Lab: on reset, from the previous episode's end state
-                dist = float(np.linalg.norm(d.qpos[:2] - self._origin[:2]))
-                self.curriculum.update([0], [dist], [np.linalg.norm(self._command[:2]) * EPISODE_LENGTH_S])
-            self.curriculum.rng = rng
+        col, origin = 0, np.zeros(3)
+        if self.terrain is not None:  # the terrain curriculum (Isaac Lab's terrain_levels_vel)
+            rows = self.terrain.num_rows
+            if seed is not None or self.terrain_level is None:  # a fresh curriculum
+                self.terrain_level = int(terrain_mod.initial_levels(1, rows, rng)[0])
+            else:  # on reset, from the previous episode's end state
+                walked = float(np.linalg.norm(d.qpos[:2] - self._origin[:2]))
+                commanded = np.linalg.norm(self._command[:2]) * EPISODE_LENGTH_S
+                self.terrain_level = int(terrain_mod.update_levels([self.terrain_level], [walked], [commanded], rows,
+                                                                   rng)[0])
             col = self.terrain_col if self.terrain_col is not None else int(rng.integers(self.terrain.num_cols))
-            self.curriculum.cols[0] = col
-            level = int(self.curriculum.levels[0])
-            origin = self.curriculum.origins(self.terrain, [0])[0].copy()
-        else:
-            level, col, origin = 0, 0, np.zeros(3)
+            origin = self.terrain.origins[self.terrain_level, col].copy()
         self._init_episode_state()
-        self._level, self._col, self._origin = level, col, origin
-        self._episode_started = True
+        self._origin = origin
 
         mujoco.mj_resetData(m, d)
         self._randomize_model()
@@ -557,7 +539,7 @@ class DigitEnv(gym.Env):
         self._sample_command()
         self._next_push_t = rng.uniform(*PUSH_INTERVAL_S) if self.randomize and k > 0 else np.inf
         obs, _ = self._observe()
-        return obs, {"terrain_level": level, "terrain_col": col, "command": self._command.copy()}
+        return obs, {"terrain_level": self.terrain_level, "terrain_col": col, "command": self._command.copy()}
 
     def step(self, action):
         m, d = self.model, self.data
@@ -595,7 +577,7 @@ class DigitEnv(gym.Env):
         info = {"reward_terms": terms, "command": self._command.copy(), "foot_contact": in_contact.copy()}
 
         if terminated or truncated:
-            info["terrain_level"] = self._level
+            info["terrain_level"] = self.terrain_level
             info["distance_walked"] = float(np.linalg.norm(d.qpos[:2] - self._origin[:2])) if finite else 0.0
             info["success"] = bool(truncated)
         elif finite:  # events after the physics and the reward, as Isaac Lab: commands, then pushes
@@ -663,9 +645,9 @@ class DigitEnv(gym.Env):
         quat = d.qpos[3:7] / np.linalg.norm(d.qpos[3:7])
         if quat[0] < 0:
             quat = -quat
-        R = _quat_to_mat(quat)
+        R = quat_to_mat(quat)
         pos, v_w, w_b = d.qpos[:3], d.qvel[:3], d.qvel[3:6]
-        yaw = float(np.arctan2(R[1, 0], R[0, 0]))
+        yaw = heading(R)
         phase = 2.0 * np.pi * self._t * self.dt / GAIT_PERIOD
         obs[S["clock"]] = np.sin(phase), np.cos(phase)
         obs[S["base_lin_vel"]] = R.T @ v_w
@@ -680,16 +662,11 @@ class DigitEnv(gym.Env):
         obs[S["base_pos_w"]] = pos - self._origin
         obs[S["base_quat_w"]] = quat
         obs[S["env_params"]] = self._env_params
-        # one ground lookup for the scan points (terrain_mod.scan_points_world's arithmetic) and the two feet
-        n = len(_SCAN_X)
-        c, s = np.cos(yaw), np.sin(yaw)
-        xy = np.empty((n + 2, 2))
-        xy[:n, 0] = pos[0] + c * _SCAN_X - s * _SCAN_Y
-        xy[:n, 1] = pos[1] + s * _SCAN_X + c * _SCAN_Y
-        xy[n:] = d.geom_xpos[self._feet, :2]
-        ground = self._ground_height(xy)
-        obs[S["height_scan"]] = np.clip(pos[2] - ground[:n] - terrain_mod.SCAN_OFFSET, -terrain_mod.SCAN_CLIP,
-                                        terrain_mod.SCAN_CLIP)
+        # one ground lookup for the scan points and the two feet
+        n = len(terrain_mod.SCAN_POINTS)
+        ground = self._ground_height(np.concatenate([terrain_mod.scan_points_world(pos, yaw)[0],
+                                                     d.geom_xpos[self._feet, :2]]))
+        obs[S["height_scan"]] = terrain_mod.scan_values(pos[2], ground[:n])
         extra = {"R": R, "yaw": yaw, "foot_ground": ground[n:],
                  "base_height": obs[S["height_scan"]][_SCAN_CENTRE] + terrain_mod.SCAN_OFFSET}
         return obs, extra

@@ -102,7 +102,7 @@ def pit_spawns(spawns, platform_rule=True, level=0, seed=0):
     env.reset(seed=seed)
     bad = 0
     for _ in range(spawns):
-        env.curriculum.levels[0] = level
+        env.terrain_level = level  # the next reset's curriculum update starts from it
         env.reset()
         mujoco.mj_kinematics(env.model, env.data)
         bad += bool(np.any(env._ground_height(env._foot_points()) < -0.5))
