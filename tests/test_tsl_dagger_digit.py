@@ -164,7 +164,7 @@ def test_teacher_and_student_match_l2t_ppo_digit(tsl, ppo, digit_teacher):
     x = torch.randn(50, OBS_DIM)
     with torch.no_grad():
         assert torch.equal(teacher.act(x), nets.teacher(nets.state_norm(x))[0])
-    student = tsl.DigitStudent(STUDENT_DIM, saved["lstm_hidden"], True)
+    student = tsl.LSTMStudent(STUDENT_DIM, saved["lstm_hidden"], True)
     student.load_state_dict({k: v for k, v in saved["nets"].items() if k.startswith(("student.", "obs_norm."))})
     obs, dones = torch.randn(6, 3, STUDENT_DIM), (torch.rand(6, 3) < 0.3).float()
     hidden = student.student.initial_hidden(3)
