@@ -18,15 +18,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from envs import terrain as T  # noqa: E402
 from envs.digit import GROUND_CONTACT_GEOMS, MODEL_PATH, STAND_QPOS  # noqa: E402
+from envs.render import render_still  # noqa: E402
 
-
-def render(model, data, lookat, distance, azimuth, elevation, width=640, height=480):
-    with mujoco.Renderer(model, height=height, width=width) as renderer:
-        camera = mujoco.MjvCamera()
-        camera.lookat[:] = lookat
-        camera.distance, camera.azimuth, camera.elevation = distance, azimuth, elevation
-        renderer.update_scene(data, camera=camera)
-        return renderer.render()
+WIDTH, HEIGHT = 640, 480
 
 
 def main():
@@ -34,7 +28,7 @@ def main():
     terrain = T.generate(seed=0)
     spec = mujoco.MjSpec.from_file(str(MODEL_PATH))
     T.add_to_spec(spec, terrain, GROUND_CONTACT_GEOMS)
-    spec.visual.global_.offwidth, spec.visual.global_.offheight = 640, 480
+    spec.visual.global_.offwidth, spec.visual.global_.offheight = WIDTH, HEIGHT
     spec.visual.map.zfar = 500.0
     model = spec.compile()
     print(f"generate + add_to_spec + compile: {time.perf_counter() - t0:.2f} s; ngeom {model.ngeom}, "
@@ -44,10 +38,10 @@ def main():
     data.qpos[:] = STAND_QPOS
     data.qpos[:3] = terrain.origins[row, col] + [0, 0, STAND_QPOS[2]]
     mujoco.mj_forward(model, data)
-    whole = render(model, data, [0, 0, 0], 200, 90, -65)
+    whole = render_still(model, data, 90, [0, 0, 0], WIDTH, HEIGHT, distance=200, elevation=-65)
     # close-up of the hardest rows: Digit on the stairs platform, inverted stairs and stones behind
     lookat = terrain.origins[row, col] + [-2.0, 5.0, 0.0]
-    close = render(model, data, lookat, 16, 215, -30)
+    close = render_still(model, data, 215, lookat, WIDTH, HEIGHT, distance=16, elevation=-30)
     Image.fromarray(np.concatenate([whole, close], 1)).save(os.path.join(ROOT, "docs", "terrain.png"))
 
 

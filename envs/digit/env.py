@@ -217,10 +217,10 @@ import numpy as np
 from envs import terrain as terrain_mod
 from envs.digit import (ACTION_DIM, ARM_MOTORS, GROUND_CONTACT_GEOMS, MODEL_PATH, MOTOR_JOINTS, PASSIVE_JOINTS,
                         POLICY_DT, SIM_DT, SOURCE_TIMESTEP, STAND_CTRL, STAND_QPOS, set_source_physics)
-from envs.digit.rewards import (C1, C2, CONTACT_FORCE, FEET, FOOT_APEX, FOOT_BODIES, FOOT_STANCE_REL_COM,
-                                GAIT_PERIOD, LIMIT_JOINTS, PAPER_REWARD_WEIGHTS, REWARD_FUNCTIONS, REWARD_WEIGHT_SETS,
-                                REWARD_WEIGHTS, SOFT_LIMIT_FACTOR, RewardInputs, foot_height_target, gait_phi,
-                                reward_terms, sole_z)
+from envs.digit.rewards import (C1, C2, FOOT_APEX, FOOT_STANCE_REL_COM, PAPER_REWARD_WEIGHTS,  # noqa: F401 (re-exported)
+                                foot_height_target)
+from envs.digit.rewards import (CONTACT_FORCE, FEET, FOOT_BODIES, GAIT_PERIOD, LIMIT_JOINTS, REWARD_WEIGHT_SETS,
+                                REWARD_WEIGHTS, SOFT_LIMIT_FACTOR, RewardInputs, reward_terms, sole_z)
 from envs.render import TrackingRenderer
 
 ENV_ID = "l2t/Digit-v1"
@@ -274,7 +274,6 @@ for _name, _n in _SIZES:
 OBS_DIM = _i  # 307
 STUDENT_DIM = OBS_SLICES["last_action"].stop  # 94
 STUDENT_SLICE = slice(0, STUDENT_DIM)
-PRIVILEGED_SLICE = slice(STUDENT_DIM, OBS_DIM)
 DIGIT_NOISY_MASK = np.zeros(OBS_DIM, dtype=bool)
 for _name in ("base_lin_vel", "base_ang_vel", "projected_gravity", "joint_pos", "joint_vel"):
     DIGIT_NOISY_MASK[OBS_SLICES[_name]] = True
@@ -418,7 +417,7 @@ class DigitEnv(gym.Env):
         self._nominal = dict(pair_friction=m.pair_friction.copy(), geom_friction=m.geom_friction.copy(),
                              body_mass=m.body_mass.copy(), gravity=m.opt.gravity.copy())
 
-        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(m.nu,), dtype=np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(ACTION_DIM,), dtype=np.float32)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(OBS_DIM,), dtype=np.float64)
         self._width, self._height = width, height
         self._renderer = None
@@ -428,7 +427,7 @@ class DigitEnv(gym.Env):
     def _init_episode_state(self):
         self._t = 0
         self._command = np.zeros(3)
-        self._last_action = np.zeros(self.model.nu)
+        self._last_action = np.zeros(ACTION_DIM)
         self._air_time = np.zeros(2)
         self._contact_time = np.zeros(2)
         self._env_params = np.zeros(len(ENV_PARAM_NAMES))
@@ -543,7 +542,7 @@ class DigitEnv(gym.Env):
 
     def step(self, action):
         m, d = self.model, self.data
-        a = np.clip(np.asarray(action, dtype=np.float64).reshape(m.nu), -1.0, 1.0)
+        a = np.clip(np.asarray(action, dtype=np.float64).reshape(ACTION_DIM), -1.0, 1.0)
         if not np.isfinite(a).all():  # np.clip lets NaN through to the controls
             raise ValueError(f"action must be finite, got {action!r}")
         d.ctrl[:] = STAND_CTRL + self.action_scale * a
@@ -709,12 +708,12 @@ class DigitEnv(gym.Env):
             self._renderer = None
 
 
-__all__ = ["ENV_ID", "DigitEnv", "OBS_DIM", "OBS_SLICES", "STUDENT_DIM", "STUDENT_SLICE", "PRIVILEGED_SLICE",
+__all__ = ["ENV_ID", "DigitEnv", "OBS_DIM", "OBS_SLICES", "STUDENT_DIM", "STUDENT_SLICE", "ACTION_DIM",
            "DIGIT_NOISY_MASK", "ENV_PARAM_NAMES", "SUBSTEPS", "POLICY_DT", "EPISODE_LENGTH_S", "MAX_EPISODE_STEPS",
            "ACTION_SCALE", "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE", "GAIT_PERIOD", "FOOT_APEX",
            "FOOT_STANCE_REL_COM", "C1", "C2", "CONTACT_FORCE", "MAX_TILT", "MIN_HEIGHT", "FRICTION_RANGE",
            "ADDED_MASS_RANGE", "GRAVITY_DELTA", "EXT_FORCE", "EXT_TORQUE", "BASE_XY_RANGE", "PUSH_INTERVAL_S",
-           "PUSH_VELOCITY", "JOINT_POS_NOISE", "JOINT_VEL_NOISE", "REWARD_WEIGHTS", "REWARD_FUNCTIONS",
-           "RewardInputs", "reward_terms", "gait_phi", "foot_height_target", "RECOMMENDED_INIT_STD",
-           "PAPER_REWARD_WEIGHTS", "REWARD_WEIGHT_SETS", "HEIGHT_SCAN_CENTRE", "SOURCE_SUBSTEPS", "SPAWN_TRIES",
-           "SPAWN_PLATFORM_MARGIN"]
+           "PUSH_VELOCITY", "JOINT_POS_NOISE", "JOINT_VEL_NOISE", "REWARD_WEIGHTS", "RewardInputs", "reward_terms",
+           "foot_height_target", "RECOMMENDED_INIT_STD", "PAPER_REWARD_WEIGHTS", "REWARD_WEIGHT_SETS",
+           "HEIGHT_SCAN_CENTRE", "SOURCE_SUBSTEPS", "SPAWN_TRIES", "SPAWN_PLATFORM_MARGIN", "quat_to_mat", "heading",
+           "yaw_from_quat"]

@@ -66,10 +66,10 @@ import weakref
 import gymnasium as gym
 import numpy as np
 
+from envs.digit import ACTION_DIM
 from envs.digit.env import DIGIT_NOISY_MASK, OBS_DIM, REWARD_WEIGHTS, DigitEnv
 from envs.noise import NoisyObservation
 
-NUM_ACTIONS = 20
 EPISODE_KEYS = ("r", "l", "terrain_level", "distance_walked", "success") + tuple(f"reward/{k}" for k in REWARD_WEIGHTS)
 _TERM_COL = 5  # first reward/<term> column of the episode table
 _POLL_S = 1.0  # idle workers check that their parent is alive this often
@@ -78,7 +78,7 @@ _POLL_S = 1.0  # idle workers check that their parent is alive this often
 def _layout(n):
     """Name -> (shape, dtype) of every shared array for n envs (row i belongs to env i)."""
     return {
-        "actions": ((n, NUM_ACTIONS), np.float64),
+        "actions": ((n, ACTION_DIM), np.float64),
         "state": ((n, OBS_DIM), np.float32),
         "observation": ((n, OBS_DIM), np.float32),
         "final_state": ((n, OBS_DIM), np.float32),
@@ -286,10 +286,10 @@ class DigitVectorEnv(gym.vector.VectorEnv):
 
         box = gym.spaces.Box(-np.inf, np.inf, shape=(OBS_DIM,), dtype=np.float32)
         self.single_observation_space = gym.spaces.Dict({"state": box, "observation": box})
-        self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(NUM_ACTIONS,), dtype=np.float32)
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(ACTION_DIM,), dtype=np.float32)
         batch = gym.spaces.Box(-np.inf, np.inf, shape=(num_envs, OBS_DIM), dtype=np.float32)
         self.observation_space = gym.spaces.Dict({"state": batch, "observation": batch})
-        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(num_envs, NUM_ACTIONS), dtype=np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(num_envs, ACTION_DIM), dtype=np.float32)
 
         if num_workers == 0:
             self._buffer = bytearray(_nbytes(num_envs))
@@ -382,8 +382,8 @@ class DigitVectorEnv(gym.vector.VectorEnv):
     def step(self, actions):
         self._check_open()
         actions = np.asarray(actions)
-        if actions.shape != (self.num_envs, NUM_ACTIONS):
-            raise ValueError(f"actions must have shape {(self.num_envs, NUM_ACTIONS)}, got {actions.shape}")
+        if actions.shape != (self.num_envs, ACTION_DIM):
+            raise ValueError(f"actions must have shape {(self.num_envs, ACTION_DIM)}, got {actions.shape}")
         v = self._v
         v["actions"][:] = actions
         if self._block is not None:
