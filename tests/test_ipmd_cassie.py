@@ -75,12 +75,16 @@ def test_reward_loss_separates_expert_from_agent_and_stays_bounded(ipmd):
 
     before = gap()
     for _ in range(5):  # a few steps already raise r on the expert's samples relative to the agent's
-        loss, stats = ipmd.reward_loss(net, agent_s, agent_a, expert_s, expert_a, reg=0.5)
+        gap_before_step = gap()
+        loss, reward_gap, r_agent = ipmd.reward_loss(net, agent_s, agent_a, expert_s, expert_a, reg=0.5)
         opt.zero_grad(), loss.backward(), opt.step()
     assert gap() > before + 0.1
-    assert stats[1].item() == pytest.approx(gap(), abs=0.5)  # stats[1] is the reward gap (before the last step)
+    # the returned gap and agent reward are those of the batch before the step
+    assert reward_gap.item() == pytest.approx(gap_before_step, abs=1e-5)
+    with torch.no_grad():
+        assert r_agent.item() != pytest.approx(net(agent_s, agent_a).mean().item(), abs=1e-6)  # (the step moved it)
     for _ in range(500):  # trained to convergence: separable data, yet psi bounds r near +-1/(2 c) = +-1
-        loss, _ = ipmd.reward_loss(net, agent_s, agent_a, expert_s, expert_a, reg=0.5)
+        loss, _, _ = ipmd.reward_loss(net, agent_s, agent_a, expert_s, expert_a, reg=0.5)
         opt.zero_grad(), loss.backward(), opt.step()
     with torch.no_grad():
         r_e, r_a = net(expert_s, expert_a), net(agent_s, agent_a)
@@ -90,7 +94,7 @@ def test_reward_loss_separates_expert_from_agent_and_stays_bounded(ipmd):
     net2 = ipmd.RewardNet(4, 2, 32)
     opt2 = torch.optim.Adam(net2.parameters(), lr=1e-2)
     for _ in range(500):
-        loss, _ = ipmd.reward_loss(net2, agent_s, agent_a, expert_s, expert_a, reg=0.0)
+        loss, _, _ = ipmd.reward_loss(net2, agent_s, agent_a, expert_s, expert_a, reg=0.0)
         opt2.zero_grad(), loss.backward(), opt2.step()
     with torch.no_grad():
         assert (net2(expert_s, expert_a).mean() - net2(agent_s, agent_a).mean()).item() > 10
@@ -107,7 +111,7 @@ def test_gradient_penalty_keeps_a_signal_on_agent_samples(ipmd):
         agent_s, agent_a = torch.randn(64, 4) - 1.0, torch.randn(64, 2)
         expert_s, expert_a = torch.randn(64, 4) + 1.0, torch.randn(64, 2)
         for _ in range(500):
-            loss, _ = ipmd.reward_loss(net, agent_s, agent_a, expert_s, expert_a, 0.5, gp)
+            loss, _, _ = ipmd.reward_loss(net, agent_s, agent_a, expert_s, expert_a, 0.5, gp)
             opt.zero_grad(), loss.backward(), opt.step()
         with torch.no_grad():
             r = net(agent_s, agent_a)
@@ -135,25 +139,25 @@ def test_average_reward_target_matches_hand_computation(ipmd):
 
 
 def test_mirror_descent_kl_pulls_towards_the_previous_policy(ipmd):
-    """--policy-update md adds md_coef * KL(pi_old || pi): zero at pi = pi_old, and it grows as pi moves away."""
+    """--policy-update md adds md_coef * KL(pi_old || pi): zero at pi = pi_old, the Gaussians' KL as pi moves away,
+    and its gradient pulls pi back towards pi_old."""
+    from torch.distributions import Normal, kl_divergence
+
     torch.manual_seed(0)
-    teacher = ipmd.Actor(5, 2, 16)
-    old = ipmd.Actor(5, 2, 16)
+    teacher, old = ipmd.Actor(5, 2, 16), ipmd.Actor(5, 2, 16)
     old.load_state_dict(teacher.state_dict())
-    data = {"state": torch.randn(8, 5), "obs": torch.randn(8, 5)}
-    critic = ipmd.TwinQ(7, 16)
-    log_ent = torch.zeros(1, requires_grad=True)
-    args = (data, teacher, teacher, critic, log_ent, -2.0, "none", 1.0)
-    _, _, stats = ipmd.actor_losses(*args, old, 1.0)
-    assert stats[6].item() == pytest.approx(0.0, abs=1e-6)
+    state = torch.randn(8, 5)
+    assert ipmd.mirror_descent_kl(old, state, *teacher(state)).item() == pytest.approx(0.0, abs=1e-6)
     with torch.no_grad():
         teacher.fc_mean.bias += 0.5
-    torch.manual_seed(1)
-    loss_md, _, stats = ipmd.actor_losses(*args, old, 2.0)
-    torch.manual_seed(1)
-    loss_sac, _, _ = ipmd.actor_losses(*args)
-    assert stats[6].item() > 0.01
-    assert (loss_md - loss_sac).item() == pytest.approx(2.0 * stats[6].item(), rel=1e-5)
+    mean, log_std = teacher(state)
+    kl = ipmd.mirror_descent_kl(old, state, mean, log_std)
+    mean_old, log_std_old = old(state)
+    reference = kl_divergence(Normal(mean_old, log_std_old.exp()), Normal(mean, log_std.exp())).sum(-1).mean()
+    assert kl.item() > 0.01 and kl.item() == pytest.approx(reference.item(), rel=1e-5)
+    kl.backward()
+    assert (teacher.fc_mean.bias.grad > 0).all()  # descending it lowers the mean back towards pi_old's
+    assert all(p.grad is None for p in old.parameters())
 
 
 def test_curriculum_schedule(ipmd):
@@ -311,8 +315,8 @@ def test_nonfinite_loss_stops_with_a_checkpoint(tmp_path, ipmd, monkeypatch):
     real = ipmd.reward_loss
 
     def poisoned(*a, **k):
-        loss, stats = real(*a, **k)
-        return loss * float("nan"), stats * float("nan")
+        loss, gap, r_agent = real(*a, **k)
+        return loss * float("nan"), gap * float("nan"), r_agent
 
     monkeypatch.setattr(ipmd, "reward_loss", poisoned)
     args = ipmd.Args(total_timesteps=300, learning_starts=100, batch_size=32, num_envs=2, hidden_dim=32,
@@ -340,7 +344,9 @@ def test_committed_expert_policy_walks(ipmd):
     """data/cassie_expert_policy.pt (the best teacher of the run in data/README.md) walks on l2t/Cassie-v1: a
     deterministic episode (seed 1 + 20000, the one in data/cassie_expert.npz) reaches the 600-step time-out at
     0.5-0.7 m/s (measured 0.60), pelvis >= 0.9 m (1.02), ending < 0.3 m off the reference's line (0.02), and
-    replays the committed trajectory's actions."""
+    is the policy of the committed trajectory: on the trajectory's states it gives the trajectory's actions. (A
+    closed-loop replay of the actions is not compared: the same state differs by ~1e-13 between an AMD and an Intel
+    CPU, and the stiff springs' velocities amplify that to 0.03 rad/s within one 30 ms step.)"""
     import gymnasium as gym
 
     ckpt = torch.load(os.path.join(ROOT, "data", "cassie_expert_policy.pt"), weights_only=False)
@@ -359,4 +365,7 @@ def test_committed_expert_policy_walks(ipmd):
     speed = (env.unwrapped.data.qpos[0] - x0) / (600 * env.unwrapped.dt)
     assert 0.5 < speed < 0.7 and np.mean(heights) >= 0.9 and abs(state[44]) < 0.3
     demo = load_demos(ipmd.DEFAULT_EXPERT, env_id=CASSIE).episodes[0]
-    assert len(demo) == 600 and np.allclose(demo.actions, np.array(actions), atol=1e-5)
+    assert len(demo) == 600
+    with torch.no_grad():
+        replayed = teacher.act(torch.as_tensor(demo.states[:-1], dtype=torch.float32)).numpy()
+    assert np.allclose(demo.actions, replayed, atol=1e-5)
