@@ -826,16 +826,7 @@ def main(args: Args):
     envs, to_env, state_dim, action_dim = make_train_envs(args, round_alpha(args, first_round))
     eval_envs = None
     try:
-        os.makedirs(run_dir, exist_ok=True)
-        # purge_step drops events a crashed run logged after its last checkpoint (not those at the checkpoint's step)
-        resumed_step = (ckpt or stage1_ckpt or {}).get("global_step")
-        writer = SummaryWriter(run_dir, purge_step=resumed_step + 1 if resumed_step is not None else None)
-        for name in ("checkpoint.pt", "stage1_checkpoint.pt", "teacher.pt"):
-            checkpoint_file.remove_stale_temps(os.path.join(run_dir, name))  # left by a run killed while writing
-        if resumed_step is None:  # once per run: a resumed run keeps the text of its start
-            writer.add_text("hyperparameters",
-                            "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-        run = Run(run_dir, writer, device, Progress(args))
+        run = open_run(args, run_dir, device, (ckpt or stage1_ckpt or {}).get("global_step"))
 
         # Stage 1: the teacher, and what it cost in environment steps (read or counted, never assumed)
         if digit:
@@ -845,10 +836,10 @@ def main(args: Args):
             if teacher_path is not None and stage1_ckpt is None:
                 teacher, teacher_steps, hidden = load_teacher(saved, teacher_path, state_dim, action_dim, teacher_flag)
             else:
-                teacher, teacher_steps = train_teacher(args, writer, device, run_dir, run.progress, resume=stage1_ckpt)
+                teacher, teacher_steps = train_teacher(args, run.writer, device, run_dir, run.progress, stage1_ckpt)
                 hidden = args.hidden_dim
-            teacher_file = {"format": TEACHER_FORMAT, "env_id": args.env_id, "state_dim": state_dim,
-                            "action_dim": action_dim, "hidden_dim": hidden, "global_step": teacher_steps}
+            sizes = {"state_dim": state_dim, "action_dim": action_dim, "hidden_dim": hidden}
+            teacher_file = {"format": TEACHER_FORMAT, "env_id": args.env_id, **sizes, "global_step": teacher_steps}
         teacher = teacher.to(device)
         teacher.requires_grad_(False)
         run.teacher_steps = teacher_steps
@@ -858,12 +849,12 @@ def main(args: Args):
 
         # Stage 2: the student from scratch on o, its dataset, and how each is evaluated
         R, N, T = args.dagger_rounds, args.num_envs, steps_per_round(args)
-        seed_eval = args.seed + 10_000  # the same evaluation episodes every round
         if digit:
             from envs.digit.env import STUDENT_DIM  # imported here: other envs never load the Digit model
 
             lstm_hidden = int(saved["lstm_hidden"])
-            student = LSTMStudent(STUDENT_DIM, lstm_hidden, bool(saved["obs_normalization"])).to(device)
+            sizes = {"lstm_hidden": lstm_hidden, "obs_normalization": bool(saved["obs_normalization"])}
+            student = LSTMStudent(STUDENT_DIM, lstm_hidden, sizes["obs_normalization"]).to(device)
             dataset = SequenceDataset(min(args.dataset_capacity // args.seq_len, T // args.seq_len * N * R),
                                       args.seq_len, STUDENT_DIM, DIGIT_ACTION_DIM, lstm_hidden, args.seed)
         else:
@@ -872,27 +863,7 @@ def main(args: Args):
         optimizer = student.optimizer(args.student_lr)
         global_step = teacher_steps if ckpt is None else restore_stage2(ckpt, student, optimizer, dataset, rng, args,
                                                                        first_round)
-        if digit:
-            workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
-            eval_envs = make_digit_envs(args.eval_episodes, workers, seed_eval, args.alpha, args.noise,
-                                        digit_env_kwargs(args))
-
-            def evaluate_teacher():
-                return evaluate_digit(eval_envs, teacher, student, "teacher", seed_eval, device)
-
-            def evaluate_student(round_index):
-                return evaluate_digit(eval_envs, teacher, student, "student", seed_eval, device)
-        else:
-            def evaluate_teacher():
-                return evaluate(teacher, "state", [make_env(args.env_id, 0.0, args.noise, seed_eval + i)
-                                                   for i in range(args.eval_episodes)], seed_eval, device)
-
-            def evaluate_student(round_index):
-                video = os.path.join(run_dir, "videos")
-                return evaluate(student, "observation", [
-                    make_env(args.env_id, args.alpha, args.noise, seed_eval + i, args.capture_video and i == 0, video,
-                             f"student-round{round_index}") for i in range(args.eval_episodes)], seed_eval, device)
-
+        evaluate_teacher, evaluate_student, eval_envs = make_evaluators(args, teacher, student, run_dir, device)
         if ckpt is None:
             try:
                 result = evaluate_teacher()
@@ -900,7 +871,7 @@ def main(args: Args):
                 fail(f"non-finite teacher action at global_step={teacher_steps} (evaluation): the teacher in "
                      f"'{args.teacher_checkpoint or args.resume}' is broken")
             for key, values in result.items():  # once: the teacher does not change
-                writer.add_scalar(f"eval/teacher_{key}", values.mean(), teacher_steps)
+                run.writer.add_scalar(f"eval/teacher_{key}", values.mean(), teacher_steps)
             run.progress.teacher = result
             print(f"teacher: {teacher_steps} environment steps, eval/teacher_return={result['return'].mean():.1f}",
                   flush=True)
@@ -910,14 +881,8 @@ def main(args: Args):
                              global_step, first_round)
 
         if args.save_model:
-            model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
-            sizes = ({"lstm_hidden": lstm_hidden, "obs_normalization": bool(saved["obs_normalization"])} if digit else
-                     {"state_dim": state_dim, "action_dim": action_dim, "hidden_dim": hidden})
-            checkpoint_file.save({"format": DIGIT_MODEL_FORMAT if digit else TEACHER_FORMAT, "env_id": args.env_id,
-                                  **sizes, "global_step": global_step, "teacher": teacher.state_dict(),
-                                  "student": student.state_dict()}, model_path)
-            print(f"model saved to {model_path}")
-        writer.close()
+            save_model(args, run, teacher, student, global_step, sizes)
+        run.writer.close()
     finally:
         envs.close()
         if eval_envs is not None:
@@ -1063,6 +1028,27 @@ def evaluate_digit(envs, teacher, student, who, seed, device):
     return out
 
 
+def make_evaluators(args, teacher, student, run_dir, device):
+    """(evaluate_teacher(), evaluate_student(round), eval envs to close or None): one episode per --eval-episodes,
+    deterministic actions, the same seeds every time; the student alone on o at alpha, the teacher on s."""
+    seed = args.seed + 10_000
+    if args.env_id == DIGIT_ENV_ID:
+        workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
+        envs = make_digit_envs(args.eval_episodes, workers, seed, args.alpha, args.noise, digit_env_kwargs(args))
+        return (lambda: evaluate_digit(envs, teacher, student, "teacher", seed, device),
+                lambda round_index: evaluate_digit(envs, teacher, student, "student", seed, device), envs)
+
+    def evaluate_student(round_index):
+        video = os.path.join(run_dir, "videos")
+        return evaluate(student, "observation", [
+            make_env(args.env_id, args.alpha, args.noise, seed + i, args.capture_video and i == 0, video,
+                     f"student-round{round_index}") for i in range(args.eval_episodes)], seed, device)
+
+    return (lambda: evaluate(teacher, "state", [make_env(args.env_id, 0.0, args.noise, seed + i)
+                                                for i in range(args.eval_episodes)], seed, device),
+            evaluate_student, None)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Plumbing: errors, defaults, argument checks
 def fail(message: str):
@@ -1095,8 +1081,9 @@ def check_args(args: Args):
         value = getattr(args, field.name)
         if isinstance(value, float) and not math.isfinite(value):
             fail(f"{option(field.name)} must be a finite number, got {value}")
-    for field in dataclasses.fields(args):  # a flag of the other env family is refused, not ignored
-        if field.name in (NOT_DIGIT_FLAGS if digit else DIGIT_ONLY_FLAGS) and getattr(args, field.name) != field.default:
+    refused = NOT_DIGIT_FLAGS if digit else DIGIT_ONLY_FLAGS  # a flag of the other env family is refused, not ignored
+    for field in dataclasses.fields(args):
+        if field.name in refused and getattr(args, field.name) != field.default:
             why = ("benchmarks/render_digit.py renders Digit" if field.name == "capture_video" else
                    "on Digit, stage 1 is l2t_ppo_digit.py's and the student's sizes come from its checkpoint")
             fail(f"{option(field.name)} does not apply to --env-id {DIGIT_ENV_ID} ({why})" if digit
@@ -1284,6 +1271,15 @@ def save_checkpoint(run, args, next_round, global_step, student, optimizer, data
                          os.path.join(run.dir, "checkpoint.pt"))
 
 
+def save_model(args, run, teacher, student, global_step, sizes):
+    """--save-model: the final student and its teacher (not on Digit: l2t_sac_mujoco.py's model format)."""
+    path = os.path.join(run.dir, f"{args.exp_name}.cleanrl_model")
+    checkpoint_file.save({"format": DIGIT_MODEL_FORMAT if args.env_id == DIGIT_ENV_ID else TEACHER_FORMAT,
+                          "env_id": args.env_id, **sizes, "global_step": global_step,
+                          "teacher": teacher.state_dict(), "student": student.state_dict()}, path)
+    print(f"model saved to {path}")
+
+
 def restore_stage2(ckpt, student, optimizer, dataset, rng, args, first_round):
     """Load a stage-2 checkpoint's student, optimiser, dataset and RNG states; returns its global step."""
     student.load_state_dict(ckpt["student"])
@@ -1296,6 +1292,19 @@ def restore_stage2(ckpt, student, optimizer, dataset, rng, args, first_round):
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Plumbing: the run's folder, writer and progress lines
+def open_run(args, run_dir, device, resumed_step):
+    """The run folder, its TensorBoard writer (a resumed run drops the events logged after its checkpoint's step, not
+    those at it) and stale temporary files removed (left by a run killed while writing)."""
+    os.makedirs(run_dir, exist_ok=True)
+    writer = SummaryWriter(run_dir, purge_step=resumed_step + 1 if resumed_step is not None else None)
+    for name in ("checkpoint.pt", "stage1_checkpoint.pt", "teacher.pt"):
+        checkpoint_file.remove_stale_temps(os.path.join(run_dir, name))
+    if resumed_step is None:  # once per run: a resumed run keeps the text of its start
+        writer.add_text("hyperparameters",
+                        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    return Run(run_dir, writer, device, Progress(args))
+
+
 @dataclass
 class Run:
     dir: str

@@ -66,10 +66,33 @@ def test_beta_schedules_give_the_documented_values(tsl):
     assert [tsl.beta_schedule("exponential", r, 15, 0.0) for r in range(3)] == [1.0, 0.0, 0.0]
 
 
-def test_bc_executes_only_teacher_actions(tsl, tmp_path, counter_teacher):
+def test_bc_executes_only_teacher_actions(tsl, tmp_path, counter_teacher, capsys):
     run_dir = tsl.main(stage2_args(tsl, tmp_path, counter_teacher, method="bc"))
     data = load_dataset(run_dir)
     assert data["teacher_acted"].all() and len(data["teacher_acted"]) == 240
+    rounds = [line for line in capsys.readouterr().out.splitlines() if " done | " in line]
+    assert [line.split(" | ")[:2] for line in rounds] == [[f"round {r}/3 done", f"step {200 + 80 * r}/440"]
+                                                          for r in (1, 2, 3)]  # the teacher cost 200 steps
+    assert all("eval student return" in line and "eval teacher return" in line and "steps/s" in line
+               and "h left" in line for line in rounds)
+
+
+def test_progress_prints_every_30_s_in_the_first_minute_then_every_5_min(tsl, monkeypatch, capsys):
+    clock = [1000.0]
+    monkeypatch.setattr(tsl.time, "time", lambda: clock[0])
+    progress = tsl.Progress(tsl.Args(teacher_timesteps=10_000))
+    progress.start(0, "stage 1: starting")
+    assert capsys.readouterr().out == "stage 1: starting\n"  # at once: no run is silent at its start
+    printed = []
+    for second in range(1, 1200):
+        clock[0] = 1000.0 + second
+        progress.tick(10 * second, "stage 1")
+        if capsys.readouterr().out:
+            printed.append(second)
+    assert printed == [30, 60, 360, 660, 960]
+    clock[0] = 1500.0
+    progress.show(5000, "stage 1")
+    assert capsys.readouterr().out.strip() == "stage 1 | step 5000/10000 | 10 steps/s | 0.14 h left in this stage"
 
 
 def test_dagger_beta_zero_executes_only_student_actions(tsl, tmp_path, counter_teacher):
@@ -171,6 +194,10 @@ def test_smoke_two_stages_on_halfcheetah(tmp_path):
            "--runs-dir", str(tmp_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "out of date" not in proc.stderr and "settotalmass" not in proc.stderr  # filtered, not silenced: see below
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("stage 1: SAC teacher") and any(line.startswith("stage 2: dagger") for line in lines)
+    assert [line.split(" | ")[1] for line in lines if " done | " in line] == ["step 900/1400", "step 1400/1400"]
     (run_dir,) = glob.glob(str(tmp_path / "HalfCheetah-v4__*"))
     logged = scalars(run_dir)
     assert [s for s, _ in logged["eval/teacher_return"]] == [400]

@@ -214,7 +214,8 @@ def test_wrong_teacher_checkpoint_is_a_one_line_error(tsl, tmp_path, digit_teach
     (dict(teacher_checkpoint=None), "--teacher-checkpoint is required"),
     (dict(terrain="stairs"), "--terrain"), (dict(num_workers=3), "--num-envs"), (dict(num_workers=-1), "--num-workers"),
     (dict(seq_len=0), "--seq-len"), (dict(dataset_capacity=4), "--dataset-capacity"),
-    (dict(stage2_timesteps=24), "--stage2-timesteps"), (dict(capture_video=True), "--capture-video"),
+    (dict(stage2_timesteps=24), "--stage2-timesteps"), (dict(capture_video=True), "--capture-video does not apply"),
+    (dict(hidden_dim=64), "--hidden-dim does not apply"), (dict(teacher_timesteps=10), "--teacher-timesteps does not"),
     (dict(terrain="rough"), "--terrain: the teacher was trained on terrain='flat'"),  # before any env is built
 ])
 def test_bad_digit_input_is_a_one_line_error_naming_the_flag(tsl, tmp_path, digit_teacher, overrides, flag):
