@@ -12,7 +12,7 @@ from gymnasium.utils.env_checker import check_env
 import envs  # noqa: F401  (registers l2t/Digit-v1)
 from envs import NoisyObservation
 from envs import terrain as terrain_mod
-from envs.digit import MOTOR_JOINTS, PASSIVE_JOINTS, STAND_QPOS
+from envs.digit import MOTOR_JOINTS, PASSIVE_JOINTS, STAND_CTRL, STAND_QPOS
 from envs.digit import env as digit_env
 from envs.digit.env import (ADDED_MASS_RANGE, C1, C2, DIGIT_NOISY_MASK, ENV_ID, EXT_FORCE, EXT_TORQUE, FOOT_APEX,
                             FOOT_STANCE_REL_COM, FRICTION_RANGE, GAIT_PERIOD, GRAVITY_DELTA, MAX_EPISODE_STEPS,
@@ -99,6 +99,23 @@ def test_height_scan_slice_is_envs_terrain_height_scan(rough):
     assert np.abs(obs[OBS_SLICES["height_scan"]] - expected).max() < 1e-9  # same function of the same numbers
     assert yaw_from_quat(np.array([np.cos(0.35), 0, 0, np.sin(0.35)])) == pytest.approx(0.7)
     assert yaw_from_quat(np.array([[np.cos(-1.2), 0, 0, np.sin(-1.2)]])) == pytest.approx([-2.4])
+
+
+def test_docstring_tables_match_the_model(flat):
+    """The action and joint tables of DigitEnv's docstring name the model's joints in order, with its standing targets
+    and joint ranges (3 decimals)."""
+    lines = [line.strip() for line in DigitEnv.__doc__.splitlines()]
+    action_rows = [line.split("|")[1:-1] for line in lines if line.startswith("| ") and "action_scale |" in line]
+    assert [int(r[0]) for r in action_rows] == list(range(20))
+    assert [r[1].strip() for r in action_rows] == list(MOTOR_JOINTS)
+    m = flat.model
+    for i, row in enumerate(action_rows):
+        assert float(row[4]) == pytest.approx(STAND_CTRL[i], abs=5e-4)
+        lo, hi = (float(x) for x in row[5].strip(" []").split(","))
+        assert (lo, hi) == pytest.approx(tuple(m.joint(MOTOR_JOINTS[i]).range), abs=5e-4)
+    joint_rows = [line.split("|")[1:-1] for line in lines if line.startswith("| ") and "| motor " in line]
+    cells = sorted((int(r[k]), r[k + 1].strip()) for r in joint_rows for k in (0, 3, 6))
+    assert [name for _, name in cells] == list(MOTOR_JOINTS + PASSIVE_JOINTS)
 
 
 def test_noisy_mask_noises_exactly_the_sensor_terms(flat):

@@ -1,209 +1,9 @@
 """``l2t/Digit-v1``: Digit V3 velocity tracking over rough terrain (paper 2, section IV; Isaac Lab's Digit task).
 
-Numbers: paper 2 (L2T-PPO on Digit, Tables I-III, Eqs. 6-7) and Isaac Lab's ``DigitRoughEnvCfg`` with its base
-``LocomotionVelocityRoughEnvCfg`` (the public Isaac Lab repository). Where neither gives a number, the choice is ours
-and marked "(ours)". Every number measured here says which command or test measured it (this project's 2-core VM).
-
-Version History
----------------
-* v1 (issue 11, "Digit learns"; v0 never learned to stand: every PPO run ended with 50-64-step episodes):
-  - physics at 2 ms (10 substeps) with a stiffer equality solimp, and MuJoCo's sleep flag for the static terrain
-    geoms: 3.6x cheaper per step, same standing and noise behaviour (see "Physics");
-  - the gear-80 joints (hip roll, shoulder roll, shoulder pitch, elbow) clip at the source simulation's 113.0 N m
-    (v0: the LLAPI's 126.68, which the source uses only as a reward normaliser);
-  - ``RECOMMENDED_INIT_STD`` = 0.05: at v0's exploration (std 0.1-0.3 with action scale 0.5) a zero-mean policy
-    fell in a median of 162 / 67.5 / 51 steps; at 0.05 it survives 813.5 (8 seeds, nominal flat ground);
-  - default reward weights "v1": Table II's except joint deviation hip -5 -> -0.2, flat orientation -10 -> -2.5,
-    feet sliding -1 -> -0.25, DOF torques -1e-5 -> -1e-6 (Isaac Lab's Digit values), because with Table II's a
-    policy exploring at std 0.3 earned -0.059 per step, below the -0.04 at which surviving stops paying (gamma 0.99,
-    fall -4); v1: -0.007. ``reward_weights="paper"`` restores Table II;
-  - randomisation strength ``randomization_scale`` / ``set_randomization_scale(s)`` scales every Table III range
-    (a learner ramps it from 0 to 1): with all of Table III from step 0 zero action fell at a median of ~80 steps
-    (v0); gravity is randomised on z only (Isaac Lab; ``gravity_axes="xyz"`` for per axis: that event alone fells
-    zero action in 7 of 8 seeds, median 103.5 steps, z only in none; ``python -m envs.digit.probes gravity``); on
-    stepping stones both feet spawn on the platform (v0: 120 of 200 level-0 spawns put a foot over
-    the pit);
-  - observation 314 -> 307: ``root_state_w`` (7) dropped, it repeated ``base_pos_w`` / ``base_quat_w``;
-    ``base_pos_w`` is now relative to the spawn origin (v0's root-state position was).
-* v0: first version (issue 6).
-
-Time. One env step = one policy step of 20 ms (50 Hz) = ``SUBSTEPS`` = 10 physics steps of 2 ms (the model's
-timestep; ours, the source uses 0.5 ms: see "Physics" below), run by ONE ``mujoco.mj_step(model, data, nstep=10)``
-call, then one ``mj_forward`` so that contacts, body velocities, CoM and actuator forces all belong to the final state
-(it does not integrate). The PD runs inside MuJoCo at 500 Hz (the paper: a 1 kHz PD on Isaac's 200 Hz physics).
-Episodes: 20 s = ``MAX_EPISODE_STEPS`` = 1000 steps; the env truncates at 1000 itself (so it can log the episode end)
-and the registration's TimeLimit agrees. ``t`` = time since reset (s) = steps * 0.02; the observation and the reward
-of a step use the state at its end.
-
-Physics (issue 11 item 1; measured on this project's 2-core VM). The source's 0.5 ms step made one env step cost
-3.67 ms on the rough grid / 2.14 ms on the floor (``python benchmarks/digit_throughput.py --ratio-only
---source-physics --no-sleep``). At 2 ms with the source's equality solimp the closed chains sag (MuJoCo clamps the
-solref time constant to 2 x timestep) and the standing robot falls at 10.7 s; ``digit.xml``'s solimp (0.99 0.999
-0.001 0.5 2) keeps the chains within 0.38 mm over 20 s of standing (source: 0.27 mm) and zero action stands 20 s
-on the floor and on every tile centre except the random_rough tiles (which fell at 85-89 steps with either physics);
-under i.i.d. action noise of std 0.1 / 0.2 / 0.3 (action scale 0.5) the median episode is 149 / 66 / 51 steps at
-2 ms vs 146 / 66 / 53 at 0.5 ms (12 seeds; ``python -m envs.digit.probes exploration --stds 0.1,0.2,0.3 --seeds 12
---action-scale 0.5 [--source-physics]``; tests/test_digit_env.py). MuJoCo's sleep flag is on, so the static
-geoms' poses (floor, hfield, the ~3300 terrain boxes) are computed once, not every physics step; the robot never
-sleeps (actuated tree) and rollouts are bit-identical. Result: 1.02 ms per env step on the rough grid, 0.74 ms on the
-floor (``--ratio-only``; 1.38 ms rough with the flag off). ``source_physics=True`` restores the source's 0.5 ms and
-solimp (40 substeps) for comparisons.
-
-Action (20, Box [-1, 1], ``MOTOR_JOINTS`` order): ``data.ctrl = STAND_CTRL + action_scale * clip(a, -1, 1)``,
-``action_scale`` (kwarg) = ``ACTION_SCALE`` = 0.5 rad (Isaac Lab's Digit ``JointPositionAction``: scale 0.5, ``use_default_offset``; the
-standing pose is the OSU reset pose). MuJoCo clamps ctrl to the joint range. Isaac Lab does not clip the
-action; we do, so the Box bound is real (ours). The PD gains are ours (``envs/digit``: the public OSU gains with the
-leg kp x 10, kd x sqrt(10); Isaac Lab's Digit gains are not public): with zero action the nominal robot stands on flat
-ground (torso ~0.97 m, measured for 10 s). With the OSU gains it squatted (1.0 -> ~0.7 m) and fell after ~1.5 s.
-Zero action under the randomisation at strength 0.25 / 0.5 / 1 survives a median of 1000 / 737 / 156 steps on
-flat ground (gravity on z; 92 at 1 with gravity per axis; 8 seeds, ``python -m envs.digit.probes randomization``):
-balancing is the policy's job.
-
-Exploration. A learner should start its Gaussian policy at std ``RECOMMENDED_INIT_STD`` = 0.05 (action units, i.e.
-0.025 rad at the joints) with a near-zero mean (e.g. the actor's last layer scaled small). Measured on nominal flat
-ground, zero mean + i.i.d. N(0, std^2) actions, 8 seeds (``python -m envs.digit.probes exploration --stds
-0.05,0.06,0.07,0.08,0.1,0.2,0.3,0.5``): median episode 813.5 / 338 / 257.5 / 217 / 161.5 / 67.5 / 51 / 38 steps at
-std 0.05 / 0.06 / 0.07 / 0.08 / 0.1 / 0.2 / 0.3 / 0.5; mean reward per step without the termination term
-+0.030 / +0.028 / +0.026 / +0.025 / +0.022 / +0.009 / -0.007 / -0.030 (v1 weights) and +0.022 / +0.017 / +0.013 /
-+0.010 / +0.003 / -0.028 / -0.059 / -0.106 (Table II's). Surviving pays iff that
-exceeds (1 - 0.99) x (-200 x 0.02) = -0.04. The exploration noise, not the reward, is what topples the robot: the stiff
-leg PD turns 0.05 rad of target noise into ~50-70 N m of torque noise; our gains are needed to stand at all.
-
-Observation = the teacher's full state (float64, ``OBS_DIM`` = 307): the student's 94 terms (Table I, upper half)
-first (``STUDENT_DIM``), then the privileged terms. ``NoisyObservation(env, alpha, noisy_mask=DIGIT_NOISY_MASK)`` noises the sensor
-terms only.
-
-| index   | term (Table I)              | content                                                              | noisy |
-|---------|-----------------------------|----------------------------------------------------------------------|-------|
-| 0-1     | clock input (2)             | sin(2 pi t / 0.68), cos(2 pi t / 0.68)                               | no    |
-| 2-4     | base lin. vel. (3)          | torso linear velocity, torso frame (m/s)                             | yes   |
-| 5-7     | base ang. vel. (3)          | torso angular velocity, torso frame (rad/s)                          | yes   |
-| 8-10    | projected gravity (3)       | R^T (0, 0, -1), unit (nominal direction, not the randomised g)       | yes   |
-| 11-13   | velocity command (3)        | vx, vy (m/s, heading frame), yaw rate (rad/s)                        | no    |
-| 14-43   | joint pos. (30)             | 20 motors (MOTOR_JOINTS order) then 10 passive (PASSIVE_JOINTS:      | yes   |
-|         |                             | shin, tarsus, heel-spring, toe-pitch, toe-roll, L then R), minus the |       |
-|         |                             | standing pose (Isaac Lab ``joint_pos_rel``), rad                     |       |
-| 44-73   | joint vel. (30)             | the same 30 joints, rad/s                                            | yes   |
-| 74-93   | last action (20)            | the clipped action of the previous step (0 after reset)              | no    |
-| 94-96   | base lin. vel. (w) (3)      | torso linear velocity, world frame                                   | no    |
-| 97-99   | base ang. vel. (w) (3)      | torso angular velocity, world frame                                  | no    |
-| 100-102 | base pos. (w) (3)           | torso position minus the episode's spawn origin, world axes (m)      | no    |
-| 103-106 | base quat. (w) (4)          | torso quaternion w, x, y, z (w >= 0)                                 | no    |
-| 107-119 | env params (13; paper: 316) | friction, added base mass, gravity (3), external force (3), external | no    |
-|         |                             | torque (3), last push delta-v x, y (2); see below                    |       |
-| 120-306 | height scan (187)           | ``envs.terrain.height_scan``: base_z - ground_z - 0.5, clip +-1,     | no    |
-|         |                             | yaw-aligned 17 x 11 grid, x fastest                                  |       |
-
-The paper's 30 joints: "30 degrees of freedom, 20 actuated" = the 20 motors + the 10 passive hinges (the rods'
-ball joints are not degrees of freedom of the robot's description). Table I's "root state (w)" (7) is not in v1's
-observation: it is base pos. (w) + base quat. (w) again, and each copy, normalised to unit variance by a learner,
-moved with the other (issue 11). Base pos. (w) is relative to the spawn origin so it stays small on the 80 m x 160 m
-grid. The paper's 316 env parameters are not itemised; ours are the 13 randomised values (``ENV_PARAM_NAMES``); with
-gravity on z only, gravity_x/y are always 0. On the flat floor the 187 scan values are all equal (base height -
-0.5); ``HEIGHT_SCAN_CENTRE`` is the index of the scan's centre point, for a learner that wants only one of them.
-
-Commands (Isaac Lab Digit, facts 2.9): vx ~ U(-0.8, 0.8) m/s, vy ~ U(-0.5, 0.5) m/s, yaw rate ~ U(-1, 1) rad/s,
-drawn at reset and redrawn every U(3, 8) s (``COMMAND_RESAMPLE_S``); a draw is a standing command (all zero)
-with probability 0.1 (``STANDING_SHARE``). No heading controller (the yaw rate is commanded directly) (ours).
-
-Reward (Table II). Every term is a named function ``term(q, w)`` returning ``w * value`` (q: ``RewardInputs``);
-the step reward is ``sum_k w_k * value_k * dt`` with dt = 0.02 s: Isaac Lab's RewardManager multiplies every
-term by the policy step dt, so the sums per second of simulated time do not depend on the control rate.
-``info["reward_terms"]`` holds each term (already times dt); they sum to the reward. The weights column is Table
-II's (``PAPER_REWARD_WEIGHTS``, ``reward_weights="paper"``); v1's default (``REWARD_WEIGHTS``, ``"v1"``) differs in
-the four rows marked "v1:" (Isaac Lab's Digit values; why: "Version History" and ``REWARD_WEIGHTS``). A dict
-``reward_weights={term: w}`` overrides single v1 weights.
-
-| term (Table II)           | weight  | value (Isaac Lab name / ours)                                                  |
-|---------------------------|---------|--------------------------------------------------------------------------------|
-| termination penalty       | -200.0  | 1 if terminated (a fall), 0 otherwise, 0 on time-out (``is_terminated``)       |
-| being alive               | 0.01    | 1 if not terminated (``is_alive``)                                             |
-| action rate               | -0.015  | norm(a_t - a_{t-1})^2                                                          |
-| DOF velocity              | -5e-4   | sum of squared motor joint velocities (20 motors)                              |
-| undesired contacts        | -1.0    | number of robot geoms (not feet) in contact > 1 N: toe rods on the ground and  |
-|                           |         | self-contacts (foot-foot, foot-rod, heels, arm-torso)                          |
-| flat orientation          | -10.0   | norm(projected gravity xy)^2 (v1: -2.5)                                        |
-| feet air time             | 0.25    | ``feet_air_time_positive_biped``, threshold 0.8 s (Digit), 0 if norm(cmd_xy) < |
-|                           |         | 0.1                                                                            |
-| feet sliding              | -1.0    | sum over feet in contact of norm(foot body velocity xy) (``feet_slide``) (v1:  |
-|                           |         | -0.25)                                                                         |
-| DOF pos limits            | -0.5    | sum over tarsus, toe-pitch, toe-roll of the excess over the soft limits (90 %  |
-|                           |         | of the range about its middle; Isaac Lab's Digit joints and factor)            |
-| joint deviation hip       | -5.0    | sum abs(q - q_stand) over hip roll and hip yaw (4) (v1: -0.2; Isaac Lab: roll  |
-|                           |         | -0.1, yaw -0.2)                                                                |
-| joint deviation arms      | -0.3    | sum abs(q - q_stand) over the 8 arm motors                                     |
-| joint deviation toes      | -0.1    | sum abs(q - q_stand) over toe-A and toe-B (4)                                  |
-| foot contact (Eq. 7)      | 2.0     | per foot +c1 if (phi > 0) == (F_GRF > 1 N) else -c2, c1 = c2 = 0.5, summed:    |
-|                           |         | [-1, 1]; phi_left = sin(2 pi t / 0.68), phi_right = -phi_left (half a cycle    |
-|                           |         | apart)                                                                         |
-| track foot height (Eq. 6) | 0.5     | exp(-norm(h - h_target)_2) over both feet; h = sole z - CoM z (whole robot),   |
-|                           |         | h_target = stance value + 0.10 m x quintic bump over the swing (see below)     |
-| foot clearance            | 0.5     | exp(-sum_feet (h_ground - 0.10)^2 tanh(2 norm(v_xy)) / 0.05), h_ground = sole  |
-|                           |         | height above the terrain under it (Isaac Lab's Spot term uses world z)         |
-| track lin vel XY          | 0.5     | exp(-norm(cmd_xy - v_xy)^2 / 0.25), v in the yaw (heading) frame               |
-| track ang vel Z           | 1.0     | exp(-(cmd_wz - w_z)^2 / 0.25), world z                                         |
-| "lin vel XY" -> lin vel Z | -2.0    | v_z^2, torso frame (``lin_vel_z_l2``)                                          |
-| "ang vel Z" -> ang vel XY | -0.1    | w_x^2 + w_y^2, torso frame (``ang_vel_xy_l2``)                                 |
-| DOF torques               | -1e-5   | sum of squared motor torques (actuator forces) (v1: -1e-6)                     |
-| DOF acc                   | -2.5e-7 | sum of squared motor joint accelerations (qacc at the end of the step)         |
-
-Ambiguous rows: Table II's "Lin vel XY -2.0" and "Ang vel Z -0.1" would penalise exactly what the tracking terms
-reward; their weights are Isaac Lab's ``lin_vel_z_l2`` (-2.0) and Digit's ``ang_vel_xy_l2`` (-0.1), so we read
-them as those (ours). Gait (Eqs. 6, 7): h = 0.68 s; a foot is in stance while its phi > 0 and swings for the
-other 0.34 s; during the swing (progress s in [0, 1)) the target rises by ``FOOT_APEX`` * b(s), b(s) =
-p(2s) for s < 1/2 and p(2 - 2s) after, p(u) = 10u^3 - 15u^4 + 6u^5 (a quintic with zero velocity and acceleration
-at lift-off, apex and touch-down); the stance value is sole z - CoM z at the standing pose (``FOOT_STANCE_REL_COM``).
-The apex 0.10 m equals the foot-clearance target (the paper: "on flat ground the desired height is consistent with
-the peak"). The gait clock also runs for standing commands (Eq. 7 has no exception) (ours). The sole point is the
-lowest corner of the foot box.
-
-Domain randomisation (Table III), re-sampled from the nominal model at every reset; full ranges (ours unless noted),
-each scaled by the strength s = ``randomization_scale`` in [0, 1] (kwarg, default 1 = Table III; change it at run
-time with ``set_randomization_scale(s)``, applied from the next reset, or in a vector env with
-``envs.call("set_randomization_scale", s)``; a learner should ramp it from 0 up, see "Exploration"):
-
-| event (Table III)    | what                                                    | range at s = 1 (scaled by s)        |
-|----------------------|---------------------------------------------------------|-------------------------------------|
-| rand. friction coeff | sliding friction of every ground contact (terrain/floor | 0.7 + s U(-0.3, 0.3): U(0.4, 1.0)   |
-|                      | pairs, terrain boxes: ``model.pair_friction``,          | at s = 1 (nominal 0.7)              |
-|                      | ``model.geom_friction``)                                |                                     |
-| add base mass        | ``model.body_mass[torso]`` += dm (then ``mj_setConst``) | U(-5, 5) kg (Isaac Lab)             |
-| rand. gravity        | ``model.opt.gravity[2]`` += dg (Isaac Lab: z only);     | U(-0.5, 0.5) m/s^2                  |
-|                      | ``gravity_axes="xyz"``: every axis (v0's reading)       |                                     |
-| add external force   | ``data.xfrc_applied[torso]``: constant force and torque | U(-10, 10) N, U(-2, 2) N m per axis |
-|                      | for the episode                                         |                                     |
-| rand. base location  | spawn xy = origin + U(-0.5, 0.5) m, yaw U(-pi, pi) (not | Isaac Lab                           |
-|                      | scaled: heading is no disturbance); z so that the feet  |                                     |
-|                      | are 1 mm above the highest ground under them. On a      |                                     |
-|                      | stepping-stones tile the offset is redrawn (up to 50    |                                     |
-|                      | times, else 0) until both feet are on the 1 m platform  |                                     |
-|                      | (2 cm margin) (ours)                                    |                                     |
-| push robot           | every U(10, 15) s: torso world velocity x, y += U(-0.5, | Isaac Lab; none at s = 0            |
-|                      | 0.5) m/s                                                |                                     |
-| rand. robot joints   | hip roll/yaw/pitch and arm motors (open chains: the     | +-0.1 rad, +-0.1 rad/s              |
-|                      | closed chains stay closed) + U offsets, velocities U    |                                     |
-
-Terrain (``terrain="rough"``, default): ``envs.terrain.generate(terrain_rows, terrain_cols, seed=terrain_seed)``
-added to the Digit MjSpec with ``add_to_spec`` (contacts: ``GROUND_CONTACT_GEOMS`` + the torso geoms); compiled once
-per process and terrain setting, each env deep-copies that model (``_COMPILED``). Each reset
-puts the robot at its level's tile origin: ``TerrainCurriculum(1)`` (Isaac Lab's rule: up if it walked > 4 m from
-the origin, down if < half the commanded distance ``|cmd_xy| * 20 s`` of the command at the end; updated at
-reset, from the previous episode). The column (terrain type) is ``terrain_col`` if given, else drawn uniformly at
-each reset (Isaac Lab spreads ENVS evenly over columns; a single env samples them) (ours). A seeded reset starts a
-fresh curriculum (initial level U{0..5}). ``terrain="flat"``: the model's floor plane, no curriculum (level 0,
-origin 0). At an episode's end (terminated or the env's own time-out, ``max_episode_steps`` kwarg, 1000; a
-shorter TimeLimit from ``gym.make(..., max_episode_steps=N)`` does not reach the env, so pass the kwarg too)
-``info`` has ``terrain_level``, ``distance_walked`` (m from the spawn origin) and ``success`` (survived to the
-time-out). Every step's ``info`` also has ``reward_terms``, ``command`` and ``foot_contact`` (2 bools, > 1 N).
-``randomize=False`` switches off every randomisation of Table III (nominal model, spawn at the origin, yaw 0);
-``randomization_scale=0`` is the same except for the random yaw.
-
-Termination (``terminated``): a torso geom touches the ground (> 1 N; Isaac Lab), tilt (angle between torso z and
-world z) > ``MAX_TILT`` = 0.7 rad (Isaac Lab's Digit ``bad_orientation``), torso height above the ground under it
-< ``MIN_HEIGHT`` = 0.5 m (ours; standing 1.0 m; read from the scan's centre point), or a non-finite state.
-The arms and legs other than the feet and toe rods do not collide with the ground (the model's contact list).
-
-Seeding: every random draw uses ``self.np_random``; the same ``reset(seed=...)`` and actions give the same rollout.
+``DigitEnv``'s docstring is the reference, laid out as Gymnasium's MuJoCo envs (Description, Action Space, Observation
+Space, Rewards, Starting State, Episode End, Arguments, Version History). The reward terms are in
+``envs/digit/rewards.py``, the terrain grid, height scan and curriculum in ``envs/terrain.py``, the model in
+``envs/digit/__init__.py`` and the vectorised env in ``envs/digit/vector.py``.
 """
 
 from __future__ import annotations
@@ -217,8 +17,8 @@ import numpy as np
 from envs import terrain as terrain_mod
 from envs.digit import (ACTION_DIM, ARM_MOTORS, GROUND_CONTACT_GEOMS, MODEL_PATH, MOTOR_JOINTS, PASSIVE_JOINTS,
                         POLICY_DT, SIM_DT, SOURCE_TIMESTEP, STAND_CTRL, STAND_QPOS, set_source_physics)
-from envs.digit.rewards import (C1, C2, FOOT_APEX, FOOT_STANCE_REL_COM, PAPER_REWARD_WEIGHTS,  # noqa: F401 (re-exported)
-                                foot_height_target)
+from envs.digit.rewards import (C1, C2, FOOT_APEX, FOOT_STANCE_REL_COM,  # noqa: F401 (re-exported for the tests)
+                                PAPER_REWARD_WEIGHTS, foot_height_target)
 from envs.digit.rewards import (CONTACT_FORCE, FEET, FOOT_BODIES, GAIT_PERIOD, LIMIT_JOINTS, REWARD_WEIGHT_SETS,
                                 REWARD_WEIGHTS, SOFT_LIMIT_FACTOR, RewardInputs, reward_terms, sole_z)
 from envs.render import TrackingRenderer
@@ -338,7 +138,303 @@ def _compile(terrain, terrain_rows, terrain_cols, terrain_seed):
 
 
 class DigitEnv(gym.Env):
-    """Digit V3 velocity tracking over rough terrain (see the module docstring for every detail)."""
+    """Digit V3 velocity tracking over rough terrain: ``l2t/Digit-v1``.
+
+    ## Description
+
+    The Agility Robotics Digit V3 humanoid (our MJCF ``envs/digit/digit.xml``, written from the numbers of the OSU DRL
+    ``osudrl/roadrunner`` model ``sim/digit_sim/digit-v3.xml``; see envs/digit/README.md) tracks a commanded planar
+    velocity and yaw rate over the rough-terrain grid of ``envs/terrain.py``: paper 2 (L2T-PPO on Digit, section IV,
+    Tables I-III, Eqs. 6-7) and, where the paper gives no number, Isaac Lab's ``DigitRoughEnvCfg``
+    (``isaaclab_tasks/manager_based/locomotion/velocity/config/digit/rough_env_cfg.py``) with its base
+    ``LocomotionVelocityRoughEnvCfg`` (``.../locomotion/velocity/velocity_env_cfg.py``), both in the public
+    ``isaac-sim/IsaacLab`` repository. Where neither gives a number the choice is ours and marked "(ours)". Every number
+    measured here says which command or test measured it (this project's 2-core VM).
+
+    Time. One env step = one policy step of 20 ms (50 Hz) = ``SUBSTEPS`` = 10 physics steps of 2 ms (the model's
+    timestep; ours, the source uses 0.5 ms: see "Physics"), run by ONE ``mujoco.mj_step(model, data, nstep=10)`` call,
+    then one ``mj_forward`` so that contacts, body velocities, CoM and actuator forces all belong to the final state
+    (it does not integrate). The PD runs inside MuJoCo at 500 Hz (the paper: a 1 kHz PD on Isaac's 200 Hz physics).
+    ``t`` = time since reset (s) = steps * 0.02; the observation and the reward of a step use the state at its end.
+
+    Physics (issue 11 item 1; measured on this project's 2-core VM). The source's 0.5 ms step made one env step cost
+    3.67 ms on the rough grid / 2.14 ms on the floor (``python benchmarks/digit_throughput.py --ratio-only
+    --source-physics --no-sleep``). At 2 ms with the source's equality solimp the closed chains sag (MuJoCo clamps the
+    solref time constant to 2 x timestep) and the standing robot falls at 10.7 s; ``digit.xml``'s solimp (0.99 0.999
+    0.001 0.5 2) keeps the chains within 0.38 mm over 20 s of standing (source: 0.27 mm) and zero action stands 20 s
+    on the floor and on every tile centre except the random_rough tiles (which fell at 85-89 steps with either
+    physics); under i.i.d. action noise of std 0.1 / 0.2 / 0.3 (action scale 0.5) the median episode is 149 / 66 / 51
+    steps at 2 ms vs 146 / 66 / 53 at 0.5 ms (12 seeds; ``python -m envs.digit.probes exploration --stds 0.1,0.2,0.3
+    --seeds 12 --action-scale 0.5 [--source-physics]``; tests/test_digit_env.py). MuJoCo's sleep flag is on, so the
+    static geoms' poses (floor, hfield, the ~3300 terrain boxes) are computed once, not every physics step; the robot
+    never sleeps (actuated tree) and rollouts are bit-identical. Result: 1.02 ms per env step on the rough grid, 0.74
+    ms on the floor (``--ratio-only``; 1.38 ms rough with the flag off). ``source_physics=True`` restores the source's
+    0.5 ms and solimp (40 substeps) for comparisons.
+
+    Terrain (``terrain="rough"``, default): ``envs.terrain.generate(terrain_rows, terrain_cols, seed=terrain_seed)``
+    added to the Digit MjSpec with ``add_to_spec`` (contacts: ``GROUND_CONTACT_GEOMS`` + the torso geoms); compiled
+    once per process and terrain setting, each env deep-copies that model (``_COMPILED``). ``terrain="flat"``: the
+    model's floor plane. The arms and legs other than the feet and toe rods do not collide with the ground (the
+    model's contact list).
+
+    Commands (Isaac Lab's Digit task): vx ~ U(-0.8, 0.8) m/s, vy ~ U(-0.5, 0.5) m/s, yaw rate ~ U(-1, 1) rad/s
+    (``COMMAND_RANGES``), drawn at reset and redrawn every U(3, 8) s (``COMMAND_RESAMPLE_S``); a draw is a standing
+    command (all zero) with probability 0.1 (``STANDING_SHARE``). No heading controller (the yaw rate is commanded
+    directly) (ours).
+
+    ## Action Space
+
+    ``Box(-1, 1, (20,), float32)`` (``ACTION_DIM``): one PD position target per motor, in ``MOTOR_JOINTS`` order,
+    ``data.ctrl = STAND_CTRL + action_scale * clip(a, -1, 1)`` (rad); ``action_scale`` (kwarg) = ``ACTION_SCALE`` =
+    0.5 rad per unit (Isaac Lab's Digit ``JointPositionAction``: scale 0.5, ``use_default_offset``; the standing pose is
+    the OSU reset pose). MuJoCo clamps ctrl to the joint range. Isaac Lab does not clip the action; we do, so the Box
+    bound is real (ours). A non-finite action raises ``ValueError``. Unit: one action unit = ``action_scale`` rad of
+    PD target about the standing target; the target is clamped to the joint range.
+
+    | index | joint (motor)        | range   | unit         | standing target (rad) | joint range (rad) |
+    |-------|----------------------|---------|--------------|-----------------------|-------------------|
+    | 0     | left-hip-roll        | [-1, 1] | action_scale | +0.333                | [-1.047, +1.047]  |
+    | 1     | left-hip-yaw         | [-1, 1] | action_scale | -0.027                | [-0.698, +0.698]  |
+    | 2     | left-hip-pitch       | [-1, 1] | action_scale | +0.192                | [-1.047, +1.571]  |
+    | 3     | left-knee            | [-1, 1] | action_scale | +0.229                | [-1.396, +1.019]  |
+    | 4     | left-toe-a           | [-1, 1] | action_scale | -0.013                | [-0.808, +0.785]  |
+    | 5     | left-toe-b           | [-1, 1] | action_scale | -0.020                | [-0.801, +0.795]  |
+    | 6     | left-shoulder-roll   | [-1, 1] | action_scale | -0.106                | [-1.309, +1.309]  |
+    | 7     | left-shoulder-pitch  | [-1, 1] | action_scale | +0.895                | [-2.531, +2.531]  |
+    | 8     | left-shoulder-yaw    | [-1, 1] | action_scale | -0.009                | [-1.745, +1.745]  |
+    | 9     | left-elbow           | [-1, 1] | action_scale | +0.345                | [-1.353, +1.353]  |
+    | 10    | right-hip-roll       | [-1, 1] | action_scale | -0.333                | [-1.047, +1.047]  |
+    | 11    | right-hip-yaw        | [-1, 1] | action_scale | +0.027                | [-0.698, +0.698]  |
+    | 12    | right-hip-pitch      | [-1, 1] | action_scale | -0.192                | [-1.571, +1.047]  |
+    | 13    | right-knee           | [-1, 1] | action_scale | -0.229                | [-1.019, +1.396]  |
+    | 14    | right-toe-a          | [-1, 1] | action_scale | +0.013                | [-0.785, +0.808]  |
+    | 15    | right-toe-b          | [-1, 1] | action_scale | +0.020                | [-0.795, +0.801]  |
+    | 16    | right-shoulder-roll  | [-1, 1] | action_scale | +0.106                | [-1.309, +1.309]  |
+    | 17    | right-shoulder-pitch | [-1, 1] | action_scale | -0.895                | [-2.531, +2.531]  |
+    | 18    | right-shoulder-yaw   | [-1, 1] | action_scale | +0.009                | [-1.745, +1.745]  |
+    | 19    | right-elbow          | [-1, 1] | action_scale | -0.345                | [-1.353, +1.353]  |
+
+    The PD gains are ours (``envs/digit``: the public OSU gains with the leg kp x 10, kd x sqrt(10); Isaac Lab's Digit
+    gains are not public): with zero action the nominal robot stands on flat ground (torso ~0.97 m, measured for 10 s).
+    With the OSU gains it squatted (1.0 -> ~0.7 m) and fell after ~1.5 s. Zero action under the randomisation at
+    strength 0.25 / 0.5 / 1 survives a median of 1000 / 737 / 156 steps on flat ground (gravity on z; 92 at 1 with
+    gravity per axis; 8 seeds, ``python -m envs.digit.probes randomization``): balancing is the policy's job.
+
+    Exploration. A learner should start its Gaussian policy at std ``RECOMMENDED_INIT_STD`` = 0.05 (action units, i.e.
+    0.025 rad at the joints) with a near-zero mean (e.g. the actor's last layer scaled small). Measured on nominal flat
+    ground, zero mean + i.i.d. N(0, std^2) actions, 8 seeds (``python -m envs.digit.probes exploration --stds
+    0.05,0.06,0.07,0.08,0.1,0.2,0.3,0.5``): median episode 813.5 / 338 / 257.5 / 217 / 161.5 / 67.5 / 51 / 38 steps at
+    std 0.05 / 0.06 / 0.07 / 0.08 / 0.1 / 0.2 / 0.3 / 0.5; mean reward per step without the termination term
+    +0.030 / +0.028 / +0.026 / +0.025 / +0.022 / +0.009 / -0.007 / -0.030 (v1 weights) and +0.022 / +0.017 / +0.013 /
+    +0.010 / +0.003 / -0.028 / -0.059 / -0.106 (Table II's). Surviving pays iff that exceeds (1 - 0.99) x (-200 x
+    0.02) = -0.04. The exploration noise, not the reward, is what topples the robot: the stiff leg PD turns 0.05 rad of
+    target noise into ~50-70 N m of torque noise; our gains are needed to stand at all.
+
+    ## Observation Space
+
+    ``Box(-inf, inf, (307,), float64)`` (``OBS_DIM``): the teacher's full state, the student's 94 terms (Table I, upper
+    half) first (``STUDENT_DIM``), then the privileged terms. ``NoisyObservation(env, alpha,
+    noisy_mask=DIGIT_NOISY_MASK)`` noises the sensor terms only (column "noisy"). The joint terms hold the 30 joints j
+    of this table (20 motors in ``MOTOR_JOINTS`` order, then 10 passive hinges, ``PASSIVE_JOINTS``):
+
+    | j  | joint                | kind    | j  | joint                | kind    | j  | joint                | kind    |
+    |----|----------------------|---------|----|----------------------|---------|----|----------------------|---------|
+    | 0  | left-hip-roll        | motor   | 10 | right-hip-roll       | motor   | 20 | left-shin            | spring  |
+    | 1  | left-hip-yaw         | motor   | 11 | right-hip-yaw        | motor   | 21 | left-tarsus          | passive |
+    | 2  | left-hip-pitch       | motor   | 12 | right-hip-pitch      | motor   | 22 | left-heel-spring     | spring  |
+    | 3  | left-knee            | motor   | 13 | right-knee           | motor   | 23 | left-toe-pitch       | passive |
+    | 4  | left-toe-a           | motor   | 14 | right-toe-a          | motor   | 24 | left-toe-roll        | passive |
+    | 5  | left-toe-b           | motor   | 15 | right-toe-b          | motor   | 25 | right-shin           | spring  |
+    | 6  | left-shoulder-roll   | motor   | 16 | right-shoulder-roll  | motor   | 26 | right-tarsus         | passive |
+    | 7  | left-shoulder-pitch  | motor   | 17 | right-shoulder-pitch | motor   | 27 | right-heel-spring    | spring  |
+    | 8  | left-shoulder-yaw    | motor   | 18 | right-shoulder-yaw   | motor   | 28 | right-toe-pitch      | passive |
+    | 9  | left-elbow           | motor   | 19 | right-elbow          | motor   | 29 | right-toe-roll       | passive |
+
+    | index   | term (Table I)              | content                                                         | noisy |
+    |---------|-----------------------------|-----------------------------------------------------------------|-------|
+    | 0-1     | clock input (2)             | sin(2 pi t / 0.68), cos(2 pi t / 0.68)                          | no    |
+    | 2-4     | base lin. vel. (3)          | torso linear velocity, torso frame (m/s)                        | yes   |
+    | 5-7     | base ang. vel. (3)          | torso angular velocity, torso frame (rad/s)                     | yes   |
+    | 8-10    | projected gravity (3)       | R^T (0, 0, -1), unit (nominal direction, not the randomised g)  | yes   |
+    | 11-13   | velocity command (3)        | vx, vy (m/s, heading frame), yaw rate (rad/s)                   | no    |
+    | 14-43   | joint pos. (30)             | 14 + j: joint j minus the standing pose (Isaac Lab              | yes   |
+    |         |                             | ``joint_pos_rel``), rad                                         |       |
+    | 44-73   | joint vel. (30)             | 44 + j: joint j's velocity, rad/s                               | yes   |
+    | 74-93   | last action (20)            | 74 + j: the clipped action of motor j in the previous step (0   | no    |
+    |         |                             | after reset)                                                    |       |
+    | 94-96   | base lin. vel. (w) (3)      | torso linear velocity, world frame                              | no    |
+    | 97-99   | base ang. vel. (w) (3)      | torso angular velocity, world frame                             | no    |
+    | 100-102 | base pos. (w) (3)           | torso position minus the episode's spawn origin, world axes (m) | no    |
+    | 103-106 | base quat. (w) (4)          | torso quaternion w, x, y, z (w >= 0)                            | no    |
+    | 107-119 | env params (13; paper: 316) | friction, added base mass, gravity (3), external force (3),     | no    |
+    |         |                             | external torque (3), last push delta-v x, y (2); see below      |       |
+    | 120-306 | height scan (187)           | ``envs.terrain.scan_values``: base_z - ground_z - 0.5, clip     | no    |
+    |         |                             | +-1, yaw-aligned 17 x 11 grid, x fastest                        |       |
+
+    The paper's 30 joints: "30 degrees of freedom, 20 actuated" = the 20 motors + the 10 passive hinges (the rods' ball
+    joints are not degrees of freedom of the robot's description). Table I's "root state (w)" (7) is not in v1's
+    observation: it is base pos. (w) + base quat. (w) again, and each copy, normalised to unit variance by a learner,
+    moved with the other (issue 11). Base pos. (w) is relative to the spawn origin so it stays small on the 80 m x 160
+    m grid. The paper's 316 env parameters are not itemised; ours are the 13 randomised values (``ENV_PARAM_NAMES``);
+    with gravity on z only, gravity_x/y are always 0. The height scan uses ``envs.terrain``'s ``scan_points_world``,
+    ``Terrain.ground_height`` and ``scan_values`` (the pieces of ``height_scan``, one ground lookup a step for the scan
+    and the feet); on the flat floor the 187 values are all equal (base height - 0.5); ``HEIGHT_SCAN_CENTRE`` is the
+    index of the scan's centre point, for a learner that wants only one of them.
+
+    ## Rewards
+
+    Table II, one function a term in ``envs/digit/rewards.py`` returning its raw value (of ``RewardInputs``, the step's
+    state); the step reward is ``sum_k w_k * value_k * dt`` with dt = 0.02 s: Isaac Lab's RewardManager multiplies
+    every term by the policy step dt, so the sums per second of simulated time do not depend on the control rate.
+    ``info["reward_terms"]`` holds each term (already weighted and times dt); they sum to the reward. Weights:
+    ``reward_weights="v1"`` (default, ``REWARD_WEIGHTS`` = ``rewards.V1_REWARDS``) or ``"paper"`` (Table II,
+    ``PAPER_REWARD_WEIGHTS`` = ``rewards.PAPER_REWARDS``); a dict ``{term: w}`` overrides single v1 weights. v1
+    differs in four rows, at Isaac Lab's Digit values (why: "Version History").
+
+    | term (Table II)           | paper   | v1    | value (Isaac Lab name / ours)                                      |
+    |---------------------------|---------|-------|--------------------------------------------------------------------|
+    | termination penalty       | -200.0  |       | 1 if terminated (a fall), 0 otherwise, 0 on time-out               |
+    | being alive               | 0.01    |       | 1 if not terminated (``is_alive``)                                 |
+    | action rate               | -0.015  |       | norm(a_t - a_{t-1})^2                                              |
+    | DOF velocity              | -5e-4   |       | sum of squared motor joint velocities (20 motors)                  |
+    | undesired contacts        | -1.0    |       | number of robot geoms (not feet) in contact > 1 N: toe rods on the |
+    |                           |         |       | ground and self-contacts (foot-foot, foot-rod, heels, arm-torso)   |
+    | flat orientation          | -10.0   | -2.5  | norm(projected gravity xy)^2                                       |
+    | feet air time             | 0.25    |       | ``feet_air_time_positive_biped``, threshold 0.8 s (Digit), 0 if    |
+    |                           |         |       | norm(cmd_xy) < 0.1                                                 |
+    | feet sliding              | -1.0    | -0.25 | sum over feet in contact of norm(foot body velocity xy)            |
+    |                           |         |       | (``feet_slide``)                                                   |
+    | DOF pos limits            | -0.5    |       | sum over tarsus, toe-pitch, toe-roll of the excess over the soft   |
+    |                           |         |       | limits (90 % of the range about its middle; Isaac Lab's Digit)     |
+    | joint deviation hip       | -5.0    | -0.2  | sum abs(q - q_stand) over hip roll and hip yaw (4) (Isaac Lab:     |
+    |                           |         |       | roll -0.1, yaw -0.2)                                               |
+    | joint deviation arms      | -0.3    |       | sum abs(q - q_stand) over the 8 arm motors                         |
+    | joint deviation toes      | -0.1    |       | sum abs(q - q_stand) over toe-A and toe-B (4)                      |
+    | foot contact (Eq. 7)      | 2.0     |       | per foot +c1 if (phi > 0) == (F_GRF > 1 N) else -c2, c1 = c2 =     |
+    |                           |         |       | 0.5, summed: [-1, 1]; phi_left = sin(2 pi t / 0.68), phi_right =   |
+    |                           |         |       | -phi_left (half a cycle apart)                                     |
+    | track foot height (Eq. 6) | 0.5     |       | exp(-norm(h - h_target)_2) over both feet; h = sole z - CoM z      |
+    |                           |         |       | (whole robot), h_target = stance value + 0.10 m x quintic bump     |
+    |                           |         |       | over the swing (see below)                                         |
+    | foot clearance            | 0.5     |       | exp(-sum_feet (h_ground - 0.10)^2 tanh(2 norm(v_xy)) / 0.05),      |
+    |                           |         |       | h_ground = sole height above the terrain under it (Isaac Lab's     |
+    |                           |         |       | Spot term uses world z)                                            |
+    | track lin vel XY          | 0.5     |       | exp(-norm(cmd_xy - v_xy)^2 / 0.25), v in the yaw (heading) frame   |
+    | track ang vel Z           | 1.0     |       | exp(-(cmd_wz - w_z)^2 / 0.25), world z                             |
+    | "lin vel XY" -> lin vel Z | -2.0    |       | v_z^2, torso frame (``lin_vel_z_l2``)                              |
+    | "ang vel Z" -> ang vel XY | -0.1    |       | w_x^2 + w_y^2, torso frame (``ang_vel_xy_l2``)                     |
+    | DOF torques               | -1e-5   | -1e-6 | sum of squared motor torques (actuator forces)                     |
+    | DOF acc                   | -2.5e-7 |       | sum of squared motor joint accelerations (qacc at the step's end)  |
+
+    (v1 column empty: Table II's weight.) Ambiguous rows: Table II's "Lin vel XY -2.0" and "Ang vel Z -0.1" would
+    penalise exactly what the tracking terms reward; their weights are Isaac Lab's ``lin_vel_z_l2`` (-2.0) and Digit's
+    ``ang_vel_xy_l2`` (-0.1), so we read them as those (ours). Gait (Eqs. 6, 7): h = 0.68 s; a foot is in stance while
+    its phi > 0 and swings for the other 0.34 s; during the swing (progress s in [0, 1)) the target rises by
+    ``FOOT_APEX`` * b(s), b(s) = p(2s) for s < 1/2 and p(2 - 2s) after, p(u) = 10u^3 - 15u^4 + 6u^5 (a quintic with
+    zero velocity and acceleration at lift-off, apex and touch-down); the stance value is sole z - CoM z at the
+    standing pose (``FOOT_STANCE_REL_COM``). The apex 0.10 m equals the foot-clearance target (the paper: "on flat
+    ground the desired height is consistent with the peak"). The gait clock also runs for standing commands (Eq. 7 has
+    no exception) (ours). The sole point is the lowest corner of the foot box.
+
+    ## Starting State
+
+    Every reset re-samples the model from its nominal values and puts the robot in the standing pose (``STAND_QPOS``,
+    ctrl ``STAND_CTRL``) at its tile's origin, feet 1 mm above the highest ground under them (3 x 3 points over each
+    foot box), and draws a command. Tile: the row is the terrain curriculum's level ``terrain_level`` (Isaac Lab's
+    ``terrain_levels_vel``, ``envs.terrain.update_levels``: up if the robot walked > 4 m from the origin, down if <
+    half the commanded distance ``|cmd_xy| * 20 s`` of the command at the end; updated at reset, from the previous
+    episode; a seeded reset starts a fresh curriculum, initial level U{0..5}, ``initial_levels``); the column (terrain
+    type) is ``terrain_col`` if given, else drawn uniformly at each reset (Isaac Lab spreads ENVS evenly over columns;
+    a single env samples them) (ours). On the flat floor: level 0, origin 0.
+
+    Domain randomisation (Table III), each range scaled by the strength s = ``randomization_scale`` in [0, 1] (kwarg,
+    default 1 = Table III; change it at run time with ``set_randomization_scale(s)``, applied from the next reset, or
+    in a vector env with ``envs.call("set_randomization_scale", s)``; a learner should ramp it from 0 up, see
+    "Exploration"); full ranges ours unless noted. ``randomize=False`` switches all of it off (nominal model, spawn at
+    the origin, yaw 0); ``randomization_scale=0`` is the same except for the random yaw.
+
+    | event (Table III)    | what                                                     | range at s = 1 (scaled by s)   |
+    |----------------------|----------------------------------------------------------|--------------------------------|
+    | rand. friction coeff | sliding friction of every ground contact (terrain/floor  | 0.7 + s U(-0.3, 0.3): U(0.4,   |
+    |                      | pairs, terrain boxes: ``model.pair_friction``,           | 1.0) at s = 1 (nominal 0.7)    |
+    |                      | ``model.geom_friction``)                                 |                                |
+    | add base mass        | ``model.body_mass[torso]`` += dm (then ``mj_setConst``)  | U(-5, 5) kg (Isaac Lab)        |
+    | rand. gravity        | ``model.opt.gravity[2]`` += dg (Isaac Lab: z only);      | U(-0.5, 0.5) m/s^2             |
+    |                      | ``gravity_axes="xyz"``: every axis (v0's reading)        |                                |
+    | add external force   | ``data.xfrc_applied[torso]``: constant force and torque  | U(-10, 10) N, U(-2, 2) N m per |
+    |                      | for the episode                                          | axis                           |
+    | rand. base location  | spawn xy = origin + U(-0.5, 0.5) m, yaw U(-pi, pi) (not  | Isaac Lab                      |
+    |                      | scaled: heading is no disturbance); z so that the feet   |                                |
+    |                      | are 1 mm above the highest ground under them. On a       |                                |
+    |                      | stepping-stones tile the offset is redrawn (up to 50     |                                |
+    |                      | times, else 0) until both feet are on the 1 m platform   |                                |
+    |                      | (2 cm margin) (ours)                                     |                                |
+    | push robot           | every U(10, 15) s: torso world velocity x, y += U(-0.5,  | Isaac Lab; none at s = 0       |
+    |                      | 0.5) m/s (during the episode, after the step's reward)   |                                |
+    | rand. robot joints   | hip roll/yaw/pitch and arm motors (open chains: the      | +-0.1 rad, +-0.1 rad/s         |
+    |                      | closed chains stay closed) + U offsets, velocities U     |                                |
+
+    Seeding: every random draw uses ``self.np_random``; the same ``reset(seed=...)`` and actions give the same rollout.
+
+    ## Episode End
+
+    ### Termination
+    ``terminated`` when a torso geom touches the ground (> 1 N; Isaac Lab), the tilt (angle between torso z and world
+    z) exceeds ``MAX_TILT`` = 0.7 rad (Isaac Lab's Digit ``bad_orientation``), the torso is less than ``MIN_HEIGHT`` =
+    0.5 m above the ground under it (ours; standing 1.0 m; read from the scan's centre point), or the state is not
+    finite.
+
+    ### Truncation
+    ``truncated`` at the env's own time-out, ``max_episode_steps`` (kwarg) = ``MAX_EPISODE_STEPS`` = 1000 steps = 20
+    s (``EPISODE_LENGTH_S``; the env truncates itself so that it can log the episode's end); the registration's
+    TimeLimit agrees. A shorter TimeLimit from ``gym.make(...,
+    max_episode_steps=N)`` does not reach the env, so pass the kwarg too.
+
+    Every step's ``info`` has ``reward_terms``, ``command`` and ``foot_contact`` (2 bools, > 1 N); at an episode's end
+    also ``terrain_level``, ``distance_walked`` (m from the spawn origin) and ``success`` (survived to the time-out).
+    ``reset`` returns ``info`` with ``terrain_level``, ``terrain_col`` and ``command``.
+
+    ## Arguments
+
+    | parameter             | type        | default     | description                                                  |
+    |-----------------------|-------------|-------------|--------------------------------------------------------------|
+    | `render_mode`         | str or None | None        | None or "rgb_array" (a camera tracking the torso)            |
+    | `terrain`             | str         | "rough"     | "rough": the tile grid of ``envs/terrain.py``; "flat": floor |
+    | `terrain_rows`        | int         | 10          | grid rows = curriculum levels (``terrain.NUM_ROWS``)         |
+    | `terrain_cols`        | int         | 20          | grid columns = terrain types (``terrain.NUM_COLS``)          |
+    | `terrain_seed`        | int         | 0           | seed of the grid's random content (rough tiles, stone tops)  |
+    | `terrain_col`         | int or None | None        | fix the column (terrain type); None: drawn at each reset     |
+    | `randomize`           | bool        | True        | False: no Table III randomisation (nominal robot, yaw 0)     |
+    | `max_episode_steps`   | int         | 1000        | the env's own time-out (steps)                               |
+    | `width`, `height`     | int         | 640, 480    | rendered frame size                                          |
+    | `source_physics`      | bool        | False       | True: the source's 0.5 ms step and equality solimp           |
+    | `action_scale`        | float       | 0.5         | rad of PD target per unit action (> 0)                       |
+    | `reward_weights`      | str or dict | "v1"        | "v1", "paper" (Table II) or {term: w} overriding v1 weights  |
+    | `randomization_scale` | float       | 1.0         | strength s in [0, 1] of every Table III range                |
+    | `gravity_axes`        | str         | "z"         | "z" (Isaac Lab) or "xyz": the axes of the gravity offset     |
+
+    ## Version History
+
+    * v1 (issue 11, "Digit learns"; v0 never learned to stand: every PPO run ended with 50-64-step episodes):
+      - physics at 2 ms (10 substeps) with a stiffer equality solimp, and MuJoCo's sleep flag for the static terrain
+        geoms: 3.6x cheaper per step, same standing and noise behaviour (see "Physics");
+      - the gear-80 joints (hip roll, shoulder roll, shoulder pitch, elbow) clip at the source simulation's 113.0 N m
+        (v0: the LLAPI's 126.68, which the source uses only as a reward normaliser);
+      - ``RECOMMENDED_INIT_STD`` = 0.05: at v0's exploration (std 0.1-0.3 with action scale 0.5) a zero-mean policy
+        fell in a median of 162 / 67.5 / 51 steps; at 0.05 it survives 813.5 (8 seeds, nominal flat ground);
+      - default reward weights "v1": Table II's except joint deviation hip -5 -> -0.2, flat orientation -10 -> -2.5,
+        feet sliding -1 -> -0.25, DOF torques -1e-5 -> -1e-6 (Isaac Lab's Digit values), because with Table II's a
+        policy exploring at std 0.3 earned -0.059 per step, below the -0.04 at which surviving stops paying (gamma
+        0.99, fall -4); v1: -0.007. ``reward_weights="paper"`` restores Table II;
+      - randomisation strength ``randomization_scale`` / ``set_randomization_scale(s)`` scales every Table III range
+        (a learner ramps it from 0 to 1): with all of Table III from step 0 zero action fell at a median of ~80 steps
+        (v0); gravity is randomised on z only (Isaac Lab; ``gravity_axes="xyz"`` for per axis: that event alone fells
+        zero action in 7 of 8 seeds, median 103.5 steps, z only in none; ``python -m envs.digit.probes gravity``); on
+        stepping stones both feet spawn on the platform (v0: 120 of 200 level-0 spawns put a foot over the pit);
+      - observation 314 -> 307: ``root_state_w`` (7) dropped, it repeated ``base_pos_w`` / ``base_quat_w``;
+        ``base_pos_w`` is now relative to the spawn origin (v0's root-state position was).
+    * v0: first version (issue 6).
+    """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
@@ -601,7 +697,8 @@ class DigitEnv(gym.Env):
         m, d = self.model, self.data
         R = d.geom_xmat[self._feet].reshape(-1, 3, 3)
         local = np.array([(u, v, 0.0) for u in (-1, 0, 1) for v in (-1, 0, 1)])  # (9, 3) in half-sizes
-        pts = d.geom_xpos[self._feet, None, :] + np.einsum("gij,gkj->gki", R, local[None] * m.geom_size[self._feet, None])
+        pts = d.geom_xpos[self._feet, None, :] + np.einsum("gij,gkj->gki", R,
+                                                           local[None] * m.geom_size[self._feet, None])
         return pts[..., :2].reshape(-1, 2)
 
     def _stone_platform(self, col):

@@ -49,8 +49,8 @@ episode sums of ``info["reward_terms"]``, so they sum to ``"r"``), all float64. 
 ``call(name, *args, **kwargs)``, ``get_attr(name)`` and ``set_attr(name, values)`` reach every sub-env (through
 the workers) like gymnasium's vector envs (``get_wrapper_attr``), results in env order, so
 ``envs.noise.set_noise_alpha(envs, a)`` and ``get_noise_alpha(envs)`` work unchanged, and
-``envs.call("set_randomization_scale", s)`` sets the randomisation strength of every sub-env (from its next reset). Their arguments and results
-are pickled, so they are for occasional use, not per step.
+``envs.call("set_randomization_scale", s)`` sets the randomisation strength of every sub-env (from its next reset).
+Their arguments and results are pickled, so they are for occasional use, not per step.
 """
 
 from __future__ import annotations
