@@ -1,8 +1,10 @@
 """Rough terrain for the Digit task: tile-grid generator, teacher height scan, Isaac Lab terrain curriculum.
 
-Numbers from /work/shared/design/robot_facts.md section 4 (Isaac Lab ``ROUGH_TERRAINS_CFG``, mjlab 1.6.0) and
-section 5.9; the paper (L2T-PPO, section IV-D) uses Isaac Lab's curriculum over flat ground, slopes, stepping
-stones and pyramid stairs up and down. Our own code; nothing copied.
+Numbers from Isaac Lab's ``ROUGH_TERRAINS_CFG`` (``source/isaaclab/isaaclab/terrains/config/rough.py`` in the public
+``isaac-sim/IsaacLab`` repository; curriculum: ``terrain_levels_vel`` in
+``source/isaaclab_tasks/isaaclab_tasks/manager_based/locomotion/velocity/mdp/curriculums.py``) and mjlab
+1.6.0 (PyPI; ``mjlab/terrains/config.py``); paper 2 (L2T-PPO on Digit, section IV-D) uses Isaac Lab's curriculum over
+flat ground, slopes, stepping stones and pyramid stairs up and down. Our own code; nothing copied.
 
 Grid
 ----

@@ -1,7 +1,9 @@
 """Fast checks of our Digit V3 MJCF (envs/digit) against the published numbers.
 
-Reference values come from /work/shared/design/robot_facts.md section 2 (OSU DRL roadrunner digit-v3.xml,
-MIT; numbers originally Agility Robotics'). Each tolerance is justified where it is used.
+Reference values come from the OSU DRL roadrunner model (public repository osudrl/roadrunner,
+sim/digit_sim/digit-v3.xml, digit-v3-fast.xml, mj_digitsim.py; MIT; numbers originally Agility Robotics') and from
+that model measured in MuJoCo, as listed in envs/digit/README.md "Reference numbers". Each tolerance is justified where
+it is used.
 """
 
 import mujoco
@@ -14,7 +16,7 @@ from envs.digit import (GROUND_CONTACT_GEOMS, KD, KP, MODEL_PATH, MOTOR_JOINTS, 
 from conftest import assert_position_actuators
 
 SIDES = ("left", "right")
-MIRROR = {"left": 1.0, "right": -1.0}  # right joint values are the sign mirror of the left ones (facts 2.3)
+MIRROR = {"left": 1.0, "right": -1.0}  # right joint values are the sign mirror of the left ones (OSU digit-v3.xml)
 
 
 def qadr(model, joint):
@@ -83,7 +85,7 @@ def chain_gap(model, data):
 
 def test_dimensions_mass_and_inertia():
     model = load_model()
-    # facts 2.3: 37 bodies (+ world), nq 61, nv 54, nu 20, 6 connects (3 per leg)
+    # OSU digit-v3.xml: 37 bodies (+ world), nq 61, nv 54, nu 20, 6 connects (3 per leg)
     assert (model.nq, model.nv, model.nu) == (61, 54, 20)
     assert model.nbody == 38
     assert model.neq == 6 and np.all(model.eq_type == mujoco.mjtEq.mjEQ_CONNECT)
@@ -92,10 +94,10 @@ def test_dimensions_mass_and_inertia():
     source = load_model(source_physics=True)
     assert source.opt.timestep == SOURCE_TIMESTEP == 0.0005 and np.allclose(source.eq_solimp, SOURCE_EQ_SOLIMP)
     assert np.allclose(model.eq_solimp, [0.99, 0.999, 0.001, 0.5, 2.0])
-    # 47.925414 kg in the source (facts 2.10). 0.02 kg is below half the lightest body (toe-pitch,
+    # 47.925414 kg in the source (OSU digit-v3.xml's inertials). 0.02 kg is below half the lightest body (toe-pitch,
     # 0.043881 kg), so a missing, duplicated or mistyped body is caught; the sum of the table is exact.
     assert mujoco.mj_getTotalmass(model) == pytest.approx(47.925414, abs=0.02)
-    for side in SIDES:  # leg 12.856789 kg, arm 3.591722 kg per side (facts 2.10)
+    for side in SIDES:  # leg 12.856789 kg, arm 3.591722 kg per side (the same inertials)
         assert model.body_subtreemass[model.body(f"{side}-hip-roll").id] == pytest.approx(12.856789, abs=0.02)
         assert model.body_subtreemass[model.body(f"{side}-shoulder-roll").id] == pytest.approx(3.591722, abs=0.02)
     # every body (world excluded) has its own positive mass and principal inertia; geoms add nothing
@@ -108,7 +110,7 @@ def test_only_listed_contact_pairs_exist_and_fire():
     model = load_model()
     # No geom takes part in contype/conaffinity collision; all contacts come from the explicit pairs.
     assert np.all(model.geom_contype == 0) and np.all(model.geom_conaffinity == 0)
-    # The -fast.xml list (facts 2.2): 2 feet-floor, 4 rods-floor, feet-feet, 2 foot vs other toe-B rod,
+    # The OSU digit-v3-fast.xml list: 2 feet-floor, 4 rods-floor, feet-feet, 2 foot vs other toe-B rod,
     # toe-B rods L-R, heels L-R, and 5 arm geoms per arm vs the torso box = 21.
     assert model.npair == 21
     pairs = {frozenset((model.geom(model.pair_geom1[i]).name, model.geom(model.pair_geom2[i]).name))
@@ -117,7 +119,7 @@ def test_only_listed_contact_pairs_exist_and_fire():
         assert frozenset(("floor", geom)) in pairs
     assert frozenset(("left-foot", "right-foot")) in pairs
     assert np.all(model.pair_dim == 3) and np.allclose(model.pair_friction[:, 0], 0.7)
-    # Let the robot fall (the OSU gains with constant targets do not hold it, facts 2.9) with a shove so
+    # Let the robot fall (the OSU gains with constant targets do not hold it, README.md "Gains") with a shove so
     # that many bodies move; every contact seen must be one of the listed pairs.
     data = stand_data(model)
     data.qvel[0:2] = [0.8, 0.4]
@@ -148,16 +150,16 @@ def test_stand_keyframe_closes_chains_and_touches_floor():
     data = stand_data(model)
     # 6 connects x 3 rows. The keyframe angles are given to 6 decimals and the rod quaternions to 5,
     # i.e. <= 5e-6 rad per component on rods up to 0.5 m long: a few 1e-6 m each; the source's own
-    # residual at this pose is ~1e-5 m (facts 2.8). 1e-4 m is 10x that, while one wrong frame or
+    # residual at this pose is ~1e-5 m (README.md "Reference numbers"). 1e-4 m is 10x that, while one wrong frame or
     # anchor sign leaves millimetres to centimetres.
     nrows, residual = equality_residual(data)
     assert nrows == 18 and residual < 1e-4
-    # Feet: the source's foot-box bottoms are 0.4-0.5 mm above the floor at this pose (facts 2.8).
+    # Feet: the source's foot-box bottoms are 0.4-0.5 mm above the floor at this pose (README.md "Reference numbers").
     # Allow within 2 mm of z=0: a wrong frame anywhere in the 9-link chain torso -> foot moves the
     # foot by centimetres.
     for side in SIDES:
         assert abs(box_bottom_z(model, data, f"{side}-foot")) < 2e-3, side
-    # Whole-robot CoM (-0.037, 0, 0.956) and body heights (facts 2.8, given to 1 mm).
+    # Whole-robot CoM (-0.037, 0, 0.956) and body heights (README.md "Reference numbers", given to 1 mm).
     assert data.subtree_com[model.body("torso").id] == pytest.approx([-0.037, 0.0, 0.956], abs=2e-3)
     for body, z in (("hip-pitch", 0.882), ("knee", 0.782), ("tarsus", 0.373), ("toe-roll", 0.066)):
         for side in SIDES:
@@ -168,7 +170,7 @@ def test_stand_keyframe_closes_chains_and_touches_floor():
 def test_connect_points_are_the_rod_ends():
     """MuJoCo places each connect's body2 point where the anchor sits at qpos0. In the source frames
     every loop is closed at qpos0 with the rod's far end at the anchor, so that point must lie on
-    the rod axis at the end of the rod's collision capsule (0.5, 0.34, 0.288 m; facts 2.7). 3 mm
+    the rod axis at the end of the rod's collision capsule (0.5, 0.34, 0.288 m; OSU digit-v3.xml's capsules). 3 mm
     covers the capsules' rounding (radius 7 mm)."""
     model = load_model()
     ends = {"achilles": 0.50, "toe-a": 0.34, "toe-b": 0.288}
@@ -183,7 +185,7 @@ def test_connect_points_are_the_rod_ends():
 
 def test_achilles_rod_makes_tarsus_follow_knee():
     """Torso fixed in the air, gravity off (springs unloaded): sweep the knee with its PD. The achilles
-    four-bar is a parallelogram: tarsus = -0.9999 knee - 0.0002 rad within 0.04 deg (facts 2.4).
+    four-bar is a parallelogram: tarsus = -0.9999 knee - 0.0002 rad within 0.04 deg (README.md "Reference numbers").
     Tolerance 0.3 deg: several times that, while a missing or misplaced rod is off by degrees."""
     model = fixed_base_model(gravity=False)
     data = stand_data(model)
@@ -207,7 +209,7 @@ def test_achilles_rod_makes_tarsus_follow_knee():
 
 def test_toe_motors_drive_toe_pitch_and_roll():
     """Torso fixed in the air, gravity off: offset the toe A/B targets from the standing pose. The
-    passive toe-pitch/roll follow the linearised differential of facts 2.4 (deg/deg, at stance):
+    passive toe-pitch/roll follow the linearised differential of README.md "Reference numbers" (deg/deg, at stance):
     pitch = -0.49 A + 0.55 B, roll = 1.73 A + 1.62 B. The map is applied to the *measured* A and B
     changes (frictionloss 1 N m / kp 400 lets each motor stop up to 0.14 deg short, and the two motors
     push on each other through the foot). Tolerance 0.4 deg + 10%: the map is a linearisation (A=B=10
@@ -232,7 +234,7 @@ def test_toe_motors_drive_toe_pitch_and_roll():
                 if commanded:  # the commanded motors went the right way (an unchanged one may creep)
                     assert np.sign(measured) == np.sign(commanded), (side, d_a, d_b, delta)
             for joint, predicted in (("toe-pitch", -0.49 * a + 0.55 * b), ("toe-roll", 1.73 * a + 1.62 * b)):
-                # + 0.06 deg per deg of motor motion: the 2-digit coefficients disagree with the facts' own
+                # + 0.06 deg per deg of motor motion: the 2-digit coefficients disagree with the README's own
                 # exact point "A = -B gives roll 0" by 1.73 - 1.62 = 0.11 deg/deg (half of it each way); with our
                 # stiffer toe PD the motors reach their targets, so A = -B exactly and that shows
                 tol = 0.4 + 0.1 * abs(predicted) + 0.06 * (abs(a) + abs(b))
@@ -252,7 +254,7 @@ def test_toe_motors_drive_toe_pitch_and_roll():
 def test_springs_deflect_under_standing_load():
     model = load_model()
     data = stand_data(model)
-    # Standing on the floor with the PD holding the pose. Static estimate (facts 2.4, 2.8, 2.10): about
+    # Standing on the floor with the PD holding the pose. Static estimate (README.md "Reference numbers"): about
     # 235 N per foot, acting ~0.27 m in front of the tarsus joint (toe x 0.005 vs tarsus x -0.265), gives
     # ~63 N m on the tarsus, i.e. ~1.32*63 = 83 N m on the shin spring (6000 N m/rad) = 0.8 deg and
     # ~0.47*63 = 30 N m on the heel spring (4375) = 0.4 deg. Require half of that within 0.3 s.
@@ -292,9 +294,9 @@ def test_stands_on_flat_ground_with_the_pd_holding_the_pose():
     flat floor: torso above 0.9 m for 3 s, and on to 10 s (margin; with the public OSU gains it squats to ~0.7 m
     and falls after ~1.5 s, which is why our leg gains are 10x theirs, envs/digit/README.md "Gains").
 
-    Achilles chain: tarsus = -knee holds for UNLOADED springs (facts 2.4; test above). Standing loads them
-    (shin ~0.75 deg, heel ~0.6 deg, as test_springs_deflect_under_standing_load predicts), and the loop then
-    gives tarsus + knee = -(1.32 shin + 0.47 heel) (facts 2.4 sensitivities), ~1.6 deg. So the chain check is
+    Achilles chain: tarsus = -knee holds for UNLOADED springs (README.md "Reference numbers"; test above). Standing
+    loads them (shin ~0.75 deg, heel ~0.6 deg, as test_springs_deflect_under_standing_load predicts), and the loop then
+    gives tarsus + knee = -(1.32 shin + 0.47 heel) (the README's sensitivities), ~1.6 deg. So the chain check is
     |tarsus + knee + 1.32 shin + 0.47 heel| < 1 deg throughout (a broken or misplaced rod is off by degrees at
     once, a loop that opens under load drifts), and the raw |tarsus + knee| stays < 3 deg (2.6 at the landing
     transient, 1.6 after)."""
@@ -353,7 +355,7 @@ def test_pd_tracks_step_and_respects_torque_limits():
     settle(model, data, 0.2)
     yaw = MOTOR_JOINTS.index("left-hip-yaw")
     shoulder = MOTOR_JOINTS.index("right-shoulder-pitch")
-    # Hip-yaw axis is ~vertical (facts 2.3), so gravity gives ~no steady torque: a 0.2 rad step must be
+    # Hip-yaw axis is ~vertical (OSU digit-v3.xml), so gravity gives ~no steady torque: a 0.2 rad step must be
     # tracked to within frictionloss/kp = 1/800 rad (+ margin: 0.02) within 1 s (kp 800, kd 25 + 1 joint
     # damping on ~0.2 kg m^2 incl. armature: damping ratio ~1, settles in ~0.1 s).
     # Shoulder pitch: a 2.2 rad step asks kp*2.2 = 176 N m > 113 N m, so the limit must clamp.
@@ -376,7 +378,7 @@ def test_pd_tracks_step_and_respects_torque_limits():
 def test_gear_80_joints_clip_at_the_source_simulations_113_nm():
     """Issue 11 item 2: hip roll, shoulder roll, shoulder pitch and elbow (gear 80) clip at the source XML's ctrlrange
     x gear = 1.4125 x 80 = 113.0 N m (not the LLAPI's 126.68, the source's reward normaliser); the other motors'
-    source limits equal the LLAPI ones (facts 2.5)."""
+    source limits equal the LLAPI ones (OSU mj_digitsim.py; README.md "Reference numbers")."""
     model = load_model()
     gear80 = np.array([name.split("-", 1)[1] in ("hip-roll", "shoulder-roll", "shoulder-pitch", "elbow")
                        for name in MOTOR_JOINTS])

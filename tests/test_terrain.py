@@ -1,6 +1,6 @@
 """Fast checks of envs/terrain.py: tile geometry measured from the height map against the documented numbers
-(robot_facts.md section 4), the height scan against mujoco.mj_ray on a compiled model, the Isaac Lab terrain
-curriculum rule, and determinism.
+(the module docstring: Isaac Lab's ROUGH_TERRAINS_CFG, mjlab), the height scan against mujoco.mj_ray on a compiled
+model, the Isaac Lab terrain curriculum rule, and determinism.
 
 Tolerances: box geometry is exact in float64 (1e-9); hfield faces are exact piecewise-planar interpolations of
 float64 samples (1e-9); the comparison with mj_ray allows 1 cm as the issue asks, although MuJoCo only adds
