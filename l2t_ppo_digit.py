@@ -1,7 +1,9 @@
 # L2T-RL with PPO on Digit (paper 2): an MLP teacher trained by PPO on the privileged state s and an LSTM
 # student on the noisy observation o, trained in ONE loop on the rollouts the two of them collect together
-# (sample mixing). Read next to "Learn to Teach: Sample-Efficient Privileged Learning for Humanoid Locomotion"
-# (../shared/papers/l2t_ppo_digit_humanoid.txt): section III, Fig. 2, Eqs. (1)-(5), Algorithm 1.
+# (sample mixing). Read next to "Learn to Teach: Sample-Efficient Privileged Learning for Humanoid Locomotion
+# over Real-World Uneven Terrain" (paper 2, Wu et al.): section III, Fig. 2, Eqs. (1)-(5), Algorithm 1.
+# The file reads top to bottom: flags, envs, networks, the rollout (Eq. 1), GAE and the losses (Eqs. 2-5), the
+# training loop with the whole update in view, deployment (TorchScript export), and last the plumbing.
 #
 # One iteration (Algorithm 1, on-policy form):
 #   1. roll out `num_steps` steps in every env; in each step and each env the executed action comes from the
@@ -25,11 +27,12 @@ import torch.nn as nn
 import tyro
 from torch.utils.tensorboard import SummaryWriter
 
-from envs.digit.env import HEIGHT_SCAN_CENTRE, OBS_DIM, OBS_SLICES, STUDENT_DIM
 from envs import checkpoint as checkpoint_file
+from envs.console import Progress, quiet_known_warnings
+from envs.digit import ACTION_DIM
+from envs.digit.env import HEIGHT_SCAN_CENTRE, OBS_DIM, OBS_SLICES, STUDENT_DIM
 from envs.noise import NOISE_TYPES
 
-ACTION_DIM = 20
 STUDENT_LOSSES = ("il", "kl", "il+asym", "none")
 CHECKPOINT_FORMAT = "l2t_ppo_digit/2"  # /2: the critic has its own optimiser
 HIDDEN_SIZES = (512, 256, 128)  # Fig. 2: teacher MLP, student MLP after the LSTM, and the critic
@@ -154,73 +157,6 @@ class Args:
     """path of a checkpoint.pt to continue from (same flags; `--total-timesteps` may be raised)"""
     export_student: Optional[str] = None
     """at the end, write the student with its observation normalisation as TorchScript to this path"""
-
-
-def fail(message: str):
-    """Stop with a one-line error on stderr and exit status 1, no traceback."""
-    raise SystemExit(f"{os.path.basename(__file__)}: error: {message}")
-
-
-def first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else ""
-
-
-def check_args(args: Args):
-    """One-line errors for every flag that could otherwise fail deep inside the envs or torch."""
-    for field in fields(args):  # every real-valued flag: nan and inf are never meant
-        value = getattr(args, field.name)
-        if isinstance(value, float) and not math.isfinite(value):
-            fail(f"--{field.name.replace('_', '-')} must be a finite number, got {value}")
-    if args.alpha < 0:
-        fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
-    if not 0 <= args.alpha_mix <= 1:
-        fail(f"--alpha-mix must be in [0, 1], got {args.alpha_mix}")
-    if not 0 <= args.mix_schedule_fraction <= 1:
-        fail(f"--mix-schedule-fraction must be in [0, 1], got {args.mix_schedule_fraction}")
-    if args.noise not in NOISE_TYPES:
-        fail(f"--noise must be one of {', '.join(NOISE_TYPES)}, got '{args.noise}'")
-    if args.student_loss not in STUDENT_LOSSES:
-        fail(f"--student-loss must be one of {', '.join(STUDENT_LOSSES)}, got '{args.student_loss}'")
-    if args.student_loss == "none" and args.alpha_mix > 0:
-        fail(f"--student-loss none trains no student, so it cannot act: it needs --alpha-mix 0, got {args.alpha_mix}")
-    if args.terrain not in ("rough", "flat"):
-        fail(f"--terrain must be rough or flat, got '{args.terrain}'")
-    if args.reward_weights not in ("v1", "paper"):
-        fail(f"--reward-weights must be v1 or paper, got '{args.reward_weights}'")
-    if args.gravity_axes not in ("z", "xyz"):
-        fail(f"--gravity-axes must be z or xyz, got '{args.gravity_axes}'")
-    if args.lr_schedule not in ("adaptive", "fixed"):
-        fail(f"--lr-schedule must be adaptive or fixed, got '{args.lr_schedule}'")
-    if args.adv_norm not in ("rollout", "minibatch", "none"):
-        fail(f"--adv-norm must be rollout, minibatch or none, got '{args.adv_norm}'")
-    for name in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "eval_episodes",
-                 "max_episode_steps", "lstm_hidden", "learning_rate", "student_lr", "desired_kl", "clip_coef",
-                 "max_grad_norm", "init_noise_std", "critic_lr", "actor_init_scale"):
-        if not getattr(args, name) > 0:
-            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ("num_workers", "eval_frequency", "checkpoint_frequency", "torch_threads", "vf_coef", "ent_coef",
-                 "asym_coef", "randomization_ramp_steps"):
-        if getattr(args, name) < 0:
-            fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
-    if args.num_workers > 0 and args.num_envs % args.num_workers != 0:
-        fail(f"--num-envs ({args.num_envs}) must be a multiple of --num-workers ({args.num_workers})")
-    if args.num_minibatches > args.num_envs:
-        fail(f"--num-minibatches ({args.num_minibatches}) must not exceed --num-envs ({args.num_envs}): "
-             "the student's minibatches are groups of envs")
-    if not (0 < args.gamma <= 1 and 0 < args.gae_lambda <= 1):
-        fail(f"--gamma and --gae-lambda must be in (0, 1], got {args.gamma} and {args.gae_lambda}")
-    if args.resume is not None and not os.path.isfile(args.resume):
-        fail(f"--resume: no checkpoint file at '{args.resume}'")
-    if args.export_student is not None:
-        folder = os.path.dirname(os.path.abspath(args.export_student))
-        if os.path.isdir(args.export_student):
-            fail(f"--export-student: '{args.export_student}' is a folder; give a file path, e.g. "
-                 f"{os.path.join(args.export_student, 'student.pt')}")
-        if not os.path.isdir(folder):
-            fail(f"--export-student: folder '{folder}' does not exist")
-        if not os.access(folder, os.W_OK):
-            fail(f"--export-student: folder '{folder}' is not writable")
 
 
 def make_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs):
@@ -567,94 +503,6 @@ def asym_loss(mean_s, log_std, actions, old_logprob, advantages, clip_coef):
     return torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
 
 
-def update(buf, nets, optimizers, args, lr, stop_if_nonfinite, use_student=True):
-    """PPO epochs over one rollout: per minibatch one teacher step, then one student step (Algorithm 1, lines 2-5).
-
-    The teacher's minibatches are random 1/num_minibatches shares of the T*N transitions (rsl_rl's MLP
-    generator); the student's are the whole T-step sequences of a random 1/num_minibatches share of the envs
-    (rsl_rl's recurrent generator takes fixed env slices; we reshuffle each epoch), each from its stored initial
-    hidden state with resets at the dones.
-    `optimizers`: {"teacher": Adam of the actor (adaptive rate), "critic": Adam of the critic (fixed rate),
-    "student": Adam of the student}. Returns (learning rate, dict of mean statistics). The adaptive rate changes per minibatch, with the KL to the
-    ROLLOUT's teacher, which grows during the update: it rises over the first minibatches and falls over the last
-    (rsl_rl's behaviour), so stats["learning_rate"] is the mean of the rates the steps used.
-    """
-    T, N = buf["rewards"].shape
-    advantages, returns = compute_gae(buf["rewards"], buf["values"], buf["dones"], buf["last_value"],
-                                      args.gamma, args.gae_lambda)
-    if args.adv_norm == "rollout":
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    flat = {k: buf[k].reshape(T * N, *buf[k].shape[2:]) for k in ("states", "actions", "logprobs", "values",
-                                                                   "teacher_mean")}
-    flat_adv, flat_ret = advantages.reshape(-1), returns.reshape(-1)
-    old_log_std = buf["teacher_log_std"]
-    sums, count, rates = {}, 0, []
-
-    def add(name, value):  # accumulated as tensors: no synchronisation per minibatch
-        sums[name] = sums.get(name, 0.0) + value.detach()
-
-    for _ in range(args.update_epochs):
-        t_batches = torch.randperm(T * N, device=flat_adv.device).tensor_split(args.num_minibatches)
-        e_batches = torch.randperm(N, device=flat_adv.device).tensor_split(args.num_minibatches)
-        for idx, envs_k in zip(t_batches, e_batches):
-            # --- teacher: critic and policy, Eq. (2) by PPO (Algorithm 1, lines 3-4)
-            mean, log_std = nets.teacher(flat["states"][idx])
-            new_logprob = gaussian_log_prob(flat["actions"][idx], mean, log_std)
-            entropy = (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum(-1).mean()
-            values = nets.value(flat["states"][idx])
-            with torch.no_grad():  # KL(pi_t_old || pi_t) on the minibatch's states
-                kl = gaussian_kl(flat["teacher_mean"][idx], old_log_std.expand_as(mean), mean, log_std).mean()
-            if args.lr_schedule == "adaptive":
-                lr = adapt_learning_rate(lr, kl.item(), args.desired_kl)
-                for group in optimizers["teacher"].param_groups:
-                    group["lr"] = lr
-            rates.append(lr)
-            adv = flat_adv[idx]
-            if args.adv_norm == "minibatch":
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            policy_loss, value_loss, clipfrac = ppo_loss_terms(new_logprob, flat["logprobs"][idx], adv, values,
-                                                               flat["values"][idx], flat_ret[idx], args.clip_coef,
-                                                               args.clip_vloss)
-            loss = policy_loss + args.vf_coef * value_loss - args.ent_coef * entropy
-            stop_if_nonfinite(torch.stack([policy_loss, value_loss, entropy]), ["policy_loss", "value_loss", "entropy"])
-            optimizers["teacher"].zero_grad(set_to_none=True)
-            optimizers["critic"].zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(nets.teacher.parameters(), args.max_grad_norm)
-            nn.utils.clip_grad_norm_(nets.critic.parameters(), args.max_grad_norm)
-            optimizers["teacher"].step()
-            optimizers["critic"].step()
-            add("policy_loss", policy_loss), add("value_loss", value_loss), add("entropy", entropy)
-            add("approx_kl", kl), add("clipfrac", clipfrac)
-
-            # --- student on the same rollout, after the teacher's step (Algorithm 1, line 5)
-            if use_student:
-                hidden0 = (buf["h"][0, envs_k], buf["c"][0, envs_k])
-                mean_s = nets.student.sequence(buf["obs"][:, envs_k], hidden0, buf["dones"][:, envs_k])
-                with torch.no_grad():  # the target: the (just updated) teacher on the clean states
-                    mean_t, log_std_t = nets.teacher(buf["states"][:, envs_k])
-                log_std_s = nets.student.log_std.expand_as(mean_s)
-                imitation = student_loss_terms(args.student_loss, mean_s, log_std_s, mean_t, log_std_t)
-                asym = torch.zeros((), device=mean_s.device)
-                if args.student_loss == "il+asym":
-                    adv_s = advantages[:, envs_k]
-                    if args.adv_norm == "minibatch":
-                        adv_s = (adv_s - adv_s.mean()) / (adv_s.std() + 1e-8)
-                    asym = asym_loss(mean_s, buf["student_log_std"], buf["actions"][:, envs_k],
-                                     buf["student_logprob"][:, envs_k], adv_s, args.clip_coef)
-                student_loss = imitation + args.asym_coef * asym  # L_s = L_IL (+ L_Asym)
-                stop_if_nonfinite(torch.stack([imitation, asym]), ["student_imitation_loss", "student_asym_loss"])
-                optimizers["student"].zero_grad(set_to_none=True)
-                student_loss.backward()
-                nn.utils.clip_grad_norm_(nets.student.parameters(), args.max_grad_norm)
-                optimizers["student"].step()
-                add("student_imitation_loss", imitation), add("student_asym_loss", asym)
-            count += 1
-    stats = {k: float(v) / count for k, v in sums.items()}
-    stats["learning_rate"] = float(np.mean(rates))
-    return lr, stats
-
-
 @torch.no_grad()
 def evaluate(envs, nets, who, seed, device):
     """One episode in each env with deterministic (mean) actions; the teacher reads s, the student o alone.
@@ -681,6 +529,251 @@ def evaluate(envs, nets, who, seed, device):
             out["success"][i], out["distance"][i] = ep["success"][i], ep["distance_walked"][i]
         done |= ended
     return out
+
+
+def main(args: Args):
+    check_args(args)
+    ckpt = load_checkpoint(args.resume, args) if args.resume is not None else None
+    quiet_known_warnings()
+    # TRY NOT TO MODIFY: seeding
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    # env setup (before the networks: the workers fork from this process)
+    env_kwargs = {"terrain": args.terrain, "max_episode_steps": args.max_episode_steps,
+                  "reward_weights": args.reward_weights, "gravity_axes": args.gravity_axes,
+                  # the first episodes too start at the ramp's strength (later ones: set each iteration)
+                  "randomization_scale": randomization_scale(ckpt["global_step"] if ckpt else 0,
+                                                             args.randomization_ramp_steps)}
+    try:
+        envs = make_envs(args.num_envs, args.num_workers, args.seed, args.alpha, args.noise, env_kwargs)
+    except Exception as e:
+        fail(f"cannot create the Digit envs ({type(e).__name__}: {first_line(e)})")
+    eval_envs = None
+    use_student = args.student_loss != "none"
+
+    nets = L2TNets(args.lstm_hidden, args.init_noise_std, args.obs_normalization, args.actor_init_scale,
+                   args.terrain).to(device)
+    optimizers = {"teacher": torch.optim.Adam(nets.teacher.parameters(), lr=args.learning_rate),
+                  "critic": torch.optim.Adam(nets.critic.parameters(), lr=args.critic_lr),
+                  "student": torch.optim.Adam(nets.student.parameters(), lr=args.student_lr)}
+    lr = args.learning_rate
+
+    global_step, iteration = 0, 0
+    best = {"teacher_return": -math.inf, "global_step": None}  # the best teacher evaluation at full randomisation
+    if ckpt is not None:  # networks, normalisers, optimisers, lr, counters, RNG states (the envs start afresh)
+        global_step, iteration, lr = restore(ckpt, args, nets, optimizers, best, envs)
+        run_dir = os.path.dirname(os.path.abspath(args.resume))
+    else:
+        run_dir = os.path.join(args.runs_dir, f"Digit-{args.terrain}__{args.exp_name}__{args.seed}__{int(time.time())}")
+    os.makedirs(run_dir, exist_ok=True)
+    ckpt_path = os.path.join(run_dir, "checkpoint.pt")
+    checkpoint_file.remove_stale_temps(ckpt_path)  # left by a run killed while writing
+    writer = open_writer(run_dir, args, global_step)
+
+    def checkpoint(path, with_optim=True):
+        state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "obs_dim": OBS_DIM, "student_dim": STUDENT_DIM,
+                 "action_dim": ACTION_DIM, "lstm_hidden": args.lstm_hidden, "student_loss": args.student_loss,
+                 "obs_normalization": args.obs_normalization, "terrain": args.terrain,
+                 "global_step": global_step, "iteration": iteration, "learning_rate": lr, "nets": nets.state_dict(),
+                 "best": dict(best)}
+        if with_optim:
+            state.update(optimizers={name: optimizer.state_dict() for name, optimizer in optimizers.items()},
+                         rng=rng_state())
+        checkpoint_file.save(state, path)
+
+    def stop_if_nonfinite(stats):
+        """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
+        if not torch.isfinite(torch.stack(list(stats.values()))).all():
+            for e in (envs, eval_envs):
+                if e is not None:
+                    e.close()
+            stop_nonfinite(stats, global_step, run_dir, ckpt_path, checkpoint)
+
+    def run_evaluation():
+        nonlocal eval_envs
+        if eval_envs is None:  # built once; the same seeds every time, so the points of a curve are comparable
+            workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
+            eval_envs = make_envs(args.eval_episodes, workers, args.seed + 10_000, args.alpha, args.noise, env_kwargs)
+        eval_envs.call("set_randomization_scale", rand_scale)  # evaluated at the training strength (logged)
+        line = f"  eval at step {global_step}:"
+        for who in ("teacher", "student") if use_student else ("teacher",):
+            result = evaluate(eval_envs, nets, who, args.seed + 10_000, device)  # teacher on s, student on o
+            for key, values in result.items():
+                writer.add_scalar(f"eval/{who}_{key}", values.mean(), global_step)
+            line += (f" {who} {result['return'].mean():.2f} (length {result['length'].mean():.0f}, success "
+                     f"{result['success'].mean():.2f})")
+            progress.evaluation(who, result["return"].mean(), result["length"].mean())
+        # the best teacher so far at the full randomisation (returns at a lower strength are not comparable)
+        if rand_scale == 1.0 and progress.evals["teacher"][0] > best["teacher_return"]:
+            best.update(teacher_return=progress.evals["teacher"][0], global_step=global_step)
+            checkpoint(os.path.join(run_dir, "best.pt"), with_optim=False)
+            line += " (best teacher so far: best.pt)"
+        print(line, flush=True)
+
+    # TRY NOT TO MODIFY: start the game
+    obs, _ = envs.reset(seed=args.seed + global_step)
+    hidden = nets.student.initial_hidden(args.num_envs, device)
+    steps_per_iteration = args.num_envs * args.num_steps
+    progress = Progress(args.total_timesteps, global_step)  # a line every 20 s: returns, evaluation, steps/s, time left
+    run_start, run_start_step, paused = time.time(), global_step, 0.0  # paused: evaluation and checkpoint seconds
+    rand_scale = None
+    while global_step < args.total_timesteps:
+        t_start = time.time()
+        # domain randomisation (Table III) ramped in: the envs use the new strength from their next reset
+        if rand_scale != randomization_scale(global_step, args.randomization_ramp_steps):
+            rand_scale = randomization_scale(global_step, args.randomization_ramp_steps)
+            envs.call("set_randomization_scale", rand_scale)
+        # Eq. (1): the mixing coefficient rises linearly from 0 (constant within one rollout)
+        alpha_mix = mix_coefficient(global_step, args.total_timesteps, args.alpha_mix, args.mix_schedule_fraction)
+        buf, obs, hidden, episodes, sim_time = collect_rollout(envs, nets, obs, hidden, alpha_mix, args.num_steps,
+                                                               args.gamma, args.student_loss, device, use_student)
+        global_step += steps_per_iteration
+        t_rollout = time.time()
+
+        # ALGO LOGIC: training (Algorithm 1, lines 2-5): PPO epochs over the rollout; per minibatch one teacher step
+        # (critic and policy: Eq. 2 solved by PPO), then one student step on the same rollout (Eqs. 3-5).
+        # The teacher's minibatches are random 1/num_minibatches shares of the T*N transitions (rsl_rl's MLP
+        # generator); the student's are the whole T-step sequences of a random 1/num_minibatches share of the envs
+        # (rsl_rl's recurrent generator takes fixed env slices; we reshuffle each epoch), each from its stored
+        # initial hidden state with resets at the dones.
+        T, N = buf["rewards"].shape
+        advantages, returns = compute_gae(buf["rewards"], buf["values"], buf["dones"], buf["last_value"],
+                                          args.gamma, args.gae_lambda)
+        if args.adv_norm == "rollout":
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        flat = {k: buf[k].reshape(T * N, *buf[k].shape[2:]) for k in ("states", "actions", "logprobs", "values",
+                                                                       "teacher_mean")}
+        flat_adv, flat_ret = advantages.reshape(-1), returns.reshape(-1)
+        sums, rates = {}, []  # statistics summed as tensors (no synchronisation per minibatch); the rates used
+        for _ in range(args.update_epochs):
+            t_batches = torch.randperm(T * N, device=device).tensor_split(args.num_minibatches)
+            e_batches = torch.randperm(N, device=device).tensor_split(args.num_minibatches)
+            for idx, envs_k in zip(t_batches, e_batches):
+                # --- teacher: critic and policy, Eq. (2) by PPO (Algorithm 1, lines 3-4)
+                mean, log_std = nets.teacher(flat["states"][idx])
+                new_logprob = gaussian_log_prob(flat["actions"][idx], mean, log_std)
+                entropy = (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum(-1).mean()
+                values = nets.value(flat["states"][idx])
+                with torch.no_grad():  # KL(pi_t_old || pi_t) on the minibatch's states
+                    kl = gaussian_kl(flat["teacher_mean"][idx], buf["teacher_log_std"].expand_as(mean), mean,
+                                     log_std).mean()
+                if args.lr_schedule == "adaptive":  # rsl_rl: per minibatch, with the KL to the ROLLOUT's teacher
+                    lr = adapt_learning_rate(lr, kl.item(), args.desired_kl)
+                    for group in optimizers["teacher"].param_groups:
+                        group["lr"] = lr
+                rates.append(lr)
+                adv = flat_adv[idx]
+                if args.adv_norm == "minibatch":
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                policy_loss, value_loss, clipfrac = ppo_loss_terms(new_logprob, flat["logprobs"][idx], adv, values,
+                                                                   flat["values"][idx], flat_ret[idx],
+                                                                   args.clip_coef, args.clip_vloss)
+                loss = policy_loss + args.vf_coef * value_loss - args.ent_coef * entropy
+                stats = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+                stop_if_nonfinite(stats)
+                optimizers["teacher"].zero_grad(set_to_none=True)
+                optimizers["critic"].zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(nets.teacher.parameters(), args.max_grad_norm)
+                nn.utils.clip_grad_norm_(nets.critic.parameters(), args.max_grad_norm)
+                optimizers["teacher"].step()
+                optimizers["critic"].step()
+                stats.update(approx_kl=kl, clipfrac=clipfrac)
+
+                # --- student on the same rollout, after the teacher's step (Algorithm 1, line 5)
+                if use_student:
+                    hidden0 = (buf["h"][0, envs_k], buf["c"][0, envs_k])
+                    mean_s = nets.student.sequence(buf["obs"][:, envs_k], hidden0, buf["dones"][:, envs_k])
+                    with torch.no_grad():  # the target: the (just updated) teacher on the clean states
+                        mean_t, log_std_t = nets.teacher(buf["states"][:, envs_k])
+                    log_std_s = nets.student.log_std.expand_as(mean_s)
+                    imitation = student_loss_terms(args.student_loss, mean_s, log_std_s, mean_t, log_std_t)
+                    asym = torch.zeros((), device=device)
+                    if args.student_loss == "il+asym":
+                        adv_s = advantages[:, envs_k]
+                        if args.adv_norm == "minibatch":
+                            adv_s = (adv_s - adv_s.mean()) / (adv_s.std() + 1e-8)
+                        asym = asym_loss(mean_s, buf["student_log_std"], buf["actions"][:, envs_k],
+                                         buf["student_logprob"][:, envs_k], adv_s, args.clip_coef)
+                    student_loss = imitation + args.asym_coef * asym  # L_s = L_IL (+ L_Asym)
+                    student_stats = {"student_imitation_loss": imitation, "student_asym_loss": asym}
+                    stop_if_nonfinite(student_stats)
+                    optimizers["student"].zero_grad(set_to_none=True)
+                    student_loss.backward()
+                    nn.utils.clip_grad_norm_(nets.student.parameters(), args.max_grad_norm)
+                    optimizers["student"].step()
+                    stats.update(student_stats)
+                for name, value in stats.items():
+                    sums[name] = sums.get(name, 0.0) + value.detach()
+        stats = {name: float(value) / len(rates) for name, value in sums.items()}
+        # the adaptive rate rises over the first minibatches and falls over the last (the KL to the rollout's
+        # teacher grows during the update; rsl_rl's behaviour): log the mean of the rates the steps used
+        mean_lr = float(np.mean(rates))
+        iteration += 1
+        t_end = time.time()
+
+        # logging: one point per iteration
+        elapsed = t_end - t_start
+        writer.add_scalar("charts/SPS", steps_per_iteration / elapsed, global_step)
+        writer.add_scalar("charts/sim_fraction", sim_time / elapsed, global_step)  # inside envs.step
+        writer.add_scalar("charts/learn_fraction", (t_end - t_rollout) / elapsed, global_step)  # the update
+        writer.add_scalar("charts/learning_rate", mean_lr, global_step)  # mean over the update's minibatches
+        writer.add_scalar("charts/alpha_mix", alpha_mix, global_step)
+        writer.add_scalar("charts/student_action_fraction", buf["student_acted"].mean().item(), global_step)
+        writer.add_scalar("charts/action_std", nets.teacher.log_std.exp().mean().item(), global_step)
+        writer.add_scalar("charts/student_action_std", student_log_std(args.student_loss, nets).exp().mean().item(),
+                          global_step)
+        writer.add_scalar("charts/noise_alpha", args.alpha, global_step)
+        writer.add_scalar("charts/randomization_scale", rand_scale, global_step)
+        writer.add_scalar("charts/iteration", iteration, global_step)
+        for name, value in stats.items():
+            writer.add_scalar(f"losses/{name}", value, global_step)
+        if use_student:  # Fig. 4a: L_IL between the rollout's student and teacher (squared L2 of mean actions)
+            gap = (buf["student_mean"] - buf["teacher_mean"]).pow(2).sum(-1).mean().item()
+            writer.add_scalar("losses/imitation_gap", gap, global_step)
+        if episodes:  # training episodes that ended in this rollout (any policy mix), averaged
+            mean = {k: float(np.mean([e[k] for e in episodes])) for k in episodes[0]}
+            for key, tag in (("r", "episodic_return"), ("l", "episodic_length"), ("terrain_level", "terrain_level"),
+                             ("success", "success_rate"), ("distance_walked", "distance_walked")):
+                writer.add_scalar(f"charts/{tag}", mean[key], global_step)
+            for key in (k for k in mean if k.startswith("reward/")):
+                writer.add_scalar(f"episode_{key}", mean[key], global_step)
+        for e in episodes:
+            progress.episode(e["r"], e["l"])
+        progress.update(global_step, paused, extra=f"sim {sim_time / elapsed:.0%} | lr {mean_lr:.1e} | mix "
+                                                   f"{alpha_mix:.2f} | rand {rand_scale:.2f}")
+
+        t0 = time.time()
+        if args.eval_frequency > 0 and iteration % args.eval_frequency == 0:
+            run_evaluation()
+        if args.checkpoint_frequency > 0 and iteration % args.checkpoint_frequency == 0:
+            checkpoint(ckpt_path)
+        paused += time.time() - t0
+
+    if global_step > run_start_step:
+        sps = (global_step - run_start_step) / (time.time() - run_start - paused)
+        print(f"SPS (evaluation and checkpoints excluded): {sps:.1f}")
+    if args.eval_frequency == 0 or iteration % args.eval_frequency != 0:
+        run_evaluation()  # always end with an evaluation
+    checkpoint(ckpt_path)
+    if args.save_model:
+        model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
+        checkpoint(model_path, with_optim=False)
+        print(f"model saved to {model_path}")
+    if args.export_student is not None:
+        export_student(nets, args.export_student)
+        print(f"student exported to {args.export_student} (TorchScript; step(obs, hidden) -> (action, hidden))")
+    envs.close()
+    if eval_envs is not None:
+        eval_envs.close()
+    writer.close()
+    return run_dir
 
 
 # Deployment: the student alone, with its observation normalisation, as TorchScript
@@ -737,6 +830,74 @@ def export_student(nets, path):
     return scripted
 
 
+# Plumbing: argument checks, checkpoints and resume. Not part of the algorithm.
+def fail(message: str):
+    """Stop with a one-line error on stderr and exit status 1, no traceback."""
+    raise SystemExit(f"{os.path.basename(__file__)}: error: {message}")
+
+
+def first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def check_args(args: Args):
+    """One-line errors for every flag that could otherwise fail deep inside the envs or torch."""
+    for field in fields(args):  # every real-valued flag: nan and inf are never meant
+        value = getattr(args, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            fail(f"--{field.name.replace('_', '-')} must be a finite number, got {value}")
+    if args.alpha < 0:
+        fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
+    if not 0 <= args.alpha_mix <= 1:
+        fail(f"--alpha-mix must be in [0, 1], got {args.alpha_mix}")
+    if not 0 <= args.mix_schedule_fraction <= 1:
+        fail(f"--mix-schedule-fraction must be in [0, 1], got {args.mix_schedule_fraction}")
+    if args.noise not in NOISE_TYPES:
+        fail(f"--noise must be one of {', '.join(NOISE_TYPES)}, got '{args.noise}'")
+    if args.student_loss not in STUDENT_LOSSES:
+        fail(f"--student-loss must be one of {', '.join(STUDENT_LOSSES)}, got '{args.student_loss}'")
+    if args.student_loss == "none" and args.alpha_mix > 0:
+        fail(f"--student-loss none trains no student, so it cannot act: it needs --alpha-mix 0, got {args.alpha_mix}")
+    if args.terrain not in ("rough", "flat"):
+        fail(f"--terrain must be rough or flat, got '{args.terrain}'")
+    if args.reward_weights not in ("v1", "paper"):
+        fail(f"--reward-weights must be v1 or paper, got '{args.reward_weights}'")
+    if args.gravity_axes not in ("z", "xyz"):
+        fail(f"--gravity-axes must be z or xyz, got '{args.gravity_axes}'")
+    if args.lr_schedule not in ("adaptive", "fixed"):
+        fail(f"--lr-schedule must be adaptive or fixed, got '{args.lr_schedule}'")
+    if args.adv_norm not in ("rollout", "minibatch", "none"):
+        fail(f"--adv-norm must be rollout, minibatch or none, got '{args.adv_norm}'")
+    for name in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "eval_episodes",
+                 "max_episode_steps", "lstm_hidden", "learning_rate", "student_lr", "desired_kl", "clip_coef",
+                 "max_grad_norm", "init_noise_std", "critic_lr", "actor_init_scale"):
+        if not getattr(args, name) > 0:
+            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for name in ("num_workers", "eval_frequency", "checkpoint_frequency", "torch_threads", "vf_coef", "ent_coef",
+                 "asym_coef", "randomization_ramp_steps"):
+        if getattr(args, name) < 0:
+            fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if args.num_workers > 0 and args.num_envs % args.num_workers != 0:
+        fail(f"--num-envs ({args.num_envs}) must be a multiple of --num-workers ({args.num_workers})")
+    if args.num_minibatches > args.num_envs:
+        fail(f"--num-minibatches ({args.num_minibatches}) must not exceed --num-envs ({args.num_envs}): "
+             "the student's minibatches are groups of envs")
+    if not (0 < args.gamma <= 1 and 0 < args.gae_lambda <= 1):
+        fail(f"--gamma and --gae-lambda must be in (0, 1], got {args.gamma} and {args.gae_lambda}")
+    if args.resume is not None and not os.path.isfile(args.resume):
+        fail(f"--resume: no checkpoint file at '{args.resume}'")
+    if args.export_student is not None:
+        folder = os.path.dirname(os.path.abspath(args.export_student))
+        if os.path.isdir(args.export_student):
+            fail(f"--export-student: '{args.export_student}' is a folder; give a file path, e.g. "
+                 f"{os.path.join(args.export_student, 'student.pt')}")
+        if not os.path.isdir(folder):
+            fail(f"--export-student: folder '{folder}' does not exist")
+        if not os.access(folder, os.W_OK):
+            fail(f"--export-student: folder '{folder}' is not writable")
+
+
 def load_checkpoint(path, args):
     """Load a checkpoint (digest checked) and check it belongs to these networks and this run; one-line error
     otherwise."""
@@ -763,204 +924,50 @@ def load_checkpoint(path, args):
     return ckpt
 
 
-def main(args: Args):
-    check_args(args)
-    ckpt = load_checkpoint(args.resume, args) if args.resume is not None else None
-    # TRY NOT TO MODIFY: seeding
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
-    if args.torch_threads > 0:
-        torch.set_num_threads(args.torch_threads)
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-
-    # env setup (before the networks: the workers fork from this process)
-    env_kwargs = {"terrain": args.terrain, "max_episode_steps": args.max_episode_steps,
-                  "reward_weights": args.reward_weights, "gravity_axes": args.gravity_axes,
-                  # the first episodes too start at the ramp's strength (later ones: set each iteration)
-                  "randomization_scale": randomization_scale(ckpt["global_step"] if ckpt else 0,
-                                                             args.randomization_ramp_steps)}
-    try:
-        envs = make_envs(args.num_envs, args.num_workers, args.seed, args.alpha, args.noise, env_kwargs)
-    except Exception as e:
-        fail(f"cannot create the Digit envs ({type(e).__name__}: {first_line(e)})")
-    eval_envs = None
-    use_student = args.student_loss != "none"
-
-    nets = L2TNets(args.lstm_hidden, args.init_noise_std, args.obs_normalization, args.actor_init_scale,
-                   args.terrain).to(device)
-    optimizers = {"teacher": torch.optim.Adam(nets.teacher.parameters(), lr=args.learning_rate),
-                  "critic": torch.optim.Adam(nets.critic.parameters(), lr=args.critic_lr),
-                  "student": torch.optim.Adam(nets.student.parameters(), lr=args.student_lr)}
-    lr = args.learning_rate
-
-    # Resume: networks, normalisers, optimisers, lr, counters, RNG states (the envs start fresh episodes)
-    global_step, iteration = 0, 0
-    best = {"teacher_return": -math.inf, "global_step": None}  # the best teacher evaluation at full randomisation
-    if ckpt is not None:
-        try:
-            nets.load_state_dict(ckpt["nets"])
-            for name, optimizer in optimizers.items():
-                optimizer.load_state_dict(ckpt["optimizers"][name])
-        except (KeyError, ValueError, RuntimeError) as e:
-            envs.close()
-            fail(f"--resume: checkpoint '{args.resume}' does not fit this run ({type(e).__name__}: {first_line(e)})")
-        lr = ckpt["learning_rate"]
-        for group in optimizers["teacher"].param_groups:
-            group["lr"] = lr
-        global_step, iteration = ckpt["global_step"], ckpt["iteration"]
-        best.update(ckpt.get("best", {}))
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        np.random.set_state(ckpt["rng"]["numpy"])
-        random.setstate(ckpt["rng"]["python"])
-        run_dir = os.path.dirname(os.path.abspath(args.resume))
-        print(f"resumed from {args.resume} at global_step={global_step}, iteration={iteration}")
-    else:
-        run_name = f"Digit-{args.terrain}__{args.exp_name}__{args.seed}__{int(time.time())}"
-        run_dir = os.path.join(args.runs_dir, run_name)
-    os.makedirs(run_dir, exist_ok=True)
-    ckpt_path = os.path.join(run_dir, "checkpoint.pt")
-    checkpoint_file.remove_stale_temps(ckpt_path)  # left by a run killed while writing
-    # purge_step drops events a crashed run logged after its last checkpoint (those AT the checkpoint's step were
-    # logged before it was written), so the curve continues without duplicates
+def open_writer(run_dir, args, global_step):
+    """TensorBoard writer. purge_step drops events a crashed run logged after its last checkpoint (those AT the
+    checkpoint's step were logged before it was written), so a resumed curve has no duplicates; the hyperparameter
+    text is written once, at the run's start."""
     writer = SummaryWriter(run_dir, purge_step=global_step + 1 if global_step > 0 else None)
-    if ckpt is None:  # once per run: a resumed run keeps the text of its start
+    if global_step == 0:
         writer.add_text("hyperparameters",
                         "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    return writer
 
-    def checkpoint(path, with_optim=True):
-        state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "obs_dim": OBS_DIM, "student_dim": STUDENT_DIM,
-                 "action_dim": ACTION_DIM, "lstm_hidden": args.lstm_hidden, "student_loss": args.student_loss,
-                 "obs_normalization": args.obs_normalization, "terrain": args.terrain,
-                 "global_step": global_step, "iteration": iteration, "learning_rate": lr, "nets": nets.state_dict(),
-                 "best": dict(best)}
-        if with_optim:
-            state.update(optimizers={name: optimizer.state_dict() for name, optimizer in optimizers.items()},
-                         rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()})
-        checkpoint_file.save(state, path)
 
-    def stop_if_nonfinite(stats, names):
-        """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
-        if not torch.isfinite(stats).all():
-            bad = [n for n, v in zip(names, stats.tolist()) if not math.isfinite(v)]
-            path = os.path.join(run_dir, f"nonfinite_step{global_step}.pt")
-            checkpoint(path)
-            envs.close()
-            if eval_envs is not None:
-                eval_envs.close()
-            last = f"last periodic checkpoint {ckpt_path}" if os.path.exists(ckpt_path) else "no periodic checkpoint yet"
-            raise SystemExit(f"{os.path.basename(__file__)}: error: non-finite {', '.join(bad)} at global_step="
-                             f"{global_step}; state saved to {path}, {last}")
+def rng_state():
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
 
-    def run_evaluation():
-        nonlocal eval_envs
-        if eval_envs is None:  # built once; the same seeds every time, so the points of a curve are comparable
-            workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
-            eval_envs = make_envs(args.eval_episodes, workers, args.seed + 10_000, args.alpha, args.noise, env_kwargs)
-        eval_envs.call("set_randomization_scale", rand_scale)  # evaluated at the training strength (logged)
-        line = f"global_step={global_step}"
-        for who in ("teacher", "student") if use_student else ("teacher",):
-            result = evaluate(eval_envs, nets, who, args.seed + 10_000, device)  # teacher on s, student on o
-            for key, values in result.items():
-                writer.add_scalar(f"eval/{who}_{key}", values.mean(), global_step)
-            line += f", eval/{who}_return={result['return'].mean():.1f} (length {result['length'].mean():.0f})"
-            last_eval[who] = (result["return"].mean(), result["length"].mean())
-        # the best teacher so far at the full randomisation (returns at a lower strength are not comparable)
-        if rand_scale == 1.0 and last_eval["teacher"][0] > best["teacher_return"]:
-            best.update(teacher_return=float(last_eval["teacher"][0]), global_step=global_step)
-            checkpoint(os.path.join(run_dir, "best.pt"), with_optim=False)
-            line += " (best teacher so far: best.pt)"
-        print(line, flush=True)
 
-    # TRY NOT TO MODIFY: start the game
-    obs, _ = envs.reset(seed=args.seed + global_step)
-    hidden = nets.student.initial_hidden(args.num_envs, device)
-    steps_per_iteration = args.num_envs * args.num_steps
-    run_start, run_start_step, paused = time.time(), global_step, 0.0
-    recent, last_eval, rand_scale = [], {}, None  # recent: the last 100 training episodes, for the progress line
-    while global_step < args.total_timesteps:
-        t_start = time.time()
-        # domain randomisation (Table III) ramped in: the envs use the new strength from their next reset
-        if rand_scale != randomization_scale(global_step, args.randomization_ramp_steps):
-            rand_scale = randomization_scale(global_step, args.randomization_ramp_steps)
-            envs.call("set_randomization_scale", rand_scale)
-        # Eq. (1): the mixing coefficient rises linearly from 0 (constant within one rollout)
-        alpha_mix = mix_coefficient(global_step, args.total_timesteps, args.alpha_mix, args.mix_schedule_fraction)
-        buf, obs, hidden, episodes, sim_time = collect_rollout(envs, nets, obs, hidden, alpha_mix, args.num_steps,
-                                                               args.gamma, args.student_loss, device, use_student)
-        global_step += steps_per_iteration
-        t_rollout = time.time()
-        # ALGO LOGIC: training (Algorithm 1: teacher critic and policy, then the student, on the same samples)
-        lr, stats = update(buf, nets, optimizers, args, lr, stop_if_nonfinite, use_student)
-        iteration += 1
-        t_end = time.time()
+def restore(ckpt, args, nets, optimizers, best, envs):
+    """Load networks, normalisers, optimisers, the teacher's rate, the best evaluation and RNG states; returns
+    (global_step, iteration, learning rate)."""
+    try:
+        nets.load_state_dict(ckpt["nets"])
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(ckpt["optimizers"][name])
+    except (KeyError, ValueError, RuntimeError) as e:
+        envs.close()
+        fail(f"--resume: checkpoint '{args.resume}' does not fit this run ({type(e).__name__}: {first_line(e)})")
+    lr = ckpt["learning_rate"]
+    for group in optimizers["teacher"].param_groups:
+        group["lr"] = lr
+    best.update(ckpt.get("best", {}))
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    np.random.set_state(ckpt["rng"]["numpy"])
+    random.setstate(ckpt["rng"]["python"])
+    print(f"resumed from {args.resume} at global_step={ckpt['global_step']}, iteration={ckpt['iteration']}")
+    return ckpt["global_step"], ckpt["iteration"], lr
 
-        # logging: one point per iteration
-        elapsed = t_end - t_start
-        writer.add_scalar("charts/SPS", steps_per_iteration / elapsed, global_step)
-        writer.add_scalar("charts/sim_fraction", sim_time / elapsed, global_step)  # inside envs.step
-        writer.add_scalar("charts/learn_fraction", (t_end - t_rollout) / elapsed, global_step)  # the update
-        mean_lr = stats.pop("learning_rate")
-        writer.add_scalar("charts/learning_rate", mean_lr, global_step)  # mean over the update's minibatches
-        writer.add_scalar("charts/alpha_mix", alpha_mix, global_step)
-        writer.add_scalar("charts/student_action_fraction", buf["student_acted"].mean().item(), global_step)
-        writer.add_scalar("charts/action_std", nets.teacher.log_std.exp().mean().item(), global_step)
-        writer.add_scalar("charts/student_action_std", student_log_std(args.student_loss, nets).exp().mean().item(),
-                          global_step)
-        writer.add_scalar("charts/noise_alpha", args.alpha, global_step)
-        writer.add_scalar("charts/randomization_scale", rand_scale, global_step)
-        writer.add_scalar("charts/iteration", iteration, global_step)
-        for name, value in stats.items():
-            writer.add_scalar(f"losses/{name}", value, global_step)
-        if use_student:  # Fig. 4a: L_IL between the rollout's student and teacher (squared L2 of mean actions)
-            gap = (buf["student_mean"] - buf["teacher_mean"]).pow(2).sum(-1).mean().item()
-            writer.add_scalar("losses/imitation_gap", gap, global_step)
-        if episodes:  # training episodes that ended in this rollout (any policy mix), averaged
-            mean = {k: float(np.mean([e[k] for e in episodes])) for k in episodes[0]}
-            for key, tag in (("r", "episodic_return"), ("l", "episodic_length"), ("terrain_level", "terrain_level"),
-                             ("success", "success_rate"), ("distance_walked", "distance_walked")):
-                writer.add_scalar(f"charts/{tag}", mean[key], global_step)
-            for key in (k for k in mean if k.startswith("reward/")):
-                writer.add_scalar(f"episode_{key}", mean[key], global_step)
-        recent = (recent + episodes)[-100:]
-        if iteration % 10 == 0:  # progress: the last 100 training episodes, the latest evaluation, speed, time left
-            sps = (global_step - run_start_step) / (time.time() - run_start - paused)
-            line = f"step {global_step}/{args.total_timesteps}"
-            if recent:
-                line += (f" | train return {np.mean([e['r'] for e in recent]):.2f}, length "
-                         f"{np.mean([e['l'] for e in recent]):.0f}")
-            for who, (ret, length) in last_eval.items():
-                line += f" | eval {who} {ret:.2f} ({length:.0f})"
-            eta = (args.total_timesteps - global_step) / max(sps, 1e-9)
-            print(f"{line} | {sps:.0f} steps/s, sim {sim_time / elapsed:.0%} | lr {mean_lr:.1e} | mix {alpha_mix:.2f}"
-                  f" | rand {rand_scale:.2f} | {eta / 3600:.1f} h left", flush=True)
 
-        t0 = time.time()
-        if args.eval_frequency > 0 and iteration % args.eval_frequency == 0:
-            run_evaluation()
-        if args.checkpoint_frequency > 0 and iteration % args.checkpoint_frequency == 0:
-            checkpoint(ckpt_path)
-        paused += time.time() - t0
-
-    if global_step > run_start_step:
-        sps = (global_step - run_start_step) / (time.time() - run_start - paused)
-        print(f"SPS (evaluation and checkpoints excluded): {sps:.1f}")
-    if args.eval_frequency == 0 or iteration % args.eval_frequency != 0:
-        run_evaluation()  # always end with an evaluation
-    checkpoint(ckpt_path)
-    if args.save_model:
-        model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
-        checkpoint(model_path, with_optim=False)
-        print(f"model saved to {model_path}")
-    if args.export_student is not None:
-        export_student(nets, args.export_student)
-        print(f"student exported to {args.export_student} (TorchScript; step(obs, hidden) -> (action, hidden))")
-    envs.close()
-    if eval_envs is not None:
-        eval_envs.close()
-    writer.close()
-    return run_dir
+def stop_nonfinite(stats, global_step, run_dir, ckpt_path, checkpoint):
+    """Save the state that produced a non-finite loss and stop with one line saying what exists."""
+    bad = [name for name, value in stats.items() if not math.isfinite(value.item())]
+    path = os.path.join(run_dir, f"nonfinite_step{global_step}.pt")
+    checkpoint(path)
+    last = f"last periodic checkpoint {ckpt_path}" if os.path.exists(ckpt_path) else "no periodic checkpoint yet"
+    raise SystemExit(f"{os.path.basename(__file__)}: error: non-finite {', '.join(bad)} at global_step="
+                     f"{global_step}; state saved to {path}, {last}")
 
 
 if __name__ == "__main__":

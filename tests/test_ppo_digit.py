@@ -168,10 +168,9 @@ def test_sequence_minibatch_reproduces_the_rollout_outputs(ppo):
     for envs_k in (torch.arange(6), torch.tensor([4, 1]), torch.tensor([0, 2, 5])):
         means = nets.student.sequence(buf["obs"][:, envs_k], (buf["h"][0, envs_k], buf["c"][0, envs_k]),
                                       buf["dones"][:, envs_k])
-        if len(envs_k) == 6:  # the rollout's batch: bitwise the same computation
-            assert torch.equal(means, buf["student_mean"][:, envs_k])
-        else:  # fewer rows: the matmul kernels may round the last bit differently
-            assert torch.allclose(means, buf["student_mean"][:, envs_k], rtol=0, atol=1e-6)
+        # the same computation up to rounding: the matmul kernels may round the last bit differently for another
+        # batch size, and for the same batch on another CPU (bitwise equal on an AMD EPYC, not on an Intel Xeon)
+        assert torch.allclose(means, buf["student_mean"][:, envs_k], rtol=0, atol=1e-6)
         assert means.requires_grad  # the training path, not a no-grad replay
 
 
