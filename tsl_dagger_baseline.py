@@ -875,7 +875,7 @@ def main(args: Args):
             run.progress.teacher = result
             print(f"teacher: {teacher_steps} environment steps, eval/teacher_return={result['return'].mean():.1f}",
                   flush=True)
-        run.progress.start(global_step, f"stage 2: {args.method}, rounds {first_round + 1}..{R} of {T * N} steps",
+        run.progress.start(global_step, f"stage 2: {args.method}, rounds {first_round + 1}..{R}, {T * N} steps each",
                            final_step=teacher_steps + R * T * N)
         global_step = dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evaluate_student, rng,
                              global_step, first_round)
@@ -1348,7 +1348,8 @@ class Progress:
                 parts.append(f"eval {who} return {result['return'].mean():.1f} length {result['length'].mean():.0f}")
         if self.student is None and self.last_episode is not None:
             parts.append(f"last training episode return {self.last_episode[0]:.1f} length {self.last_episode[1]}")
-        parts += [f"{sps:.0f} steps/s", f"{left / 3600:.2f} h left in this stage"] + ([extra] if extra else [])
+        left = f"{left / 60:.1f} min" if left < 3600 else f"{left / 3600:.1f} h"
+        parts += [f"{sps:.0f} steps/s", f"{left} left in this stage"] + ([extra] if extra else [])
         print(" | ".join(parts), flush=True)
 
 

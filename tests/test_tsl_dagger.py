@@ -92,7 +92,7 @@ def test_progress_prints_every_30_s_in_the_first_minute_then_every_5_min(tsl, mo
     assert printed == [30, 60, 360, 660, 960]
     clock[0] = 1500.0
     progress.show(5000, "stage 1")
-    assert capsys.readouterr().out.strip() == "stage 1 | step 5000/10000 | 10 steps/s | 0.14 h left in this stage"
+    assert capsys.readouterr().out.strip() == "stage 1 | step 5000/10000 | 10 steps/s | 8.3 min left in this stage"
 
 
 def test_dagger_beta_zero_executes_only_student_actions(tsl, tmp_path, counter_teacher):
