@@ -200,16 +200,6 @@ def test_pd_tracks_step_and_respects_torque_limits():
     assert abs(foot_q - data.ctrl[foot]) < 0.03
 
 
-def test_control_period_in_one_call():
-    """One mj_step(nstep=k) call equals k single steps (no Python loop needed per substep)."""
-    model = load_model()
-    a, b = home_data(model), home_data(model)
-    mujoco.mj_step(model, a, nstep=40)
-    for _ in range(40):
-        mujoco.mj_step(model, b)
-    assert np.array_equal(a.qpos, b.qpos) and a.time == pytest.approx(b.time)
-
-
 def test_2ms_physics_stays_within_1cm_of_0p5ms_over_10_control_periods():
     """The env runs 2 ms implicitfast steps (15 per 30 ms period). From the same reset state and with the same
     controls (zero action: reference + feed-forward), a 0.5 ms Euler copy of the model (60 substeps, the v0 physics)
