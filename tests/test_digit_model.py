@@ -387,13 +387,3 @@ def test_gear_80_joints_clip_at_the_source_simulations_113_nm():
     assert np.allclose(TORQUE_LIMITS[gear80], 80 * 1.4125)
     assert np.allclose(TORQUE_LIMITS[~gear80], LLAPI_TORQUE_LIMITS[~gear80])
     assert np.allclose(LLAPI_TORQUE_LIMITS[gear80], 126.682458)
-
-
-def test_control_period_in_one_call():
-    """One mj_step(nstep=k) call equals k single steps (no Python loop needed per substep)."""
-    model = load_model()
-    a, b = stand_data(model), stand_data(model)
-    mujoco.mj_step(model, a, nstep=40)
-    for _ in range(40):
-        mujoco.mj_step(model, b)
-    assert np.array_equal(a.qpos, b.qpos) and a.time == pytest.approx(b.time)

@@ -197,6 +197,22 @@ def test_height_scan_matches_mj_ray(ter):
     assert len(np.unique(np.round(ground, 3))) > 50
 
 
+def test_ground_height_in_chunks_equals_one_pass(ter):
+    """Terrain.ground_height processes points in chunks (memory) and tests only points whose bucket holds a box: any
+    chunk size gives the same heights, for any input shape, and boxes were hit across chunk boundaries."""
+    rng = np.random.default_rng(1)
+    c = col(ter, "stepping_stones")
+    xy = ter.tile_center(ROWS - 1, c) + rng.uniform(-4.5, 4.5, (3, 1001, 2))  # stones, gaps, border, next tile
+    whole = ter.ground_height(xy)
+    assert whole.shape == (3, 1001)
+    for chunk in (1, 7, 1000, 1001):
+        np.testing.assert_array_equal(ter.ground_height(xy, chunk=chunk), whole)
+    np.testing.assert_array_equal(ter.ground_height(xy.reshape(-1, 2), chunk=7), whole.ravel())
+    stones = whole > -1.0
+    assert 0.2 < stones.mean() < 0.9  # both stone tops and pit floor were looked up
+    assert ter.ground_height(xy[0, 0]) == whole[0, 0]  # a single point (2,) -> a scalar
+
+
 def test_scan_points_order_and_rotation():
     assert T.SCAN_POINTS.shape == (187, 2)
     np.testing.assert_allclose(T.SCAN_POINTS[0], [-0.8, -0.5])
