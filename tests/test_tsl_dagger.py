@@ -74,7 +74,7 @@ def test_bc_executes_only_teacher_actions(tsl, tmp_path, counter_teacher, capsys
     assert [line.split(" | ")[:2] for line in rounds] == [[f"round {r}/3 done", f"step {200 + 80 * r}/440"]
                                                           for r in (1, 2, 3)]  # the teacher cost 200 steps
     assert all("eval student return" in line and "eval teacher return" in line and "steps/s" in line
-               and "h left" in line for line in rounds)
+               and "left in this stage" in line for line in rounds)
 
 
 def test_progress_prints_every_30_s_in_the_first_minute_then_every_5_min(tsl, monkeypatch, capsys):
