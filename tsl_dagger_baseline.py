@@ -146,8 +146,8 @@ class Args:
     num_workers: int = 2
     """Digit only: worker processes that step the envs (0: all in this process); must divide --num-envs"""
     seq_len: int = 24
-    """Digit only: length of the stored sequences = the student's truncated-BPTT length (l2t_ppo_digit.py's rollout:
-    24); each round's steps per env are rounded down to a multiple of it"""
+    """Digit only: length of the stored sequences = the student's truncated-BPTT length (as l2t_ppo_digit.py's
+    rollout of 24 steps); each round's steps per env are rounded down to a multiple of it"""
     dataset_capacity: int = 240_000
     """Digit only: bound of the aggregated dataset in steps (whole sequences); when full, reservoir sampling keeps a
     uniform sample of every sequence collected so far (about 0.5 kB per step)"""
