@@ -19,7 +19,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import tyro
-from torch.utils.tensorboard import SummaryWriter
 
 from envs import checkpoint as checkpoint_file
 from envs.cassie import CASSIE_NOISY_MASK
@@ -538,7 +537,7 @@ def main(args: Args):
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
     checkpoint_file.remove_stale_temps(ckpt_path)  # left by a run killed while writing
-    writer = open_writer(run_dir, args, global_step)
+    writer = checkpoint_file.open_writer(run_dir, args, global_step)
 
     def checkpoint(path, with_optim=True):
         state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id, "state_dim": state_dim,
@@ -552,13 +551,15 @@ def main(args: Args):
             state.update({k: m.state_dict() for k, m in modules.items()})
             state.update(log_ent_coef=log_ent_coef.detach().cpu(),
                          old_teacher=None if old_teacher is None else old_teacher.state_dict(),
-                         buffer=rb.state_dict() if args.checkpoint_buffer else None, rng=rng_state())
+                         buffer=rb.state_dict() if args.checkpoint_buffer else None,
+                         rng=checkpoint_file.rng_state())
         checkpoint_file.save(state, path)
 
     def stop_if_nonfinite(stats):
         """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
         if not torch.isfinite(torch.stack(list(stats.values()))).all():
-            stop_nonfinite(stats, global_step, run_dir, ckpt_path, checkpoint)
+            checkpoint_file.stop_nonfinite(os.path.basename(__file__), stats, global_step, run_dir, ckpt_path,
+                                           checkpoint)
 
     def run_evaluation():
         seed = args.seed + 10_000  # the same eval episodes every time, so points of the curve are comparable
@@ -929,21 +930,6 @@ def save_expert_of_checkpoint(args, expert_ckpt, teacher, device):
     write_expert(args, teacher, device, f"the best teacher of {args.expert_checkpoint}")
 
 
-def open_writer(run_dir, args, global_step):
-    """TensorBoard writer. purge_step drops events a crashed run logged after its last checkpoint (those AT the
-    checkpoint's step were logged before it was written), so a resumed curve has no duplicates; the hyperparameter
-    text is written once, at the run's start."""
-    writer = SummaryWriter(run_dir, purge_step=global_step + 1 if global_step > 0 else None)
-    if global_step == 0:
-        writer.add_text("hyperparameters",
-                        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-    return writer
-
-
-def rng_state():
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-
-
 def restore(ckpt, args, modules, old_teacher, rb, log_ent_coef, count, best, state_dim, action_dim):
     """Load networks, optimisers, temperature, buffer, counters, best teacher and RNG states (into `count` and
     `best`); returns the first step that trains."""
@@ -965,22 +951,10 @@ def restore(ckpt, args, modules, old_teacher, rb, log_ent_coef, count, best, sta
     count["gradient_steps"] = ckpt.get("gradient_steps", ckpt["actor_updates"])  # (older: one per actor update)
     count["train_vector_steps"] = ckpt.get("train_vector_steps", count["gradient_steps"])
     best.update({"return": ckpt["best_return"], "teacher": ckpt["best_teacher"], "step": ckpt["best_step"]})
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    np.random.set_state(ckpt["rng"]["numpy"])
-    random.setstate(ckpt["rng"]["python"])
+    checkpoint_file.set_rng_state(ckpt["rng"])
     print(f"resumed from {args.resume} at global_step={ckpt['global_step']}, buffer size {rb.size}")
     # no saved data: the teacher (not random actions) refills learning_starts steps before training resumes
     return ckpt["global_step"] + args.learning_starts if ckpt["buffer"] is None else args.learning_starts
-
-
-def stop_nonfinite(stats, global_step, run_dir, ckpt_path, checkpoint):
-    """Save the state that produced a non-finite loss and stop with one line saying what exists."""
-    bad = [name for name, value in stats.items() if not math.isfinite(value.item())]
-    path = os.path.join(run_dir, f"nonfinite_step{global_step}.pt")
-    checkpoint(path)
-    last = f"last periodic checkpoint {ckpt_path}" if os.path.exists(ckpt_path) else "no periodic checkpoint yet"
-    raise SystemExit(f"{os.path.basename(__file__)}: error: non-finite {', '.join(bad)} at global_step="
-                     f"{global_step}; state saved to {path}, {last}")
 
 
 if __name__ == "__main__":

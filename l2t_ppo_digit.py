@@ -25,7 +25,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import tyro
-from torch.utils.tensorboard import SummaryWriter
 
 from envs import checkpoint as checkpoint_file
 from envs.console import Progress, quiet_known_warnings
@@ -574,7 +573,7 @@ def main(args: Args):
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
     checkpoint_file.remove_stale_temps(ckpt_path)  # left by a run killed while writing
-    writer = open_writer(run_dir, args, global_step)
+    writer = checkpoint_file.open_writer(run_dir, args, global_step)
 
     def checkpoint(path, with_optim=True):
         state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "obs_dim": OBS_DIM, "student_dim": STUDENT_DIM,
@@ -584,7 +583,7 @@ def main(args: Args):
                  "best": dict(best)}
         if with_optim:
             state.update(optimizers={name: optimizer.state_dict() for name, optimizer in optimizers.items()},
-                         rng=rng_state())
+                         rng=checkpoint_file.rng_state())
         checkpoint_file.save(state, path)
 
     def stop_if_nonfinite(stats):
@@ -593,7 +592,8 @@ def main(args: Args):
             for e in (envs, eval_envs):
                 if e is not None:
                     e.close()
-            stop_nonfinite(stats, global_step, run_dir, ckpt_path, checkpoint)
+            checkpoint_file.stop_nonfinite(os.path.basename(__file__), stats, global_step, run_dir, ckpt_path,
+                                           checkpoint)
 
     def run_evaluation():
         nonlocal eval_envs
@@ -924,21 +924,6 @@ def load_checkpoint(path, args):
     return ckpt
 
 
-def open_writer(run_dir, args, global_step):
-    """TensorBoard writer. purge_step drops events a crashed run logged after its last checkpoint (those AT the
-    checkpoint's step were logged before it was written), so a resumed curve has no duplicates; the hyperparameter
-    text is written once, at the run's start."""
-    writer = SummaryWriter(run_dir, purge_step=global_step + 1 if global_step > 0 else None)
-    if global_step == 0:
-        writer.add_text("hyperparameters",
-                        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-    return writer
-
-
-def rng_state():
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-
-
 def restore(ckpt, args, nets, optimizers, best, envs):
     """Load networks, normalisers, optimisers, the teacher's rate, the best evaluation and RNG states; returns
     (global_step, iteration, learning rate)."""
@@ -953,21 +938,9 @@ def restore(ckpt, args, nets, optimizers, best, envs):
     for group in optimizers["teacher"].param_groups:
         group["lr"] = lr
     best.update(ckpt.get("best", {}))
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    np.random.set_state(ckpt["rng"]["numpy"])
-    random.setstate(ckpt["rng"]["python"])
+    checkpoint_file.set_rng_state(ckpt["rng"])
     print(f"resumed from {args.resume} at global_step={ckpt['global_step']}, iteration={ckpt['iteration']}")
     return ckpt["global_step"], ckpt["iteration"], lr
-
-
-def stop_nonfinite(stats, global_step, run_dir, ckpt_path, checkpoint):
-    """Save the state that produced a non-finite loss and stop with one line saying what exists."""
-    bad = [name for name, value in stats.items() if not math.isfinite(value.item())]
-    path = os.path.join(run_dir, f"nonfinite_step{global_step}.pt")
-    checkpoint(path)
-    last = f"last periodic checkpoint {ckpt_path}" if os.path.exists(ckpt_path) else "no periodic checkpoint yet"
-    raise SystemExit(f"{os.path.basename(__file__)}: error: non-finite {', '.join(bad)} at global_step="
-                     f"{global_step}; state saved to {path}, {last}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ Not part of any algorithm, so it lives here and the scripts stay about their alg
   still unpickles: torch's zip reader does not check the CRCs) is refused with ``CheckpointError``.
 * ``remove_stale_temps(path)`` deletes ``path.tmp<pid>`` files left by a process that no longer runs (a kill
   during a write); temporary files of live processes are left alone.
+* ``rng_state()`` / ``set_rng_state(d)``: the torch, numpy and python generators, saved with a run and restored
+  on ``--resume``; ``open_writer(run_dir, args, step)``: the run's TensorBoard writer as a resumed run needs it;
+  ``stop_nonfinite(...)``: the one-line stop of every script when a loss is not finite, after saving the state.
 
 The digest is SHA-256 over a fixed walk of the payload: dict keys in sorted order, every tensor's dtype, shape and
 raw bytes, every numpy array's, and ``repr`` of other leaves (numbers, strings, None). It is a check against
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import math
 import os
+import random
 import re
 
 import numpy as np
@@ -120,3 +125,38 @@ def remove_stale_temps(path: str) -> list:
             except FileNotFoundError:
                 pass
     return removed
+
+
+def rng_state() -> dict:
+    """The states of torch's, numpy's and python's global generators, for a checkpoint."""
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def open_writer(run_dir: str, args, global_step: int):
+    """The run's TensorBoard writer. purge_step drops events a crashed run logged after its last checkpoint (those
+    AT the checkpoint's step were logged before it was written), so a resumed curve has no duplicates; the
+    hyperparameter text (a table of the dataclass `args`) is written once, at the run's start."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(run_dir, purge_step=global_step + 1 if global_step > 0 else None)
+    if global_step == 0:
+        writer.add_text("hyperparameters",
+                        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    return writer
+
+
+def stop_nonfinite(script: str, stats: dict, global_step: int, run_dir: str, ckpt_path: str, checkpoint) -> None:
+    """Save the state that produced a non-finite statistic with `checkpoint(path)` and stop with one line naming the
+    statistics, the step, the file written and whether a periodic checkpoint exists (`stats`: name -> tensor)."""
+    bad = [name for name, value in stats.items() if not math.isfinite(float(value))]
+    path = os.path.join(run_dir, f"nonfinite_step{global_step}.pt")
+    checkpoint(path)
+    last = f"last periodic checkpoint {ckpt_path}" if os.path.exists(ckpt_path) else "no periodic checkpoint yet"
+    raise SystemExit(f"{script}: error: non-finite {', '.join(bad)} at global_step={global_step}; state saved to "
+                     f"{path}, {last}")
