@@ -23,27 +23,20 @@ import math
 import os
 import random
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Optional
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import tyro
-from torch.utils.tensorboard import SummaryWriter
 
 from envs import checkpoint as checkpoint_file
+from envs.console import Progress, quiet_known_warnings
 from envs.noise import NOISE_TYPES, NoisyObservation, set_noise_alpha
 
-# MuJoCo prints its warnings from C; sent through Python's warnings instead, so that a filter can pick one out
-mujoco.set_mju_user_warning(lambda message: warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2))
-# Noise a user cannot act on: the paper's benchmarks are the -v4 envs, whose XML files use `settotalmass`
-warnings.filterwarnings("ignore", message=r".*The environment .*-v4 is out of date", category=DeprecationWarning)
-warnings.filterwarnings("ignore", message=r".*compiler attribute 'settotalmass' is deprecated", category=RuntimeWarning)
 
 METHODS = ("bc", "dagger")
 BETA_SCHEDULES = ("linear", "exponential")
@@ -203,8 +196,8 @@ def dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evalua
             gap += (action_s - label).pow(2).sum(-1).mean().cpu()
             teacher_steps_taken += int(teacher_acts.sum())
             global_step += N
-            run.progress.episode(log_episodes(run.writer, infos, global_step))
-            run.progress.tick(global_step, f"stage 2, round {i + 1}/{R}")
+            log_episodes(run.writer, infos, global_step, run.progress)
+            run.progress.update(global_step, where=f"stage 2, round {i + 1}/{R}")
         sps = T * N / (time.time() - start)
         dataset.end_round()  # D <- D u D_i
 
@@ -228,9 +221,9 @@ def dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evalua
             w.add_scalar(f"losses/{key}", value, global_step)
         # paper 2, Fig. 4a: squared L2 between the student's and the teacher's actions on the round's steps
         w.add_scalar("losses/imitation_gap", gap.item() / T, global_step)
-        run.progress.student = result
-        run.progress.show(global_step, f"round {i + 1}/{R} done", f"beta {beta:.3f}, dataset loss "
-                          f"{losses['dataset_loss_before']:.4f} -> {losses['dataset_loss_after']:.4f}")
+        run.progress.evaluation("student", result["return"].mean(), result["length"].mean())
+        run.progress.update(global_step, where=f"round {i + 1}/{R} done", force=True, extra=f"beta {beta:.3f}, "
+                            f"dataset loss {losses['dataset_loss_before']:.4f} -> {losses['dataset_loss_after']:.4f}")
         save_checkpoint(run, args, i + 1, global_step, student, optimizer, dataset, rng)
     return global_step
 
@@ -735,7 +728,8 @@ def train_teacher(args, writer, device, run_dir, progress, resume=None):
 
     obs, _ = envs.reset(seed=args.seed + start)
     start_time = time.time()
-    progress.start(start, f"stage 1: SAC teacher on the clean state for {args.teacher_timesteps} steps")
+    print(f"stage 1: SAC teacher on the clean state for {args.teacher_timesteps} steps", flush=True)
+    progress.restart(args.teacher_timesteps, start)
     for global_step in range(start + 1, args.teacher_timesteps + 1):
         if global_step <= args.learning_starts:
             action = np.random.uniform(-1.0, 1.0, size=(1, action_dim)).astype(np.float32)
@@ -744,7 +738,7 @@ def train_teacher(args, writer, device, run_dir, progress, resume=None):
                 state = torch.as_tensor(obs["state"], dtype=torch.float32, device=device)
                 action = teacher.sample(state)[0].cpu().numpy()
         next_obs, reward, terminated, truncated, infos = envs.step(to_env_action(action, low, high))
-        progress.episode(log_episodes(writer, infos, global_step))
+        log_episodes(writer, infos, global_step, progress)
         real_next = real_next_observation(next_obs, infos)
         row = np.concatenate([obs["state"], action, reward[:, None], real_next["state"], terminated[:, None]], 1)
         storage[pos] = torch.as_tensor(row[0], dtype=torch.float32, device=device)
@@ -786,7 +780,7 @@ def train_teacher(args, writer, device, run_dir, progress, resume=None):
                 writer.add_scalar("charts/SPS", (global_step - start) / (time.time() - start_time), global_step)
         if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency == 0:
             save_stage1(global_step)
-        progress.tick(global_step, "stage 1")
+        progress.update(global_step, where="stage 1")
     save_stage1(args.teacher_timesteps)
     envs.close()
     return teacher, args.teacher_timesteps
@@ -798,6 +792,7 @@ def main(args: Args):
     args = resolve_defaults(args)
     check_args(args)
     digit = args.env_id == DIGIT_ENV_ID
+    quiet_known_warnings()
     # TRY NOT TO MODIFY: seeding
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -872,11 +867,11 @@ def main(args: Args):
                      f"'{args.teacher_checkpoint or args.resume}' is broken")
             for key, values in result.items():  # once: the teacher does not change
                 run.writer.add_scalar(f"eval/teacher_{key}", values.mean(), teacher_steps)
-            run.progress.teacher = result
+            run.progress.evaluation("teacher", result["return"].mean(), result["length"].mean())
             print(f"teacher: {teacher_steps} environment steps, eval/teacher_return={result['return'].mean():.1f}",
                   flush=True)
-        run.progress.start(global_step, f"stage 2: {args.method}, rounds {first_round + 1}..{R}, {T * N} steps each",
-                           final_step=teacher_steps + R * T * N)
+        print(f"stage 2: {args.method}, rounds {first_round + 1}..{R}, {T * N} steps each", flush=True)
+        run.progress.restart(teacher_steps + R * T * N, global_step)
         global_step = dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evaluate_student, rng,
                              global_step, first_round)
 
@@ -961,11 +956,10 @@ def real_next_observation(next_obs, infos):
     return real_next
 
 
-def log_episodes(writer, infos, global_step):
-    """Log the training episodes that ended at this step; returns the last one's (return, length) or None.
-    Gymnasium's vector envs keep their statistics in infos["final_info"], DigitVectorEnv in infos (with the terrain
-    level and success)."""
-    info, last = infos.get("final_info", infos), None
+def log_episodes(writer, infos, global_step, progress):
+    """Log the training episodes that ended at this step (and hand them to the progress line). Gymnasium's vector
+    envs keep their statistics in infos["final_info"], DigitVectorEnv in infos (with the terrain level and success)."""
+    info = infos.get("final_info", infos)
     if "episode" in info:
         ep = info["episode"]
         for i in np.flatnonzero(info["_episode"]):
@@ -974,8 +968,7 @@ def log_episodes(writer, infos, global_step):
             if "terrain_level" in ep:
                 writer.add_scalar("charts/terrain_level", ep["terrain_level"][i], global_step)
                 writer.add_scalar("charts/success_rate", ep["success"][i], global_step)
-            last = (float(ep["r"][i]), int(ep["l"][i]))
-    return last
+            progress.episode(ep["r"][i], ep["l"][i])
 
 
 def evaluate(actor, key, env_fns, seed, device):
@@ -1248,16 +1241,15 @@ def read_resume(args):
 
 
 def rng_state(beta_coin=None):
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """torch's, numpy's and python's generators (envs/checkpoint.py), and DAgger's beta coin if given."""
+    state = checkpoint_file.rng_state()
     if beta_coin is not None:
         state["beta_coin"] = beta_coin.bit_generator.state
     return state
 
 
 def set_rng_state(state, beta_coin=None):
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    checkpoint_file.set_rng_state(state)
     if beta_coin is not None:
         beta_coin.bit_generator.state = state["beta_coin"]
 
@@ -1293,64 +1285,23 @@ def restore_stage2(ckpt, student, optimizer, dataset, rng, args, first_round):
 # ---------------------------------------------------------------------------------------------------------------------
 # Plumbing: the run's folder, writer and progress lines
 def open_run(args, run_dir, device, resumed_step):
-    """The run folder, its TensorBoard writer (a resumed run drops the events logged after its checkpoint's step, not
-    those at it) and stale temporary files removed (left by a run killed while writing)."""
+    """The run folder, its TensorBoard writer (envs/checkpoint.py: a resumed run drops the events logged after its
+    checkpoint's step) and stale temporary files removed (left by a run killed while writing)."""
     os.makedirs(run_dir, exist_ok=True)
-    writer = SummaryWriter(run_dir, purge_step=resumed_step + 1 if resumed_step is not None else None)
+    writer = checkpoint_file.open_writer(run_dir, args, resumed_step or 0)
     for name in ("checkpoint.pt", "stage1_checkpoint.pt", "teacher.pt"):
         checkpoint_file.remove_stale_temps(os.path.join(run_dir, name))
-    if resumed_step is None:  # once per run: a resumed run keeps the text of its start
-        writer.add_text("hyperparameters",
-                        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-    return Run(run_dir, writer, device, Progress(args))
+    # a progress line every 20 s (envs/console.py); each stage restarts it with its own final step
+    return Run(run_dir, writer, device, Progress(args.teacher_timesteps, resumed_step or 0))
 
 
 @dataclass
 class Run:
     dir: str
-    writer: SummaryWriter
+    writer: object  # torch.utils.tensorboard.SummaryWriter
     device: torch.device
-    progress: "Progress"
+    progress: Progress
     teacher_steps: int = 0
-
-
-class Progress:
-    """Progress on stdout: a line when a stage starts, after every round, and in between every 30 s during the
-    first minute of a stage, then every 5 minutes: step/final step, the latest evaluations (or training episode),
-    steps/s over the stage (all its work) and the time that stage still needs at that rate."""
-
-    def __init__(self, args):
-        self.final_step = args.teacher_timesteps  # stage 1's; stage 2 sets its own
-        self.student = self.teacher = self.last_episode = None
-
-    def start(self, step, text, final_step=None):
-        self.final_step = final_step or self.final_step
-        self.t0 = self.last = time.time()
-        self.step0 = step
-        print(text, flush=True)
-
-    def episode(self, last):
-        if last is not None:
-            self.last_episode = last
-
-    def tick(self, step, where):
-        now = time.time()
-        if now - self.last >= (30 if now - self.t0 < 90 else 300):
-            self.show(step, where)
-
-    def show(self, step, where, extra=""):
-        self.last = now = time.time()
-        sps = (step - self.step0) / max(now - self.t0, 1e-9)
-        left = (self.final_step - step) / max(sps, 1e-9)
-        parts = [where, f"step {step}/{self.final_step}"]
-        for who, result in (("student", self.student), ("teacher", self.teacher)):
-            if result is not None:
-                parts.append(f"eval {who} return {result['return'].mean():.1f} length {result['length'].mean():.0f}")
-        if self.student is None and self.last_episode is not None:
-            parts.append(f"last training episode return {self.last_episode[0]:.1f} length {self.last_episode[1]}")
-        left = f"{left / 60:.1f} min" if left < 3600 else f"{left / 3600:.1f} h"
-        parts += [f"{sps:.0f} steps/s", f"{left} left in this stage"] + ([extra] if extra else [])
-        print(" | ".join(parts), flush=True)
 
 
 if __name__ == "__main__":

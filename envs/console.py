@@ -62,6 +62,10 @@ class Progress:
         self.evals = {}  # who -> (mean return, mean length)
         self.last = (time.time(), step, 0.0)  # (wall time, step, paused seconds) at the previous line
 
+    def restart(self, total_steps: int, step: int):
+        """A new stage with its own final step (tsl_dagger_baseline.py's stage 2): steps/s count from here."""
+        self.total, self.last = total_steps, (time.time(), step, self.last[2])
+
     def episode(self, ret: float, length: float):
         self.returns.append(float(ret))
         self.lengths.append(float(length))
@@ -69,13 +73,14 @@ class Progress:
     def evaluation(self, who: str, ret: float, length: float):
         self.evals[who] = (float(ret), float(length))
 
-    def line(self, step: int, paused: float, extra: str = "") -> str:
-        """The progress line at `step`; `paused`: total seconds so far that are not training (eval, checkpoints)."""
+    def line(self, step: int, paused: float, extra: str = "", where: str = "") -> str:
+        """The progress line at `step`; `paused`: total seconds so far that are not training (eval, checkpoints);
+        `where`: a prefix naming the stage."""
         now = time.time()
         t0, step0, paused0 = self.last
         rate = (step - step0) / max(now - t0 - (paused - paused0), 1e-9)
         self.last = (now, step, paused)
-        text = f"step {step}/{self.total}"
+        text = f"{where + ' | ' if where else ''}step {step}/{self.total}"
         if self.returns:
             text += f" | train return {np.mean(self.returns):.2f}, length {np.mean(self.lengths):.0f}"
         if self.evals:
@@ -83,7 +88,7 @@ class Progress:
         left = (self.total - step) / rate if rate > 0 else float("inf")
         return f"{text} | {rate:.0f} steps/s{' | ' + extra if extra else ''} | {format_duration(left)} left"
 
-    def update(self, step: int, paused: float, extra: str = "", force: bool = False):
+    def update(self, step: int, paused: float = 0.0, extra: str = "", force: bool = False, where: str = ""):
         """Print the line if PROGRESS_SECONDS of wall time have passed since the previous one (or `force`)."""
         if force or time.time() - self.last[0] >= self.interval:
-            print(self.line(step, paused, extra), file=self.stream or sys.stdout, flush=True)
+            print(self.line(step, paused, extra, where), file=self.stream or sys.stdout, flush=True)

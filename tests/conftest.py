@@ -1,3 +1,4 @@
+import contextlib
 import importlib.util
 import os
 import sys
@@ -44,6 +45,25 @@ def sac():
 @pytest.fixture
 def tsl():
     return load_script("tsl_dagger_baseline")
+
+
+@contextlib.contextmanager
+def crash_on_call(monkeypatch, module, name, n):
+    """Within the block, the n-th call of module.name raises KeyboardInterrupt (a run killed mid-way), which the
+    block expects; afterwards module.name is the original again. (A kill during a checkpoint write itself:
+    tests/test_checkpoint.py, in a subprocess.)"""
+    original, calls = getattr(module, name), []
+
+    def wrapper(*a, **k):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return original(*a, **k)
+
+    monkeypatch.setattr(module, name, wrapper)
+    with pytest.raises(KeyboardInterrupt):
+        yield
+    monkeypatch.setattr(module, name, original)
 
 
 def assert_position_actuators(model, joints, kp, kd, limits):

@@ -15,7 +15,7 @@ import torch
 
 from envs import checkpoint as checkpoint_file
 
-from conftest import ROOT, load_script, scalars
+from conftest import ROOT, crash_on_call, load_script, scalars
 from envs.digit.env import OBS_DIM, STUDENT_DIM
 
 SCRIPT = os.path.join(ROOT, "tsl_dagger_baseline.py")
@@ -121,18 +121,8 @@ def test_bc_round_on_digit_teacher_acts_student_learns_on_the_shared_axis(tsl, t
 def test_dagger_student_acts_when_beta_is_zero_and_resume_continues(tsl, tmp_path, digit_teacher, monkeypatch):
     """exponential beta with p = 0: round 0 all teacher, round 1 all student; a run stopped in round 1 resumes from
     its round-0 checkpoint and ends on the same axis."""
-    original, calls = tsl.evaluate_digit, []
-
-    def crash_in_round_1(*a, **k):  # the teacher's evaluation, round 0's, then round 1's: killed
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return original(*a, **k)
-
-    monkeypatch.setattr(tsl, "evaluate_digit", crash_in_round_1)
-    with pytest.raises(KeyboardInterrupt):
+    with crash_on_call(monkeypatch, tsl, "evaluate_digit", 3):  # the teacher's evaluation, round 0's, round 1's
         tsl.main(digit_args(tsl, tmp_path, digit_teacher, beta_schedule="exponential", beta_decay=0.0))
-    monkeypatch.setattr(tsl, "evaluate_digit", original)
     (path,) = glob.glob(str(tmp_path / "tsl" / "*" / "checkpoint.pt"))
     stopped = torch.load(path, weights_only=False)
     assert stopped["round"] == 1 and stopped["global_step"] == TEACHER_STEPS + ROUND_STEPS
