@@ -251,9 +251,9 @@ class Terrain:
     def hfield_height(self, xy):
         """MuJoCo's interpolation of the hfield at points xy (..., 2): cell (c, r) is split along the diagonal from
         sample (c, r) to (c + 1, r + 1); u = along x, v = along y in the cell."""
-        ny, nx = self.heights.shape
-        fx = np.clip((xy[..., 0] - self.x0) / self.scale, 0.0, nx - 1)
-        fy = np.clip((xy[..., 1] - self.y0) / self.scale, 0.0, ny - 1)
+        ny, nx = self.heights.shape  # (np.minimum(np.maximum()) is np.clip without its Python overhead)
+        fx = np.minimum(np.maximum((xy[..., 0] - self.x0) / self.scale, 0.0), nx - 1)
+        fy = np.minimum(np.maximum((xy[..., 1] - self.y0) / self.scale, 0.0), ny - 1)
         c = np.minimum(np.floor(fx).astype(np.int64), nx - 2)
         r = np.minimum(np.floor(fy).astype(np.int64), ny - 2)
         u, v = fx - c, fy - r
@@ -275,8 +275,8 @@ class Terrain:
         flat_xy, flat_z = xy.reshape(-1, 2), z.reshape(-1)  # z is a fresh array: writing to it is fine
         for a in range(0, len(flat_xy), chunk):
             p = flat_xy[a:a + chunk]
-            i = np.clip(np.floor(p[:, 0] - bx0).astype(np.int64), 0, nbx - 1)
-            j = np.clip(np.floor(p[:, 1] - by0).astype(np.int64), 0, nby - 1)
+            i = np.minimum(np.maximum(np.floor(p[:, 0] - bx0).astype(np.int64), 0), nbx - 1)
+            j = np.minimum(np.maximum(np.floor(p[:, 1] - by0).astype(np.int64), 0), nby - 1)
             cell = j * nbx + i
             hit = np.flatnonzero(nonempty[cell])
             if len(hit):
@@ -390,7 +390,7 @@ def scan_points_world(base_pos, yaw):
 def scan_values(base_z, ground, offset=SCAN_OFFSET, clip=SCAN_CLIP):
     """The height-scan value of a base at height ``base_z`` over ground heights ``ground``: base_z - ground - offset,
     clipped to [-clip, clip] (Isaac Lab's offset and clip)."""
-    return np.clip(base_z - ground - offset, -clip, clip)
+    return np.minimum(np.maximum(base_z - ground - offset, -clip), clip)  # np.clip, cheaper
 
 
 def height_scan(terrain: Terrain, base_pos, yaw, offset=SCAN_OFFSET, clip=SCAN_CLIP):

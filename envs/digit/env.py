@@ -9,6 +9,7 @@ Space, Rewards, Starting State, Episode End, Arguments, Version History). The re
 from __future__ import annotations
 
 import copy
+import math
 
 import gymnasium as gym
 import mujoco
@@ -80,6 +81,7 @@ for _name in ("base_lin_vel", "base_ang_vel", "projected_gravity", "joint_pos", 
 DIGIT_NOISY_MASK.setflags(write=False)
 _SCAN_CENTRE = int(np.flatnonzero((np.abs(terrain_mod.SCAN_POINTS) < 1e-9).all(-1))[0])  # the (0, 0) point
 HEIGHT_SCAN_CENTRE = OBS_SLICES["height_scan"].start + _SCAN_CENTRE  # obs index of the scan's centre point
+_GRAVITY_Z = OBS_SLICES["projected_gravity"].start + 2  # obs index of the projected gravity's z
 
 _MOTOR_IDX = {name: i for i, name in enumerate(MOTOR_JOINTS)}
 RESET_NOISE_IDX = np.array([_MOTOR_IDX[f"{s}-{j}"] for s in ("left", "right")
@@ -638,8 +640,8 @@ class DigitEnv(gym.Env):
 
     def step(self, action):
         m, d = self.model, self.data
-        a = np.clip(np.asarray(action, dtype=np.float64).reshape(ACTION_DIM), -1.0, 1.0)
-        if not np.isfinite(a).all():  # np.clip lets NaN through to the controls
+        a = np.minimum(np.maximum(np.asarray(action, dtype=np.float64).reshape(ACTION_DIM), -1.0), 1.0)  # clip
+        if not np.isfinite(a).all():  # clipping lets NaN through to the controls
             raise ValueError(f"action must be finite, got {action!r}")
         d.ctrl[:] = STAND_CTRL + self.action_scale * a
         mujoco.mj_step(m, d, nstep=self.substeps)
@@ -655,7 +657,7 @@ class DigitEnv(gym.Env):
         self._air_time = np.where(in_contact, 0.0, self._air_time + self.dt)
         obs, extra = self._observe() if finite else (np.zeros(OBS_DIM), None)
         if finite:
-            tilt = float(np.arccos(np.clip(-obs[OBS_SLICES["projected_gravity"]][2], -1.0, 1.0)))
+            tilt = math.acos(min(max(-float(obs[_GRAVITY_Z]), -1.0), 1.0))
             terminated = bool(torso_contact or tilt > MAX_TILT or extra["base_height"] < MIN_HEIGHT)
         else:
             terminated = True
@@ -738,7 +740,8 @@ class DigitEnv(gym.Env):
         d = self.data
         obs = np.empty(OBS_DIM)
         S = OBS_SLICES
-        quat = d.qpos[3:7] / np.linalg.norm(d.qpos[3:7])
+        quat = d.qpos[3:7]
+        quat = quat / math.sqrt(quat.dot(quat))  # np.linalg.norm's arithmetic, without its overhead
         if quat[0] < 0:
             quat = -quat
         R = quat_to_mat(quat)
@@ -758,10 +761,13 @@ class DigitEnv(gym.Env):
         obs[S["base_pos_w"]] = pos - self._origin
         obs[S["base_quat_w"]] = quat
         obs[S["env_params"]] = self._env_params
-        # one ground lookup for the scan points and the two feet
+        # one ground lookup for the scan points and the two feet (the flat floor is at z = 0)
         n = len(terrain_mod.SCAN_POINTS)
-        ground = self._ground_height(np.concatenate([terrain_mod.scan_points_world(pos, yaw)[0],
-                                                     d.geom_xpos[self._feet, :2]]))
+        if self.terrain is None:
+            ground = np.zeros(n + 2)
+        else:
+            ground = self.terrain.ground_height(np.concatenate([terrain_mod.scan_points_world(pos, yaw)[0],
+                                                                d.geom_xpos[self._feet, :2]]))
         obs[S["height_scan"]] = terrain_mod.scan_values(pos[2], ground[:n])
         extra = {"R": R, "yaw": yaw, "foot_ground": ground[n:],
                  "base_height": obs[S["height_scan"]][_SCAN_CENTRE] + terrain_mod.SCAN_OFFSET}
