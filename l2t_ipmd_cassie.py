@@ -21,7 +21,7 @@ import torch.nn.functional as F
 import tyro
 
 from envs import checkpoint as checkpoint_file
-from envs.cassie import CASSIE_NOISY_MASK
+from envs.cassie import CASSIE_NOISY_MASK, STATE_DIM, STATE_SLICES
 from envs.console import Progress, quiet_known_warnings
 from envs.demos import DemoFormatError, Episode, load_demos, save_demos
 from envs.noise import NOISE_TYPES, NoisyObservation, get_noise_alpha, set_noise_alpha
@@ -409,9 +409,10 @@ def curriculum_alpha(step, total, alpha, fraction, enabled):
 def evaluate(actor, key, env_fns, seed, device, gait=None):
     """Run each env of `env_fns` for one episode with deterministic actions; returns (returns, lengths).
 
-    `gait`: a dict that receives, per episode, the Cassie walking measures read from the clean state (index 0:
-    pelvis height, 5: forward velocity in the pelvis frame, 44: pelvis y minus the reference's): mean forward
-    speed, mean pelvis height, and |y offset| at the episode's last step (the drift from the reference line)."""
+    `gait`: a dict that receives, per episode, the Cassie walking measures read from the clean state (pelvis
+    height, forward velocity in the pelvis frame, pelvis y minus the reference's: envs.cassie.STATE_SLICES): mean
+    forward speed, mean pelvis height, and |y offset| at the episode's last step (the drift from the reference line)."""
+    z, vx, dy = STATE_SLICES["height"].start, STATE_SLICES["lin_vel"].start, STATE_SLICES["xy_offset"].start + 1
     envs = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     obs, _ = envs.reset(seed=seed)
     n = envs.num_envs
@@ -426,10 +427,10 @@ def evaluate(actor, key, env_fns, seed, device, gait=None):
         live = ~done
         returns += reward * live
         lengths += live
-        if state.shape[1] >= 45:
-            speed += state[:, 5] * live
-            height += state[:, 0] * live
-            drift = np.where(live, np.abs(state[:, 44]), drift)
+        if state.shape[1] == STATE_DIM:  # a Cassie state
+            speed += state[:, vx] * live
+            height += state[:, z] * live
+            drift = np.where(live, np.abs(state[:, dy]), drift)
         done |= terminated | truncated
     envs.close()
     if gait is not None:

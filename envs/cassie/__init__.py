@@ -47,7 +47,8 @@ del _model
 # The reference motion and the env import the names above, so they come after them.
 import gymnasium  # noqa: E402
 
-from envs.cassie.env import CASSIE_NOISY_MASK, ENV_ID, MAX_EPISODE_STEPS, STATE_DIM, CassieEnv  # noqa: E402
+from envs.cassie.env import (CASSIE_NOISY_MASK, ENV_ID, MAX_EPISODE_STEPS, STATE_DIM, STATE_SLICES,  # noqa: E402
+                             CassieEnv)
 # (the function `reference` is not re-exported: the name would hide the module envs.cassie.reference)
 from envs.cassie.reference import PERIOD, SPEED  # noqa: E402
 
@@ -55,5 +56,5 @@ if ENV_ID not in gymnasium.registry:  # importing twice (or reloading) must not 
     gymnasium.register(ENV_ID, entry_point="envs.cassie.env:CassieEnv", max_episode_steps=MAX_EPISODE_STEPS)
 
 __all__ = ["MODEL_PATH", "LEG_MOTORS", "MOTOR_JOINTS", "KP", "KD", "TORQUE_LIMITS", "SIM_DT",
-           "HOME_QPOS", "HOME_CTRL", "load_model", "ENV_ID", "CassieEnv", "CASSIE_NOISY_MASK", "STATE_DIM",
+           "HOME_QPOS", "HOME_CTRL", "load_model", "ENV_ID", "CassieEnv", "CASSIE_NOISY_MASK", "STATE_DIM", "STATE_SLICES",
            "MAX_EPISODE_STEPS", "PERIOD", "SPEED"]

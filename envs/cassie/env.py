@@ -1,5 +1,12 @@
 """``l2t/Cassie-v1``: Cassie imitating our walking reference (`envs.cassie.reference`), reward of paper 1 Eq. (9).
 
+The layout follows Gymnasium's MuJoCo env docstrings (e.g. ``half_cheetah_v5.py``).
+
+## Description
+Cassie (our MJCF, ``envs/cassie/cassie.xml``) walks forward at 0.6 m/s by tracking a periodic reference gait: a
+LIPM centre-of-mass path with sideways sway, the motor angles by inverse kinematics and the motor torques by
+inverse dynamics (`envs.cassie.reference`).
+
 One env step = one policy step = ``frame_skip`` (default 15) physics steps of 2 ms (implicitfast) = 30 ms (33.3 Hz,
 as the authors' ``CassieMirror-v5``), run by one ``mujoco.mj_step(model, data, nstep=frame_skip)`` call. Episodes
 are truncated at 600 steps (18 s, ``max_episode_steps`` at registration, as the authors).
@@ -9,8 +16,18 @@ Time and phase. ``t`` counts env steps since reset; the gait phase after step ``
 ``phi_{t+1}`` (the end of the control period it acts over), and the reward of that step compares the state at
 ``t+1`` with the reference at ``phi_{t+1}``. The observation at ``t`` therefore carries ``phi_{t+1}``.
 
-Action (10, in [-1, 1], MOTOR_JOINTS order): a residual on the reference plus an inverse-dynamics feed-forward,
-``data.ctrl = clip(q_ref + LEAD * qdot_ref + tau_ref / kp + ACTION_SCALE * a, target range)`` at phi_{t+1}.
+## Action Space
+``Box(-1, 1, (10,), float32)``, one residual per motor on the reference plus an inverse-dynamics feed-forward:
+
+| index | joint (``MOTOR_JOINTS``) | range | unit of the action (``ACTION_SCALE``) |
+|---|---|---|---|
+| 0, 5 | left / right hip roll | [-1, 1] | 0.5 rad |
+| 1, 6 | left / right hip yaw | [-1, 1] | 0.5 rad |
+| 2, 7 | left / right hip pitch | [-1, 1] | 1 rad |
+| 3, 8 | left / right knee | [-1, 1] | 1 rad |
+| 4, 9 | left / right foot | [-1, 1] | 1 rad |
+
+At phi_{t+1}, ``data.ctrl = clip(q_ref + LEAD * qdot_ref + tau_ref / kp + ACTION_SCALE * a, target range)``.
 ``ACTION_SCALE`` = 0.5 rad on hip roll and yaw, 1 rad on hip pitch, knee and foot (the authors added the raw
 action in rad, a scale of 1 rad everywhere; we keep hip roll/yaw smaller, a choice not measured against 1 rad).
 ctrl is the target of MuJoCo's position actuators, force ``kp (ctrl - q) - (kv + b) qdot`` (b = joint damping),
@@ -22,6 +39,7 @@ The target range is the joint range widened by ``TARGET_MARGIN`` = 2 rad on each
 still hold the joint): the knee's feed-forward target lies up to 0.83 rad beyond the knee's range, and clipping
 the target to the joint range (v0) capped the knee at ~70 N m whatever the action.
 
+## Observation Space
 Teacher state (57 float64). Velocities and positions are SI (m, rad, m/s, rad/s):
 
 | index | content | noisy |
@@ -42,6 +60,7 @@ Teacher state (57 float64). Velocities and positions are SI (m, rad, m/s, rad/s)
 the robot measurements only (the authors did the same: noisy robot part, clean reference part). Entries 43-44
 are not in the authors' state; without them the CoM reward term depends on something the state does not show.
 
+## Rewards
 Reward (paper 1 Eq. 9), in [0, C_JOINT + C_COM + C_ORI] = [0, 1]:
 ``r = C_JOINT exp(-E_joint) + C_COM exp(-K_COM ||p_CoM - p_CoM^r||) + C_ORI exp(-K_ORI angle(q_pelvis, q_pelvis^r))``
 
@@ -58,11 +77,7 @@ Reward (paper 1 Eq. 9), in [0, C_JOINT + C_COM + C_ORI] = [0, 1]:
 * ``info`` holds ``reward_joint``, ``reward_com``, ``reward_ori`` (the three weighted terms), ``joint_error``
   (E_joint), ``com_error`` (m), ``ori_error`` (rad), ``phase`` (phi_{t+1}).
 
-Termination: pelvis height < ``MIN_HEIGHT`` = 0.6 m (reference: 1.0 m), or pelvis tilt (angle between the pelvis
-z axis and the world z axis) > ``MAX_TILT`` = 0.6 rad, or a non-finite state, or (``min_reward`` > 0) a step
-reward below ``min_reward``. The authors ended episodes when the reward fell below 0.3; the default here is
-``MIN_REWARD`` = 0 (off): see the Version History for the measurement.
-
+## Starting State
 Reset (seeded by ``reset(seed=...)`` through ``self.np_random``): initial phase phi_0 ~ U[0, 1)
 (``random_phase=True``, default; else 0); the reference pose and velocity at phi_0, pelvis at x = 0 and the
 reference's y; then
@@ -70,14 +85,33 @@ hip roll, yaw and pitch angles + U[-0.02, 0.02] rad (these are outside the close
 closed), every velocity + U[-0.05, 0.05] (rad/s or m/s), and the pelvis height is shifted so that the lower foot
 touches the floor. ctrl starts at the reference motor angles at phi_0.
 
+## Episode End
+Termination: pelvis height < ``MIN_HEIGHT`` = 0.6 m (reference: 1.0 m), or pelvis tilt (angle between the pelvis
+z axis and the world z axis) > ``MAX_TILT`` = 0.6 rad, or a non-finite state, or (``min_reward`` > 0) a step
+reward below ``min_reward``. The authors ended episodes when the reward fell below 0.3; the default here is
+``MIN_REWARD`` = 0 (off): see the Version History for the measurement.
+Truncation at 600 steps (``MAX_EPISODE_STEPS``, at registration).
+
+## Arguments
+``gym.make("l2t/Cassie-v1", **kwargs)``:
+
+| argument | default | meaning |
+|---|---|---|
+| ``render_mode`` | None | None or ``"rgb_array"`` |
+| ``frame_skip`` | 15 | physics steps of 2 ms per env step |
+| ``random_phase`` | True | initial phase ~ U[0, 1) (else 0) |
+| ``feedforward`` | True | add the inverse-dynamics torque ``tau_ref / kp`` to the PD target |
+| ``min_reward`` | 0 | end the episode when a step's reward falls below it (0: off) |
+| ``hold_pelvis`` | False | diagnostic, see below |
+| ``width``, ``height`` | 640, 480 | render size |
+
 ``hold_pelvis=True`` (diagnostic, used by the tests): the pelvis is welded to a mocap body that is moved to the
 reference pelvis pose at the end of every control period, so the legs can be checked against the reference
 without balancing. Not for training.
 
 ``render_mode="rgb_array"``: ``mujoco.Renderer`` (set ``MUJOCO_GL=egl`` headless), camera tracking the pelvis.
 
-Version History
----------------
+## Version History
 * v1: what changed, and the measurement that forced it (issue 12; commands in envs/cassie/README.md):
 
   - Physics 2 ms implicitfast, 15 substeps (v0: 0.5 ms Euler, 60). An env step costs 0.40 ms instead of 1.46 ms
@@ -124,14 +158,14 @@ INIT_VEL_NOISE = 0.05  # uniform half-width, all velocities
 
 PASSIVE_JOINTS = tuple(f"{leg}-{j}" for leg in ("left", "right") for j in ("shin", "tarsus", "heel-spring"))
 STATE_DIM = 57
-CASSIE_NOISY_MASK = np.zeros(STATE_DIM, dtype=bool)
-CASSIE_NOISY_MASK[:45] = True
-CASSIE_NOISY_MASK.setflags(write=False)
-STATE_SLICES = {  # name -> slice of the state, as in the table above
+STATE_SLICES = {  # name -> slice of the state, as in the Observation Space table
     "height": slice(0, 1), "quat": slice(1, 5), "lin_vel": slice(5, 8), "ang_vel": slice(8, 11),
     "motor_pos": slice(11, 21), "motor_vel": slice(21, 31), "passive_pos": slice(31, 37),
     "passive_vel": slice(37, 43), "xy_offset": slice(43, 45), "phase": slice(45, 47), "ref_motor": slice(47, 57),
 }
+CASSIE_NOISY_MASK = np.zeros(STATE_DIM, dtype=bool)
+CASSIE_NOISY_MASK[:STATE_SLICES["phase"].start] = True  # the robot's measurements; the clock entries stay clean
+CASSIE_NOISY_MASK.setflags(write=False)
 
 
 def held_pelvis_model() -> mujoco.MjModel:
@@ -299,18 +333,18 @@ class CassieEnv(gym.Env):
             quat = -quat
         R = np.empty(9)
         mujoco.mju_quat2Mat(R, quat)
-        s[0] = d.qpos[2]
-        s[1:5] = quat
-        s[5:8] = R.reshape(3, 3).T @ d.qvel[:3]  # free joint: linear velocity in world frame
-        s[8:11] = d.qvel[3:6]  # angular velocity, already in the pelvis frame
-        s[11:21] = d.qpos[self._motor_q]
-        s[21:31] = d.qvel[self._motor_v]
-        s[31:37] = d.qpos[self._passive_q]
-        s[37:43] = d.qvel[self._passive_v]
-        s[43:45] = d.qpos[:2] - self._ref_pelvis_xy(self._t)
-        s[45] = np.sin(2.0 * np.pi * ref.phase)
-        s[46] = np.cos(2.0 * np.pi * ref.phase)
-        s[47:57] = ref.motor
+        S = STATE_SLICES
+        s[S["height"]] = d.qpos[2]
+        s[S["quat"]] = quat
+        s[S["lin_vel"]] = R.reshape(3, 3).T @ d.qvel[:3]  # free joint: linear velocity in world frame
+        s[S["ang_vel"]] = d.qvel[3:6]  # angular velocity, already in the pelvis frame
+        s[S["motor_pos"]] = d.qpos[self._motor_q]
+        s[S["motor_vel"]] = d.qvel[self._motor_v]
+        s[S["passive_pos"]] = d.qpos[self._passive_q]
+        s[S["passive_vel"]] = d.qvel[self._passive_v]
+        s[S["xy_offset"]] = d.qpos[:2] - self._ref_pelvis_xy(self._t)
+        s[S["phase"]] = np.sin(2.0 * np.pi * ref.phase), np.cos(2.0 * np.pi * ref.phase)
+        s[S["ref_motor"]] = ref.motor
         return s
 
     def render(self):
