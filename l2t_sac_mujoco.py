@@ -104,6 +104,10 @@ class Args:
     """include the replay buffer in checkpoints, so that `--resume` continues with the same data"""
     resume: Optional[str] = None
     """path of a checkpoint.pt to continue from (same flags; `--total-timesteps` may be raised)"""
+    bf16: bool = False
+    """run the hidden layers of every network in bfloat16 (CPU autocast; output layers, losses and weights stay
+    float32): for CPUs with AVX512-BF16/AMX, where a 256x256 matmul is ~4x faster. Opt-in: a learning check
+    against float32 has not been run yet (docs/l2t_sac_mujoco.md)"""
 
 
 def make_env(env_id, alpha, noise, seed, capture_video=False, video_folder=None, name_prefix="rl-video"):
@@ -132,15 +136,20 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 class Actor(nn.Module):
     """Tanh-Gaussian policy (CleanRL's SAC actor). The teacher reads s, the student o; same architecture."""
 
-    def __init__(self, in_dim: int, action_dim: int, hidden: int):
+    def __init__(self, in_dim: int, action_dim: int, hidden: int, bf16: bool = False):
         super().__init__()
         self.trunk = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.fc_mean = nn.Linear(hidden, action_dim)
         self.fc_logstd = nn.Linear(hidden, action_dim)
+        self.bf16 = bf16
 
     def forward(self, x):
         """Mean and log-std of the Gaussian BEFORE the tanh squashing."""
-        h = self.trunk(x)
+        if self.bf16:  # --bf16: the hidden layers only
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                h = self.trunk(x).float()
+        else:
+            h = self.trunk(x)
         log_std = torch.tanh(self.fc_logstd(h))
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)  # smooth clamp
         return self.fc_mean(h), log_std
@@ -166,8 +175,9 @@ class TwinQ(nn.Module):
     Mathematically two independent MLPs; computing them together halves the number of small ops per update.
     """
 
-    def __init__(self, in_dim: int, hidden: int, n: int = 2):
+    def __init__(self, in_dim: int, hidden: int, n: int = 2, bf16: bool = False):
         super().__init__()
+        self.bf16 = bf16
         sizes = [in_dim, hidden, hidden, 1]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
@@ -180,12 +190,16 @@ class TwinQ(nn.Module):
     def forward(self, state, action, detach_params: bool = False):
         """Q_j(s, a) for j = 1..n, shape (n, batch). `detach_params`: gradients reach the inputs only."""
         x = torch.cat([state, action], -1).expand(self.n, -1, -1)
+        last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             if detach_params:
                 w, b = w.detach(), b.detach()
-            x = torch.baddbmm(b, x, w)
-            if i < len(self.weights) - 1:
-                x = F.relu(x)
+            if self.bf16 and i < last:  # --bf16: the hidden layers in bfloat16, the output layer in float32
+                x = F.relu(torch.baddbmm(b.bfloat16(), x.bfloat16(), w.bfloat16()))
+            else:
+                x = torch.baddbmm(b, x.float(), w)
+                if i < last:
+                    x = F.relu(x)
         return x.squeeze(-1)
 
 
@@ -310,10 +324,10 @@ def main(args: Args):
     action_dim = envs.single_action_space.shape[0]
     action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
 
-    teacher = Actor(state_dim, action_dim, args.hidden_dim).to(device)  # pi_t(a|s): privileged, noise-free state
-    student = Actor(state_dim, action_dim, args.hidden_dim).to(device)  # pi_s(a|o): noisy observation
-    critic = TwinQ(state_dim + action_dim, args.hidden_dim).to(device)  # the teacher's Q_1, Q_2 on (s, a)
-    target_critic = TwinQ(state_dim + action_dim, args.hidden_dim).to(device)
+    teacher = Actor(state_dim, action_dim, args.hidden_dim, args.bf16).to(device)  # pi_t(a|s): clean state s
+    student = Actor(state_dim, action_dim, args.hidden_dim, args.bf16).to(device)  # pi_s(a|o): noisy observation
+    critic = TwinQ(state_dim + action_dim, args.hidden_dim, bf16=args.bf16).to(device)  # the teacher's Q_1, Q_2
+    target_critic = TwinQ(state_dim + action_dim, args.hidden_dim, bf16=args.bf16).to(device)
     target_critic.load_state_dict(critic.state_dict())
     target_critic.requires_grad_(False)
     # fused Adam: one kernel per optimiser step instead of a handful of ops per parameter tensor

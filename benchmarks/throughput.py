@@ -25,6 +25,8 @@ CONFIGS = {
     "teacher only (--student-loss none)": ["--student-loss", "none"],
     "teacher + student, l1+asym (default)": [],
     "teacher + student, l1": ["--student-loss", "l1"],
+    "teacher only, --bf16": ["--student-loss", "none", "--bf16"],
+    "teacher + student, l1+asym, --bf16": ["--bf16"],
 }
 
 
