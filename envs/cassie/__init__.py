@@ -44,16 +44,12 @@ HOME_QPOS = _const(_model.key("home").qpos)  # (35,) standing pose, feet on the 
 HOME_CTRL = _const(_model.key("home").ctrl)  # (10,) motor joint angles at home = PD targets that hold it
 del _model
 
-# The reference motion and the env import the names above, so they come after them.
-import gymnasium  # noqa: E402
-
+# The reference motion and the env import the names above, so they come after them. (The env is registered in
+# envs/__init__.py, the one registration site of every env.)
 from envs.cassie.env import (CASSIE_NOISY_MASK, ENV_ID, MAX_EPISODE_STEPS, STATE_DIM, STATE_SLICES,  # noqa: E402
                              CassieEnv)
 # (the function `reference` is not re-exported: the name would hide the module envs.cassie.reference)
 from envs.cassie.reference import PERIOD, SPEED  # noqa: E402
-
-if ENV_ID not in gymnasium.registry:  # importing twice (or reloading) must not register twice
-    gymnasium.register(ENV_ID, entry_point="envs.cassie.env:CassieEnv", max_episode_steps=MAX_EPISODE_STEPS)
 
 __all__ = ["MODEL_PATH", "LEG_MOTORS", "MOTOR_JOINTS", "KP", "KD", "TORQUE_LIMITS", "SIM_DT",
            "HOME_QPOS", "HOME_CTRL", "load_model", "ENV_ID", "CassieEnv", "CASSIE_NOISY_MASK", "STATE_DIM", "STATE_SLICES",

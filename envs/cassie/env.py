@@ -138,6 +138,7 @@ import numpy as np
 
 from envs.cassie import KP, MODEL_PATH, MOTOR_JOINTS, load_model
 from envs.cassie.reference import PERIOD, pelvis_xy, reference
+from envs.geometry import quat_to_mat
 from envs.render import TrackingRenderer
 
 ENV_ID = "l2t/Cassie-v1"
@@ -331,12 +332,11 @@ class CassieEnv(gym.Env):
         quat = d.qpos[3:7] / np.linalg.norm(d.qpos[3:7])
         if quat[0] < 0:
             quat = -quat
-        R = np.empty(9)
-        mujoco.mju_quat2Mat(R, quat)
+        R = quat_to_mat(quat)
         S = STATE_SLICES
         s[S["height"]] = d.qpos[2]
         s[S["quat"]] = quat
-        s[S["lin_vel"]] = R.reshape(3, 3).T @ d.qvel[:3]  # free joint: linear velocity in world frame
+        s[S["lin_vel"]] = R.T @ d.qvel[:3]  # free joint: linear velocity in world frame
         s[S["ang_vel"]] = d.qvel[3:6]  # angular velocity, already in the pelvis frame
         s[S["motor_pos"]] = d.qpos[self._motor_q]
         s[S["motor_vel"]] = d.qvel[self._motor_v]

@@ -58,6 +58,7 @@ import mujoco
 import numpy as np
 
 from envs.cassie import HOME_QPOS, load_model
+from envs.geometry import quat_to_mat
 
 SPEED = 0.6  # m/s forward, mean over a step
 PERIOD = 0.8  # s per gait cycle (one left and one right step)
@@ -266,9 +267,7 @@ class _InverseDynamics:
             rhs = np.append(b, 10.0 * share * b[2])
         x, *_ = np.linalg.lstsq(A, rhs, rcond=1e-6)  # cut near-null directions (internal squeeze forces)
         # the net ground wrench is the root rows of b: world force at the pelvis origin, torque in the pelvis frame
-        R = np.empty(9)
-        mujoco.mju_quat2Mat(R, qpos[3:7])
-        force, torque = b[:3], R.reshape(3, 3) @ b[3:6]
+        force, torque = b[:3], quat_to_mat(qpos[3:7]) @ b[3:6]
         o = qpos[:3]
         cop = np.array([o[0] - (torque[1] + o[2] * force[0]) / force[2],
                         o[1] + (torque[0] - o[2] * force[1]) / force[2]])

@@ -16,6 +16,7 @@ import mujoco
 import numpy as np
 
 from envs import terrain as terrain_mod
+from envs.geometry import quat_to_mat
 from envs.digit import (ACTION_DIM, ARM_MOTORS, GROUND_CONTACT_GEOMS, MODEL_PATH, MOTOR_JOINTS, PASSIVE_JOINTS,
                         POLICY_DT, SIM_DT, SOURCE_TIMESTEP, STAND_CTRL, STAND_QPOS, set_source_physics)
 from envs.digit.rewards import (C1, C2, FOOT_APEX, FOOT_STANCE_REL_COM,  # noqa: F401 (re-exported for the tests)
@@ -87,13 +88,6 @@ _MOTOR_IDX = {name: i for i, name in enumerate(MOTOR_JOINTS)}
 RESET_NOISE_IDX = np.array([_MOTOR_IDX[f"{s}-{j}"] for s in ("left", "right")
                             for j in ("hip-roll", "hip-yaw", "hip-pitch") + ARM_MOTORS])  # open chains only
 TORSO_GEOMS = ("torso-box", "torso-head")
-
-
-def quat_to_mat(quat):
-    """Rotation matrix (3, 3) of a unit quaternion (w, x, y, z) (MuJoCo's ``mju_quat2Mat``)."""
-    R = np.empty(9)
-    mujoco.mju_quat2Mat(R, quat)
-    return R.reshape(3, 3)
 
 
 def heading(R):
