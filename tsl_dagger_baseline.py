@@ -364,12 +364,12 @@ def squashed_log_prob(u, mean, log_std):
 
 class TransitionDataset:
     """The aggregated stage-2 data on Gymnasium envs, one row per env step: noisy observation o (the student's
-    input), clean state s, the teacher's label a_t = teacher(s), and whether the teacher executed that step. Rows are
-    only ever added (D <- D u D_i), in step order, env by env within a step."""
+    input), the teacher's label a_t = teacher(s) on the clean state s (s itself is not kept: DAgger needs (o, a_t)),
+    and whether the teacher executed that step. Rows are only ever added (D <- D u D_i), in step order, env by env
+    within a step."""
 
     def __init__(self, capacity: int, state_dim: int, action_dim: int):
         self.obs = torch.zeros(capacity, state_dim)
-        self.state = torch.zeros(capacity, state_dim)
         self.label = torch.zeros(capacity, action_dim)
         self.teacher_acted = torch.zeros(capacity, dtype=torch.bool)
         self.size = 0
@@ -379,7 +379,7 @@ class TransitionDataset:
 
     def record(self, t, obs, state, label, done, teacher_acted, memory):
         n = len(obs)
-        for name, value in (("obs", obs), ("state", state), ("label", label), ("teacher_acted", teacher_acted)):
+        for name, value in (("obs", obs), ("label", label), ("teacher_acted", teacher_acted)):
             getattr(self, name)[self.size:self.size + n] = torch.as_tensor(value).cpu()
         self.size += n
 
@@ -396,12 +396,12 @@ class TransitionDataset:
         return {"dataset_size": self.size}
 
     def state_dict(self):
-        return {k: getattr(self, k)[: self.size].clone() for k in ("obs", "state", "label", "teacher_acted")}
+        return {k: getattr(self, k)[: self.size].clone() for k in ("obs", "label", "teacher_acted")}
 
     def load_state_dict(self, d):
         self.size = len(d["obs"])
-        for k, v in d.items():
-            getattr(self, k)[: self.size] = v
+        for k in ("obs", "label", "teacher_acted"):  # (checkpoints before 2026-12-02 also hold "state": unused)
+            getattr(self, k)[: self.size] = d[k]
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -38,6 +38,20 @@ def load_dataset(run_dir):
     return torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)["dataset"]
 
 
+@pytest.fixture
+def recorded_states(tsl, monkeypatch):
+    """The clean states s the run hands to TransitionDataset.record, row for row (the dataset keeps only o and the
+    teacher's label): a list that the test joins with torch.cat after the run."""
+    states, original = [], tsl.TransitionDataset.record
+
+    def record(self, t, obs, state, *rest):
+        states.append(torch.as_tensor(state).cpu().clone())
+        return original(self, t, obs, state, *rest)
+
+    monkeypatch.setattr(tsl.TransitionDataset, "record", record)
+    return states
+
+
 def test_beta_schedules_give_the_documented_values(tsl):
     linear = [tsl.beta_schedule("linear", r, 15, 0.5) for r in range(15)]
     assert linear[0] == 1.0 and linear[1] == pytest.approx(14 / 15) and linear[-1] == pytest.approx(1 / 15)
@@ -84,13 +98,16 @@ def test_dagger_mixes_in_proportion_to_beta(tsl, tmp_path, counter_teacher):
     assert abs(acted[1] - 0.5) < 0.05 and abs(acted[2] - 0.25) < 0.05  # binomial, 2000 draws: sd about 0.01
 
 
-def test_dataset_aggregates_every_step_with_teacher_labels_on_clean_states(tsl, sac, tmp_path, counter_teacher):
+def test_dataset_aggregates_every_step_with_teacher_labels_on_clean_states(tsl, sac, tmp_path, counter_teacher,
+                                                                           recorded_states):
     run_dir = tsl.main(stage2_args(tsl, tmp_path, counter_teacher))
     logged = scalars(run_dir)
     sizes = [v for _, v in logged["charts/dataset_size"]]
     assert sizes == [80, 160, 240]  # grows by exactly the steps of each round, nothing dropped
     assert [v for _, v in logged["charts/stage2_samples"]] == sizes
     data = load_dataset(run_dir)
+    data["state"] = torch.cat(recorded_states)
+    assert "state" not in load_dataset(run_dir) and len(data["state"]) == len(data["obs"])
     teacher, _, _ = tsl.load_teacher(tsl.read_teacher(counter_teacher, "l2t-test/Counter-v0"), counter_teacher, 3, 2)
     # equal up to float rounding: the labels were computed 2 rows at a time, here all at once
     torch.testing.assert_close(data["label"], teacher.act(data["state"]), rtol=0, atol=1e-6)
@@ -98,11 +115,12 @@ def test_dataset_aggregates_every_step_with_teacher_labels_on_clean_states(tsl, 
     assert torch.all((data["obs"] - data["state"]).abs() <= 0.3 * data["state"].abs() + 1e-6)
 
 
-def test_curriculum_reaches_every_sub_env(tsl, tmp_path, counter_teacher):
+def test_curriculum_reaches_every_sub_env(tsl, tmp_path, counter_teacher, recorded_states):
     run_dir = tsl.main(stage2_args(tsl, tmp_path, counter_teacher, curriculum=True, num_envs=3,
                                    stage2_timesteps=360))
     assert [v for _, v in scalars(run_dir)["charts/noise_alpha"]] == pytest.approx([0.0, 0.15, 0.3])
     data = load_dataset(run_dir)
+    data["state"] = torch.cat(recorded_states)
     rel = ((data["obs"] - data["state"]).abs() / data["state"].abs()).amax(-1).reshape(3, 40, 3)  # round, step, env
     per_env = rel.amax(1)  # the largest relative noise each sub-env produced in each round
     assert torch.all(per_env[0] == 0)
