@@ -7,7 +7,8 @@
 
 One panel per tag, one line per run, against `global_step` (environment steps). `--smooth K` averages training
 scalars over K points (evaluation tags are plotted as logged). Also prints, per run and tag, the last value, the
-best value and its step, so the README's tables come from the same numbers as the figure.
+best value and its step, so the README's tables come from the same numbers as the figure; `--csv` keeps the points
+(small enough to commit, unlike the event files).
 """
 
 import argparse
@@ -36,11 +37,20 @@ def main():
     parser.add_argument("--smooth", type=int, default=1, help="moving average over this many points (not eval/)")
     parser.add_argument("--title", default="")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--csv", help="also write every plotted point to this CSV (label, tag, step, value)")
     args = parser.parse_args()
     labels = args.labels or args.runs
     if len(labels) != len(args.runs):
         raise SystemExit("plot_runs.py: error: --labels needs one label per run")
     data = [load(r) for r in args.runs]
+    if args.csv:
+        with open(args.csv, "w") as f:
+            f.write("run,tag,step,value\n")
+            for d, label in zip(data, labels):
+                for tag in args.tags:
+                    for step, value in zip(*d.get(tag, ([], []))):
+                        f.write(f"{label},{tag},{step},{value:.6g}\n")
+        print(f"points written to {args.csv}")
     cols = min(3, len(args.tags))
     rows = math.ceil(len(args.tags) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
