@@ -8,6 +8,7 @@ import math
 import os
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
@@ -104,6 +105,11 @@ class Args:
     """include the replay buffer in checkpoints, so that `--resume` continues with the same data"""
     resume: Optional[str] = None
     """path of a checkpoint.pt to continue from (same flags; `--total-timesteps` may be raised)"""
+    student_thread: bool = False
+    """run the student's step (Eqs. 3-6) in a second thread, on the second core, while the teacher's runs: the same
+    minibatch, the same pre-step teacher outputs, so no staleness; the student samples from its own generator and
+    scores its action in its own critic pass, so the numbers differ from the default's. Sets one torch thread per
+    Python thread unless --torch-threads is given. Opt-in (docs/l2t_sac_mujoco.md)"""
     bf16: bool = False
     """run the hidden layers of every network in bfloat16 (CPU autocast; output layers, losses and weights stay
     float32): for CPUs with AVX512-BF16/AMX, where a 256x256 matmul is ~4x faster. Opt-in: a learning check
@@ -154,10 +160,13 @@ class Actor(nn.Module):
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)  # smooth clamp
         return self.fc_mean(h), log_std
 
-    def sample(self, x):
-        """Reparameterised action a = tanh(mean + std * eps) in [-1, 1], its log-probability, and (mean, log_std)."""
+    def sample(self, x, generator=None):
+        """Reparameterised action a = tanh(mean + std * eps) in [-1, 1], its log-probability, and (mean, log_std).
+        `generator`: a torch.Generator for eps (default: torch's global one)."""
         mean, log_std = self(x)
-        u = mean + log_std.exp() * torch.randn_like(mean)
+        eps = torch.randn_like(mean) if generator is None else torch.randn(
+            mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+        u = mean + log_std.exp() * eps
         # log N(u; mean, std) minus the log-det of tanh, log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))
         log_prob = (-0.5 * ((u - mean) / log_std.exp()).pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         log_prob = log_prob - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
@@ -313,8 +322,8 @@ def main(args: Args):
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
-    if args.torch_threads > 0:
-        torch.set_num_threads(args.torch_threads)
+    if args.torch_threads > 0 or args.student_thread:  # --student-thread: one torch thread in each of two threads
+        torch.set_num_threads(args.torch_threads or 1)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     # env setup: SAME_STEP autoreset, so the step that ends an episode returns the next episode's first
@@ -340,7 +349,12 @@ def main(args: Args):
     ent_optimizer = torch.optim.Adam([log_ent_coef], lr=args.q_lr, fused=True)
     rb = ReplayBuffer(args.buffer_size, state_dim, action_dim, device)
     use_student, use_asym = args.student_loss != "none", args.student_loss.endswith("asym")
-    actor_optimizers = [actor_optimizer] + [student_optimizer] * use_student + [ent_optimizer] * args.autotune
+    # --student-thread: the student steps alone, in its own thread with its own random stream
+    student_pool = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(torch.get_num_threads(),)) \
+        if use_student and args.student_thread else None
+    student_rng = torch.Generator(device).manual_seed(args.seed + 1) if student_pool else None
+    inline_student = use_student and student_pool is None
+    actor_optimizers = [actor_optimizer] + [student_optimizer] * inline_student + [ent_optimizer] * args.autotune
     modules = {"teacher": teacher, "student": student, "critic": critic, "target_critic": target_critic,
                "q_optimizer": q_optimizer, "actor_optimizer": actor_optimizer, "student_optimizer": student_optimizer,
                "ent_optimizer": ent_optimizer}
@@ -367,6 +381,21 @@ def main(args: Args):
                          buffer=rb.state_dict() if args.checkpoint_buffer else None,
                          rng=checkpoint_file.rng_state())
         checkpoint_file.save(state, path)
+
+    def student_step(data, mean_t, log_std_t, ent_coef):
+        """--student-thread: Eqs. (3)-(6) and the student's optimiser step alone (skipped if a loss is not finite:
+        the main thread then stops the run)."""
+        action_s, log_prob_s, mean_s, log_std_s = student.sample(data["obs"], generator=student_rng)
+        q_s = critic(data["state"], action_s, detach_params=True).min(0).values if use_asym else None
+        loss_s, bc, asym = student_loss(args.student_loss, (log_prob_s, mean_s, log_std_s), mean_t, log_std_t, q_s,
+                                        ent_coef, args.bc_coef)
+        out = {"student_bc_loss": bc.detach(), "student_asym_loss": asym.detach(),
+               "imitation_gap": (torch.tanh(mean_s) - torch.tanh(mean_t)).abs().mean().detach()}
+        if torch.isfinite(torch.stack(list(out.values()))).all():
+            student_optimizer.zero_grad(set_to_none=True)
+            loss_s.backward()
+            student_optimizer.step()
+        return out
 
     def stop_if_nonfinite(stats):
         """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
@@ -448,11 +477,14 @@ def main(args: Args):
                 for _ in range(args.policy_frequency):  # delayed updates, compensated (CleanRL / TD3)
                     ent_coef = log_ent_coef.exp().detach()  # the temperature after the previous step
                     action_t, log_prob_t, mean_t, log_std_t = teacher.sample(data["state"])
-                    if use_student:
+                    if student_pool is not None:  # --student-thread: the student's step meanwhile, on the other core
+                        student_job = student_pool.submit(student_step, data, mean_t.detach(), log_std_t.detach(),
+                                                          ent_coef)
+                    if inline_student:
                         action_s, log_prob_s, mean_s, log_std_s = student.sample(data["obs"])
                     # the critic scores the teacher's action and (Eq. 5) the student's, both on the CLEAN s, in
                     # one batched pass; detach_params: these losses move the actors, not the critic
-                    if use_asym:
+                    if use_asym and inline_student:
                         q = critic(data["state"].repeat(2, 1), torch.cat([action_t, action_s]), detach_params=True)
                         q_t, q_s = q.min(0).values.chunk(2)
                     else:
@@ -466,7 +498,7 @@ def main(args: Args):
                     loss = actor_loss + ent_loss if args.autotune else actor_loss
                     stats.update(actor_loss=actor_loss.detach(), ent_coef_loss=ent_loss.detach(),
                                  ent_coef=ent_coef.squeeze())
-                    if use_student:  # Eqs. (3)-(6) on the SAME minibatch; the teacher is a fixed target
+                    if inline_student:  # Eqs. (3)-(6) on the SAME minibatch; the teacher is a fixed target
                         loss_s, bc, asym = student_loss(args.student_loss, (log_prob_s, mean_s, log_std_s),
                                                         mean_t.detach(), log_std_t.detach(), q_s, ent_coef,
                                                         args.bc_coef)
@@ -481,6 +513,9 @@ def main(args: Args):
                     loss.backward()
                     for optimizer in actor_optimizers:
                         optimizer.step()
+                    if student_pool is not None:
+                        stats.update(student_job.result())
+                        stop_if_nonfinite(stats)
             if global_step // args.num_envs % args.target_network_frequency == 0:
                 with torch.no_grad():  # Polyak averaging of the target critic
                     for p_target, p in zip(target_critic.parameters(), critic.parameters()):
@@ -515,6 +550,8 @@ def main(args: Args):
         print(f"model saved to {model_path}")
     envs.close()
     writer.close()
+    if student_pool is not None:
+        student_pool.shutdown()
     return run_dir
 
 

@@ -187,3 +187,24 @@ def test_nonfinite_loss_stops_after_saving_the_last_finite_state(sac, tmp_path):
     assert saved["global_step"] == 66  # the first update, right after learning_starts=64 (2 envs a step)
     for name in ("teacher", "student", "critic"):
         assert all(torch.isfinite(v).all() for v in saved[name].values())  # checked before the optimiser step
+
+
+def test_student_thread_leaves_the_teacher_exactly_as_without_a_student_and_repeats(sac, tmp_path):
+    """--student-thread: the student steps in its own thread with its own random stream, so the teacher, critic and
+    buffer are bit for bit those of a teacher-only run (the student never touches the teacher); the student still
+    learns, and two runs with the same seed give the same student."""
+    def final(tag, **kw):
+        run_dir = sac.main(tiny_args(sac, tmp_path / tag, total_timesteps=400, **kw))
+        return torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False), run_dir
+
+    alone, _ = final("alone", student_loss="none")
+    threaded, run_dir = final("thread", student_thread=True)
+    again, _ = final("again", student_thread=True)
+    for key in ("teacher", "critic", "target_critic"):
+        for name, value in alone[key].items():
+            assert torch.equal(value, threaded[key][name]), (key, name)
+    assert torch.equal(alone["buffer"]["storage"], threaded["buffer"]["storage"])
+    for name, value in threaded["student"].items():
+        assert torch.equal(value, again["student"][name])
+    gap = [v for _, v in scalars(run_dir)["losses/imitation_gap"]]
+    assert np.mean(gap[-3:]) < np.mean(gap[:3])
