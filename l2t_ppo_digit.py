@@ -820,13 +820,7 @@ def export_student(nets, path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         scripted = torch.jit.script(ExportedStudent(nets.student, nets.obs_norm).eval())
-    tmp = checkpoint_file.temp_path(path)
-    try:
-        scripted.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    checkpoint_file.atomic_write(path, lambda f: torch.jit.save(scripted, f))
     return scripted
 
 

@@ -35,6 +35,7 @@ import tyro
 
 from envs import checkpoint as checkpoint_file
 from envs.console import Progress, quiet_known_warnings
+from envs.digit import ACTION_DIM
 from envs.noise import NOISE_TYPES, NoisyObservation, set_noise_alpha
 
 
@@ -409,7 +410,7 @@ class TransitionDataset:
 # script's PPO teacher. `mlp`, `EmpiricalNormalization`, `Teacher` and `Student` MATCH l2t_ppo_digit.py's (same names,
 # parameters, buffers and computations; copied, since scripts never import each other), so that its checkpoints load
 # with strict state_dict loading and the student here is the L2T student's architecture. Keep them in step with it.
-DIGIT_ACTION_DIM = 20
+DIGIT_ACTION_DIM = ACTION_DIM  # envs.digit: one PD target per motor
 DIGIT_HIDDEN_SIZES = (512, 256, 128)  # paper 2, Fig. 2: teacher MLP, student MLP after the LSTM
 STUDENT_MAX_GRAD_NORM = 1.0  # the gradient-norm clip of the Digit student (l2t_ppo_digit.py's --max-grad-norm)
 

@@ -69,12 +69,13 @@ def temp_path(path: str) -> str:
     return f"{path}.tmp{os.getpid()}"
 
 
-def save(obj: dict, path: str) -> None:
-    """torch.save ``obj`` plus its digest to a temporary file beside ``path``, then rename (atomic on POSIX)."""
+def atomic_write(path: str, write) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, flush it to disk, then rename it over ``path``
+    (atomic on POSIX): a crash leaves the previous file whole, and the temporary file is removed on any error."""
     tmp = temp_path(path)
     try:
         with open(tmp, "wb") as f:
-            torch.save({**obj, DIGEST_KEY: payload_digest(obj)}, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -82,6 +83,11 @@ def save(obj: dict, path: str) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def save(obj: dict, path: str) -> None:
+    """torch.save ``obj`` plus its digest, atomically (``atomic_write``)."""
+    atomic_write(path, lambda f: torch.save({**obj, DIGEST_KEY: payload_digest(obj)}, f))
 
 
 def load(path: str) -> dict:

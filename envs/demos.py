@@ -25,11 +25,12 @@ naming the file and the problem.
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 
 import numpy as np
+
+from envs.checkpoint import atomic_write
 
 LAYOUT_VERSION = 1
 KEYS = ("layout_version", "env_id", "episode_lengths", "terminated", "states", "actions", "rewards")
@@ -113,18 +114,7 @@ def save_demos(path, env_id: str, episodes) -> None:
         "actions": np.concatenate([np.asarray(ep.actions) for ep in episodes]),
         "rewards": np.concatenate([np.asarray(ep.rewards) for ep in episodes]),
     }
-    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(os.fspath(path), lambda f: np.savez(f, **arrays))  # a crash leaves any previous file whole
 
 
 def load_demos(path, env_id: str | None = None, state_dim: int | None = None,

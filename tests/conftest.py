@@ -1,5 +1,7 @@
 import contextlib
+import glob
 import importlib.util
+import math
 import os
 import sys
 
@@ -31,10 +33,26 @@ def load_script(name):
 
 
 def scalars(run_dir):
-    """Every TensorBoard scalar of a run folder: {tag: [(step, value), ...]}."""
-    ea = EventAccumulator(run_dir, size_guidance={"scalars": 0})
-    ea.Reload()
-    return {tag: [(e.step, e.value) for e in ea.Scalars(tag)] for tag in ea.Tags()["scalars"]}
+    """Every TensorBoard scalar of a run folder: {tag: [(step, value), ...]}.
+
+    The event files are read in the order they were written (their first event's wall time), and a later file's
+    events replace an earlier file's from that file's first step on (the writers' purge_step on --resume). Not
+    TensorBoard's own directory loading: it orders files by name, and within ONE process (as in these tests) the
+    names end in a counter that sorts "10" before "9"."""
+    files = []
+    for path in glob.glob(os.path.join(run_dir, "events.out.tfevents.*")):
+        ea = EventAccumulator(path, size_guidance={"scalars": 0})
+        ea.Reload()
+        events = {tag: ea.Scalars(tag) for tag in ea.Tags()["scalars"]}
+        first = min((e[0].wall_time for e in events.values() if e), default=math.inf)
+        files.append((first, events))
+    out = {}
+    for _, events in sorted(files, key=lambda f: f[0]):
+        for tag, evs in events.items():
+            if evs:
+                kept = [(s, v) for s, v in out.get(tag, []) if s < evs[0].step]
+                out[tag] = kept + [(e.step, e.value) for e in evs]
+    return out
 
 
 @pytest.fixture
