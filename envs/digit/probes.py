@@ -64,13 +64,18 @@ def randomization_survival(scale, seeds, **env_kwargs):
     lengths = []
     for seed in seeds:
         env.reset(seed=seed)
-        for k in range(MAX_EPISODE_STEPS):
-            _, _, terminated, truncated, _ = env.step(np.zeros(env.action_space.shape))
-            if terminated or truncated:
-                break
-        lengths.append(k + 1)
+        lengths.append(zero_action_length(env))
     env.close()
     return lengths
+
+
+def zero_action_length(env):
+    """Steps of zero action until the episode ends (or MAX_EPISODE_STEPS)."""
+    for k in range(MAX_EPISODE_STEPS):
+        _, _, terminated, truncated, _ = env.step(np.zeros(env.action_space.shape))
+        if terminated or truncated:
+            break
+    return k + 1
 
 
 def gravity_only_survival(axes, seeds, delta=0.5):
@@ -84,11 +89,7 @@ def gravity_only_survival(axes, seeds, delta=0.5):
         if axes == "z":
             dg[:2] = 0.0
         env.model.opt.gravity[:] = env._nominal["gravity"] + dg
-        for k in range(MAX_EPISODE_STEPS):
-            _, _, terminated, truncated, _ = env.step(np.zeros(env.action_space.shape))
-            if terminated or truncated:
-                break
-        lengths.append(k + 1)
+        lengths.append(zero_action_length(env))
     env.close()
     return lengths
 
