@@ -592,7 +592,7 @@ def main(args: Args):
         if expert_return is not None:  # the demonstrations' own return, as a reference line
             writer.add_scalar("eval/expert_return", expert_return, global_step)
         print(line + f"; {gradient_steps} gradient steps", flush=True)
-        progress.update(global_step, paused, force=True)
+        progress.update(global_step, force=True)
 
     def apply_curriculum():
         """Set the training noise in EVERY sub-env (set_noise_alpha reads it back from each) and log what they use."""
@@ -608,10 +608,9 @@ def main(args: Args):
     # TRY NOT TO MODIFY: start the game
     obs, _ = envs.reset(seed=args.seed + global_step)
     alpha_now = apply_curriculum()
-    progress = Progress(args.total_timesteps, global_step)  # a line every 20 s: returns, evaluation, steps/s, time left
-    paused = 0.0  # seconds in evaluation and checkpoints, left out of steps/s
-    window = (time.time(), global_step, paused)  # (time, step, paused) at the start of the TensorBoard SPS window
-    learn_start = None
+    # a line every 20 s (returns, evaluation, steps/s, time left); its clock leaves evaluation and checkpoints out
+    progress = Progress(args.total_timesteps, global_step)
+    sps_mark, learn_start = progress.mark(global_step), None  # the TensorBoard SPS window; when updates began
     stats = {}
     while global_step < args.total_timesteps:
         # ALGO LOGIC: only the teacher acts, on the clean state; the student never adds samples (Alg. 3)
@@ -642,8 +641,7 @@ def main(args: Args):
 
         # ALGO LOGIC: training (Alg. 3: one minibatch per gradient step, shared by critic, reward nets, actors)
         if global_step > train_from:
-            if learn_start is None:
-                learn_start = (time.time(), global_step, paused)
+            learn_start = learn_start or progress.mark(global_step)
             train_vector_steps += 1
             # --updates-per-step: gradient steps due after this many vector steps, minus those done (exact on resume)
             due = math.floor(train_vector_steps * args.updates_per_step + 1e-9)
@@ -746,27 +744,24 @@ def main(args: Args):
                 for name, value in zip(stats, torch.stack(list(stats.values())).tolist()):
                     writer.add_scalar(f"losses/{name}", value, global_step)
                 writer.add_scalar("charts/gradient_steps", gradient_steps, global_step)
-                now = time.time()
-                writer.add_scalar("charts/SPS", (global_step - window[1]) / (now - window[0] - paused + window[2]),
-                                  global_step)
-                window = (now, global_step, paused)
-        progress.update(global_step, paused, extra=f"noise alpha {alpha_now:.3f}")
+                writer.add_scalar("charts/SPS", progress.rate(sps_mark, global_step), global_step)
+                sps_mark = progress.mark(global_step)
+        progress.update(global_step, extra=f"noise alpha {alpha_now:.3f}")
 
-        t0 = time.time()
-        if global_step % args.curriculum_interval < args.num_envs:
-            alpha_now = apply_curriculum()
-        if args.eval_frequency > 0 and global_step % args.eval_frequency < args.num_envs:
-            run_evaluation()
-        if (args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < args.num_envs) or (
-                args.checkpoint_minutes > 0 and time.time() - last_checkpoint >= 60 * args.checkpoint_minutes):
-            checkpoint(ckpt_path)
-            last_checkpoint = time.time()
-            print(f"checkpoint at global_step={global_step} written to {ckpt_path}", flush=True)
-        paused += time.time() - t0
+        with progress.pause():
+            if global_step % args.curriculum_interval < args.num_envs:
+                alpha_now = apply_curriculum()
+            if args.eval_frequency > 0 and global_step % args.eval_frequency < args.num_envs:
+                run_evaluation()
+            if (args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < args.num_envs) or (
+                    args.checkpoint_minutes > 0 and time.time() - last_checkpoint >= 60 * args.checkpoint_minutes):
+                checkpoint(ckpt_path)
+                last_checkpoint = time.time()
+                print(f"checkpoint at global_step={global_step} written to {ckpt_path}", flush=True)
 
     if learn_start is not None:
-        sps = (global_step - learn_start[1]) / (time.time() - learn_start[0] - paused + learn_start[2])
-        print(f"SPS after learning starts (evaluation and checkpoints excluded): {sps:.1f}")
+        print(f"SPS after learning starts (evaluation and checkpoints excluded): "
+              f"{progress.rate(learn_start, global_step):.1f}")
     if args.eval_frequency == 0 or global_step % args.eval_frequency >= args.num_envs:
         run_evaluation()  # always end with an evaluation
     checkpoint(ckpt_path)

@@ -621,7 +621,7 @@ def main(args: Args):
     hidden = nets.student.initial_hidden(args.num_envs, device)
     steps_per_iteration = args.num_envs * args.num_steps
     progress = Progress(args.total_timesteps, global_step)  # a line every 20 s: returns, evaluation, steps/s, time left
-    run_start, run_start_step, paused = time.time(), global_step, 0.0  # paused: evaluation and checkpoint seconds
+    run_start = progress.mark(global_step)  # for the final steps/s (evaluation and checkpoints left out)
     rand_scale = None
     while global_step < args.total_timesteps:
         t_start = time.time()
@@ -746,19 +746,17 @@ def main(args: Args):
                 writer.add_scalar(f"episode_{key}", mean[key], global_step)
         for e in episodes:
             progress.episode(e["r"], e["l"])
-        progress.update(global_step, paused, extra=f"sim {sim_time / elapsed:.0%} | lr {mean_lr:.1e} | mix "
+        progress.update(global_step, extra=f"sim {sim_time / elapsed:.0%} | lr {mean_lr:.1e} | mix "
                                                    f"{alpha_mix:.2f} | rand {rand_scale:.2f}")
 
-        t0 = time.time()
-        if args.eval_frequency > 0 and iteration % args.eval_frequency == 0:
-            run_evaluation()
-        if args.checkpoint_frequency > 0 and iteration % args.checkpoint_frequency == 0:
-            checkpoint(ckpt_path)
-        paused += time.time() - t0
+        with progress.pause():
+            if args.eval_frequency > 0 and iteration % args.eval_frequency == 0:
+                run_evaluation()
+            if args.checkpoint_frequency > 0 and iteration % args.checkpoint_frequency == 0:
+                checkpoint(ckpt_path)
 
-    if global_step > run_start_step:
-        sps = (global_step - run_start_step) / (time.time() - run_start - paused)
-        print(f"SPS (evaluation and checkpoints excluded): {sps:.1f}")
+    if global_step > run_start[1]:
+        print(f"SPS (evaluation and checkpoints excluded): {progress.rate(run_start, global_step):.1f}")
     if args.eval_frequency == 0 or iteration % args.eval_frequency != 0:
         run_evaluation()  # always end with an evaluation
     checkpoint(ckpt_path)

@@ -418,14 +418,13 @@ def main(args: Args):
             writer.add_scalar("eval/student_return", ret.mean(), global_step)
             writer.add_scalar("eval/student_length", length.mean(), global_step)
             progress.evaluation("student", ret.mean(), length.mean())
-        progress.update(global_step, paused, force=True)
+        progress.update(global_step, force=True)
 
     # TRY NOT TO MODIFY: start the game
     obs, _ = envs.reset(seed=args.seed + global_step)
-    progress = Progress(args.total_timesteps, global_step)  # a line every 20 s: returns, evaluation, steps/s, time left
-    paused = 0.0  # seconds in evaluation and checkpoints, left out of steps/s
-    window = (time.time(), global_step, paused)  # (time, step, paused) at the start of the TensorBoard SPS window
-    learn_start = None  # (time, step, paused) when updates began, for the final throughput line
+    # a line every 20 s (returns, evaluation, steps/s, time left); its clock leaves evaluation and checkpoints out
+    progress = Progress(args.total_timesteps, global_step)
+    sps_mark, learn_start = progress.mark(global_step), None  # the TensorBoard SPS window; when updates began
     stats = {}
     while global_step < args.total_timesteps:
         # ALGO LOGIC: only the teacher acts, on the clean state; the student never adds samples (Alg. 2)
@@ -459,8 +458,7 @@ def main(args: Args):
 
         # ALGO LOGIC: training (Alg. 2: one minibatch per gradient step, shared by teacher and student)
         if global_step > train_from:
-            if learn_start is None:
-                learn_start = (time.time(), global_step, paused)
+            learn_start = learn_start or progress.mark(global_step)
             data = rb.sample(args.batch_size)
             ent_coef = log_ent_coef.exp().detach()
 
@@ -524,23 +522,20 @@ def main(args: Args):
             if global_step % args.log_frequency < args.num_envs and "actor_loss" in stats:
                 for name, value in zip(stats, torch.stack(list(stats.values())).tolist()):
                     writer.add_scalar(f"losses/{name}", value, global_step)
-                now = time.time()
-                writer.add_scalar("charts/SPS", (global_step - window[1]) / (now - window[0] - paused + window[2]),
-                                  global_step)
+                writer.add_scalar("charts/SPS", progress.rate(sps_mark, global_step), global_step)
                 writer.add_scalar("charts/noise_alpha", args.alpha, global_step)
-                window = (now, global_step, paused)
-        progress.update(global_step, paused)
+                sps_mark = progress.mark(global_step)
+        progress.update(global_step)
 
-        t0 = time.time()
-        if args.eval_frequency > 0 and global_step % args.eval_frequency < args.num_envs:
-            run_evaluation()
-        if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < args.num_envs:
-            checkpoint(ckpt_path)
-        paused += time.time() - t0
+        with progress.pause():
+            if args.eval_frequency > 0 and global_step % args.eval_frequency < args.num_envs:
+                run_evaluation()
+            if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < args.num_envs:
+                checkpoint(ckpt_path)
 
     if learn_start is not None:
-        sps = (global_step - learn_start[1]) / (time.time() - learn_start[0] - paused + learn_start[2])
-        print(f"SPS after learning starts (evaluation and checkpoints excluded): {sps:.1f}")
+        print(f"SPS after learning starts (evaluation and checkpoints excluded): "
+              f"{progress.rate(learn_start, global_step):.1f}")
     if args.eval_frequency == 0 or global_step % args.eval_frequency >= args.num_envs:
         run_evaluation()  # always end with an evaluation
     checkpoint(ckpt_path)

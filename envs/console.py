@@ -9,6 +9,7 @@ brackets), steps/s is measured since the previous line with evaluation and check
 left is the rest of the run at that rate. Plain lines, not a tqdm bar: they survive `nohup ... > log` and `tail -f`
 (a bar rewrites one line with carriage returns) and need no extra dependency.
 """
+import contextlib
 import sys
 import time
 import warnings
@@ -53,18 +54,43 @@ def format_duration(seconds: float) -> str:
 
 
 class Progress:
-    """Collects training episodes and evaluations; `update` prints a line when PROGRESS_SECONDS have passed."""
+    """Collects training episodes and evaluations; `update` prints a line when PROGRESS_SECONDS have passed.
+
+    It also keeps the run's clock for steps/s: time inside `with progress.pause():` (evaluation, checkpoints) is left
+    out; `mark(step)` notes a point and `rate(mark, step)` gives the steps/s since it."""
 
     def __init__(self, total_steps: int, step: int, interval: float = PROGRESS_SECONDS, window: int = 100,
                  stream=None):
         self.total, self.interval, self.stream = total_steps, interval, stream
         self.returns, self.lengths = deque(maxlen=window), deque(maxlen=window)
         self.evals = {}  # who -> (mean return, mean length)
-        self.last = (time.time(), step, 0.0)  # (wall time, step, paused seconds) at the previous line
+        self.paused, self._pause_start = 0.0, None
+        self.last = self.mark(step)  # at the previous line
+
+    def _paused_now(self) -> float:
+        return self.paused + (time.time() - self._pause_start if self._pause_start is not None else 0.0)
+
+    def mark(self, step: int):
+        return time.time(), step, self._paused_now()
+
+    def rate(self, mark, step: int) -> float:
+        """Training steps per second since `mark` (paused time left out)."""
+        t0, step0, paused0 = mark
+        return (step - step0) / max(time.time() - t0 - (self._paused_now() - paused0), 1e-9)
+
+    @contextlib.contextmanager
+    def pause(self):
+        """A block whose time is not training time (evaluation, checkpoints)."""
+        self._pause_start = time.time()
+        try:
+            yield
+        finally:
+            self.paused += time.time() - self._pause_start
+            self._pause_start = None
 
     def restart(self, total_steps: int, step: int):
         """A new stage with its own final step (tsl_dagger_baseline.py's stage 2): steps/s count from here."""
-        self.total, self.last = total_steps, (time.time(), step, self.last[2])
+        self.total, self.last = total_steps, self.mark(step)
 
     def episode(self, ret: float, length: float):
         self.returns.append(float(ret))
@@ -73,13 +99,10 @@ class Progress:
     def evaluation(self, who: str, ret: float, length: float):
         self.evals[who] = (float(ret), float(length))
 
-    def line(self, step: int, paused: float, extra: str = "", where: str = "") -> str:
-        """The progress line at `step`; `paused`: total seconds so far that are not training (eval, checkpoints);
-        `where`: a prefix naming the stage."""
-        now = time.time()
-        t0, step0, paused0 = self.last
-        rate = (step - step0) / max(now - t0 - (paused - paused0), 1e-9)
-        self.last = (now, step, paused)
+    def line(self, step: int, extra: str = "", where: str = "") -> str:
+        """The progress line at `step` (steps/s since the previous line); `where`: a prefix naming the stage."""
+        rate = self.rate(self.last, step)
+        self.last = self.mark(step)
         text = f"{where + ' | ' if where else ''}step {step}/{self.total}"
         if self.returns:
             text += f" | train return {np.mean(self.returns):.2f}, length {np.mean(self.lengths):.0f}"
@@ -88,7 +111,7 @@ class Progress:
         left = (self.total - step) / rate if rate > 0 else float("inf")
         return f"{text} | {rate:.0f} steps/s{' | ' + extra if extra else ''} | {format_duration(left)} left"
 
-    def update(self, step: int, paused: float = 0.0, extra: str = "", force: bool = False, where: str = ""):
+    def update(self, step: int, extra: str = "", force: bool = False, where: str = ""):
         """Print the line if PROGRESS_SECONDS of wall time have passed since the previous one (or `force`)."""
         if force or time.time() - self.last[0] >= self.interval:
-            print(self.line(step, paused, extra, where), file=self.stream or sys.stdout, flush=True)
+            print(self.line(step, extra, where), file=self.stream or sys.stdout, flush=True)

@@ -19,14 +19,17 @@ def test_progress_line_reports_recent_episodes_evaluation_rate_and_time_left(mon
         progress.episode(ret, length)
     progress.evaluation("teacher", 7.25, 100)
     clock[0] += 10.0
-    progress.update(1000, paused=0.0)
+    progress.update(1000)
     assert out.getvalue() == ""  # not yet 20 s since the start
-    clock[0] += 15.0  # 25 s since the start, 5 of them paused: 1000 steps in 20 training seconds
-    progress.update(1000, paused=5.0)
+    with progress.pause():  # evaluation or a checkpoint: not training time
+        clock[0] += 5.0
+        assert progress.rate(progress.mark(0), 0) == 0 and progress.rate((990.0, 0, 0.0), 1000) == 50  # the pause so far left out
+    clock[0] += 10.0  # 25 s since the start, 5 of them paused: 1000 steps in 20 training seconds
+    progress.update(1000)
     assert out.getvalue().strip() == ("step 1000/10000 | train return 4.00, length 40 | eval teacher 7.2 (100) | "
                                       "50 steps/s | 3 min left")
     clock[0] += 1.0  # the next rate counts from the previous line only
-    progress.update(1500, paused=5.0, extra="lr 1e-3", force=True)
+    progress.update(1500, extra="lr 1e-3", force=True)
     assert out.getvalue().splitlines()[-1].endswith("| 500 steps/s | lr 1e-3 | 17 s left")
 
 
