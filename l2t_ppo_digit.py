@@ -18,8 +18,8 @@ import os
 import random
 import time
 import warnings
-from dataclasses import asdict, dataclass, fields
-from typing import Optional, Tuple
+from dataclasses import asdict, dataclass, field, fields
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from envs import checkpoint as checkpoint_file
 from envs.console import Progress, quiet_known_warnings
 from envs.digit import ACTION_DIM
 from envs.digit.env import HEIGHT_SCAN_CENTRE, OBS_DIM, OBS_SLICES, STUDENT_DIM
+from envs.digit.rewards import REWARD_WEIGHT_SETS, REWARD_WEIGHTS
 from envs.noise import NOISE_TYPES
 
 STUDENT_LOSSES = ("il", "kl", "il+asym", "none")
@@ -63,6 +64,9 @@ class Args:
     """the env's reward weights: `v1` (Table II's terms with Isaac Lab's Digit weights on the four that made falling
     pay: hip deviation -0.2, flat orientation -2.5, feet sliding -0.25, torques -1e-6; envs/digit/env.py) or
     `paper` (Table II as printed)"""
+    reward_overrides: Dict[str, float] = field(default_factory=dict)
+    """weights that replace --reward-weights' for the named Table II terms (the env's `reward_weights` dict), e.g.
+    `--reward-overrides track_lin_vel_xy 1.0 foot_contact 0.5`; empty: none"""
     gravity_axes: str = "z"
     """randomised gravity axes: `z` (Isaac Lab) or `xyz` (Table III read per axis; alone it felled every seed)"""
     max_episode_steps: int = 1000
@@ -164,6 +168,13 @@ def make_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs):
 
     return DigitVectorEnv(num_envs=num_envs, num_workers=num_workers, seed=seed, alpha=alpha, noise=noise,
                           env_kwargs=env_kwargs)
+
+
+def reward_weights(args):
+    """The env's `reward_weights`: a named set (v1 or paper), or with --reward-overrides the full {term: weight}."""
+    if not args.reward_overrides:
+        return args.reward_weights
+    return {**REWARD_WEIGHT_SETS[args.reward_weights], **args.reward_overrides}
 
 
 # ALGO LOGIC: networks (Fig. 2). Actions are the env's normalised targets; the env clips them to [-1, 1] and
@@ -545,7 +556,7 @@ def main(args: Args):
 
     # env setup (before the networks: the workers fork from this process)
     env_kwargs = {"terrain": args.terrain, "max_episode_steps": args.max_episode_steps,
-                  "reward_weights": args.reward_weights, "gravity_axes": args.gravity_axes,
+                  "reward_weights": reward_weights(args), "gravity_axes": args.gravity_axes,
                   # the first episodes too start at the ramp's strength (later ones: set each iteration)
                   "randomization_scale": randomization_scale(ckpt["global_step"] if ckpt else 0,
                                                              args.randomization_ramp_steps)}
@@ -835,10 +846,10 @@ def first_line(error: Exception) -> str:
 
 def check_args(args: Args):
     """One-line errors for every flag that could otherwise fail deep inside the envs or torch."""
-    for field in fields(args):  # every real-valued flag: nan and inf are never meant
-        value = getattr(args, field.name)
+    for flag in fields(args):  # every real-valued flag: nan and inf are never meant
+        value = getattr(args, flag.name)
         if isinstance(value, float) and not math.isfinite(value):
-            fail(f"--{field.name.replace('_', '-')} must be a finite number, got {value}")
+            fail(f"--{flag.name.replace('_', '-')} must be a finite number, got {value}")
     if args.alpha < 0:
         fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
     if not 0 <= args.alpha_mix <= 1:
@@ -855,6 +866,12 @@ def check_args(args: Args):
         fail(f"--terrain must be rough or flat, got '{args.terrain}'")
     if args.reward_weights not in ("v1", "paper"):
         fail(f"--reward-weights must be v1 or paper, got '{args.reward_weights}'")
+    unknown = sorted(set(args.reward_overrides) - set(REWARD_WEIGHTS))
+    if unknown:
+        fail(f"--reward-overrides: unknown terms {', '.join(unknown)} (Table II's: {', '.join(REWARD_WEIGHTS)})")
+    for term, weight in args.reward_overrides.items():
+        if not math.isfinite(weight):
+            fail(f"--reward-overrides: the weight of {term} must be a finite number, got {weight}")
     if args.gravity_axes not in ("z", "xyz"):
         fail(f"--gravity-axes must be z or xyz, got '{args.gravity_axes}'")
     if args.lr_schedule not in ("adaptive", "fixed"):
@@ -905,8 +922,8 @@ def load_checkpoint(path, args):
     for key, value in expected.items():
         if ckpt.get(key) != value:
             fail(f"--resume: checkpoint '{path}' has {key}={ckpt.get(key)!r}, this run has {value!r}")
-    for key in ("reward_weights", "gravity_axes", "randomization_ramp_steps"):  # the task must be the same
-        saved = ckpt.get("args", {}).get(key, getattr(Args, key))  # (a checkpoint older than a flag had its default)
+    for key in ("reward_weights", "reward_overrides", "gravity_axes", "randomization_ramp_steps"):  # the same task
+        saved = ckpt.get("args", {}).get(key, getattr(Args(), key))  # (a checkpoint older than a flag: its default)
         if saved != getattr(args, key):
             fail(f"--resume: checkpoint '{path}' has {key}={saved!r}, this run has {getattr(args, key)!r}")
     if "optimizers" not in ckpt:

@@ -52,7 +52,9 @@ def evaluate(path, episodes, who, terrain, alpha, scale, seed):
     nets = ppo.L2TNets(saved["lstm_hidden"], 1.0, saved["obs_normalization"], 1.0, saved["terrain"])
     nets.load_state_dict(saved["nets"])
     nets.eval()
-    env = DigitEnv(terrain=terrain, randomization_scale=scale, reward_weights=args.get("reward_weights", "v1"),
+    weights = ppo.reward_weights(ppo.Args(reward_weights=args.get("reward_weights", "v1"),
+                                          reward_overrides=args.get("reward_overrides", {})))
+    env = DigitEnv(terrain=terrain, randomization_scale=scale, reward_weights=weights,
                    gravity_axes=args.get("gravity_axes", "z"))
     env = NoisyObservation(env, alpha, noisy_mask=DIGIT_NOISY_MASK)
     out = {"return": [], "length": [], "success": [], "walk_err": [], "stand_err": [], "walk_speed_cmd": []}

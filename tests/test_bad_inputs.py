@@ -50,6 +50,8 @@ PPO = [
     (["--student-loss", "none"], "--student-loss"), (["--randomization-ramp-steps", "-1"], "--randomization-ramp-steps"),
     (["--actor-init-scale", "0"], "--actor-init-scale"), (["--alpha", "-0.1"], "--alpha"),
     (["--reward-weights", "isaac"], "--reward-weights"), (["--gravity-axes", "x"], "--gravity-axes"),
+    (["--reward-overrides", "speed", "1.0"], "--reward-overrides: unknown terms speed"),
+    (["--reward-overrides", "foot_contact", "inf"], "--reward-overrides: the weight of foot_contact"),
     (["--export-student", "{folder}"], "--export-student: .* is a folder"),
     (["--export-student", "no/such/folder/student.pt"], "--export-student: folder"),
     (["--resume", "no/such/checkpoint.pt"], "--resume"), (["--resume", "{garbage}"], "--resume: cannot read"),

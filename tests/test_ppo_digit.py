@@ -481,3 +481,26 @@ def test_smoke_digit_two_iterations_evaluate_resume_and_export(ppo, tmp_path):
             mean, py_hidden = nets.student.step(nets.obs_norm(obs[t]), py_hidden)
             assert torch.allclose(action, mean.clamp(-1, 1), atol=1e-6)
             assert torch.allclose(hidden[0], py_hidden[0], atol=1e-6)
+
+
+def test_reward_overrides_reach_the_env_and_bind_the_resume(ppo, tmp_path, monkeypatch):
+    """--reward-overrides: the env gets the named set's weights with the given terms replaced; a resume with other
+    overrides is refused in one line (it would be another task)."""
+    seen = []
+
+    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs):
+        seen.append(env_kwargs["reward_weights"])
+        return FakeDigitVec(num_envs, seed=seed)
+
+    monkeypatch.setattr(ppo, "make_envs", make)
+    from envs.digit.rewards import PAPER_REWARD_WEIGHTS
+
+    run_dir = ppo.main(fake_args(ppo, tmp_path, reward_weights="paper",
+                                 reward_overrides={"track_lin_vel_xy": 2.0, "foot_contact": 0.5}))
+    assert seen[0] == {**PAPER_REWARD_WEIGHTS, "track_lin_vel_xy": 2.0, "foot_contact": 0.5}
+    path = os.path.join(run_dir, "checkpoint.pt")
+    with pytest.raises(SystemExit, match="reward_overrides"):
+        ppo.main(fake_args(ppo, tmp_path, reward_weights="paper", reward_overrides={"track_lin_vel_xy": 1.0},
+                           total_timesteps=96, resume=path))
+    ppo.main(fake_args(ppo, tmp_path, total_timesteps=48))  # no overrides: the named set itself
+    assert seen[-1] == "v1"
