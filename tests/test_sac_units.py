@@ -143,12 +143,14 @@ def test_bf16_networks_stay_close_to_float32_and_train_float32_weights(sac):
     torch.manual_seed(0)
     actor, critic = sac.Actor(5, 3, 64), sac.TwinQ(8, 64)
     actor16, critic16 = sac.Actor(5, 3, 64, bf16=True), sac.TwinQ(8, 64, bf16=True)
-    actor16.load_state_dict(actor.state_dict()), critic16.load_state_dict(critic.state_dict())
+    actor16.load_state_dict(actor.state_dict())
+    critic16.load_state_dict(critic.state_dict())
     x, a = torch.randn(256, 5), torch.rand(256, 3) * 2 - 1
-    for (m32, s32), (m16, s16) in [(actor(x), actor16(x))]:
-        assert m16.dtype == s16.dtype == torch.float32
-        torch.testing.assert_close(m16, m32, atol=0.05, rtol=0.05)
-        assert not torch.equal(m16, m32)  # it did run in bfloat16
+    (m32, s32), (m16, s16) = actor(x), actor16(x)
+    assert m16.dtype == s16.dtype == torch.float32
+    torch.testing.assert_close(m16, m32, atol=0.05, rtol=0.05)
+    torch.testing.assert_close(s16, s32, atol=0.05, rtol=0.05)
+    assert not torch.equal(m16, m32)  # it did run in bfloat16
     q32, q16 = critic(x, a), critic16(x, a)
     assert q16.dtype == torch.float32 and q16.shape == q32.shape == (2, 256)
     torch.testing.assert_close(q16, q32, atol=0.05, rtol=0.05)
