@@ -2,7 +2,7 @@
 
     python benchmarks/digit_eval.py runs/<run>/checkpoint.pt --episodes 20 [--who student] [--terrain flat]
 
-Deterministic (mean) actions, full-strength domain randomisation (Table III, `--randomization-scale 1`), the
+Deterministic (mean) actions (`--action-std`: plus exploration noise), full-strength domain randomisation (Table III, `--randomization-scale 1`), the
 env's own command draws (vx, vy, yaw rate; resampled every 3-8 s, 10 % standing). Per step, the tracking error is
 |v_xy - cmd_xy| with v_xy the torso's world velocity in the heading (yaw) frame, as the env's track_lin_vel_xy
 term reads it. Reported over the steps whose command has 0.1 <= |cmd_xy| <= 0.5 m/s ("walking up to 0.5 m/s":
@@ -44,7 +44,7 @@ def heading_velocity(obs):
     return np.array([c * v[0] + s * v[1], -s * v[0] + c * v[1]])
 
 
-def evaluate(path, episodes, who, terrain, alpha, scale, seed):
+def evaluate(path, episodes, who, terrain, alpha, scale, seed, action_std=0.0):
     ppo = load_ppo()
     saved = checkpoint_file.load(path)
     args = saved["args"]
@@ -57,6 +57,7 @@ def evaluate(path, episodes, who, terrain, alpha, scale, seed):
     env = DigitEnv(terrain=terrain, randomization_scale=scale, reward_weights=weights,
                    gravity_axes=args.get("gravity_axes", "z"))
     env = NoisyObservation(env, alpha, noisy_mask=DIGIT_NOISY_MASK)
+    noise_rng = np.random.default_rng(seed)
     out = {"return": [], "length": [], "success": [], "walk_err": [], "stand_err": [], "walk_speed_cmd": []}
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
@@ -70,6 +71,8 @@ def evaluate(path, episodes, who, terrain, alpha, scale, seed):
                 else:
                     o = torch.as_tensor(obs["observation"][:STUDENT_DIM], dtype=torch.float32)[None]
                     action, hidden = nets.student.step(nets.obs_norm(o), hidden)
+            if action_std > 0.0:  # exploration noise as in training (i.i.d. Gaussian, action units)
+                action = action + action_std * torch.as_tensor(noise_rng.standard_normal(action.shape), dtype=torch.float32)
             obs, reward, terminated, truncated, info = env.step(action[0].clamp(-1, 1).numpy())
             ret, t, done = ret + reward, t + 1, terminated or truncated
             cmd = np.asarray(info["command"])
@@ -98,14 +101,19 @@ def main():
     parser.add_argument("--alpha", type=float, default=0.1, help="the student's observation noise")
     parser.add_argument("--randomization-scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=20_000)
+    parser.add_argument("--action-std", type=float, default=0.0,
+                        help="add i.i.d. Gaussian noise of this std (action units) to every action: survival under "
+                             "exploration noise (0: deterministic, the default)")
     a = parser.parse_args()
     torch.set_num_threads(1)
     try:
-        r = evaluate(a.checkpoint, a.episodes, a.who, a.terrain, a.alpha, a.randomization_scale, a.seed)
+        r = evaluate(a.checkpoint, a.episodes, a.who, a.terrain, a.alpha, a.randomization_scale, a.seed,
+                     a.action_std)
     except checkpoint_file.CheckpointError as e:
         raise SystemExit(f"digit_eval.py: error: {e}")
     walk = np.array(r["walk_err"])
-    print(f"{a.who} of {a.checkpoint}: {a.episodes} episodes, success {np.mean(r['success']):.2f}, return "
+    noise = f", action noise std {a.action_std}" if a.action_std > 0 else ""
+    print(f"{a.who} of {a.checkpoint}{noise}: {a.episodes} episodes, success {np.mean(r['success']):.2f}, return "
           f"{np.mean(r['return']):.2f} +- {np.std(r['return']):.2f}, length {np.mean(r['length']):.0f}")
     if len(walk):
         print(f"  walking commands 0.1-0.5 m/s ({len(walk)} steps): mean |v_xy - cmd_xy| {walk.mean():.3f} m/s "

@@ -5,13 +5,15 @@
         --tags eval/teacher_return eval/student_return charts/terrain_level charts/success_rate losses/imitation_gap \
         --out benchmarks/digit_mix.png
 
-One panel per tag, one line per run, against `global_step` (environment steps). `--smooth K` averages training
+One panel per tag, one line per run, against `global_step` (environment steps). A run may also be a points CSV
+written by `--csv`, as `FILE.csv:LABEL` (the rows whose run column is LABEL), for runs whose event files are gone. `--smooth K` averages training
 scalars over K points (evaluation tags are plotted as logged). Also prints, per run and tag, the last value, the
 best value and its step, so the README's tables come from the same numbers as the figure; `--csv` keeps the points
 (small enough to commit, unlike the event files).
 """
 
 import argparse
+import csv
 import math
 
 import matplotlib
@@ -23,6 +25,18 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 
 def load(run_dir):
+    if ".csv:" in run_dir:  # FILE.csv:LABEL, points written by --csv
+        path, label = run_dir.split(".csv:", 1)
+        with open(path + ".csv", newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["run"] == label]
+        if not rows:
+            raise SystemExit(f"plot_runs.py: error: no rows of run '{label}' in {path}.csv")
+        out = {}
+        for r in rows:
+            steps, values = out.setdefault(r["tag"], ([], []))
+            steps.append(int(r["step"]))
+            values.append(float(r["value"]))
+        return out
     ea = EventAccumulator(run_dir, size_guidance={"scalars": 0})
     ea.Reload()
     return {tag: ([e.step for e in ea.Scalars(tag)], [e.value for e in ea.Scalars(tag)])
@@ -39,17 +53,18 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--csv", help="also write every plotted point to this CSV (label, tag, step, value)")
     args = parser.parse_args()
-    labels = args.labels or args.runs
+    labels = args.labels or [r.split(".csv:", 1)[1] if ".csv:" in r else r for r in args.runs]
     if len(labels) != len(args.runs):
         raise SystemExit("plot_runs.py: error: --labels needs one label per run")
     data = [load(r) for r in args.runs]
     if args.csv:
-        with open(args.csv, "w") as f:
-            f.write("run,tag,step,value\n")
+        with open(args.csv, "w", newline="") as f:
+            writer = csv.writer(f)  # quotes labels that hold commas
+            writer.writerow(("run", "tag", "step", "value"))
             for d, label in zip(data, labels):
                 for tag in args.tags:
                     for step, value in zip(*d.get(tag, ([], []))):
-                        f.write(f"{label},{tag},{step},{value:.6g}\n")
+                        writer.writerow((label, tag, step, f"{value:.6g}"))
         print(f"points written to {args.csv}")
     cols = min(3, len(args.tags))
     rows = math.ceil(len(args.tags) / cols)
