@@ -158,6 +158,10 @@ class Args:
     """write `runs/{run_name}/checkpoint.pt` every this many iterations and at the end (0: only at the end)"""
     resume: Optional[str] = None
     """path of a checkpoint.pt to continue from (same flags; `--total-timesteps` may be raised)"""
+    init_from: Optional[str] = None
+    """warm start: a NEW run (step 0, fresh optimisers, its own ramps and schedules) whose teacher, critic, student
+    and normalisers start as this checkpoint's (a checkpoint.pt or --save-model file). The task flags may differ
+    from the checkpoint's (e.g. other --reward-overrides): a new stage of training, not a resume"""
     export_student: Optional[str] = None
     """at the end, write the student with its observation normalisation as TorchScript to this path"""
 
@@ -544,6 +548,7 @@ def evaluate(envs, nets, who, seed, device):
 def main(args: Args):
     check_args(args)
     ckpt = load_checkpoint(args.resume, args) if args.resume is not None else None
+    warm = load_checkpoint(args.init_from, args, flag="--init-from") if args.init_from is not None else None
     quiet_known_warnings()
     # TRY NOT TO MODIFY: seeding
     random.seed(args.seed)
@@ -576,6 +581,10 @@ def main(args: Args):
 
     global_step, iteration = 0, 0
     best = {"teacher_return": -math.inf, "global_step": None}  # the best teacher evaluation at full randomisation
+    if warm is not None:  # a warm start: the networks and normalisers only
+        nets.load_state_dict(warm["nets"])
+        print(f"networks and normalisers from {args.init_from} (trained {warm['global_step']} steps); this run "
+              "starts at step 0")
     if ckpt is not None:  # networks, normalisers, optimisers, lr, counters, RNG states (the envs start afresh)
         global_step, iteration, lr = restore(ckpt, args, nets, optimizers, best, envs)
         run_dir = os.path.dirname(os.path.abspath(args.resume))
@@ -896,6 +905,10 @@ def check_args(args: Args):
         fail(f"--gamma and --gae-lambda must be in (0, 1], got {args.gamma} and {args.gae_lambda}")
     if args.resume is not None and not os.path.isfile(args.resume):
         fail(f"--resume: no checkpoint file at '{args.resume}'")
+    if args.init_from is not None and args.resume is not None:
+        fail("--init-from starts a new run from a checkpoint's networks, --resume continues one: give one of them")
+    if args.init_from is not None and not os.path.isfile(args.init_from):
+        fail(f"--init-from: no checkpoint file at '{args.init_from}'")
     if args.export_student is not None:
         folder = os.path.dirname(os.path.abspath(args.export_student))
         if os.path.isdir(args.export_student):
@@ -907,21 +920,25 @@ def check_args(args: Args):
             fail(f"--export-student: folder '{folder}' is not writable")
 
 
-def load_checkpoint(path, args):
-    """Load a checkpoint (digest checked) and check it belongs to these networks and this run; one-line error
-    otherwise."""
+def load_checkpoint(path, args, flag="--resume"):
+    """Load a checkpoint (digest checked) and check it belongs to these networks and (for --resume) this run;
+    one-line error otherwise."""
     try:
         ckpt = checkpoint_file.load(path)
     except checkpoint_file.CheckpointError as e:
-        fail(f"--resume: {e}")
+        fail(f"{flag}: {e}")
     if ckpt.get("format") != CHECKPOINT_FORMAT:
-        fail(f"--resume: '{path}' is not a {CHECKPOINT_FORMAT} checkpoint")
+        fail(f"{flag}: '{path}' is not a {CHECKPOINT_FORMAT} checkpoint")
     expected = {"obs_dim": OBS_DIM, "student_dim": STUDENT_DIM, "action_dim": ACTION_DIM,
-                "lstm_hidden": args.lstm_hidden, "student_loss": args.student_loss,
-                "obs_normalization": args.obs_normalization, "terrain": args.terrain}
+                "lstm_hidden": args.lstm_hidden, "obs_normalization": args.obs_normalization,
+                "terrain": args.terrain}  # the networks' shapes and inputs
+    if flag == "--resume":
+        expected["student_loss"] = args.student_loss
     for key, value in expected.items():
         if ckpt.get(key) != value:
-            fail(f"--resume: checkpoint '{path}' has {key}={ckpt.get(key)!r}, this run has {value!r}")
+            fail(f"{flag}: checkpoint '{path}' has {key}={ckpt.get(key)!r}, this run has {value!r}")
+    if flag == "--init-from":
+        return ckpt
     for key in ("reward_weights", "reward_overrides", "gravity_axes", "randomization_ramp_steps"):  # the same task
         saved = ckpt.get("args", {}).get(key, getattr(Args(), key))  # (a checkpoint older than a flag: its default)
         if saved != getattr(args, key):

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from conftest import ROOT, load_script, scalars
+from envs import checkpoint as checkpoint_file
 from envs.digit.env import OBS_DIM, STUDENT_DIM
 
 SCRIPT = os.path.join(ROOT, "l2t_ppo_digit.py")
@@ -504,3 +505,24 @@ def test_reward_overrides_reach_the_env_and_bind_the_resume(ppo, tmp_path, monke
                            total_timesteps=96, resume=path))
     ppo.main(fake_args(ppo, tmp_path, total_timesteps=48))  # no overrides: the named set itself
     assert seen[-1] == "v1"
+
+
+def test_init_from_starts_a_new_run_from_the_checkpoints_networks(ppo, tmp_path, fake_envs):
+    """--init-from: a new run at step 0, other task flags allowed, whose networks and normalisers continue the
+    checkpoint's (the normaliser's sample count adds up); refused together with --resume or with other shapes."""
+    first = ppo.main(fake_args(ppo, tmp_path, exp_name="first"))
+    path = os.path.join(first, "checkpoint.pt")
+    saved = checkpoint_file.load(path)
+    second = ppo.main(fake_args(ppo, tmp_path, exp_name="second", init_from=path,
+                                reward_overrides={"track_lin_vel_xy": 2.0}))
+    assert second != first
+    warm = checkpoint_file.load(os.path.join(second, "checkpoint.pt"))
+    assert warm["global_step"] == saved["global_step"] == 48  # counted from 0 again
+    count = "state_norm.count"
+    assert float(warm["nets"][count]) == pytest.approx(2 * float(saved["nets"][count]))  # continued, not fresh
+    cold = checkpoint_file.load(os.path.join(ppo.main(fake_args(ppo, tmp_path, exp_name="cold")), "checkpoint.pt"))
+    assert float(cold["nets"][count]) == pytest.approx(float(saved["nets"][count]))
+    with pytest.raises(SystemExit, match="--init-from starts a new run"):
+        ppo.main(fake_args(ppo, tmp_path, init_from=path, resume=path, total_timesteps=96))
+    with pytest.raises(SystemExit, match="--init-from: checkpoint .* has lstm_hidden=128, this run has 16"):
+        ppo.main(fake_args(ppo, tmp_path, init_from=path, lstm_hidden=16))
