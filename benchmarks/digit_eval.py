@@ -2,13 +2,15 @@
 
     python benchmarks/digit_eval.py runs/<run>/checkpoint.pt --episodes 20 [--who student] [--terrain flat]
 
-Deterministic (mean) actions (`--action-std`: plus exploration noise), full-strength domain randomisation (Table III, `--randomization-scale 1`), the
-env's own command draws (vx, vy, yaw rate; resampled every 3-8 s, 10 % standing). Per step, the tracking error is
+Deterministic (mean) actions (`--action-std`: plus exploration noise), full-strength domain randomisation (Table
+III, `--randomization-scale 1`), the env's own command draws (vx, vy, yaw rate; resampled every 3-8 s, 10 %
+standing). Per step, the tracking error is
 |v_xy - cmd_xy| with v_xy the torso's world velocity in the heading (yaw) frame, as the env's track_lin_vel_xy
 term reads it. Reported over the steps whose command has 0.1 <= |cmd_xy| <= 0.5 m/s ("walking up to 0.5 m/s":
 issue 11's stage-A target is a mean <= 0.2 m/s) and over standing commands (|cmd_xy| < 0.1), each from the 50th
-step after a command change on (the policy's settling time is not scored). The student reads the noisy
-observation at --alpha (uniform noise on the sensor terms, as in training).
+step after a command change on (the policy's settling time is not scored). Also the least-squares fit
+v = gain * cmd + bias per axis over all scored steps (gain 1, bias 0: tracking; gain 0: the command is ignored).
+The student reads the noisy observation at --alpha (uniform noise on the sensor terms, as in training).
 """
 
 import argparse
@@ -58,7 +60,7 @@ def evaluate(path, episodes, who, terrain, alpha, scale, seed, action_std=0.0):
                    gravity_axes=args.get("gravity_axes", "z"))
     env = NoisyObservation(env, alpha, noisy_mask=DIGIT_NOISY_MASK)
     noise_rng = np.random.default_rng(seed)
-    out = {"return": [], "length": [], "success": [], "walk_err": [], "stand_err": [], "walk_speed_cmd": []}
+    out = {"return": [], "length": [], "success": [], "walk_err": [], "stand_err": [], "walk_speed_cmd": [], "v": [], "cmd": []}
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
         hidden = nets.student.initial_hidden(1)
@@ -79,7 +81,10 @@ def evaluate(path, episodes, who, terrain, alpha, scale, seed, action_std=0.0):
             since_change = 0 if last_cmd is None or not np.array_equal(cmd, last_cmd) else since_change + 1
             last_cmd = cmd
             if since_change >= SETTLE_STEPS and not terminated:
-                err = float(np.linalg.norm(heading_velocity(obs["state"]) - cmd[:2]))
+                v = heading_velocity(obs["state"])
+                out["v"].append(v)
+                out["cmd"].append(cmd[:2])
+                err = float(np.linalg.norm(v - cmd[:2]))
                 speed = float(np.linalg.norm(cmd[:2]))
                 if 0.1 <= speed <= 0.5:
                     out["walk_err"].append(err)
@@ -118,6 +123,11 @@ def main():
     if len(walk):
         print(f"  walking commands 0.1-0.5 m/s ({len(walk)} steps): mean |v_xy - cmd_xy| {walk.mean():.3f} m/s "
               f"(median {np.median(walk):.3f}); mean commanded speed {np.mean(r['walk_speed_cmd']):.2f} m/s")
+    if len(r["v"]) > 2:  # least squares v = gain * cmd + bias per axis: 1 and 0 track, 0 and 0 stand still
+        v, cmd = np.array(r["v"]), np.array(r["cmd"])
+        fits = [np.polyfit(cmd[:, i], v[:, i], 1) for i in range(2)]
+        print("  tracking fit over all scored steps: " + ", ".join(
+            f"v{n} = {g:.2f} cmd_{n} {b:+.2f} m/s" for n, (g, b) in zip("xy", fits)))
     if r["stand_err"]:
         print(f"  standing commands ({len(r['stand_err'])} steps): mean |v_xy| {np.mean(r['stand_err']):.3f} m/s")
 
