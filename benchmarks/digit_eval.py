@@ -4,13 +4,13 @@
 
 Deterministic (mean) actions (`--action-std`: plus exploration noise), full-strength domain randomisation (Table
 III, `--randomization-scale 1`), the env's own command draws (vx, vy, yaw rate; resampled every 3-8 s, 10 %
-standing). Per step, the tracking error is
-|v_xy - cmd_xy| with v_xy the torso's world velocity in the heading (yaw) frame, as the env's track_lin_vel_xy
-term reads it. Reported over the steps whose command has 0.1 <= |cmd_xy| <= 0.5 m/s ("walking up to 0.5 m/s":
-issue 11's stage-A target is a mean <= 0.2 m/s) and over standing commands (|cmd_xy| < 0.1), each from the 50th
-step after a command change on (the policy's settling time is not scored). Also the least-squares fit
-v = gain * cmd + bias per axis over all scored steps (gain 1, bias 0: tracking; gain 0: the command is ignored).
-The student reads the noisy observation at --alpha (uniform noise on the sensor terms, as in training).
+standing). Per step, the tracking error is |v_xy - cmd_xy| with v_xy the torso's world velocity in the heading (yaw)
+frame, as the env's track_lin_vel_xy term reads it. Reported over the steps whose command has 0.1 <= |cmd_xy| <= 0.5
+m/s ("walking up to 0.5 m/s": issue 11's stage-A target is a mean <= 0.2 m/s) and over standing commands (|cmd_xy| <
+0.1), each from the 50th step after a command change on (the policy's settling time is not scored). Also the
+least-squares fit v = gain * cmd + bias per axis over all scored steps (gain 1, bias 0: tracking; gain 0: the
+command is ignored). The student reads the noisy observation at --alpha (uniform noise on the sensor terms, as in
+training).
 """
 
 import argparse
@@ -60,7 +60,8 @@ def evaluate(path, episodes, who, terrain, alpha, scale, seed, action_std=0.0):
                    gravity_axes=args.get("gravity_axes", "z"))
     env = NoisyObservation(env, alpha, noisy_mask=DIGIT_NOISY_MASK)
     noise_rng = np.random.default_rng(seed)
-    out = {"return": [], "length": [], "success": [], "walk_err": [], "stand_err": [], "walk_speed_cmd": [], "v": [], "cmd": []}
+    out = {"return": [], "length": [], "success": [], "walk_err": [], "stand_err": [], "walk_speed_cmd": [],
+           "v": [], "cmd": []}
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
         hidden = nets.student.initial_hidden(1)
@@ -74,7 +75,8 @@ def evaluate(path, episodes, who, terrain, alpha, scale, seed, action_std=0.0):
                     o = torch.as_tensor(obs["observation"][:STUDENT_DIM], dtype=torch.float32)[None]
                     action, hidden = nets.student.step(nets.obs_norm(o), hidden)
             if action_std > 0.0:  # exploration noise as in training (i.i.d. Gaussian, action units)
-                action = action + action_std * torch.as_tensor(noise_rng.standard_normal(action.shape), dtype=torch.float32)
+                noise = noise_rng.standard_normal(action.shape)
+                action = action + action_std * torch.as_tensor(noise, dtype=torch.float32)
             obs, reward, terminated, truncated, info = env.step(action[0].clamp(-1, 1).numpy())
             ret, t, done = ret + reward, t + 1, terminated or truncated
             cmd = np.asarray(info["command"])

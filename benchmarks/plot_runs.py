@@ -6,10 +6,10 @@
         --out benchmarks/digit_mix.png
 
 One panel per tag, one line per run, against `global_step` (environment steps). A run may also be a points CSV
-written by `--csv`, as `FILE.csv:LABEL` (the rows whose run column is LABEL), for runs whose event files are gone. `--smooth K` averages training
-scalars over K points (evaluation tags are plotted as logged). Also prints, per run and tag, the last value, the
-best value and its step, so the README's tables come from the same numbers as the figure; `--csv` keeps the points
-(small enough to commit, unlike the event files).
+written by `--csv`, as `FILE.csv:LABEL` (the rows whose run column is LABEL), for runs whose event files are gone.
+`--smooth K` averages training scalars over K points (evaluation tags are plotted as logged). Also prints, per run
+and tag, the last value, the best value and its step, so the README's tables come from the same numbers as the
+figure; `--csv` keeps the points (small enough to commit, unlike the event files).
 """
 
 import argparse
