@@ -161,7 +161,8 @@ class Args:
     init_from: Optional[str] = None
     """warm start: a NEW run (step 0, fresh optimisers, its own ramps and schedules) whose teacher, critic, student
     and normalisers start as this checkpoint's (a checkpoint.pt or --save-model file). The task flags may differ
-    from the checkpoint's (e.g. other --reward-overrides): a new stage of training, not a resume"""
+    from the checkpoint's (e.g. other --reward-overrides): a new stage of training, not a resume. Ignored with
+    --resume (continuing such a run: its same flags plus --resume)"""
     export_student: Optional[str] = None
     """at the end, write the student with its observation normalisation as TorchScript to this path"""
 
@@ -548,7 +549,9 @@ def evaluate(envs, nets, who, seed, device):
 def main(args: Args):
     check_args(args)
     ckpt = load_checkpoint(args.resume, args) if args.resume is not None else None
-    warm = load_checkpoint(args.init_from, args, flag="--init-from") if args.init_from is not None else None
+    warm = None  # --init-from; with --resume too (its "same flags"), the resume restores everything instead
+    if args.init_from is not None and args.resume is None:
+        warm = load_checkpoint(args.init_from, args, flag="--init-from")
     quiet_known_warnings()
     # TRY NOT TO MODIFY: seeding
     random.seed(args.seed)
@@ -905,9 +908,7 @@ def check_args(args: Args):
         fail(f"--gamma and --gae-lambda must be in (0, 1], got {args.gamma} and {args.gae_lambda}")
     if args.resume is not None and not os.path.isfile(args.resume):
         fail(f"--resume: no checkpoint file at '{args.resume}'")
-    if args.init_from is not None and args.resume is not None:
-        fail("--init-from starts a new run from a checkpoint's networks, --resume continues one: give one of them")
-    if args.init_from is not None and not os.path.isfile(args.init_from):
+    if args.init_from is not None and args.resume is None and not os.path.isfile(args.init_from):
         fail(f"--init-from: no checkpoint file at '{args.init_from}'")
     if args.export_student is not None:
         folder = os.path.dirname(os.path.abspath(args.export_student))

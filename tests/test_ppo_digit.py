@@ -509,7 +509,7 @@ def test_reward_overrides_reach_the_env_and_bind_the_resume(ppo, tmp_path, monke
 
 def test_init_from_starts_a_new_run_from_the_checkpoints_networks(ppo, tmp_path, fake_envs):
     """--init-from: a new run at step 0, other task flags allowed, whose networks and normalisers continue the
-    checkpoint's (the normaliser's sample count adds up); refused together with --resume or with other shapes."""
+    checkpoint's (the normaliser's sample count adds up); with --resume the resume wins; other shapes are refused."""
     first = ppo.main(fake_args(ppo, tmp_path, exp_name="first"))
     path = os.path.join(first, "checkpoint.pt")
     saved = checkpoint_file.load(path)
@@ -522,7 +522,11 @@ def test_init_from_starts_a_new_run_from_the_checkpoints_networks(ppo, tmp_path,
     assert float(warm["nets"][count]) == pytest.approx(2 * float(saved["nets"][count]))  # continued, not fresh
     cold = checkpoint_file.load(os.path.join(ppo.main(fake_args(ppo, tmp_path, exp_name="cold")), "checkpoint.pt"))
     assert float(cold["nets"][count]) == pytest.approx(float(saved["nets"][count]))
-    with pytest.raises(SystemExit, match="--init-from starts a new run"):
-        ppo.main(fake_args(ppo, tmp_path, init_from=path, resume=path, total_timesteps=96))
+    # continuing the warm-started run: its same flags plus --resume; the resume wins, the counter goes on
+    resumed = ppo.main(fake_args(ppo, tmp_path, exp_name="second", init_from=path, total_timesteps=96,
+                                 reward_overrides={"track_lin_vel_xy": 2.0},
+                                 resume=os.path.join(second, "checkpoint.pt")))
+    assert resumed == second
+    assert checkpoint_file.load(os.path.join(second, "checkpoint.pt"))["global_step"] == 96
     with pytest.raises(SystemExit, match="--init-from: checkpoint .* has lstm_hidden=128, this run has 16"):
         ppo.main(fake_args(ppo, tmp_path, init_from=path, lstm_hidden=16))
