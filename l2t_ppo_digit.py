@@ -161,8 +161,8 @@ class Args:
     init_from: Optional[str] = None
     """warm start: a NEW run (step 0, fresh optimisers, its own ramps and schedules) whose teacher, critic, student
     and normalisers start as this checkpoint's (a checkpoint.pt or --save-model file). The task flags may differ
-    from the checkpoint's (e.g. other --reward-overrides): a new stage of training, not a resume. Ignored with
-    --resume (continuing such a run: its same flags plus --resume)"""
+    from the checkpoint's (e.g. other --reward-overrides, or --terrain rough after flat: see `open_inputs`): a new
+    stage of training, not a resume. Ignored with --resume (continuing such a run: its same flags plus --resume)"""
     export_student: Optional[str] = None
     """at the end, write the student with its observation normalisation as TorchScript to this path"""
 
@@ -318,6 +318,28 @@ class L2TNets(nn.Module):
 
     def value(self, state_n):
         return self.critic(state_n).squeeze(-1)
+
+
+def open_inputs(nets: L2TNets, terrain: str, batch: int) -> int:
+    """`--init-from` a checkpoint trained on other ground (flat -> rough): give the networks this terrain's inputs.
+
+    The flat checkpoint's mask hid 186 of the 187 height-scan values (`input_keep_mask`), so its first layers'
+    weights on them are still the random initial ones, and its normaliser's statistics of them are the flat
+    floor's (one number, almost constant). Three steps (ours): the mask becomes this terrain's; the first-layer
+    weights of the teacher and the critic on the newly seen inputs are zeroed, so both start out computing exactly
+    the checkpoint's outputs, and PPO grows those weights from their gradients; the normaliser's sample count is
+    cut to one batch, so its statistics re-estimate on the new ground within a few iterations instead of being
+    outweighed by the millions of flat samples. Returns how many inputs were opened.
+    """
+    keep = input_keep_mask(terrain).to(nets.state_norm.keep.device)
+    opened = (keep > 0) & (nets.state_norm.keep == 0)
+    if not torch.equal(keep, nets.state_norm.keep):
+        with torch.no_grad():
+            nets.state_norm.keep.copy_(keep)
+            for first in (nets.teacher.actor[0], nets.critic[0]):
+                first.weight[:, opened] = 0.0
+            nets.state_norm.count.clamp_(max=float(batch))
+    return int(opened.sum())
 
 
 def student_log_std(kind, nets):
@@ -588,6 +610,10 @@ def main(args: Args):
         nets.load_state_dict(warm["nets"])
         print(f"networks and normalisers from {args.init_from} (trained {warm['global_step']} steps); this run "
               "starts at step 0")
+        if warm["terrain"] != args.terrain:
+            opened = open_inputs(nets, args.terrain, args.num_envs * args.num_steps)
+            print(f"--init-from: trained on {warm['terrain']} ground, this run is on {args.terrain}: {opened} more "
+                  "privileged inputs seen (their first-layer weights start at zero), state statistics re-estimated")
     if ckpt is not None:  # networks, normalisers, optimisers, lr, counters, RNG states (the envs start afresh)
         global_step, iteration, lr = restore(ckpt, args, nets, optimizers, best, envs)
         run_dir = os.path.dirname(os.path.abspath(args.resume))
@@ -931,10 +957,9 @@ def load_checkpoint(path, args, flag="--resume"):
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         fail(f"{flag}: '{path}' is not a {CHECKPOINT_FORMAT} checkpoint")
     expected = {"obs_dim": OBS_DIM, "student_dim": STUDENT_DIM, "action_dim": ACTION_DIM,
-                "lstm_hidden": args.lstm_hidden, "obs_normalization": args.obs_normalization,
-                "terrain": args.terrain}  # the networks' shapes and inputs
-    if flag == "--resume":
-        expected["student_loss"] = args.student_loss
+                "lstm_hidden": args.lstm_hidden, "obs_normalization": args.obs_normalization}  # the networks' shapes
+    if flag == "--resume":  # the same run: the same inputs and losses (--init-from may change ground: open_inputs)
+        expected.update(terrain=args.terrain, student_loss=args.student_loss)
     for key, value in expected.items():
         if ckpt.get(key) != value:
             fail(f"{flag}: checkpoint '{path}' has {key}={ckpt.get(key)!r}, this run has {value!r}")

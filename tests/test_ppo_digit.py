@@ -530,3 +530,35 @@ def test_init_from_starts_a_new_run_from_the_checkpoints_networks(ppo, tmp_path,
     assert checkpoint_file.load(os.path.join(second, "checkpoint.pt"))["global_step"] == 96
     with pytest.raises(SystemExit, match="--init-from: checkpoint .* has lstm_hidden=128, this run has 16"):
         ppo.main(fake_args(ppo, tmp_path, init_from=path, lstm_hidden=16))
+
+
+def test_init_from_flat_onto_rough_opens_the_height_scan_without_changing_the_outputs(ppo, tmp_path, fake_envs):
+    """Flat -> rough (--init-from): the mask becomes rough's, the teacher and the critic compute the flat
+    checkpoint's outputs on any state until PPO moves them, the normaliser re-estimates from one batch's weight;
+    a --resume across grounds is still refused."""
+    from envs.digit.env import HEIGHT_SCAN_CENTRE, OBS_SLICES
+
+    flat = ppo.L2TNets(32, 0.2, True, 0.01, "flat")
+    torch.manual_seed(1)
+    flat.state_norm.update(torch.randn(500, OBS_DIM) * 3 + 1)
+    rough = ppo.L2TNets(32, 0.2, True, 0.01, "rough")
+    rough.load_state_dict(flat.state_dict())  # what --init-from loads: the flat mask comes with it
+    scan = torch.arange(OBS_DIM)[OBS_SLICES["height_scan"]]
+    assert ppo.open_inputs(rough, "rough", batch=64) == len(scan) - 1
+    assert torch.equal(rough.state_norm.keep, ppo.input_keep_mask("rough"))
+    assert float(rough.state_norm.count) == 64
+    states = torch.randn(20, OBS_DIM) * 3 + 1
+    states[:, scan[scan != HEIGHT_SCAN_CENTRE]] += torch.randn(20, len(scan) - 1)  # uneven ground under the robot
+    with torch.no_grad():
+        assert torch.allclose(rough.teacher(rough.state_norm(states))[0], flat.teacher(flat.state_norm(states))[0])
+        assert torch.allclose(rough.value(rough.state_norm(states)), flat.value(flat.state_norm(states)))
+        assert rough.state_norm(states)[:, scan].abs().min() > 0  # and it now sees the whole scan
+    assert ppo.open_inputs(rough, "rough", batch=64) == 0  # already rough: nothing changes
+
+    first = ppo.main(fake_args(ppo, tmp_path, exp_name="flat", terrain="flat"))
+    path = os.path.join(first, "checkpoint.pt")
+    second = ppo.main(fake_args(ppo, tmp_path, exp_name="rough", terrain="rough", init_from=path))
+    warm = checkpoint_file.load(os.path.join(second, "checkpoint.pt"))
+    assert warm["terrain"] == "rough" and torch.equal(warm["nets"]["state_norm.keep"], torch.ones(OBS_DIM))
+    with pytest.raises(SystemExit, match="--resume: checkpoint .* has terrain='flat', this run has 'rough'"):
+        ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
