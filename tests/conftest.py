@@ -22,6 +22,14 @@ import toy_env  # noqa: E402,F401  (registers the l2t-test/ envs)
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _denormals_back_on():
+    """l2t_ppo_digit.main flushes denormals for the whole process (--flush-denormal): undo it after every test, so
+    that no test depends on which ran before it."""
+    yield
+    torch.set_flush_denormal(False)
+
+
 def load_script(name):
     """Import a top-level script (e.g. 'l2t_sac_mujoco') as a module, without running its main."""
     if name not in sys.modules:

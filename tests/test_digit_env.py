@@ -428,6 +428,35 @@ def test_sleep_flag_skips_static_geoms_without_changing_the_trajectory():
     assert np.array_equal(runs[0], runs[1])
 
 
+
+@pytest.mark.parametrize("kw", [dict(terrain="flat"), SMALL], ids=["flat", "rough"])
+def test_flushing_denormals_leaves_the_physics_bit_for_bit_the_same(kw):
+    """l2t_ppo_digit.py flushes denormal floats to zero (--flush-denormal) in its process and the env workers it
+    forks: the simulated trajectory, observations and rewards (150 steps of random actions, through a fall and
+    its reset) must not change."""
+    import torch
+
+    runs = []
+    for flush in (False, True):
+        torch.set_flush_denormal(flush)
+        try:
+            assert (torch.tensor([1e-38]) * 1e-2).item() == (0.0 if flush else pytest.approx(1e-40, rel=1e-2))
+            env = DigitEnv(**kw)
+            obs, _ = env.reset(seed=3)
+            rng = np.random.default_rng(0)
+            out = [obs]
+            for _ in range(150):
+                obs, r, terminated, truncated, _ = env.step(rng.uniform(-1.0, 1.0, 20))
+                out.append(np.append(obs, [r, env.data.qpos.sum(), env.data.qvel.sum()]))
+                if terminated or truncated:
+                    out.append(env.reset()[0])
+            runs.append(out)
+            env.close()
+        finally:
+            torch.set_flush_denormal(False)
+    assert len(runs[0]) > 152  # at least one fall and reset within the 150 steps
+    assert all(np.array_equal(a, b) for a, b in zip(*runs)) and len(runs[0]) == len(runs[1])
+
 # ----------------------------------------------------------------------------- a learnable task (issue 11 item 3)
 
 def test_exploring_at_the_recommended_std_survives_and_surviving_pays():

@@ -562,3 +562,11 @@ def test_init_from_flat_onto_rough_opens_the_height_scan_without_changing_the_ou
     assert warm["terrain"] == "rough" and torch.equal(warm["nets"]["state_norm.keep"], torch.ones(OBS_DIM))
     with pytest.raises(SystemExit, match="--resume: checkpoint .* has terrain='flat', this run has 'rough'"):
         ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
+
+
+def test_flush_denormal_flag_sets_the_processs_float_mode(ppo, tmp_path, fake_envs):
+    """--flush-denormal (default on): a trained critic's denormals halved the update's speed (Args docstring)."""
+    for flush in (True, False):
+        ppo.main(fake_args(ppo, tmp_path, exp_name=f"flush{flush}", flush_denormal=flush))
+        tiny = (torch.tensor([1e-38]) * 1e-2).item()  # 1e-40 is a denormal float32
+        assert tiny == 0.0 if flush else tiny > 0.0
