@@ -620,7 +620,7 @@ def main(args: Args):
             opened = open_inputs(nets, args.terrain, args.num_envs * args.num_steps)
             print(f"--init-from: trained on {warm['terrain']} ground, this run is on {args.terrain}: {opened} more "
                   "privileged inputs seen (their first-layer weights start at zero), state statistics re-estimated")
-    if ckpt is not None:  # networks, normalisers, optimisers, lr, counters, RNG states (the envs start afresh)
+    if ckpt is not None:  # networks, normalisers, optimisers, lr, counters, RNG states, terrain levels
         global_step, iteration, lr = restore(ckpt, args, nets, optimizers, best, envs)
         run_dir = os.path.dirname(os.path.abspath(args.resume))
     else:
@@ -635,7 +635,7 @@ def main(args: Args):
                  "action_dim": ACTION_DIM, "lstm_hidden": args.lstm_hidden, "student_loss": args.student_loss,
                  "obs_normalization": args.obs_normalization, "terrain": args.terrain,
                  "global_step": global_step, "iteration": iteration, "learning_rate": lr, "nets": nets.state_dict(),
-                 "best": dict(best)}
+                 "best": dict(best), "terrain_levels": [int(level) for level in envs.get_attr("terrain_level")]}
         if with_optim:
             state.update(optimizers={name: optimizer.state_dict() for name, optimizer in optimizers.items()},
                          rng=checkpoint_file.rng_state())
@@ -644,11 +644,13 @@ def main(args: Args):
     def stop_if_nonfinite(stats):
         """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
         if not torch.isfinite(torch.stack(list(stats.values()))).all():
-            for e in (envs, eval_envs):
-                if e is not None:
-                    e.close()
-            checkpoint_file.stop_nonfinite(os.path.basename(__file__), stats, global_step, run_dir, ckpt_path,
-                                           checkpoint)
+            try:
+                checkpoint_file.stop_nonfinite(os.path.basename(__file__), stats, global_step, run_dir, ckpt_path,
+                                               checkpoint)
+            finally:
+                for e in (envs, eval_envs):
+                    if e is not None:
+                        e.close()
 
     def run_evaluation():
         nonlocal eval_envs
@@ -671,8 +673,9 @@ def main(args: Args):
             line += " (best teacher so far: best.pt)"
         print(line, flush=True)
 
-    # TRY NOT TO MODIFY: start the game
-    obs, _ = envs.reset(seed=args.seed + global_step)
+    # TRY NOT TO MODIFY: start the game (a resumed run continues its terrain curriculum from the saved levels)
+    levels = None if ckpt is None or args.terrain == "flat" else ckpt.get("terrain_levels")  # (older: absent)
+    obs, _ = envs.reset(seed=args.seed + global_step, options=None if levels is None else {"terrain_level": levels})
     hidden = nets.student.initial_hidden(args.num_envs, device)
     steps_per_iteration = args.num_envs * args.num_steps
     progress = Progress(args.total_timesteps, global_step)  # a line every 20 s: returns, evaluation, steps/s, time left
@@ -979,6 +982,10 @@ def load_checkpoint(path, args, flag="--resume"):
         fail(f"--resume: '{path}' is a saved model (--save-model), not a training checkpoint.pt")
     if ckpt["global_step"] >= args.total_timesteps:
         fail(f"--resume: checkpoint is at step {ckpt['global_step']}; raise --total-timesteps above it to continue")
+    levels = ckpt.get("terrain_levels")
+    if args.terrain == "rough" and levels is not None and len(levels) != args.num_envs:
+        fail(f"--resume: checkpoint '{path}' continues the terrain curriculum of {len(levels)} envs, this run has "
+             f"--num-envs {args.num_envs}")
     return ckpt
 
 

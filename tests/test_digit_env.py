@@ -300,6 +300,24 @@ def test_curriculum_moves_down_after_a_short_episode_and_spawns_on_the_tile():
     assert obs[OBS_SLICES["base_pos_w"]] == pytest.approx(env.data.qpos[:3] - origin)
 
 
+def test_reset_option_continues_the_curriculum_from_a_given_level():
+    """reset(options={"terrain_level": L}) starts the episode on row L even with a seed (a resumed run); the level
+    then moves from L as usual; a level off the grid is refused."""
+    env = DigitEnv(terrain_col=2, **SMALL)
+    for level in (0, 2):
+        _, info = env.reset(seed=5, options={"terrain_level": level})
+        assert info["terrain_level"] == level == env.terrain_level
+        assert np.linalg.norm(env.data.qpos[:2] - env.terrain.origins[level, 2][:2]) <= 0.5 * np.sqrt(2) + 1e-9
+    env._command = np.array([0.8, 0.0, 0.0])
+    env.data.qpos[3:7] = _quat_tilt_x(1.2)  # a fall at once: down one from 2
+    env.step(np.zeros(20))
+    assert env.reset()[1]["terrain_level"] == 1
+    for bad in (3, -1, 1.5):
+        with pytest.raises(ValueError, match=r"options\['terrain_level'\] must be an integer in \[0, 2\]"):
+            env.reset(options={"terrain_level": bad})
+    env.close()
+
+
 # ----------------------------------------------------------------------------- gymnasium API and determinism
 
 

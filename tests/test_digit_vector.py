@@ -260,3 +260,22 @@ def test_make_vec_builds_it():
         assert obs["state"].shape == (2, OBS_DIM)
     finally:
         envs_.close()
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_reset_with_per_env_terrain_levels_puts_each_env_on_its_own(num_workers):
+    """options={"terrain_level": levels} (one per env, through the workers) starts env i on levels[i]; the wrong
+    count is refused."""
+    envs = DigitVectorEnv(num_envs=4, num_workers=num_workers, seed=0, env_kwargs=SMALL_ROUGH)
+    try:
+        levels = [2, 0, 1, 2]
+        envs.reset(seed=3, options={"terrain_level": levels})
+        assert list(envs.get_attr("terrain_level")) == levels
+        envs.reset(seed=3)  # without the option: a fresh curriculum (U{0..2} on 3 rows), not the levels above
+        fresh = list(envs.get_attr("terrain_level"))
+        envs.reset(seed=3, options={"terrain_level": fresh[::-1]})
+        assert list(envs.get_attr("terrain_level")) == fresh[::-1]
+        with pytest.raises(ValueError, match="got 3 terrain levels for num_envs=4"):
+            envs.reset(options={"terrain_level": [0, 1, 2]})
+    finally:
+        envs.close()

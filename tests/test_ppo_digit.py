@@ -29,7 +29,9 @@ def ppo():
 
 class FakeDigitVec(gym.vector.VectorEnv):
     """DigitVectorEnv's interface without physics: random observations; env i's episodes last lengths[i] steps and
-    end alternately terminated (odd episodes) and truncated (even ones). `actions` records what was sent."""
+    end alternately terminated (odd episodes) and truncated (even ones). `actions` records what was sent. Terrain
+    levels: env i starts on i % 4 (a seeded reset without options), each episode end moves it up one (mod 10);
+    `reset(options={"terrain_level": levels})` sets them, and `reset_options` records the options."""
 
     def __init__(self, num_envs, lengths=None, reward=1.0, seed=0):
         self.num_envs = num_envs
@@ -47,6 +49,9 @@ class FakeDigitVec(gym.vector.VectorEnv):
     def reset(self, *, seed=None, options=None):
         if seed is not None:
             self.rng = np.random.default_rng(seed)
+        self.reset_options = options
+        levels = None if options is None else options.get("terrain_level")
+        self.levels = np.arange(self.num_envs) % 4 if levels is None else np.array(levels)
         self.t = np.zeros(self.num_envs, dtype=int)
         self.episode = np.zeros(self.num_envs, dtype=int)
         return self._obs(), {}
@@ -66,12 +71,17 @@ class FakeDigitVec(gym.vector.VectorEnv):
                                  "distance_walked": np.full(self.num_envs, 2.0), "success": truncated.astype(float)}}
             self.t[done] = 0
             self.episode[done] += 1
+            self.levels[done] = (self.levels[done] + 1) % 10
         rewards = np.full(self.num_envs, self.reward, dtype=np.float32)
         return obs, rewards, terminated, truncated, infos
 
     def call(self, name, *args, **kwargs):
         self.calls = getattr(self, "calls", []) + [(name, args)]
         return (None,) * self.num_envs
+
+    def get_attr(self, name):
+        assert name == "terrain_level"
+        return tuple(int(level) for level in self.levels)
 
     def close(self, **kwargs):
         pass
@@ -570,3 +580,21 @@ def test_flush_denormal_flag_sets_the_processs_float_mode(ppo, tmp_path, fake_en
         ppo.main(fake_args(ppo, tmp_path, exp_name=f"flush{flush}", flush_denormal=flush))
         tiny = (torch.tensor([1e-38]) * 1e-2).item()  # 1e-40 is a denormal float32
         assert tiny == 0.0 if flush else tiny > 0.0
+
+
+def test_resume_continues_the_terrain_curriculum_where_it_was(ppo, tmp_path, fake_envs):
+    """A checkpoint keeps every env's terrain level; --resume starts the envs on those levels (not a fresh draw)
+    and refuses another env count on rough ground; on flat ground the levels are not passed."""
+    run_dir = ppo.main(fake_args(ppo, tmp_path, terrain="rough"))
+    path = os.path.join(run_dir, "checkpoint.pt")
+    saved = checkpoint_file.load(path)["terrain_levels"]
+    assert saved == list(fake_envs[0].levels) and saved != [i % 4 for i in range(4)]  # episodes moved them
+    made = len(fake_envs)
+    ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
+    assert fake_envs[made].reset_options == {"terrain_level": saved}  # the training envs (then the evaluation's)
+    with pytest.raises(SystemExit, match="continues the terrain curriculum of 4 envs, this run has --num-envs 2"):
+        ppo.main(fake_args(ppo, tmp_path, terrain="rough", num_envs=2, total_timesteps=144, resume=path))
+    flat = os.path.join(ppo.main(fake_args(ppo, tmp_path, exp_name="flat", terrain="flat")), "checkpoint.pt")
+    made = len(fake_envs)
+    ppo.main(fake_args(ppo, tmp_path, terrain="flat", total_timesteps=96, resume=flat))
+    assert fake_envs[made].reset_options is None

@@ -339,7 +339,8 @@ class DigitEnv(gym.Env):
     foot box), and draws a command. Tile: the row is the terrain curriculum's level ``terrain_level`` (Isaac Lab's
     ``terrain_levels_vel``, ``envs.terrain.update_levels``: up if the robot walked > 4 m from the origin, down if <
     half the commanded distance ``|cmd_xy| * 20 s`` of the command at the end; updated at reset, from the previous
-    episode; a seeded reset starts a fresh curriculum, initial level U{0..5}, ``initial_levels``); the column (terrain
+    episode; a seeded reset starts a fresh curriculum, initial level U{0..5}, ``initial_levels``, unless
+    ``reset(options={"terrain_level": L})`` continues one from level L, as a resumed training run does); the column (terrain
     type) is ``terrain_col`` if given, else drawn uniformly at each reset (Isaac Lab spreads ENVS evenly over columns;
     a single env samples them) (ours). On the flat floor: level 0, origin 0.
 
@@ -584,7 +585,12 @@ class DigitEnv(gym.Env):
         col, origin = 0, np.zeros(3)
         if self.terrain is not None:  # the terrain curriculum (Isaac Lab's terrain_levels_vel)
             rows = self.terrain.num_rows
-            if seed is not None or self.terrain_level is None:  # a fresh curriculum
+            level = None if options is None else options.get("terrain_level")
+            if level is not None:  # a curriculum continued (a resumed run): this episode starts on that level
+                if not (float(level) == int(level) and 0 <= int(level) < rows):
+                    raise ValueError(f"options['terrain_level'] must be an integer in [0, {rows - 1}], got {level!r}")
+                self.terrain_level = int(level)
+            elif seed is not None or self.terrain_level is None:  # a fresh curriculum
                 self.terrain_level = int(terrain_mod.initial_levels(1, rows, rng)[0])
             else:  # on reset, from the previous episode's end state
                 walked = float(np.linalg.norm(d.qpos[:2] - self._origin[:2]))

@@ -51,6 +51,10 @@ the workers) like gymnasium's vector envs (``get_wrapper_attr``), results in env
 ``envs.noise.set_noise_alpha(envs, a)`` and ``get_noise_alpha(envs)`` work unchanged, and
 ``envs.call("set_randomization_scale", s)`` sets the randomisation strength of every sub-env (from its next reset).
 Their arguments and results are pickled, so they are for occasional use, not per step.
+
+``reset(options=...)`` passes the same options to every sub-env, except ``{"terrain_level": levels}`` with one
+level per env, which starts env i's episode on ``levels[i]`` (a resumed run continues its terrain curriculum:
+``envs.get_attr("terrain_level")`` at the checkpoint, these options at the resume).
 """
 
 from __future__ import annotations
@@ -130,7 +134,7 @@ class _Block:
     def reset(self, seeds, options):
         self.v["done"][:] = False
         for i, env in enumerate(self.envs):
-            obs, _ = env.reset(seed=seeds[i], options=options)
+            obs, _ = env.reset(seed=seeds[i], options=options[i])
             self._write_obs(i, obs)
         self._ret[:] = 0.0
         self._len[:] = 0
@@ -372,11 +376,17 @@ class DigitVectorEnv(gym.vector.VectorEnv):
         if seed is not None:
             self._seeded_once = True
             super().reset(seed=seeds[0])
+        per_env = [options] * self.num_envs  # the same options for every sub-env, except per-env terrain levels
+        if options is not None and np.ndim(options.get("terrain_level")) == 1:
+            levels = options["terrain_level"]
+            if len(levels) != self.num_envs:
+                raise ValueError(f"got {len(levels)} terrain levels for num_envs={self.num_envs}")
+            per_env = [{**options, "terrain_level": level} for level in levels]
         if self._block is not None:
-            self._block.reset(seeds, options)
+            self._block.reset(seeds, per_env)
         else:
             per = self.num_envs // self.num_workers
-            self._broadcast("reset", lambda j: (seeds[j * per:(j + 1) * per], options))
+            self._broadcast("reset", lambda j: (seeds[j * per:(j + 1) * per], per_env[j * per:(j + 1) * per]))
         return self._obs(), {}
 
     def step(self, actions):
