@@ -492,14 +492,29 @@ def compute_gae(rewards, values, dones, last_value, gamma, lam):
     return advantages, advantages + values
 
 
+LOG_RATIO_LIMIT = 20.0  # |log r| beyond this is clamped before exp (`clipped_surrogate`)
+
+
+def clipped_surrogate(new_logprob, old_logprob, advantages, clip_coef):
+    """PPO's clipped surrogate mean(max(-A r, -A clip(r, 1 - eps, 1 + eps))), r = exp(new_logprob - old_logprob).
+
+    Returns (loss, r). log r is clamped to +-LOG_RATIO_LIMIT before exp (ours): value and gradient are unchanged
+    wherever |log r| < 20 (r in [2e-9, 5e8], far outside the clip range); past log r = 88 exp overflows to inf, and
+    an inf in the branch that torch.max does not select makes a 0 * inf = NaN gradient under a FINITE loss. That is
+    how stage C on rough ground lost its teacher at 1.12M steps (log-ratios of up to 15 within one update were
+    logged on its replay; the teacher's means reach 5, far past the action bound 1, where nothing holds them).
+    """
+    ratio = (new_logprob - old_logprob).clamp(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT).exp()
+    return torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean(), ratio
+
+
 def ppo_loss_terms(new_logprob, old_logprob, advantages, new_values, old_values, returns, clip_coef, clip_vloss):
     """PPO's clipped surrogate and (clipped) value loss, rsl_rl's form. Returns (policy loss, value loss, clipfrac).
 
-    policy loss = mean(max(-A r, -A clip(r, 1 - eps, 1 + eps))), r = exp(new_logprob - old_logprob);
+    policy loss: `clipped_surrogate`;
     value loss = mean(max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)) (no factor 1/2, as rsl_rl).
     """
-    ratio = (new_logprob - old_logprob).exp()
-    policy_loss = torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+    policy_loss, ratio = clipped_surrogate(new_logprob, old_logprob, advantages, clip_coef)
     value_loss = (new_values - returns).pow(2)
     if clip_vloss:
         clipped = old_values + (new_values - old_values).clamp(-clip_coef, clip_coef)
@@ -541,8 +556,7 @@ def asym_loss(mean_s, log_std, actions, old_logprob, advantages, clip_coef):
     the teacher, so at r_s = 1 the gradient is E_mix[A grad log pi_s(a|o)], the student's policy gradient only
     as far as pi_s ~ pi_t, which the imitation term keeps true.
     """
-    ratio = (gaussian_log_prob(actions, mean_s, log_std) - old_logprob).exp()
-    return torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+    return clipped_surrogate(gaussian_log_prob(actions, mean_s, log_std), old_logprob, advantages, clip_coef)[0]
 
 
 @torch.no_grad()
@@ -738,8 +752,11 @@ def main(args: Args):
                 optimizers["teacher"].zero_grad(set_to_none=True)
                 optimizers["critic"].zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(nets.teacher.parameters(), args.max_grad_norm)
-                nn.utils.clip_grad_norm_(nets.critic.parameters(), args.max_grad_norm)
+                # a finite loss can still have non-finite gradients: checked too, before any weight changes
+                stop_if_nonfinite({"teacher_grad_norm": nn.utils.clip_grad_norm_(nets.teacher.parameters(),
+                                                                                 args.max_grad_norm),
+                                   "critic_grad_norm": nn.utils.clip_grad_norm_(nets.critic.parameters(),
+                                                                                args.max_grad_norm)})
                 optimizers["teacher"].step()
                 optimizers["critic"].step()
                 stats.update(approx_kl=kl, clipfrac=clipfrac)
@@ -764,7 +781,8 @@ def main(args: Args):
                     stop_if_nonfinite(student_stats)
                     optimizers["student"].zero_grad(set_to_none=True)
                     student_loss.backward()
-                    nn.utils.clip_grad_norm_(nets.student.parameters(), args.max_grad_norm)
+                    stop_if_nonfinite({"student_grad_norm": nn.utils.clip_grad_norm_(nets.student.parameters(),
+                                                                                     args.max_grad_norm)})
                     optimizers["student"].step()
                     stats.update(student_stats)
                 for name, value in stats.items():

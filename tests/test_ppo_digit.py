@@ -402,6 +402,41 @@ def test_nonfinite_loss_stops_after_saving_the_last_finite_state(ppo, tmp_path, 
     assert all(torch.isfinite(v).all() for v in saved["nets"].values())
 
 
+def test_nonfinite_gradient_under_a_finite_loss_stops_before_the_weights_change(ppo, tmp_path, fake_envs, monkeypatch):
+    """A finite loss whose gradient is NaN (stage C lost its teacher this way at 1.12M steps): the run stops at the
+    gradient check, before the optimiser step, so the saved state is still finite."""
+    real = ppo.ppo_loss_terms
+
+    def nan_gradient(new_logprob, *rest):
+        policy_loss, value_loss, clipfrac = real(new_logprob, *rest)
+        unselected = new_logprob.mean().exp() * float("inf")  # where's unused branch: value 0, gradient 0 * inf
+        return policy_loss + torch.where(torch.tensor(False), unselected, torch.zeros(())), value_loss, clipfrac
+
+    monkeypatch.setattr(ppo, "ppo_loss_terms", nan_gradient)
+    with pytest.raises(SystemExit, match="non-finite teacher_grad_norm at global_step=24"):
+        ppo.main(fake_args(ppo, tmp_path))
+    (path,) = glob.glob(str(tmp_path / "*" / "nonfinite_step*.pt"))
+    assert all(torch.isfinite(v).all() for v in torch.load(path, weights_only=False)["nets"].values())
+
+
+def test_clipped_surrogate_survives_a_ratio_that_overflows(ppo):
+    """|log r| < 20: exactly PPO's clipped surrogate, value and gradient; log r = 100 (r = inf in float32) with a
+    positive advantage: the plain form's loss is finite but its gradient NaN; the clamped one's is finite."""
+    old = torch.zeros(6)
+    adv = torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, 1.0])
+    log_r = torch.tensor([0.1, -0.3, 0.15, 0.05, -19.0, 100.0], requires_grad=True)
+    loss, ratio = ppo.clipped_surrogate(log_r, old, adv, 0.2)
+    loss.backward()
+    plain_r = log_r.detach().clone().requires_grad_(True)
+    r = plain_r.exp()
+    plain = torch.max(-adv * r, -adv * r.clamp(0.8, 1.2)).mean()
+    plain.backward()
+    assert torch.isfinite(loss) and torch.isfinite(plain) and torch.isfinite(log_r.grad).all()
+    assert torch.isnan(plain_r.grad[5])  # what the clamp prevents
+    assert torch.allclose(log_r.grad[:5], plain_r.grad[:5]) and torch.allclose(ratio[:5], r[:5])
+    assert ratio[5].item() == pytest.approx(math.exp(ppo.LOG_RATIO_LIMIT), rel=1e-5)
+
+
 @pytest.mark.parametrize("overrides, flag", [
     (dict(alpha_mix=1.5), "--alpha-mix"),
     (dict(alpha_mix=-0.1), "--alpha-mix"),
