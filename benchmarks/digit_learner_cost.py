@@ -37,7 +37,7 @@ class FreeEnvs:
         self.obs = {k: rng.normal(size=(num_envs, OBS_DIM)).astype(np.float32) for k in ("state", "observation")}
         self.t = 0
 
-    def reset(self, seed=None):
+    def reset(self, seed=None, options=None):
         return self.obs, {}
 
     def step(self, action):
