@@ -29,7 +29,7 @@ import tyro
 from envs import checkpoint as checkpoint_file
 from envs.console import Progress, quiet_known_warnings
 from envs.digit import ACTION_DIM
-from envs.digit.env import HEIGHT_SCAN_CENTRE, OBS_DIM, OBS_SLICES, STUDENT_DIM
+from envs.digit.env import CURRICULUM_RULES, HEIGHT_SCAN_CENTRE, OBS_DIM, OBS_SLICES, STUDENT_DIM
 from envs.digit.rewards import REWARD_WEIGHT_SETS, REWARD_WEIGHTS
 from envs.noise import NOISE_TYPES
 
@@ -74,6 +74,11 @@ class Args:
     `--reward-overrides track_lin_vel_xy 1.0 foot_contact 0.5`; empty: none"""
     gravity_axes: str = "z"
     """randomised gravity axes: `z` (Isaac Lab) or `xyz` (Table III read per axis; alone it felled every seed)"""
+    curriculum: str = "displacement"
+    """terrain level rule (the env's `curriculum` kwarg): `displacement` (ours: down after a fall, or after walking
+    less than half as far as the commands led) or `isaac` (Isaac Lab's terrain_levels_vel, the env's default, under
+    which even a perfect tracker sinks: 32 % up, 52 % down per episode with these commands,
+    `python -m envs.digit.probes curriculum`)"""
     max_episode_steps: int = 1000
     """episode length in policy steps of 20 ms (1000 = the paper's 20 s); a time-out is a truncation"""
     alpha: float = 0.1
@@ -607,6 +612,7 @@ def main(args: Args):
     # env setup (before the networks: the workers fork from this process)
     env_kwargs = {"terrain": args.terrain, "max_episode_steps": args.max_episode_steps,
                   "reward_weights": reward_weights(args), "gravity_axes": args.gravity_axes,
+                  "curriculum": args.curriculum,
                   # the first episodes too start at the ramp's strength (later ones: set each iteration)
                   "randomization_scale": randomization_scale(ckpt["global_step"] if ckpt else 0,
                                                              args.randomization_ramp_steps)}
@@ -939,6 +945,8 @@ def check_args(args: Args):
             fail(f"--reward-overrides: the weight of {term} must be a finite number, got {weight}")
     if args.gravity_axes not in ("z", "xyz"):
         fail(f"--gravity-axes must be z or xyz, got '{args.gravity_axes}'")
+    if args.curriculum not in CURRICULUM_RULES:
+        fail(f"--curriculum must be one of {', '.join(CURRICULUM_RULES)}, got '{args.curriculum}'")
     if args.lr_schedule not in ("adaptive", "fixed"):
         fail(f"--lr-schedule must be adaptive or fixed, got '{args.lr_schedule}'")
     if args.adv_norm not in ("rollout", "minibatch", "none"):
@@ -992,8 +1000,9 @@ def load_checkpoint(path, args, flag="--resume"):
             fail(f"{flag}: checkpoint '{path}' has {key}={ckpt.get(key)!r}, this run has {value!r}")
     if flag == "--init-from":
         return ckpt
-    for key in ("reward_weights", "reward_overrides", "gravity_axes", "randomization_ramp_steps"):  # the same task
-        saved = ckpt.get("args", {}).get(key, getattr(Args(), key))  # (a checkpoint older than a flag: its default)
+    older = {"curriculum": "isaac"}  # what a checkpoint older than a flag ran with, where not the flag's default
+    for key in ("reward_weights", "reward_overrides", "gravity_axes", "randomization_ramp_steps", "curriculum"):
+        saved = ckpt.get("args", {}).get(key, older.get(key, getattr(Args(), key)))  # the same task
         if saved != getattr(args, key):
             fail(f"--resume: checkpoint '{path}' has {key}={saved!r}, this run has {getattr(args, key)!r}")
     if "optimizers" not in ckpt:

@@ -406,14 +406,16 @@ def initial_levels(num_envs, num_rows, rng, max_init_level=MAX_INIT_LEVEL):
     return rng.integers(0, min(max_init_level, num_rows - 1) + 1, size=num_envs)
 
 
-def update_levels(levels, distance_walked, commanded_distance, num_rows, rng, tile_size=TILE_SIZE):
+def update_levels(levels, distance_walked, commanded_distance, num_rows, rng, tile_size=TILE_SIZE, fell=None):
     """Isaac Lab's ``terrain_levels_vel`` on reset: the new levels of envs at ``levels`` whose episodes ended
     ``distance_walked`` (|root_xy - origin_xy|) from their origins, commanded ``|cmd_xy| * episode_length_s``: up one
     beyond half a tile, else down one below half the commanded distance; past the top a uniformly random level, never
-    below 0."""
+    below 0. ``fell`` (bools, optional; ours): also down, unless up, where the episode ended in a fall."""
     dist = np.asarray(distance_walked, dtype=np.float64)
     up = dist > tile_size / 2
     down = (dist < 0.5 * np.asarray(commanded_distance, dtype=np.float64)) & ~up
+    if fell is not None:
+        down |= np.asarray(fell, dtype=bool) & ~up
     level = np.asarray(levels, dtype=np.int64) + up.astype(np.int64) - down.astype(np.int64)
     wrapped = rng.integers(0, num_rows, size=len(level))
     return np.where(level >= num_rows, wrapped, np.maximum(level, 0))

@@ -20,7 +20,7 @@ from envs.digit.env import (ADDED_MASS_RANGE, C1, C2, DIGIT_NOISY_MASK, ENV_ID, 
                             SUBSTEPS, DigitEnv, RewardInputs, foot_height_target, reward_terms, yaw_from_quat)
 from envs.digit.env import (BASE_XY_RANGE, JOINT_POS_NOISE, PAPER_REWARD_WEIGHTS, RECOMMENDED_INIT_STD,
                             RESET_NOISE_IDX)
-from envs.digit.probes import break_even, exploration_rollouts, per_step_reward
+from envs.digit.probes import break_even, exploration_rollouts, per_step_reward, perfect_tracker_levels
 
 SMALL = dict(terrain_rows=3, terrain_cols=7)
 
@@ -316,6 +316,40 @@ def test_reset_option_continues_the_curriculum_from_a_given_level():
         with pytest.raises(ValueError, match=r"options\['terrain_level'\] must be an integer in \[0, 2\]"):
             env.reset(options={"terrain_level": bad})
     env.close()
+
+
+def test_displacement_curriculum_follows_the_commanded_path_and_demotes_falls():
+    """curriculum="displacement": the env sums R(yaw) cmd_xy dt along the robot's heading; a robot that walked less
+    than half of that goes down, one that fell goes down, one that stands on a standing command stays."""
+    env = DigitEnv(terrain_col=6, curriculum="displacement", randomize=False, **SMALL)  # column 6: flat tiles
+    env.reset(seed=0, options={"terrain_level": 1})
+    env._command, env._next_command_t = np.array([0.5, 0.0, 0.0]), np.inf
+    yaw = yaw_from_quat(env.data.qpos[3:7])
+    for _ in range(10):
+        env.step(np.zeros(20))
+    expected = 10 * POLICY_DT * 0.5 * np.array([np.cos(yaw), np.sin(yaw)])
+    assert env._commanded_xy == pytest.approx(expected, abs=2e-3)  # the standing robot's heading barely moves
+    env._commanded_xy = np.array([30.0, 0.0])  # it was led 30 m but stood: down, though it never fell
+    assert env.reset()[1]["terrain_level"] == 0
+    env.reset(options={"terrain_level": 1})
+    env._command, env._next_command_t = np.zeros(3), np.inf  # standing: led nowhere, stands: stays
+    env.step(np.zeros(20))
+    assert env.reset()[1]["terrain_level"] == 1
+    env.data.qpos[3:7] = _quat_tilt_x(1.2)  # a fall, however short the commanded path: down
+    _, _, terminated, _, _ = env.step(np.zeros(20))
+    assert terminated and env.reset()[1]["terrain_level"] == 0
+    with pytest.raises(ValueError, match="curriculum must be one of"):
+        DigitEnv(terrain="flat", curriculum="levels")
+    env.close()
+
+
+def test_a_perfect_tracker_sinks_under_isaac_labs_rule_and_not_under_displacement():
+    """The reason for curriculum="displacement" (envs/digit/probes.py): with these commands a robot that tracks
+    every command and never falls is demoted more often than promoted by Isaac Lab's rule, never by ours."""
+    up, down, walked = perfect_tracker_levels("isaac", 300)
+    assert down > up > 0.2 and 2.0 < walked < 5.0
+    up_d, down_d, walked_d = perfect_tracker_levels("displacement", 300)
+    assert down_d == 0.0 and (up_d, walked_d) == (up, walked)  # the same episodes (same seed), another rule
 
 
 # ----------------------------------------------------------------------------- gymnasium API and determinism

@@ -354,6 +354,7 @@ def test_the_env_kwargs_carry_the_task_flags_and_the_ramps_start(ppo, tmp_path, 
     monkeypatch.setattr(ppo, "make_envs", make)
     ppo.main(fake_args(ppo, tmp_path, reward_weights="paper", gravity_axes="xyz", randomization_ramp_steps=1000))
     assert seen[0]["reward_weights"] == "paper" and seen[0]["gravity_axes"] == "xyz"
+    assert seen[0]["curriculum"] == "displacement"  # the script's default (the env's is Isaac Lab's rule)
     assert seen[0]["randomization_scale"] == 0.0  # the very first episodes already start at the ramp's strength
     ppo.main(fake_args(ppo, tmp_path, randomization_ramp_steps=0))
     assert seen[-1]["randomization_scale"] == 1.0
@@ -633,3 +634,19 @@ def test_resume_continues_the_terrain_curriculum_where_it_was(ppo, tmp_path, fak
     made = len(fake_envs)
     ppo.main(fake_args(ppo, tmp_path, terrain="flat", total_timesteps=96, resume=flat))
     assert fake_envs[made].reset_options is None
+
+
+def test_resume_keeps_the_curriculum_rule_and_reads_older_checkpoints_as_isaac(ppo, tmp_path, fake_envs):
+    """--curriculum is part of the task: a resume with another rule is refused; a checkpoint written before the
+    flag existed ran Isaac Lab's rule, so it resumes with --curriculum isaac only."""
+    path = os.path.join(ppo.main(fake_args(ppo, tmp_path, curriculum="isaac")), "checkpoint.pt")
+    with pytest.raises(SystemExit, match="--resume: checkpoint .* has curriculum='isaac', this run has 'displacement'"):
+        ppo.main(fake_args(ppo, tmp_path, total_timesteps=96, resume=path))
+    old = checkpoint_file.load(path)
+    del old["args"]["curriculum"]
+    checkpoint_file.save(old, path)
+    with pytest.raises(SystemExit, match="has curriculum='isaac'"):
+        ppo.main(fake_args(ppo, tmp_path, total_timesteps=96, resume=path))
+    ppo.main(fake_args(ppo, tmp_path, total_timesteps=96, resume=path, curriculum="isaac"))
+    with pytest.raises(SystemExit, match="--curriculum must be one of isaac, displacement, got 'rows'"):
+        ppo.main(fake_args(ppo, tmp_path, curriculum="rows"))

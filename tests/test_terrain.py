@@ -252,6 +252,10 @@ def test_curriculum_rules():
     # wrapping draws uniformly over all 10 levels
     got = [T.update_levels([9], [10.0], [0.0], 10, np.random.default_rng(s))[0] for s in range(200)]
     assert set(got) == set(range(10))
+    # `fell` (the env's curriculum="displacement"): a fall goes down unless the robot got past half a tile first
+    fell = T.update_levels([3, 3, 3, 0], [1.0, 4.5, 3.0, 0.0], [0.5, 0.5, 0.5, 0.0], 10, rng,
+                           fell=[True, True, False, True])
+    np.testing.assert_array_equal(fell, [2, 4, 3, 0])
 
 
 def test_curriculum_initial_levels():

@@ -41,6 +41,7 @@ RECOMMENDED_INIT_STD = 0.05
 COMMAND_RANGES = ((-0.8, 0.8), (-0.5, 0.5), (-1.0, 1.0))  # vx (m/s), vy (m/s), yaw rate (rad/s)
 COMMAND_RESAMPLE_S = (3.0, 8.0)
 STANDING_SHARE = 0.1
+CURRICULUM_RULES = ("isaac", "displacement")  # the `curriculum` kwarg: how a reset moves the terrain level
 
 # Termination
 MAX_TILT = 0.7  # rad
@@ -338,8 +339,13 @@ class DigitEnv(gym.Env):
     ctrl ``STAND_CTRL``) at its tile's origin, feet 1 mm above the highest ground under them (3 x 3 points over each
     foot box), and draws a command. Tile: the row is the terrain curriculum's level ``terrain_level`` (Isaac Lab's
     ``terrain_levels_vel``, ``envs.terrain.update_levels``: up if the robot walked > 4 m from the origin, down if <
-    half the commanded distance ``|cmd_xy| * 20 s`` of the command at the end; updated at reset, from the previous
-    episode; a seeded reset starts a fresh curriculum, initial level U{0..5}, ``initial_levels``, unless
+    half the commanded distance ``|cmd_xy| * 20 s`` of the command at the end: ``curriculum="isaac"``, the default;
+    with ``curriculum="displacement"`` (ours) down if the robot fell or walked less than half as far from the origin
+    as its commands led: |sum_t R(yaw_t) cmd_xy,t dt| along its own heading. Why: with these commands (redrawn every
+    3-8 s in any direction) a robot that tracks them perfectly and never falls walks > 4 m in 32 % of episodes but
+    less than half of ``|cmd_xy| * 20 s`` in 52 % (``python -m envs.digit.probes curriculum``, 4000 episodes), so
+    under "isaac" even its level sinks: that walk's stationary mean is ~1.5, below the initial mean 2.5; under
+    "displacement" it never goes down. Updated at reset, from the previous episode; a seeded reset starts a fresh curriculum, initial level U{0..5}, ``initial_levels``, unless
     ``reset(options={"terrain_level": L})`` continues one from level L, as a resumed training run does); the column (terrain
     type) is ``terrain_col`` if given, else drawn uniformly at each reset (Isaac Lab spreads ENVS evenly over columns;
     a single env samples them) (ours). On the flat floor: level 0, origin 0.
@@ -409,6 +415,7 @@ class DigitEnv(gym.Env):
     | `reward_weights`      | str or dict | "v1"        | "v1", "paper" (Table II) or {term: w} overriding v1 weights  |
     | `randomization_scale` | float       | 1.0         | strength s in [0, 1] of every Table III range                |
     | `gravity_axes`        | str         | "z"         | "z" (Isaac Lab) or "xyz": the axes of the gravity offset     |
+    | `curriculum`          | str         | "isaac"     | the terrain level rule: "isaac" or "displacement" (below)    |
 
     ## Version History
 
@@ -439,7 +446,8 @@ class DigitEnv(gym.Env):
                  terrain_cols: int = terrain_mod.NUM_COLS, terrain_seed: int = 0, terrain_col: int | None = None,
                  randomize: bool = True, max_episode_steps: int = MAX_EPISODE_STEPS, width: int = 640,
                  height: int = 480, source_physics: bool = False, action_scale: float = ACTION_SCALE,
-                 reward_weights="v1", randomization_scale: float = 1.0, gravity_axes: str = "z"):
+                 reward_weights="v1", randomization_scale: float = 1.0, gravity_axes: str = "z",
+                 curriculum: str = "isaac"):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if terrain not in ("rough", "flat"):
@@ -477,6 +485,9 @@ class DigitEnv(gym.Env):
         if gravity_axes not in ("z", "xyz"):
             raise ValueError(f"gravity_axes must be 'z' or 'xyz', got {gravity_axes!r}")
         self.gravity_axes = gravity_axes
+        if curriculum not in CURRICULUM_RULES:
+            raise ValueError(f"curriculum must be one of {CURRICULUM_RULES}, got {curriculum!r}")
+        self.curriculum = curriculum
         self.randomization_scale = 1.0
         self.set_randomization_scale(randomization_scale)
         self.data = mujoco.MjData(m)
@@ -525,6 +536,8 @@ class DigitEnv(gym.Env):
         self._contact_time = np.zeros(2)
         self._env_params = np.zeros(len(ENV_PARAM_NAMES))
         self._origin = np.zeros(3)
+        self._commanded_xy = np.zeros(2)  # the commanded path: sum of R(yaw) cmd_xy dt over the episode
+        self._fell = False
         self._next_command_t = np.inf
         self._next_push_t = np.inf
 
@@ -594,9 +607,12 @@ class DigitEnv(gym.Env):
                 self.terrain_level = int(terrain_mod.initial_levels(1, rows, rng)[0])
             else:  # on reset, from the previous episode's end state
                 walked = float(np.linalg.norm(d.qpos[:2] - self._origin[:2]))
-                commanded = np.linalg.norm(self._command[:2]) * EPISODE_LENGTH_S
+                if self.curriculum == "isaac":  # Isaac Lab: the last command's speed over the whole episode
+                    commanded, fell = np.linalg.norm(self._command[:2]) * EPISODE_LENGTH_S, False
+                else:  # "displacement": where the commands led, and a fall is a failure
+                    commanded, fell = float(np.linalg.norm(self._commanded_xy)), self._fell
                 self.terrain_level = int(terrain_mod.update_levels([self.terrain_level], [walked], [commanded], rows,
-                                                                   rng)[0])
+                                                                   rng, fell=[fell])[0])
             col = self.terrain_col if self.terrain_col is not None else int(rng.integers(self.terrain.num_cols))
             origin = self.terrain.origins[self.terrain_level, col].copy()
         self._init_episode_state()
@@ -673,7 +689,14 @@ class DigitEnv(gym.Env):
         self._last_action = a
         info = {"reward_terms": terms, "command": self._command.copy(), "foot_contact": in_contact.copy()}
 
+        if finite:  # the commanded path, along the robot's own heading (the frame track_lin_vel_xy reads)
+            w, x, y, z = d.qpos[3:7]
+            yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+            c, s_ = math.cos(yaw), math.sin(yaw)
+            vx, vy = self._command[0], self._command[1]
+            self._commanded_xy += self.dt * np.array([c * vx - s_ * vy, s_ * vx + c * vy])
         if terminated or truncated:
+            self._fell = terminated
             info["terrain_level"] = self.terrain_level
             info["distance_walked"] = float(np.linalg.norm(d.qpos[:2] - self._origin[:2])) if finite else 0.0
             info["success"] = bool(truncated)
@@ -811,7 +834,7 @@ class DigitEnv(gym.Env):
             self._renderer = None
 
 
-__all__ = ["ENV_ID", "DigitEnv", "OBS_DIM", "OBS_SLICES", "STUDENT_DIM", "STUDENT_SLICE", "ACTION_DIM",
+__all__ = ["ENV_ID", "DigitEnv", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES", "STUDENT_DIM", "STUDENT_SLICE", "ACTION_DIM",
            "DIGIT_NOISY_MASK", "ENV_PARAM_NAMES", "SUBSTEPS", "POLICY_DT", "EPISODE_LENGTH_S", "MAX_EPISODE_STEPS",
            "ACTION_SCALE", "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE", "GAIT_PERIOD", "FOOT_APEX",
            "FOOT_STANCE_REL_COM", "C1", "C2", "CONTACT_FORCE", "MAX_TILT", "MIN_HEIGHT", "FRICTION_RANGE",

@@ -6,6 +6,7 @@ action noise or under the randomisation, what it earns per step, and where spawn
     python -m envs.digit.probes randomization --scales 0.25,0.5,1 --seeds 8 [--gravity-axes xyz]
     python -m envs.digit.probes spawn --spawns 200                             # feet over the stepping-stones pit
     python -m envs.digit.probes gravity --seeds 8                              # gravity offsets alone, z vs xyz
+    python -m envs.digit.probes curriculum --episodes 4000                     # a perfect tracker's level moves
 
 Each run is one process on one core (set ``OMP_NUM_THREADS=1``); none takes more than a few minutes.
 """
@@ -18,7 +19,9 @@ import mujoco
 import numpy as np
 
 from envs import terrain as terrain_mod
-from envs.digit.env import MAX_EPISODE_STEPS, PAPER_REWARD_WEIGHTS, REWARD_WEIGHTS, DigitEnv
+from envs.digit import POLICY_DT
+from envs.digit.env import (COMMAND_RANGES, COMMAND_RESAMPLE_S, CURRICULUM_RULES, EPISODE_LENGTH_S, MAX_EPISODE_STEPS,
+                            PAPER_REWARD_WEIGHTS, REWARD_WEIGHTS, STANDING_SHARE, DigitEnv)
 
 GAMMA = 0.99
 
@@ -111,9 +114,38 @@ def pit_spawns(spawns, platform_rule=True, level=0, seed=0):
     return bad
 
 
+def perfect_tracker_levels(rule, episodes, seed=0, dt=POLICY_DT):
+    """How the terrain level moves for a robot that follows every command exactly and never falls (kinematics only,
+    no physics): commands drawn as the env draws them (``COMMAND_RANGES``, ``STANDING_SHARE``, redrawn every
+    ``COMMAND_RESAMPLE_S``), heading integrated from the yaw-rate command, 20 s episodes, then one level update by
+    ``rule`` ("isaac" or "displacement", the env's ``curriculum`` kwarg). Returns (P(up), P(down), mean distance
+    walked in m) over ``episodes`` episodes."""
+    rng = np.random.default_rng(seed)
+    up = down = 0
+    walked_sum = 0.0
+    for _ in range(episodes):
+        yaw, pos, t, next_t, cmd = rng.uniform(-np.pi, np.pi), np.zeros(2), 0, 0.0, np.zeros(3)
+        for t in range(MAX_EPISODE_STEPS):
+            if t * dt >= next_t - 1e-9:
+                standing = rng.uniform() < STANDING_SHARE
+                cmd = np.zeros(3) if standing else np.array([rng.uniform(lo, hi) for lo, hi in COMMAND_RANGES])
+                next_t = t * dt + rng.uniform(*COMMAND_RESAMPLE_S)
+            c, s = np.cos(yaw), np.sin(yaw)
+            pos += dt * np.array([c * cmd[0] - s * cmd[1], s * cmd[0] + c * cmd[1]])
+            yaw += dt * cmd[2]
+        walked = float(np.linalg.norm(pos))  # = the commanded path's displacement: the tracking is perfect
+        commanded = np.linalg.norm(cmd[:2]) * EPISODE_LENGTH_S if rule == "isaac" else walked
+        new = terrain_mod.update_levels([5], [walked], [commanded], 10, rng, fell=[False])[0]
+        up += new > 5
+        down += new < 5
+        walked_sum += walked
+    return up / episodes, down / episodes, walked_sum / episodes
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("exploration", "randomization", "spawn", "gravity"))
+    parser.add_argument("what", choices=("exploration", "randomization", "spawn", "gravity", "curriculum"))
+    parser.add_argument("--episodes", type=int, default=4000)
     parser.add_argument("--stds", default="0.05,0.1,0.3")
     parser.add_argument("--scales", default="0.25,0.5,1")
     parser.add_argument("--seeds", type=int, default=8)
@@ -142,6 +174,11 @@ def main():
             lengths = gravity_only_survival(axes, range(args.seeds))
             print(f"zero action, flat, gravity offset U(-0.5, 0.5) on {axes} only: median {np.median(lengths)} steps "
                   f"{sorted(lengths)}", flush=True)
+    elif args.what == "curriculum":
+        for rule in CURRICULUM_RULES:
+            p_up, p_down, walked = perfect_tracker_levels(rule, args.episodes)
+            print(f"curriculum={rule!r}, a perfect tracker that never falls, {args.episodes} episodes: P(up) "
+                  f"{p_up:.3f}, P(down) {p_down:.3f}, mean distance from the origin {walked:.2f} m", flush=True)
     else:
         for rule in (False, True):
             print(f"platform rule {'on' if rule else 'off'}: {pit_spawns(args.spawns, rule)} of {args.spawns} level-0 "
