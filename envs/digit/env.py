@@ -437,6 +437,8 @@ class DigitEnv(gym.Env):
         stepping stones both feet spawn on the platform (v0: 120 of 200 level-0 spawns put a foot over the pit);
       - observation 314 -> 307: ``root_state_w`` (7) dropped, it repeated ``base_pos_w`` / ``base_quat_w``;
         ``base_pos_w`` is now relative to the spawn origin (v0's root-state position was).
+      Added to v1 later, each a kwarg or reset option whose default keeps v1 as it was (so no new version):
+      ``curriculum="displacement"`` (see "Starting State"), ``reset(options={"terrain_level": L})``.
     * v0: first version (issue 6).
     """
 
