@@ -1,6 +1,7 @@
 """Evaluate an l2t_ppo_digit.py checkpoint on Digit: survival, return, and how well it tracks the velocity command.
 
     python benchmarks/digit_eval.py runs/<run>/checkpoint.pt --episodes 20 [--who student] [--terrain flat]
+    python benchmarks/digit_eval.py runs/<run>/checkpoint.pt --terrain rough --level 0 --terrain-type pyramid_stairs
 
 Deterministic (mean) actions (`--action-std`: plus exploration noise), full-strength domain randomisation (Table
 III, `--randomization-scale 1`), the env's own command draws (vx, vy, yaw rate; resampled every 3-8 s, 10 %
@@ -25,6 +26,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from envs import checkpoint as checkpoint_file  # noqa: E402
+from envs import terrain as terrain_mod  # noqa: E402
 from envs.digit.env import DIGIT_NOISY_MASK, OBS_SLICES, STUDENT_DIM, DigitEnv  # noqa: E402
 from envs.noise import NoisyObservation  # noqa: E402
 
@@ -46,7 +48,7 @@ def heading_velocity(obs):
     return np.array([c * v[0] + s * v[1], -s * v[0] + c * v[1]])
 
 
-def evaluate(path, episodes, who, terrain, alpha, scale, seed, action_std=0.0):
+def evaluate(path, episodes, who, terrain, alpha, scale, seed, action_std=0.0, level=None, terrain_type=None):
     ppo = load_ppo()
     saved = checkpoint_file.load(path)
     args = saved["args"]
@@ -56,14 +58,16 @@ def evaluate(path, episodes, who, terrain, alpha, scale, seed, action_std=0.0):
     nets.eval()
     weights = ppo.reward_weights(ppo.Args(reward_weights=args.get("reward_weights", "v1"),
                                           reward_overrides=args.get("reward_overrides", {})))
+    col = None if terrain_type is None else terrain_mod.column_types(terrain_mod.NUM_COLS).index(terrain_type)
     env = DigitEnv(terrain=terrain, randomization_scale=scale, reward_weights=weights,
-                   gravity_axes=args.get("gravity_axes", "z"))
+                   gravity_axes=args.get("gravity_axes", "z"), terrain_col=col)
+    options = None if level is None else {"terrain_level": level}
     env = NoisyObservation(env, alpha, noisy_mask=DIGIT_NOISY_MASK)
     noise_rng = np.random.default_rng(seed)
     out = {"return": [], "length": [], "success": [], "walk_err": [], "stand_err": [], "walk_speed_cmd": [],
-           "v": [], "cmd": []}
+           "v": [], "cmd": [], "distance": []}
     for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
+        obs, _ = env.reset(seed=seed + ep, options=options)
         hidden = nets.student.initial_hidden(1)
         ret, since_change, last_cmd, done, t = 0.0, 0, None, False, 0
         while not done:
@@ -96,6 +100,7 @@ def evaluate(path, episodes, who, terrain, alpha, scale, seed, action_std=0.0):
         out["return"].append(ret)
         out["length"].append(t)
         out["success"].append(bool(truncated and not terminated))
+        out["distance"].append(info["distance_walked"])
     return out
 
 
@@ -111,17 +116,26 @@ def main():
     parser.add_argument("--action-std", type=float, default=0.0,
                         help="add i.i.d. Gaussian noise of this std (action units) to every action: survival under "
                              "exploration noise (0: deterministic, the default)")
+    parser.add_argument("--level", type=int, default=None,
+                        help="rough ground: start every episode on this terrain level (default: the env's draw)")
+    parser.add_argument("--terrain-type", choices=terrain_mod.TYPES, default=None,
+                        help="rough ground: only tiles of this type (default: a random type each episode)")
     a = parser.parse_args()
     torch.set_num_threads(1)
+    if a.level is not None and not 0 <= a.level < terrain_mod.NUM_ROWS:
+        raise SystemExit(f"digit_eval.py: error: --level must be in [0, {terrain_mod.NUM_ROWS - 1}], got {a.level}")
     try:
         r = evaluate(a.checkpoint, a.episodes, a.who, a.terrain, a.alpha, a.randomization_scale, a.seed,
-                     a.action_std)
+                     a.action_std, a.level, a.terrain_type)
     except checkpoint_file.CheckpointError as e:
         raise SystemExit(f"digit_eval.py: error: {e}")
     walk = np.array(r["walk_err"])
     noise = f", action noise std {a.action_std}" if a.action_std > 0 else ""
-    print(f"{a.who} of {a.checkpoint}{noise}: {a.episodes} episodes, success {np.mean(r['success']):.2f}, return "
-          f"{np.mean(r['return']):.2f} +- {np.std(r['return']):.2f}, length {np.mean(r['length']):.0f}")
+    where = "".join(f", {name} {value}" for name, value in (("level", a.level), ("terrain", a.terrain_type))
+                    if value is not None)
+    print(f"{a.who} of {a.checkpoint}{noise}{where}: {a.episodes} episodes, success {np.mean(r['success']):.2f}, "
+          f"return {np.mean(r['return']):.2f} +- {np.std(r['return']):.2f}, length {np.mean(r['length']):.0f} "
+          f"(median {np.median(r['length']):.0f}), distance from the spawn {np.mean(r['distance']):.1f} m")
     if len(walk):
         print(f"  walking commands 0.1-0.5 m/s ({len(walk)} steps): mean |v_xy - cmd_xy| {walk.mean():.3f} m/s "
               f"(median {np.median(walk):.3f}); mean commanded speed {np.mean(r['walk_speed_cmd']):.2f} m/s")
