@@ -1001,7 +1001,8 @@ def load_checkpoint(path, args, flag="--resume"):
     if flag == "--init-from":
         return ckpt
     older = {"curriculum": "isaac"}  # what a checkpoint older than a flag ran with, where not the flag's default
-    for key in ("reward_weights", "reward_overrides", "gravity_axes", "randomization_ramp_steps", "curriculum"):
+    task = ("reward_weights", "reward_overrides", "gravity_axes", "randomization_ramp_steps")
+    for key in task + (("curriculum",) if args.terrain == "rough" else ()):  # flat ground has no curriculum
         saved = ckpt.get("args", {}).get(key, older.get(key, getattr(Args(), key)))  # the same task
         if saved != getattr(args, key):
             fail(f"--resume: checkpoint '{path}' has {key}={saved!r}, this run has {getattr(args, key)!r}")

@@ -639,14 +639,20 @@ def test_resume_continues_the_terrain_curriculum_where_it_was(ppo, tmp_path, fak
 def test_resume_keeps_the_curriculum_rule_and_reads_older_checkpoints_as_isaac(ppo, tmp_path, fake_envs):
     """--curriculum is part of the task: a resume with another rule is refused; a checkpoint written before the
     flag existed ran Isaac Lab's rule, so it resumes with --curriculum isaac only."""
-    path = os.path.join(ppo.main(fake_args(ppo, tmp_path, curriculum="isaac")), "checkpoint.pt")
+    path = os.path.join(ppo.main(fake_args(ppo, tmp_path, terrain="rough", curriculum="isaac")), "checkpoint.pt")
     with pytest.raises(SystemExit, match="--resume: checkpoint .* has curriculum='isaac', this run has 'displacement'"):
-        ppo.main(fake_args(ppo, tmp_path, total_timesteps=96, resume=path))
+        ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
     old = checkpoint_file.load(path)
     del old["args"]["curriculum"]
     checkpoint_file.save(old, path)
     with pytest.raises(SystemExit, match="has curriculum='isaac'"):
-        ppo.main(fake_args(ppo, tmp_path, total_timesteps=96, resume=path))
-    ppo.main(fake_args(ppo, tmp_path, total_timesteps=96, resume=path, curriculum="isaac"))
+        ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
+    ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path, curriculum="isaac"))
+    # flat ground has no curriculum: an older flat checkpoint (stage A2's) resumes under the new default
+    flat = os.path.join(ppo.main(fake_args(ppo, tmp_path, exp_name="flat", terrain="flat")), "checkpoint.pt")
+    old = checkpoint_file.load(flat)
+    del old["args"]["curriculum"]
+    checkpoint_file.save(old, flat)
+    ppo.main(fake_args(ppo, tmp_path, terrain="flat", total_timesteps=96, resume=flat))
     with pytest.raises(SystemExit, match="--curriculum must be one of isaac, displacement, got 'rows'"):
         ppo.main(fake_args(ppo, tmp_path, curriculum="rows"))
