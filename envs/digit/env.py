@@ -345,10 +345,10 @@ class DigitEnv(gym.Env):
     3-8 s in any direction) a robot that tracks them perfectly and never falls walks > 4 m in 32 % of episodes but
     less than half of ``|cmd_xy| * 20 s`` in 52 % (``python -m envs.digit.probes curriculum``, 4000 episodes), so
     under "isaac" even its level sinks: that walk's stationary mean is ~1.5, below the initial mean 2.5; under
-    "displacement" it never goes down. Updated at reset, from the previous episode; a seeded reset starts a fresh curriculum, initial level U{0..5}, ``initial_levels``, unless
-    ``reset(options={"terrain_level": L})`` continues one from level L, as a resumed training run does); the column (terrain
-    type) is ``terrain_col`` if given, else drawn uniformly at each reset (Isaac Lab spreads ENVS evenly over columns;
-    a single env samples them) (ours). On the flat floor: level 0, origin 0.
+    "displacement" it never goes down. Updated at reset, from the previous episode; a seeded reset starts a fresh
+    curriculum, initial level U{0..5}, ``initial_levels``, unless ``reset(options={"terrain_level": L})`` continues
+    one from level L, as a resumed training run does); the column (terrain type) is ``terrain_col`` if given, else
+    drawn uniformly at each reset (Isaac Lab spreads ENVS evenly over columns; a single env samples them) (ours). On the flat floor: level 0, origin 0.
 
     Domain randomisation (Table III), each range scaled by the strength s = ``randomization_scale`` in [0, 1] (kwarg,
     default 1 = Table III; change it at run time with ``set_randomization_scale(s)``, applied from the next reset, or
@@ -694,9 +694,9 @@ class DigitEnv(gym.Env):
         if finite:  # the commanded path, along the robot's own heading (the frame track_lin_vel_xy reads)
             w, x, y, z = d.qpos[3:7]
             yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
-            c, s_ = math.cos(yaw), math.sin(yaw)
+            cos, sin = math.cos(yaw), math.sin(yaw)
             vx, vy = self._command[0], self._command[1]
-            self._commanded_xy += self.dt * np.array([c * vx - s_ * vy, s_ * vx + c * vy])
+            self._commanded_xy += self.dt * np.array([cos * vx - sin * vy, sin * vx + cos * vy])
         if terminated or truncated:
             self._fell = terminated
             info["terrain_level"] = self.terrain_level
@@ -836,9 +836,9 @@ class DigitEnv(gym.Env):
             self._renderer = None
 
 
-__all__ = ["ENV_ID", "DigitEnv", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES", "STUDENT_DIM", "STUDENT_SLICE", "ACTION_DIM",
-           "DIGIT_NOISY_MASK", "ENV_PARAM_NAMES", "SUBSTEPS", "POLICY_DT", "EPISODE_LENGTH_S", "MAX_EPISODE_STEPS",
-           "ACTION_SCALE", "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE", "GAIT_PERIOD", "FOOT_APEX",
+__all__ = ["ENV_ID", "DigitEnv", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES", "STUDENT_DIM", "STUDENT_SLICE",
+           "ACTION_DIM", "DIGIT_NOISY_MASK", "ENV_PARAM_NAMES", "SUBSTEPS", "POLICY_DT", "EPISODE_LENGTH_S",
+           "MAX_EPISODE_STEPS", "ACTION_SCALE", "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE", "GAIT_PERIOD", "FOOT_APEX",
            "FOOT_STANCE_REL_COM", "C1", "C2", "CONTACT_FORCE", "MAX_TILT", "MIN_HEIGHT", "FRICTION_RANGE",
            "ADDED_MASS_RANGE", "GRAVITY_DELTA", "EXT_FORCE", "EXT_TORQUE", "BASE_XY_RANGE", "PUSH_INTERVAL_S",
            "PUSH_VELOCITY", "JOINT_POS_NOISE", "JOINT_VEL_NOISE", "REWARD_WEIGHTS", "RewardInputs", "reward_terms",
