@@ -348,7 +348,8 @@ class DigitEnv(gym.Env):
     "displacement" it never goes down. Updated at reset, from the previous episode; a seeded reset starts a fresh
     curriculum, initial level U{0..5}, ``initial_levels``, unless ``reset(options={"terrain_level": L})`` continues
     one from level L, as a resumed training run does); the column (terrain type) is ``terrain_col`` if given, else
-    drawn uniformly at each reset (Isaac Lab spreads ENVS evenly over columns; a single env samples them) (ours). On the flat floor: level 0, origin 0.
+    drawn uniformly at each reset (Isaac Lab spreads ENVS evenly over columns; a single env samples them) (ours).
+    On the flat floor: level 0, origin 0.
 
     Domain randomisation (Table III), each range scaled by the strength s = ``randomization_scale`` in [0, 1] (kwarg,
     default 1 = Table III; change it at run time with ``set_randomization_scale(s)``, applied from the next reset, or
@@ -838,8 +839,8 @@ class DigitEnv(gym.Env):
 
 __all__ = ["ENV_ID", "DigitEnv", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES", "STUDENT_DIM", "STUDENT_SLICE",
            "ACTION_DIM", "DIGIT_NOISY_MASK", "ENV_PARAM_NAMES", "SUBSTEPS", "POLICY_DT", "EPISODE_LENGTH_S",
-           "MAX_EPISODE_STEPS", "ACTION_SCALE", "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE", "GAIT_PERIOD", "FOOT_APEX",
-           "FOOT_STANCE_REL_COM", "C1", "C2", "CONTACT_FORCE", "MAX_TILT", "MIN_HEIGHT", "FRICTION_RANGE",
+           "MAX_EPISODE_STEPS", "ACTION_SCALE", "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE",
+           "GAIT_PERIOD", "FOOT_APEX", "FOOT_STANCE_REL_COM", "C1", "C2", "CONTACT_FORCE", "MAX_TILT", "MIN_HEIGHT", "FRICTION_RANGE",
            "ADDED_MASS_RANGE", "GRAVITY_DELTA", "EXT_FORCE", "EXT_TORQUE", "BASE_XY_RANGE", "PUSH_INTERVAL_S",
            "PUSH_VELOCITY", "JOINT_POS_NOISE", "JOINT_VEL_NOISE", "REWARD_WEIGHTS", "RewardInputs", "reward_terms",
            "foot_height_target", "RECOMMENDED_INIT_STD", "PAPER_REWARD_WEIGHTS", "REWARD_WEIGHT_SETS",
