@@ -27,6 +27,7 @@ import torch.nn as nn
 import tyro
 
 from envs import checkpoint as checkpoint_file
+from envs import terrain as terrain_mod
 from envs.console import Progress, quiet_known_warnings
 from envs.digit import ACTION_DIM
 from envs.digit.env import CURRICULUM_RULES, HEIGHT_SCAN_CENTRE, OBS_DIM, OBS_SLICES, STUDENT_DIM
@@ -36,6 +37,7 @@ from envs.noise import NOISE_TYPES
 STUDENT_LOSSES = ("il", "kl", "il+asym", "none")
 CHECKPOINT_FORMAT = "l2t_ppo_digit/2"  # /2: the critic has its own optimiser
 HIDDEN_SIZES = (512, 256, 128)  # Fig. 2: teacher MLP, student MLP after the LSTM, and the critic
+COLUMN_TYPES = terrain_mod.column_types(terrain_mod.NUM_COLS)  # terrain type of each column of the rough grid
 
 
 @dataclass
@@ -826,6 +828,12 @@ def main(args: Args):
                 writer.add_scalar(f"charts/{tag}", mean[key], global_step)
             for key in (k for k in mean if k.startswith("reward/")):
                 writer.add_scalar(f"episode_{key}", mean[key], global_step)
+            if args.terrain == "rough":  # per terrain type, where some of its episodes ended (Isaac Lab logs these)
+                kinds = np.array([COLUMN_TYPES[int(e["terrain_col"])] for e in episodes])
+                for kind in np.unique(kinds):
+                    for key, tag in (("terrain_level", "level"), ("success", "success")):
+                        writer.add_scalar(f"terrain/{kind}_{tag}", np.mean([e[key] for e, k in zip(episodes, kinds)
+                                                                            if k == kind]), global_step)
         for e in episodes:
             progress.episode(e["r"], e["l"])
         progress.update(global_step, extra=f"sim {sim_time / elapsed:.0%} | lr {mean_lr:.1e} | mix "

@@ -310,7 +310,8 @@ def test_reset_option_continues_the_curriculum_from_a_given_level():
         assert np.linalg.norm(env.data.qpos[:2] - env.terrain.origins[level, 2][:2]) <= 0.5 * np.sqrt(2) + 1e-9
     env._command = np.array([0.8, 0.0, 0.0])
     env.data.qpos[3:7] = _quat_tilt_x(1.2)  # a fall at once: down one from 2
-    env.step(np.zeros(20))
+    info = env.step(np.zeros(20))[-1]
+    assert (info["terrain_level"], info["terrain_col"]) == (2, 2)  # where the episode ended
     assert env.reset()[1]["terrain_level"] == 1
     for bad in (3, -1, 1.5):
         with pytest.raises(ValueError, match=r"options\['terrain_level'\] must be an integer in \[0, 2\]"):

@@ -68,7 +68,8 @@ class FakeDigitVec(gym.vector.VectorEnv):
             final = self._obs()
             infos = {"final_obs": final, "_final_obs": done.copy(), "_episode": done.copy(),
                      "episode": {"r": self.t * self.reward, "l": self.t.copy(), "terrain_level": np.ones(self.num_envs),
-                                 "distance_walked": np.full(self.num_envs, 2.0), "success": truncated.astype(float)}}
+                                 "distance_walked": np.full(self.num_envs, 2.0), "success": truncated.astype(float),
+                                 "terrain_col": np.arange(self.num_envs) % 20}}
             self.t[done] = 0
             self.episode[done] += 1
             self.levels[done] = (self.levels[done] + 1) % 10
@@ -624,6 +625,9 @@ def test_resume_continues_the_terrain_curriculum_where_it_was(ppo, tmp_path, fak
     run_dir = ppo.main(fake_args(ppo, tmp_path, terrain="rough"))
     path = os.path.join(run_dir, "checkpoint.pt")
     saved = checkpoint_file.load(path)["terrain_levels"]
+    kinds = {ppo.COLUMN_TYPES[col] for col in range(4)}  # the fake's envs end episodes on columns 0-3
+    logged = {tag for tag in scalars(run_dir) if tag.startswith("terrain/")}
+    assert logged == {f"terrain/{kind}_{x}" for kind in kinds for x in ("level", "success")}
     assert saved == list(fake_envs[0].levels) and saved != [i % 4 for i in range(4)]  # episodes moved them
     made = len(fake_envs)
     ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))

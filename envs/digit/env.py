@@ -395,7 +395,8 @@ class DigitEnv(gym.Env):
     max_episode_steps=N)`` does not reach the env, so pass the kwarg too.
 
     Every step's ``info`` has ``reward_terms``, ``command`` and ``foot_contact`` (2 bools, > 1 N); at an episode's end
-    also ``terrain_level``, ``distance_walked`` (m from the spawn origin) and ``success`` (survived to the time-out).
+    also ``terrain_level``, ``terrain_col`` (the tile's column: its terrain type is ``self.terrain.types[col]``),
+    ``distance_walked`` (m from the spawn origin) and ``success`` (survived to the time-out).
     ``reset`` returns ``info`` with ``terrain_level``, ``terrain_col`` and ``command``.
 
     ## Arguments
@@ -619,6 +620,7 @@ class DigitEnv(gym.Env):
             col = self.terrain_col if self.terrain_col is not None else int(rng.integers(self.terrain.num_cols))
             origin = self.terrain.origins[self.terrain_level, col].copy()
         self._init_episode_state()
+        self._col = col
         self._origin = origin
 
         mujoco.mj_resetData(m, d)
@@ -700,7 +702,7 @@ class DigitEnv(gym.Env):
             self._commanded_xy += self.dt * np.array([cos * vx - sin * vy, sin * vx + cos * vy])
         if terminated or truncated:
             self._fell = terminated
-            info["terrain_level"] = self.terrain_level
+            info["terrain_level"], info["terrain_col"] = self.terrain_level, self._col
             info["distance_walked"] = float(np.linalg.norm(d.qpos[:2] - self._origin[:2])) if finite else 0.0
             info["success"] = bool(truncated)
         elif finite:  # events after the physics and the reward, as Isaac Lab: commands, then pushes

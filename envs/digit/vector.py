@@ -42,8 +42,9 @@ episode. The keys are present only on steps where some episode ended.
 Episode statistics, on steps where some episode ended: ``infos["episode"]`` = dict of (N,) arrays, valid where
 ``infos["_episode"]`` (bool (N,)) is True: ``"r"`` return (float64, the sum of the float64 step rewards), ``"l"``
 length (int64), ``"terrain_level"``, ``"distance_walked"`` (m from the spawn origin), ``"success"`` (1.0 if it
-survived to the time-out, else 0.0), and ``"reward/<term>"`` for every Table II term (``REWARD_WEIGHTS`` keys,
-episode sums of ``info["reward_terms"]``, so they sum to ``"r"``), all float64. Per-step infos of the single env
+survived to the time-out, else 0.0), ``"terrain_col"`` (the tile's column), and ``"reward/<term>"`` for every
+Table II term (``REWARD_WEIGHTS`` keys, episode sums of ``info["reward_terms"]``, so they sum to ``"r"``), all
+float64. Per-step infos of the single env
 (``reward_terms``, ``command``, ``foot_contact``) are not passed on (the command is in the observation).
 
 ``call(name, *args, **kwargs)``, ``get_attr(name)`` and ``set_attr(name, values)`` reach every sub-env (through
@@ -74,8 +75,9 @@ from envs.digit import ACTION_DIM
 from envs.digit.env import DIGIT_NOISY_MASK, OBS_DIM, REWARD_WEIGHTS, DigitEnv
 from envs.noise import NoisyObservation
 
-EPISODE_KEYS = ("r", "l", "terrain_level", "distance_walked", "success") + tuple(f"reward/{k}" for k in REWARD_WEIGHTS)
-_TERM_COL = 5  # first reward/<term> column of the episode table
+EPISODE_KEYS = (("r", "l", "terrain_level", "distance_walked", "success", "terrain_col")
+                + tuple(f"reward/{k}" for k in REWARD_WEIGHTS))
+_TERM_COL = 6  # first reward/<term> column of the episode table
 _POLL_S = 1.0  # idle workers check that their parent is alive this often
 
 
@@ -157,7 +159,7 @@ class _Block:
                 self._write_obs(i, obs, "final_")
                 row = v["episode"][i]
                 row[:_TERM_COL] = (self._ret[i], self._len[i], info["terrain_level"], info["distance_walked"],
-                                   float(info["success"]))
+                                   float(info["success"]), info["terrain_col"])
                 row[_TERM_COL:] = self._terms[i]
                 self._ret[i], self._len[i], self._terms[i] = 0.0, 0, 0.0
                 obs, _ = env.reset()
