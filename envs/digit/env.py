@@ -698,8 +698,9 @@ class DigitEnv(gym.Env):
             w, x, y, z = d.qpos[3:7]
             yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
             cos, sin = math.cos(yaw), math.sin(yaw)
-            vx, vy = self._command[0], self._command[1]
-            self._commanded_xy += self.dt * np.array([cos * vx - sin * vy, sin * vx + cos * vy])
+            vx, vy = float(self._command[0]), float(self._command[1])
+            self._commanded_xy[0] += self.dt * (cos * vx - sin * vy)
+            self._commanded_xy[1] += self.dt * (sin * vx + cos * vy)
         if terminated or truncated:
             self._fell = terminated
             info["terrain_level"], info["terrain_col"] = self.terrain_level, self._col
