@@ -44,7 +44,7 @@ class FreeEnvs:
         self.t += 1
         n = self.num_envs
         ended = np.full(n, self.t % 100 == 0)
-        episode = {k: np.ones(n) for k in ("r", "l", "success", "distance_walked", "terrain_level")}
+        episode = {k: np.ones(n) for k in ("r", "l", "success", "distance_walked", "terrain_level", "terrain_col")}
         return self.obs, np.ones(n, np.float32), ended, np.zeros(n, bool), {"episode": episode, "_episode": ended}
 
     def call(self, *args):
