@@ -393,6 +393,26 @@ def test_teacher_alone_runs_without_a_student(ppo, tmp_path, fake_envs):
     assert "eval/teacher_return" in logged and "eval/student_return" not in logged
 
 
+def test_max_noise_std_caps_the_std_of_every_rollout_and_the_saved_teacher(ppo, tmp_path, fake_envs, monkeypatch):
+    used = []  # the std each rollout sampled the teacher's actions with
+    collect = ppo.collect_rollout
+
+    def spy(*a, **k):
+        out = collect(*a, **k)  # (buf, obs, hidden, episodes, sim_time)
+        used.append(out[0]["teacher_log_std"].exp().max().item())
+        return out
+    monkeypatch.setattr(ppo, "collect_rollout", spy)
+    # a start above the cap and an entropy bonus pushing it up: the cap holds from the first rollout on
+    run_dir = ppo.main(fake_args(ppo, tmp_path, total_timesteps=96, init_noise_std=0.2, max_noise_std=0.07,
+                                 ent_coef=1.0))
+    assert len(used) == 4 and max(used) <= 0.07 * (1 + 1e-6) and min(used) >= 0.07 * (1 - 1e-6)
+    saved = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+    assert saved["nets"]["teacher.log_std"].exp().max().item() <= 0.07 * (1 + 1e-6)
+    free = ppo.main(fake_args(ppo, tmp_path / "free", total_timesteps=96, init_noise_std=0.2, ent_coef=1.0))
+    uncapped = torch.load(os.path.join(free, "checkpoint.pt"), weights_only=False)
+    assert uncapped["nets"]["teacher.log_std"].exp().min().item() > 0.2  # without the cap the bonus raises it
+
+
 def test_nonfinite_loss_stops_after_saving_the_last_finite_state(ppo, tmp_path, monkeypatch):
     monkeypatch.setattr(ppo, "make_envs", lambda n, w, seed, a, noise, kw: FakeDigitVec(n, reward=float("nan")))
     with pytest.raises(SystemExit, match="non-finite .*value_loss") as e:
@@ -458,6 +478,8 @@ def test_clipped_surrogate_survives_a_ratio_that_overflows(ppo):
     (dict(critic_lr=float("nan")), "--critic-lr"),
     (dict(actor_init_scale=0.0), "--actor-init-scale"),
     (dict(randomization_ramp_steps=-1), "--randomization-ramp-steps"),
+    (dict(max_noise_std=0.0), "--max-noise-std"),
+    (dict(max_noise_std=float("inf")), "--max-noise-std"),
 ])
 def test_bad_input_is_a_one_line_error_naming_the_flag(ppo, tmp_path, overrides, flag):
     with pytest.raises(SystemExit) as e:
@@ -629,6 +651,8 @@ def test_resume_continues_the_terrain_curriculum_where_it_was(ppo, tmp_path, fak
     logged = {tag for tag in scalars(run_dir) if tag.startswith("terrain/")}
     assert logged == {f"terrain/{kind}_{x}" for kind in kinds for x in ("level", "success")}
     assert saved == list(fake_envs[0].levels) and saved != [i % 4 for i in range(4)]  # episodes moved them
+    all_envs = scalars(run_dir)["charts/terrain_level_all_envs"]  # Isaac Lab's metric: every env's level, now
+    assert len(all_envs) == 2 and all_envs[-1][1] == pytest.approx(np.mean(saved)) != 1.0  # (episodes' mean: 1.0)
     made = len(fake_envs)
     ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
     assert fake_envs[made].reset_options == {"terrain_level": saved}  # the training envs (then the evaluation's)
@@ -638,6 +662,7 @@ def test_resume_continues_the_terrain_curriculum_where_it_was(ppo, tmp_path, fak
     made = len(fake_envs)
     ppo.main(fake_args(ppo, tmp_path, terrain="flat", total_timesteps=96, resume=flat))
     assert fake_envs[made].reset_options is None
+    assert "charts/terrain_level_all_envs" not in scalars(os.path.dirname(flat))
 
 
 def test_resume_keeps_the_curriculum_rule_and_reads_older_checkpoints_as_isaac(ppo, tmp_path, fake_envs):
