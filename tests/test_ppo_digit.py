@@ -413,6 +413,32 @@ def test_max_noise_std_caps_the_std_of_every_rollout_and_the_saved_teacher(ppo, 
     assert uncapped["nets"]["teacher.log_std"].exp().min().item() > 0.2  # without the cap the bonus raises it
 
 
+def test_bound_loss_by_hand_and_it_pulls_the_teachers_means_back_inside_the_action_clip(ppo, tmp_path, fake_envs,
+                                                                                        monkeypatch):
+    mean = torch.tensor([[0.5, 1.5, -3.0], [-1.0, 1.0, 2.0]])
+    assert ppo.mean_beyond_bound(mean).item() == pytest.approx(((0.5 ** 2 + 2.0 ** 2) + 1.0 ** 2) / 2)
+    build = ppo.L2TNets
+
+    def past_the_bound(*a, **k):  # every initial mean action at 3, far past the env's clip at 1
+        nets = build(*a, **k)
+        with torch.no_grad():
+            nets.teacher.actor[-1].bias.fill_(3.0)
+        return nets
+    monkeypatch.setattr(ppo, "L2TNets", past_the_bound)
+    lr, steps = 1e-3, 2 * 2 * 2  # fixed rate; iterations x epochs x minibatches Adam steps
+    bias = {}
+    for coef in (0.0, 100.0):
+        run_dir = ppo.main(fake_args(ppo, tmp_path / str(coef), bound_coef=coef, lr_schedule="fixed",
+                                     learning_rate=lr))
+        saved = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+        bias[coef] = saved["nets"]["teacher.actor.6.bias"]
+        logged = scalars(run_dir)
+        assert logged["charts/teacher_mean_beyond_bound"][0][1] == 1.0  # the first rollout: all of them
+        assert logged["losses/bound_loss"][0][1] == pytest.approx(20 * 4.0, rel=0.05)  # 20 joints x (3 - 1)^2
+    assert (bias[100.0] < 3.0 - 0.9 * steps * lr).all()  # every joint's mean moved inwards at every step
+    assert (3.0 - bias[0.0]).mean() < 0.5 * (3.0 - bias[100.0]).mean()  # without it, PPO's noise only
+
+
 def test_nonfinite_loss_stops_after_saving_the_last_finite_state(ppo, tmp_path, monkeypatch):
     monkeypatch.setattr(ppo, "make_envs", lambda n, w, seed, a, noise, kw: FakeDigitVec(n, reward=float("nan")))
     with pytest.raises(SystemExit, match="non-finite .*value_loss") as e:
