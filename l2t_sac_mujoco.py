@@ -112,9 +112,10 @@ class Args:
     Python thread unless --torch-threads is given. Measured: 85 -> 101 steps/s against one-thread float32, slower
     than torch's two intra-op threads (128). Opt-in (docs/l2t_sac_mujoco.md)"""
     bf16: bool = False
-    """run the hidden layers of every network in bfloat16 (CPU autocast; output layers, losses and weights stay
-    float32): for CPUs with AVX512-BF16/AMX. Measured on one: l1+asym 85 -> 108 steps/s with one torch thread, no
-    gain with two. Opt-in: a learning check against float32 has not been run yet (docs/l2t_sac_mujoco.md)"""
+    """float32 matrix products computed from bfloat16-rounded inputs (accumulated in float32), forward and backward:
+    `torch.set_float32_matmul_precision("medium")`, which oneDNN runs on AVX512-BF16/AMX CPUs. Weights, activations,
+    losses and optimisers stay float32. One update step of the default pair (benchmarks/sac_update_cost.py, one
+    thread, Intel Xeon with AMX, busy): 19.1 -> 14.4 ms. Opt-in until the learning check (docs/l2t_sac_mujoco.md)"""
 
 
 def make_env(env_id, alpha, noise, seed, capture_video=False, video_folder=None, name_prefix="rl-video"):
@@ -143,20 +144,15 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 class Actor(nn.Module):
     """Tanh-Gaussian policy (CleanRL's SAC actor). The teacher reads s, the student o; same architecture."""
 
-    def __init__(self, in_dim: int, action_dim: int, hidden: int, bf16: bool = False):
+    def __init__(self, in_dim: int, action_dim: int, hidden: int):
         super().__init__()
         self.trunk = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.fc_mean = nn.Linear(hidden, action_dim)
         self.fc_logstd = nn.Linear(hidden, action_dim)
-        self.bf16 = bf16
 
     def forward(self, x):
         """Mean and log-std of the Gaussian BEFORE the tanh squashing."""
-        if self.bf16:  # --bf16: the hidden layers only
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                h = self.trunk(x).float()
-        else:
-            h = self.trunk(x)
+        h = self.trunk(x)
         log_std = torch.tanh(self.fc_logstd(h))
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)  # smooth clamp
         return self.fc_mean(h), log_std
@@ -185,9 +181,8 @@ class TwinQ(nn.Module):
     Mathematically two independent MLPs; computing them together halves the number of small ops per update.
     """
 
-    def __init__(self, in_dim: int, hidden: int, n: int = 2, bf16: bool = False):
+    def __init__(self, in_dim: int, hidden: int, n: int = 2):
         super().__init__()
-        self.bf16 = bf16
         sizes = [in_dim, hidden, hidden, 1]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
@@ -204,12 +199,9 @@ class TwinQ(nn.Module):
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             if detach_params:
                 w, b = w.detach(), b.detach()
-            if self.bf16 and i < last:  # --bf16: the hidden layers in bfloat16, the output layer in float32
-                x = F.relu(torch.baddbmm(b.bfloat16(), x.bfloat16(), w.bfloat16()))
-            else:
-                x = torch.baddbmm(b, x.float(), w)
-                if i < last:
-                    x = F.relu(x)
+            x = torch.baddbmm(b, x, w)
+            if i < last:
+                x = F.relu(x)
         return x.squeeze(-1)
 
 
@@ -325,6 +317,8 @@ def main(args: Args):
     torch.backends.cudnn.deterministic = args.torch_deterministic
     if args.torch_threads > 0 or args.student_thread:  # --student-thread: one torch thread in each of two threads
         torch.set_num_threads(args.torch_threads or 1)
+    # --bf16; set either way, since one process (a test, a notebook) may call main() with and without it
+    torch.set_float32_matmul_precision("medium" if args.bf16 else "highest")
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     # env setup: SAME_STEP autoreset, so the step that ends an episode returns the next episode's first
@@ -334,10 +328,10 @@ def main(args: Args):
     action_dim = envs.single_action_space.shape[0]
     action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
 
-    teacher = Actor(state_dim, action_dim, args.hidden_dim, args.bf16).to(device)  # pi_t(a|s): clean state s
-    student = Actor(state_dim, action_dim, args.hidden_dim, args.bf16).to(device)  # pi_s(a|o): noisy observation
-    critic = TwinQ(state_dim + action_dim, args.hidden_dim, bf16=args.bf16).to(device)  # the teacher's Q_1, Q_2
-    target_critic = TwinQ(state_dim + action_dim, args.hidden_dim, bf16=args.bf16).to(device)
+    teacher = Actor(state_dim, action_dim, args.hidden_dim).to(device)  # pi_t(a|s): clean state s
+    student = Actor(state_dim, action_dim, args.hidden_dim).to(device)  # pi_s(a|o): noisy observation
+    critic = TwinQ(state_dim + action_dim, args.hidden_dim).to(device)  # the teacher's Q_1, Q_2
+    target_critic = TwinQ(state_dim + action_dim, args.hidden_dim).to(device)
     target_critic.load_state_dict(critic.state_dict())
     target_critic.requires_grad_(False)
     # fused Adam: one kernel per optimiser step instead of a handful of ops per parameter tensor

@@ -1,6 +1,7 @@
 """Cost of one l2t_sac_mujoco.py gradient step on a random HalfCheetah-sized batch (17 state, 6 action, 256 hidden,
 batch 256): the critic step plus one actor step (the loop's average with policy_frequency 2), teacher alone and with
-the default l1+asym student, float32 and --bf16, interleaved, median of 6 blocks of 40 steps.
+the default l1+asym student, float32 and --bf16 (float32 matmuls from bfloat16-rounded inputs), interleaved,
+median of 6 blocks of 40 steps.
 
     python benchmarks/sac_update_cost.py [torch threads, default 1]
 """
@@ -22,8 +23,9 @@ S, A, H, B = 17, 6, 256, 256
 
 
 def build(bf16, kind):
-    t, st = sac.Actor(S, A, H, bf16), sac.Actor(S, A, H, bf16)
-    c, tc = sac.TwinQ(S + A, H, bf16=bf16), sac.TwinQ(S + A, H, bf16=bf16)
+    """One update step's closure; `bf16`: run it under --bf16's matmul precision ("medium")."""
+    t, st = sac.Actor(S, A, H), sac.Actor(S, A, H)
+    c, tc = sac.TwinQ(S + A, H), sac.TwinQ(S + A, H)
     opts = [torch.optim.Adam(m.parameters(), lr=3e-4, fused=True) for m in (t, st, c)]
     data = {"state": torch.randn(B, S), "obs": torch.randn(B, S), "action": torch.rand(B, A) * 2 - 1,
             "next_state": torch.randn(B, S), "reward": torch.randn(B), "terminated": torch.zeros(B)}
@@ -47,7 +49,11 @@ def build(bf16, kind):
         loss.backward()
         for o in opts[:2]:
             o.step()
-    return step
+
+    def timed_step():
+        torch.set_float32_matmul_precision("medium" if bf16 else "highest")
+        step()
+    return timed_step
 
 
 configs = {(b, k): build(b, k) for b in (False, True) for k in ("none", "l1+asym")}

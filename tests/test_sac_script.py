@@ -208,3 +208,25 @@ def test_student_thread_leaves_the_teacher_exactly_as_without_a_student_and_repe
         assert torch.equal(value, again["student"][name])
     gap = [v for _, v in scalars(run_dir)["losses/imitation_gap"]]
     assert np.mean(gap[-3:]) < np.mean(gap[:3])
+
+
+def test_bf16_sets_the_matmul_precision_for_its_run_only_and_still_learns(sac, tmp_path):
+    """--bf16 runs the products at torch's "medium" float32 precision; a later run in the same process without it is
+    back at "highest" (bit for bit a fresh float32 run); the bf16 run's weights differ, yet its student learns."""
+    def final(tag, **kw):
+        run_dir = sac.main(tiny_args(sac, tmp_path / tag, total_timesteps=400, **kw))
+        return torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False), run_dir
+
+    try:
+        fp32, _ = final("fp32")
+        bf16, run_dir = final("bf16", bf16=True)
+        assert torch.get_float32_matmul_precision() == "medium"
+        after, _ = final("after")
+        assert torch.get_float32_matmul_precision() == "highest"
+    finally:
+        torch.set_float32_matmul_precision("highest")
+    for name, value in fp32["teacher"].items():
+        assert torch.equal(value, after["teacher"][name])
+    assert any(not torch.equal(value, bf16["teacher"][name]) for name, value in fp32["teacher"].items())
+    gap = [v for _, v in scalars(run_dir)["losses/imitation_gap"]]
+    assert np.mean(gap[-3:]) < np.mean(gap[:3])

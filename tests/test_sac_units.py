@@ -137,22 +137,27 @@ def test_kl_loss_is_the_gaussian_kl(sac):
     assert sac.student_loss("kl", (None, mt, lt), mt, lt, None, None)[1].abs() < 1e-6
 
 
-def test_bf16_networks_stay_close_to_float32_and_train_float32_weights(sac):
-    """--bf16: the same weights give outputs within bfloat16's rounding of the float32 ones, in float32, and the
-    gradients reach the float32 weights (the optimisers never see bfloat16)."""
+def test_bf16_matmul_precision_stays_close_to_float32_and_trains_float32_weights(sac):
+    """--bf16 is torch's "medium" float32 matmul precision: the same networks give outputs within bfloat16's rounding
+    of the float32 ones, still float32, and float32 gradients reach the float32 weights."""
     torch.manual_seed(0)
     actor, critic = sac.Actor(5, 3, 64), sac.TwinQ(8, 64)
-    actor16, critic16 = sac.Actor(5, 3, 64, bf16=True), sac.TwinQ(8, 64, bf16=True)
-    actor16.load_state_dict(actor.state_dict())
-    critic16.load_state_dict(critic.state_dict())
     x, a = torch.randn(256, 5), torch.rand(256, 3) * 2 - 1
-    (m32, s32), (m16, s16) = actor(x), actor16(x)
-    assert m16.dtype == s16.dtype == torch.float32
-    torch.testing.assert_close(m16, m32, atol=0.05, rtol=0.05)
-    torch.testing.assert_close(s16, s32, atol=0.05, rtol=0.05)
-    assert not torch.equal(m16, m32)  # it did run in bfloat16
-    q32, q16 = critic(x, a), critic16(x, a)
-    assert q16.dtype == torch.float32 and q16.shape == q32.shape == (2, 256)
-    torch.testing.assert_close(q16, q32, atol=0.05, rtol=0.05)
-    q16.sum().backward()
-    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in critic16.parameters())
+    out = {}
+    try:
+        for precision in ("highest", "medium"):
+            torch.set_float32_matmul_precision(precision)
+            critic.zero_grad()
+            q = critic(x, a)
+            q.sum().backward()
+            out[precision] = (*actor(x), q, [p.grad.clone() for p in critic.parameters()])
+    finally:
+        torch.set_float32_matmul_precision("highest")
+    (m32, s32, q32, g32), (m16, s16, q16, g16) = out["highest"], out["medium"]
+    assert m16.dtype == s16.dtype == q16.dtype == torch.float32 and q16.shape == (2, 256)
+    for lo, hi in ((m16, m32), (s16, s32), (q16, q32)):
+        torch.testing.assert_close(lo, hi, atol=0.05, rtol=0.05)
+    assert not torch.equal(q16, q32)  # it did round the products' inputs to bfloat16
+    assert all(g.dtype == torch.float32 for g in g16)
+    for lo, hi in zip(g16, g32):  # sums over the batch: single entries may cancel, so compare whole tensors
+        assert (lo - hi).norm() < 0.05 * hi.norm()  # measured: at most 2 %
