@@ -81,6 +81,11 @@ class Args:
     less than half as far as the commands led) or `isaac` (Isaac Lab's terrain_levels_vel, the env's default, under
     which even a perfect tracker sinks: 32 % up, 52 % down per episode with these commands,
     `python -m envs.digit.probes curriculum`)"""
+    terrain_columns: str = "fixed"
+    """rough ground: `fixed` (Isaac Lab's: env i always plays column floor(i * 20 / num_envs), i.e. one terrain
+    type, so its level measures that type) or `random` (each episode draws its column; the stage C runs before
+    2026-12-05 10:00: there an env promoted on flat tiles was next dropped on stairs at that level, and the types
+    that fail held every env's level near 0)"""
     max_episode_steps: int = 1000
     """episode length in policy steps of 20 ms (1000 = the paper's 20 s); a time-out is a truncation"""
     alpha: float = 0.1
@@ -191,12 +196,12 @@ class Args:
     """at the end, write the student with its observation normalisation as TorchScript to this path"""
 
 
-def make_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs):
+def make_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random"):
     """The vectorised Digit env (SAME_STEP autoreset; obs = {"state": s, "observation": o}, both (N, OBS_DIM))."""
     from envs.digit.vector import DigitVectorEnv  # imported here so that a test can stand in a fake env
 
     return DigitVectorEnv(num_envs=num_envs, num_workers=num_workers, seed=seed, alpha=alpha, noise=noise,
-                          env_kwargs=env_kwargs)
+                          env_kwargs=env_kwargs, terrain_columns=terrain_columns)
 
 
 def reward_weights(args):
@@ -643,7 +648,8 @@ def main(args: Args):
                   "randomization_scale": randomization_scale(ckpt["global_step"] if ckpt else 0,
                                                              args.randomization_ramp_steps)}
     try:
-        envs = make_envs(args.num_envs, args.num_workers, args.seed, args.alpha, args.noise, env_kwargs)
+        envs = make_envs(args.num_envs, args.num_workers, args.seed, args.alpha, args.noise, env_kwargs,
+                         args.terrain_columns)
     except Exception as e:
         fail(f"cannot create the Digit envs ({type(e).__name__}: {first_line(e)})")
     eval_envs = None
@@ -703,7 +709,8 @@ def main(args: Args):
         nonlocal eval_envs
         if eval_envs is None:  # built once; the same seeds every time, so the points of a curve are comparable
             workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
-            eval_envs = make_envs(args.eval_episodes, workers, args.seed + 10_000, args.alpha, args.noise, env_kwargs)
+            eval_envs = make_envs(args.eval_episodes, workers, args.seed + 10_000, args.alpha, args.noise, env_kwargs,
+                                  args.terrain_columns)
         eval_envs.call("set_randomization_scale", rand_scale)  # evaluated at the training strength (logged)
         line = f"  eval at step {global_step}:"
         for who in ("teacher", "student") if use_student else ("teacher",):
@@ -987,6 +994,8 @@ def check_args(args: Args):
             fail(f"--reward-overrides: the weight of {term} must be a finite number, got {weight}")
     if args.gravity_axes not in ("z", "xyz"):
         fail(f"--gravity-axes must be z or xyz, got '{args.gravity_axes}'")
+    if args.terrain_columns not in ("fixed", "random"):
+        fail(f"--terrain-columns must be fixed or random, got '{args.terrain_columns}'")
     if args.curriculum not in CURRICULUM_RULES:
         fail(f"--curriculum must be one of {', '.join(CURRICULUM_RULES)}, got '{args.curriculum}'")
     if args.lr_schedule not in ("adaptive", "fixed"):
@@ -1044,9 +1053,9 @@ def load_checkpoint(path, args, flag="--resume"):
             fail(f"{flag}: checkpoint '{path}' has {key}={ckpt.get(key)!r}, this run has {value!r}")
     if flag == "--init-from":
         return ckpt
-    older = {"curriculum": "isaac"}  # what a checkpoint older than a flag ran with, where not the flag's default
+    older = {"curriculum": "isaac", "terrain_columns": "random"}  # what a checkpoint older than a flag ran with
     task = ("reward_weights", "reward_overrides", "gravity_axes", "randomization_ramp_steps")
-    for key in task + (("curriculum",) if args.terrain == "rough" else ()):  # flat ground has no curriculum
+    for key in task + (("curriculum", "terrain_columns") if args.terrain == "rough" else ()):  # flat: no curriculum
         saved = ckpt.get("args", {}).get(key, older.get(key, getattr(Args(), key)))  # the same task
         if saved != getattr(args, key):
             fail(f"--resume: checkpoint '{path}' has {key}={saved!r}, this run has {getattr(args, key)!r}")

@@ -279,3 +279,29 @@ def test_reset_with_per_env_terrain_levels_puts_each_env_on_its_own(num_workers)
             envs.reset(options={"terrain_level": [0, 1, 2]})
     finally:
         envs.close()
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_fixed_terrain_columns_keep_each_env_on_its_type_as_isaac_lab_spreads_them(num_workers):
+    """terrain_columns="fixed": env i plays column floor(i * cols / num_envs) in every episode (through the
+    workers too); "random" (the default) lets each episode draw its column; flat ground has no columns."""
+    from envs.digit.vector import column_assignment
+
+    assert column_assignment(4, "fixed", SMALL_ROUGH) == [{"terrain_col": c} for c in (0, 1, 3, 5)]  # 7 columns
+    assert column_assignment(64, "fixed", {})[-1] == {"terrain_col": 19}  # the default 20 columns
+    assert column_assignment(4, "random", SMALL_ROUGH) == [{}] * 4 == column_assignment(4, "fixed", {"terrain": "flat"})
+    with pytest.raises(ValueError, match="terrain_columns must be 'random' or 'fixed'"):
+        column_assignment(4, "rows", SMALL_ROUGH)
+    envs = DigitVectorEnv(num_envs=4, num_workers=num_workers, seed=0, env_kwargs=SMALL_ROUGH,
+                          terrain_columns="fixed")
+    try:
+        envs.reset(seed=1)
+        seen = set()
+        for _ in range(20):  # episodes of 6 steps: three or four each
+            _, _, _, _, infos = envs.step(np.zeros(envs.action_space.shape, dtype=np.float32))
+            if "episode" in infos:
+                done = infos["_episode"]
+                seen |= {(int(i), int(c)) for i, c in zip(np.flatnonzero(done), infos["episode"]["terrain_col"][done])}
+        assert seen == {(0, 0), (1, 1), (2, 3), (3, 5)}
+    finally:
+        envs.close()

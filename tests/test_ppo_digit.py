@@ -288,8 +288,9 @@ def fake_args(ppo, tmp_path, **overrides):
 def fake_envs(ppo, monkeypatch):
     made = []
 
-    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, reward=1.0):
+    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", reward=1.0):
         made.append(FakeDigitVec(num_envs, reward=reward, seed=seed))
+        made[-1].terrain_columns = terrain_columns
         return made[-1]
 
     monkeypatch.setattr(ppo, "make_envs", make)
@@ -348,7 +349,7 @@ def test_on_flat_ground_the_networks_see_one_height_scan_value(ppo):
 def test_the_env_kwargs_carry_the_task_flags_and_the_ramps_start(ppo, tmp_path, monkeypatch):
     seen = []
 
-    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs):
+    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random"):
         seen.append(dict(env_kwargs))
         return FakeDigitVec(num_envs, seed=seed)
 
@@ -440,7 +441,7 @@ def test_bound_loss_by_hand_and_it_pulls_the_teachers_means_back_inside_the_acti
 
 
 def test_nonfinite_loss_stops_after_saving_the_last_finite_state(ppo, tmp_path, monkeypatch):
-    monkeypatch.setattr(ppo, "make_envs", lambda n, w, seed, a, noise, kw: FakeDigitVec(n, reward=float("nan")))
+    monkeypatch.setattr(ppo, "make_envs", lambda n, w, seed, a, noise, kw, cols: FakeDigitVec(n, reward=float("nan")))
     with pytest.raises(SystemExit, match="non-finite .*value_loss") as e:
         ppo.main(fake_args(ppo, tmp_path))
     (path,) = glob.glob(str(tmp_path / "*" / "nonfinite_step*.pt"))
@@ -505,6 +506,7 @@ def test_clipped_surrogate_survives_a_ratio_that_overflows(ppo):
     (dict(actor_init_scale=0.0), "--actor-init-scale"),
     (dict(randomization_ramp_steps=-1), "--randomization-ramp-steps"),
     (dict(max_noise_std=0.0), "--max-noise-std"),
+    (dict(terrain_columns="rows"), "--terrain-columns"),
     (dict(max_noise_std=float("inf")), "--max-noise-std"),
 ])
 def test_bad_input_is_a_one_line_error_naming_the_flag(ppo, tmp_path, overrides, flag):
@@ -584,7 +586,7 @@ def test_reward_overrides_reach_the_env_and_bind_the_resume(ppo, tmp_path, monke
     overrides is refused in one line (it would be another task)."""
     seen = []
 
-    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs):
+    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random"):
         seen.append(env_kwargs["reward_weights"])
         return FakeDigitVec(num_envs, seed=seed)
 
@@ -689,6 +691,22 @@ def test_resume_continues_the_terrain_curriculum_where_it_was(ppo, tmp_path, fak
     ppo.main(fake_args(ppo, tmp_path, terrain="flat", total_timesteps=96, resume=flat))
     assert fake_envs[made].reset_options is None
     assert "charts/terrain_level_all_envs" not in scalars(os.path.dirname(flat))
+
+
+def test_terrain_columns_reach_the_envs_and_bind_the_resume(ppo, tmp_path, fake_envs):
+    """--terrain-columns (default fixed, Isaac Lab's) reaches the training and evaluation envs; it is part of the
+    task on rough ground, so a resume with the other value is refused; an older checkpoint ran random columns."""
+    path = os.path.join(ppo.main(fake_args(ppo, tmp_path, terrain="rough", eval_frequency=1)), "checkpoint.pt")
+    assert [e.terrain_columns for e in fake_envs] == ["fixed", "fixed"]  # training, evaluation
+    with pytest.raises(SystemExit, match="has terrain_columns='fixed', this run has 'random'"):
+        ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path, terrain_columns="random"))
+    old = checkpoint_file.load(path)
+    del old["args"]["terrain_columns"]
+    checkpoint_file.save(old, path)
+    with pytest.raises(SystemExit, match="has terrain_columns='random', this run has 'fixed'"):
+        ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
+    ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path, terrain_columns="random"))
+    assert fake_envs[-1].terrain_columns == "random"
 
 
 def test_resume_keeps_the_curriculum_rule_and_reads_older_checkpoints_as_isaac(ppo, tmp_path, fake_envs):

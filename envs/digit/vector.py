@@ -53,6 +53,12 @@ the workers) like gymnasium's vector envs (``get_wrapper_attr``), results in env
 ``envs.call("set_randomization_scale", s)`` sets the randomisation strength of every sub-env (from its next reset).
 Their arguments and results are pickled, so they are for occasional use, not per step.
 
+Terrain columns (rough ground): ``terrain_columns="random"`` (default, as before): every sub-env draws its
+column, i.e. its terrain type, at each reset. ``"fixed"``: sub-env ``i`` always plays column
+``floor(i * terrain_cols / num_envs)`` (Isaac Lab's ``TerrainImporter``: envs spread evenly over the columns, each
+keeping its type), so each env's curriculum level measures one terrain type: with random columns an env promoted
+on flat tiles is next dropped on stairs at that level, and the types that fail pull every env's level down.
+
 ``reset(options=...)`` passes the same options to every sub-env, except ``{"terrain_level": levels}`` with one
 level per env, which starts env i's episode on ``levels[i]`` (a resumed run continues its terrain curriculum:
 ``envs.get_attr("terrain_level")`` at the checkpoint, these options at the resume).
@@ -74,6 +80,7 @@ import numpy as np
 from envs.digit import ACTION_DIM
 from envs.digit.env import DIGIT_NOISY_MASK, OBS_DIM, REWARD_WEIGHTS, DigitEnv
 from envs.noise import NoisyObservation
+from envs.terrain import NUM_COLS
 
 EPISODE_KEYS = (("r", "l", "terrain_level", "distance_walked", "success", "terrain_col")
                 + tuple(f"reward/{k}" for k in REWARD_WEIGHTS))
@@ -118,12 +125,24 @@ def make_env(alpha=0.0, noise="uniform", env_kwargs=None):
     return NoisyObservation(DigitEnv(**(env_kwargs or {})), alpha, noise, noisy_mask=DIGIT_NOISY_MASK)
 
 
-class _Block:
-    """A contiguous block of sub-envs and their rows of the shared arrays; runs in a worker or in the parent."""
+def column_assignment(num_envs, terrain_columns, env_kwargs):
+    """Per sub-env extra kwargs: ``{"terrain_col": floor(i * cols / num_envs)}`` under ``"fixed"`` on rough ground
+    (Isaac Lab's rule), else nothing (each env draws its column at each reset)."""
+    if terrain_columns not in ("random", "fixed"):
+        raise ValueError(f"terrain_columns must be 'random' or 'fixed', got {terrain_columns!r}")
+    if terrain_columns == "random" or env_kwargs.get("terrain", "rough") != "rough" or "terrain_col" in env_kwargs:
+        return [{} for _ in range(num_envs)]
+    cols = int(env_kwargs.get("terrain_cols", NUM_COLS))
+    return [{"terrain_col": i * cols // num_envs} for i in range(num_envs)]
 
-    def __init__(self, views, alpha, noise, env_kwargs):
+
+class _Block:
+    """A contiguous block of sub-envs and their rows of the shared arrays; runs in a worker or in the parent.
+    ``per_env``: one dict of extra env kwargs per sub-env of the block (``terrain_columns="fixed"``)."""
+
+    def __init__(self, views, alpha, noise, env_kwargs, per_env):
         self.v = views
-        self.envs = [make_env(alpha, noise, env_kwargs) for _ in range(len(views["rewards"]))]
+        self.envs = [make_env(alpha, noise, {**env_kwargs, **extra}) for extra in per_env]
         n = len(self.envs)
         self._ret = np.zeros(n)
         self._len = np.zeros(n, dtype=np.int64)
@@ -191,7 +210,7 @@ def _parent_alive(parent_pid):
     return os.getppid() != 1 or parent_pid == 1
 
 
-def _worker(conn, inherited, buffer, busy, j, n, lo, hi, alpha, noise, env_kwargs, parent_pid):
+def _worker(conn, inherited, buffer, busy, j, n, lo, hi, alpha, noise, env_kwargs, per_env, parent_pid):
     for c in inherited:  # the parent's pipe ends (fork copies them): close, so that EOF means the parent is gone
         try:
             c.close()
@@ -204,7 +223,7 @@ def _worker(conn, inherited, buffer, busy, j, n, lo, hi, alpha, noise, env_kwarg
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which closes us
     block = None
     try:
-        block = _Block(_views(buffer, n, lo, hi), alpha, noise, env_kwargs)
+        block = _Block(_views(buffer, n, lo, hi), alpha, noise, env_kwargs, per_env)
         conn.send(("ok", None))
         while True:
             while not conn.poll(_POLL_S):
@@ -271,7 +290,7 @@ class DigitVectorEnv(gym.vector.VectorEnv):
 
     def __init__(self, num_envs: int = 8, num_workers: int = 2, seed: int | None = None, alpha: float = 0.0,
                  noise: str = "uniform", env_kwargs: dict | None = None, context: str = "fork",
-                 max_episode_steps: int | None = None):
+                 max_episode_steps: int | None = None, terrain_columns: str = "random"):
         num_envs, num_workers = int(num_envs), int(num_workers)
         if num_envs < 1 or num_workers < 0 or (num_workers > 0 and num_envs % num_workers != 0):
             raise ValueError(f"num_envs={num_envs} must be >= 1 and a multiple of num_workers={num_workers} "
@@ -286,6 +305,7 @@ class DigitVectorEnv(gym.vector.VectorEnv):
         self.env_kwargs = dict(env_kwargs or {})
         if max_episode_steps is not None:  # gym.make_vec passes the registration's; env_kwargs wins
             self.env_kwargs.setdefault("max_episode_steps", int(max_episode_steps))
+        per_env = column_assignment(num_envs, terrain_columns, self.env_kwargs)
         self.closed = False
         self._conns, self._processes = [], []
         self._finalizer = None
@@ -300,7 +320,7 @@ class DigitVectorEnv(gym.vector.VectorEnv):
         if num_workers == 0:
             self._buffer = bytearray(_nbytes(num_envs))
             self._v = _views(self._buffer, num_envs)
-            self._block = _Block(self._v, alpha, noise, self.env_kwargs)
+            self._block = _Block(self._v, alpha, noise, self.env_kwargs, per_env)
         else:
             ctx = mp.get_context(context)
             self._buffer = ctx.RawArray(ctypes.c_char, _nbytes(num_envs))
@@ -315,7 +335,7 @@ class DigitVectorEnv(gym.vector.VectorEnv):
                 inherited = list(self._conns) if context == "fork" else []
                 p = ctx.Process(target=_worker, name=f"DigitVectorEnv-{j}", daemon=True,
                                 args=(child, inherited, self._buffer, self._busy, j, num_envs, j * per, (j + 1) * per,
-                                      alpha, noise, self.env_kwargs, os.getpid()))
+                                      alpha, noise, self.env_kwargs, per_env[j * per:(j + 1) * per], os.getpid()))
                 p.start()
                 child.close()  # so that the worker's death gives EOF here
                 self._processes.append(p)
