@@ -60,7 +60,8 @@ def evaluate(path, episodes, who, terrain, alpha, scale, seed, action_std=0.0, l
                                           reward_overrides=args.get("reward_overrides", {})))
     col = None if terrain_type is None else terrain_mod.column_types(terrain_mod.NUM_COLS).index(terrain_type)
     env = DigitEnv(terrain=terrain, randomization_scale=scale, reward_weights=weights,
-                   gravity_axes=args.get("gravity_axes", "z"), terrain_col=col)
+                   gravity_axes=args.get("gravity_axes", "z"), terrain_col=col,
+                   terrain_preset=args.get("terrain_preset", "isaac"))
     options = None if level is None else {"terrain_level": level}
     env = NoisyObservation(env, alpha, noisy_mask=DIGIT_NOISY_MASK)
     noise_rng = np.random.default_rng(seed)

@@ -100,6 +100,10 @@ STAIRS = dict(step_height=(0.05, 0.23), step_width=0.3, platform=3.0, border=1.0
 SLOPE = dict(slope=(0.0, 0.4), platform=2.0, border=0.25)  # slope: rise / run
 STONES = dict(stone_size=(0.8, 0.4), gap=(0.2, 0.5), height_var=(0.0, 0.1), depth=2.0, platform=1.0, border=0.25)
 ROUGH = dict(amplitude=(0.02, 0.10), step=0.02, border=0.25)
+# Presets: "isaac" (the ranges above) or "gentle" (ours): stairs from 0 m (mjlab's stairs start at 0.0) and stone gaps
+# from 0 m, so that row 0 of every type is flat ground (but for the ring between the outermost stones and the border,
+# 15 cm there; 35 cm under "isaac") and each row adds 2.6 cm of step / 5.6 cm of gap.
+PRESETS = {"isaac": {}, "gentle": {"step_height": (0.0, 0.23), "gap": (0.0, 0.5)}}
 
 # Contact parameters of Digit's floor pairs (envs/digit/README.md).
 PAIR_PARAMS = dict(condim=3, friction=(0.7, 0.7, 0.01, 0.005, 0.005), solref=(0.005, 1.0))
@@ -118,16 +122,20 @@ def _lerp(lo_hi, d):
     return lo + d * (hi - lo)
 
 
-def tile_params(kind: str, d: float) -> dict:
-    """The parameters of a tile of type ``kind`` at difficulty ``d`` in [0, 1] (see the module docstring)."""
+def tile_params(kind: str, d: float, preset: str = "isaac") -> dict:
+    """The parameters of a tile of type ``kind`` at difficulty ``d`` in [0, 1] (see the module docstring), with the
+    ranges of ``PRESETS[preset]`` in place of the defaults."""
+    if preset not in PRESETS:
+        raise ValueError(f"terrain preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    r = PRESETS[preset]
     if kind in ("pyramid_stairs", "pyramid_stairs_inv"):
-        p = dict(STAIRS, step_height=_lerp(STAIRS["step_height"], d))
+        p = dict(STAIRS, step_height=_lerp(r.get("step_height", STAIRS["step_height"]), d))
         p["num_steps"] = int(round((TILE_SIZE - 2 * p["border"] - p["platform"]) / (2 * p["step_width"])))
         return p
     if kind in ("pyramid_slope", "pyramid_slope_inv"):
         return dict(SLOPE, slope=_lerp(SLOPE["slope"], d))
     if kind == "stepping_stones":
-        return dict(STONES, stone_size=_lerp(STONES["stone_size"], d), gap=_lerp(STONES["gap"], d),
+        return dict(STONES, stone_size=_lerp(STONES["stone_size"], d), gap=_lerp(r.get("gap", STONES["gap"]), d),
                     height_var=_lerp(STONES["height_var"], d))
     if kind == "random_rough":
         return dict(ROUGH, amplitude=_lerp(ROUGH["amplitude"], d))
@@ -144,7 +152,7 @@ def column_types(num_cols: int, proportions=PROPORTIONS) -> tuple:
                  for c in range(num_cols))
 
 
-def _tile(kind, d, rng):
+def _tile(kind, d, rng, preset="isaac"):
     """Tile in local coordinates (centre at 0): hfield samples (n, n) indexed [y, x] on the 0.1 m grid from -4 to 4,
     and boxes as rows (x_lo, y_lo, z_lo, x_hi, y_hi, z_hi)."""
     n = int(round(TILE_SIZE / HORIZONTAL_SCALE)) + 1
@@ -154,7 +162,7 @@ def _tile(kind, d, rng):
     edge = half - np.maximum(np.abs(x), np.abs(y))  # distance from the tile's outline (pyramid coordinate)
     h = np.zeros((n, n))
     boxes = []
-    p = tile_params(kind, d)
+    p = tile_params(kind, d, preset)
 
     def square_frame(inner, outer, z_lo, z_hi):  # 4 boxes filling outer square minus inner square
         boxes.extend([(-outer, -outer, z_lo, outer, -inner, z_hi), (-outer, inner, z_lo, outer, outer, z_hi),
@@ -195,6 +203,7 @@ def _tile(kind, d, rng):
                 boxes.append((cx - size / 2, cy - size / 2, -depth, cx + size / 2, cy + size / 2, top))
     elif kind != "flat":
         raise ValueError(f"unknown terrain type {kind!r}")
+    boxes = [b for b in boxes if b[5] - b[2] > 1e-9]  # "gentle" row 0: stairs of height 0 are no boxes
     return h, np.array(boxes, dtype=np.float64).reshape(-1, 6)
 
 
@@ -289,9 +298,11 @@ class Terrain:
 
 
 def generate(num_rows=NUM_ROWS, num_cols=NUM_COLS, seed=0, types=None, border_width=BORDER_WIDTH,
-             proportions=PROPORTIONS) -> Terrain:
+             proportions=PROPORTIONS, preset="isaac") -> Terrain:
     """Generate the tile grid (deterministic in ``seed``). ``types`` (one name a column) overrides the Isaac Lab
-    column rule; row r has difficulty r / (num_rows - 1) (0 if there is one row)."""
+    column rule; row r has difficulty r / (num_rows - 1) (0 if there is one row); ``preset``: see ``PRESETS``."""
+    if preset not in PRESETS:
+        raise ValueError(f"terrain preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     types = tuple(types) if types is not None else column_types(num_cols, proportions)
     num_cols = len(types)
     rng = np.random.default_rng(seed)
@@ -309,7 +320,7 @@ def generate(num_rows=NUM_ROWS, num_cols=NUM_COLS, seed=0, types=None, border_wi
             cx = (r - (num_rows - 1) / 2) * TILE_SIZE
             cy = (c - (num_cols - 1) / 2) * TILE_SIZE
             centers[r, c] = cx, cy
-            h, b = _tile(types[c], float(difficulty[r]), rng)
+            h, b = _tile(types[c], float(difficulty[r]), rng, preset)
             ix, iy = nb + r * per_tile, nb + c * per_tile
             heights[iy:iy + per_tile + 1, ix:ix + per_tile + 1] = h  # edges are z = 0 in every tile
             if len(b):
@@ -422,6 +433,6 @@ def update_levels(levels, distance_walked, commanded_distance, num_rows, rng, ti
 
 
 __all__ = ["TILE_SIZE", "NUM_ROWS", "NUM_COLS", "BORDER_WIDTH", "HORIZONTAL_SCALE", "TERRAIN_BIT", "PROPORTIONS",
-           "TYPES", "STAIRS", "SLOPE", "STONES", "ROUGH", "PAIR_PARAMS", "SCAN_POINTS", "SCAN_OFFSET", "SCAN_CLIP",
+           "TYPES", "STAIRS", "SLOPE", "STONES", "ROUGH", "PRESETS", "PAIR_PARAMS", "SCAN_POINTS", "SCAN_OFFSET", "SCAN_CLIP",
            "MAX_INIT_LEVEL", "Terrain", "tile_params", "column_types", "generate", "add_to_spec",
            "scan_points_world", "scan_values", "height_scan", "initial_levels", "update_levels"]

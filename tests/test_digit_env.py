@@ -603,3 +603,17 @@ def test_both_feet_spawn_on_the_stepping_stone_platform():
         assert np.all(env._ground_height(env._foot_points()) > -0.1)  # no foot over the 2 m pit
         offsets.append(env.data.qpos[:2] - env._origin[:2])
     assert np.abs(offsets).max() > 0.05  # still a random spawn offset
+
+
+def test_gentle_terrain_preset_spawns_row_0_on_flat_ground_and_a_bad_preset_is_refused():
+    """terrain_preset="gentle": every column's row-0 spawn origin is at z = 0 (Isaac Lab's stairs put it on a 30 cm
+    platform or in a 30 cm pit); the env resets and steps on it; an unknown preset is a ValueError."""
+    small = dict(terrain="rough", terrain_rows=3, terrain_cols=7, randomize=False)
+    gentle, isaac = DigitEnv(terrain_preset="gentle", **small), DigitEnv(**small)
+    assert np.all(gentle.terrain.origins[0, :, 2] == 0.0)
+    assert np.abs(isaac.terrain.origins[0, :, 2]).max() == pytest.approx(0.3)  # 6 x 5 cm
+    obs, _ = gentle.reset(seed=0, options={"terrain_level": 0})
+    obs, *_ = gentle.step(np.zeros(gentle.action_space.shape))
+    assert np.isfinite(obs).all()
+    with pytest.raises(ValueError, match="terrain_preset must be one of isaac, gentle"):
+        DigitEnv(terrain_preset="mjlab", **small)

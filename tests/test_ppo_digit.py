@@ -357,6 +357,7 @@ def test_the_env_kwargs_carry_the_task_flags_and_the_ramps_start(ppo, tmp_path, 
     ppo.main(fake_args(ppo, tmp_path, reward_weights="paper", gravity_axes="xyz", randomization_ramp_steps=1000))
     assert seen[0]["reward_weights"] == "paper" and seen[0]["gravity_axes"] == "xyz"
     assert seen[0]["curriculum"] == "displacement"  # the script's default (the env's is Isaac Lab's rule)
+    assert seen[0]["terrain_preset"] == "isaac"
     assert seen[0]["randomization_scale"] == 0.0  # the very first episodes already start at the ramp's strength
     ppo.main(fake_args(ppo, tmp_path, randomization_ramp_steps=0))
     assert seen[-1]["randomization_scale"] == 1.0
@@ -507,6 +508,7 @@ def test_clipped_surrogate_survives_a_ratio_that_overflows(ppo):
     (dict(randomization_ramp_steps=-1), "--randomization-ramp-steps"),
     (dict(max_noise_std=0.0), "--max-noise-std"),
     (dict(terrain_columns="rows"), "--terrain-columns"),
+    (dict(terrain_preset="mjlab"), "--terrain-preset"),
     (dict(max_noise_std=float("inf")), "--max-noise-std"),
 ])
 def test_bad_input_is_a_one_line_error_naming_the_flag(ppo, tmp_path, overrides, flag):
@@ -707,6 +709,9 @@ def test_terrain_columns_reach_the_envs_and_bind_the_resume(ppo, tmp_path, fake_
         ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
     ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path, terrain_columns="random"))
     assert fake_envs[-1].terrain_columns == "random"
+    with pytest.raises(SystemExit, match="has terrain_preset='isaac', this run has 'gentle'"):  # the same for the grid
+        ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=144, resume=path, terrain_columns="random",
+                           terrain_preset="gentle"))
 
 
 def test_resume_keeps_the_curriculum_rule_and_reads_older_checkpoints_as_isaac(ppo, tmp_path, fake_envs):

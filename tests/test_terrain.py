@@ -297,3 +297,26 @@ def test_digit_on_terrain_contacts():
             np.testing.assert_allclose(con.friction, T.PAIR_PARAMS["friction"])
             np.testing.assert_allclose(con.solref, T.PAIR_PARAMS["solref"])
     assert seen == {"box", "hfield"}
+
+
+def test_gentle_preset_makes_row_0_flat_and_keeps_the_top_row_and_the_default(ter):
+    """terrain_preset "gentle": stairs and stone gaps start at 0, so row 0 of every type is flat ground at z = 0
+    (no zero-height boxes), the hardest row equals Isaac Lab's; the default grid is exactly the "isaac" one."""
+    gentle = T.generate(num_rows=ROWS, types=T.TYPES, seed=3, border_width=2.0, preset="gentle")
+    for c, kind in enumerate(gentle.types):
+        cx, cy = gentle.origins[0, c, :2]
+        r = 3.55 if kind == "stepping_stones" else 3.9  # the stones' grid leaves a 15 cm ring before the border frame
+        xy = np.stack(np.meshgrid(np.linspace(cx - r, cx + r, 79), np.linspace(cy - r, cy + r, 79)), -1)
+        ground = gentle.ground_height(xy.reshape(-1, 2))
+        if kind == "random_rough":  # its amplitude starts at 2 cm under both presets
+            assert ground.max() == pytest.approx(0.02)
+        else:
+            assert np.all(np.abs(ground) < EXACT), kind
+        assert not np.any(np.isclose(gentle.boxes[:, 5], gentle.boxes[:, 2]))
+    for kind, key in (("pyramid_stairs", "step_height"), ("stepping_stones", "gap")):
+        assert T.tile_params(kind, 0.0, "gentle")[key] == 0.0 < T.tile_params(kind, 0.0)[key]
+        assert T.tile_params(kind, 1.0, "gentle")[key] == pytest.approx(T.tile_params(kind, 1.0)[key])
+    isaac = T.generate(num_rows=ROWS, types=T.TYPES, seed=3, border_width=2.0, preset="isaac")
+    assert np.array_equal(isaac.boxes, ter.boxes) and np.array_equal(isaac.heights, ter.heights)
+    with pytest.raises(ValueError, match="terrain preset must be one of isaac, gentle"):
+        T.generate(num_rows=2, preset="mjlab")

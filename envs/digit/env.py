@@ -110,11 +110,11 @@ def yaw_from_quat(quat):
 _COMPILED: dict = {}
 
 
-def _compile(terrain, terrain_rows, terrain_cols, terrain_seed):
+def _compile(terrain, terrain_rows, terrain_cols, terrain_seed, terrain_preset="isaac"):
     """(Terrain or None, compiled MjModel, names of the ground geoms) of one terrain setting."""
     spec = mujoco.MjSpec.from_file(str(MODEL_PATH))
     if terrain == "rough":
-        grid = terrain_mod.generate(terrain_rows, terrain_cols, seed=terrain_seed)
+        grid = terrain_mod.generate(terrain_rows, terrain_cols, seed=terrain_seed, preset=terrain_preset)
         terrain_mod.add_to_spec(spec, grid, contact_geoms=GROUND_CONTACT_GEOMS + TORSO_GEOMS)
         ground_names = frozenset({"terrain"} | {f"terrain-box-{i}" for i in range(len(grid.boxes))})
     else:
@@ -418,6 +418,8 @@ class DigitEnv(gym.Env):
     | `randomization_scale` | float       | 1.0         | strength s in [0, 1] of every Table III range                |
     | `gravity_axes`        | str         | "z"         | "z" (Isaac Lab) or "xyz": the axes of the gravity offset     |
     | `curriculum`          | str         | "isaac"     | the terrain level rule: "isaac" or "displacement" (below)    |
+    | `terrain_preset`      | str         | "isaac"     | tile parameter ranges: "isaac" or "gentle" (``terrain.PRESETS``: |
+    |                       |             |             | stairs and stone gaps from 0 m, so row 0 is flat everywhere) |
 
     ## Version History
 
@@ -440,7 +442,8 @@ class DigitEnv(gym.Env):
       - observation 314 -> 307: ``root_state_w`` (7) dropped, it repeated ``base_pos_w`` / ``base_quat_w``;
         ``base_pos_w`` is now relative to the spawn origin (v0's root-state position was).
       Added to v1 later, each a kwarg or reset option whose default keeps v1 as it was (so no new version):
-      ``curriculum="displacement"`` (see "Starting State"), ``reset(options={"terrain_level": L})``.
+      ``curriculum="displacement"`` (see "Starting State"), ``reset(options={"terrain_level": L})``,
+      ``terrain_preset="gentle"``.
     * v0: first version (issue 6).
     """
 
@@ -451,7 +454,7 @@ class DigitEnv(gym.Env):
                  randomize: bool = True, max_episode_steps: int = MAX_EPISODE_STEPS, width: int = 640,
                  height: int = 480, source_physics: bool = False, action_scale: float = ACTION_SCALE,
                  reward_weights="v1", randomization_scale: float = 1.0, gravity_axes: str = "z",
-                 curriculum: str = "isaac"):
+                 curriculum: str = "isaac", terrain_preset: str = "isaac"):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if terrain not in ("rough", "flat"):
@@ -461,9 +464,12 @@ class DigitEnv(gym.Env):
         self.randomize = bool(randomize)
         self.max_episode_steps = int(max_episode_steps)
         self.terrain_col = terrain_col
-        key = (terrain, int(terrain_rows), int(terrain_cols), int(terrain_seed)) if terrain == "rough" else (terrain,)
+        if terrain_preset not in terrain_mod.PRESETS:
+            raise ValueError(f"terrain_preset must be one of {', '.join(terrain_mod.PRESETS)}, got {terrain_preset!r}")
+        key = ((terrain, int(terrain_rows), int(terrain_cols), int(terrain_seed), terrain_preset) if terrain == "rough"
+               else (terrain,))
         if key not in _COMPILED:
-            _COMPILED[key] = _compile(terrain, terrain_rows, terrain_cols, terrain_seed)
+            _COMPILED[key] = _compile(terrain, terrain_rows, terrain_cols, terrain_seed, terrain_preset)
         self.terrain, nominal_model, ground_names = _COMPILED[key]
         if terrain_col is not None and terrain == "rough" and not 0 <= terrain_col < self.terrain.num_cols:
             raise ValueError(f"terrain_col must be in [0, {self.terrain.num_cols}), got {terrain_col}")
