@@ -695,6 +695,13 @@ def test_resume_continues_the_terrain_curriculum_where_it_was(ppo, tmp_path, fak
     assert "charts/terrain_level_all_envs" not in scalars(os.path.dirname(flat))
 
 
+def written_before(path, flag):
+    """Make the checkpoint at `path` look written before `flag` existed (its args lack it)."""
+    old = checkpoint_file.load(path)
+    del old["args"][flag]
+    checkpoint_file.save(old, path)
+
+
 def test_terrain_columns_reach_the_envs_and_bind_the_resume(ppo, tmp_path, fake_envs):
     """--terrain-columns (default fixed, Isaac Lab's) reaches the training and evaluation envs; it is part of the
     task on rough ground, so a resume with the other value is refused; an older checkpoint ran random columns."""
@@ -702,9 +709,7 @@ def test_terrain_columns_reach_the_envs_and_bind_the_resume(ppo, tmp_path, fake_
     assert [e.terrain_columns for e in fake_envs] == ["fixed", "fixed"]  # training, evaluation
     with pytest.raises(SystemExit, match="has terrain_columns='fixed', this run has 'random'"):
         ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path, terrain_columns="random"))
-    old = checkpoint_file.load(path)
-    del old["args"]["terrain_columns"]
-    checkpoint_file.save(old, path)
+    written_before(path, "terrain_columns")
     with pytest.raises(SystemExit, match="has terrain_columns='random', this run has 'fixed'"):
         ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
     ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path, terrain_columns="random"))
@@ -720,17 +725,13 @@ def test_resume_keeps_the_curriculum_rule_and_reads_older_checkpoints_as_isaac(p
     path = os.path.join(ppo.main(fake_args(ppo, tmp_path, terrain="rough", curriculum="isaac")), "checkpoint.pt")
     with pytest.raises(SystemExit, match="--resume: checkpoint .* has curriculum='isaac', this run has 'displacement'"):
         ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
-    old = checkpoint_file.load(path)
-    del old["args"]["curriculum"]
-    checkpoint_file.save(old, path)
+    written_before(path, "curriculum")
     with pytest.raises(SystemExit, match="has curriculum='isaac'"):
         ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
     ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path, curriculum="isaac"))
     # flat ground has no curriculum: an older flat checkpoint (stage A2's) resumes under the new default
     flat = os.path.join(ppo.main(fake_args(ppo, tmp_path, exp_name="flat", terrain="flat")), "checkpoint.pt")
-    old = checkpoint_file.load(flat)
-    del old["args"]["curriculum"]
-    checkpoint_file.save(old, flat)
+    written_before(flat, "curriculum")
     ppo.main(fake_args(ppo, tmp_path, terrain="flat", total_timesteps=96, resume=flat))
     with pytest.raises(SystemExit, match="--curriculum must be one of isaac, displacement, got 'rows'"):
         ppo.main(fake_args(ppo, tmp_path, curriculum="rows"))
