@@ -88,7 +88,7 @@ class Args:
     terrain_columns: str = "fixed"
     """rough ground: `fixed` (Isaac Lab's: env i always plays column floor(i * 20 / num_envs), i.e. one terrain
     type, so its level measures that type) or `random` (each episode draws its column; the stage C runs before
-    2026-12-05 10:00: there an env promoted on flat tiles was next dropped on stairs at that level, and the types
+    2026-12-05 09:29 UTC: there an env promoted on flat tiles was next dropped on stairs at that level, and the types
     that fail held every env's level near 0)"""
     max_episode_steps: int = 1000
     """episode length in policy steps of 20 ms (1000 = the paper's 20 s); a time-out is a truncation"""
