@@ -433,6 +433,7 @@ def update_levels(levels, distance_walked, commanded_distance, num_rows, rng, ti
 
 
 __all__ = ["TILE_SIZE", "NUM_ROWS", "NUM_COLS", "BORDER_WIDTH", "HORIZONTAL_SCALE", "TERRAIN_BIT", "PROPORTIONS",
-           "TYPES", "STAIRS", "SLOPE", "STONES", "ROUGH", "PRESETS", "PAIR_PARAMS", "SCAN_POINTS", "SCAN_OFFSET", "SCAN_CLIP",
+           "TYPES", "STAIRS", "SLOPE", "STONES", "ROUGH", "PRESETS", "PAIR_PARAMS", "SCAN_POINTS", "SCAN_OFFSET",
+           "SCAN_CLIP",
            "MAX_INIT_LEVEL", "Terrain", "tile_params", "column_types", "generate", "add_to_spec",
            "scan_points_world", "scan_values", "height_scan", "initial_levels", "update_levels"]

@@ -418,8 +418,8 @@ class DigitEnv(gym.Env):
     | `randomization_scale` | float       | 1.0         | strength s in [0, 1] of every Table III range                |
     | `gravity_axes`        | str         | "z"         | "z" (Isaac Lab) or "xyz": the axes of the gravity offset     |
     | `curriculum`          | str         | "isaac"     | the terrain level rule: "isaac" or "displacement" (below)    |
-    | `terrain_preset`      | str         | "isaac"     | tile parameter ranges: "isaac" or "gentle" (``terrain.PRESETS``: |
-    |                       |             |             | stairs and stone gaps from 0 m, so row 0 is flat everywhere) |
+    | `terrain_preset`      | str         | "isaac"     | tile ranges, ``terrain.PRESETS``: "isaac" or "gentle"        |
+    |                       |             |             | (stairs and stone gaps from 0 m: row 0 flat everywhere)      |
 
     ## Version History
 
