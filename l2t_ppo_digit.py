@@ -146,7 +146,7 @@ class Args:
     """cap on the teacher's std (action units; None: no cap). The terrain curriculum judges the TRAINING episodes,
     which act with this noise: the stage C teacher (rough, 2.0M steps, std 0.17) reached the 20 s time-out on flat
     tiles in 4 of 16 episodes with i.i.d. noise of std 0.17 and 15 of 16 at 0.08 (8 of 8 deterministic;
-    benchmarks/digit_eval.py --action-std), so its falls, not the terrain, held every level near 0. Ours; rsl_rl
+    benchmarks/digit_eval.py --action-std): its own falls held the levels down even on easy tiles. Ours; rsl_rl
     has no cap (its std only has a floor). Clamped after every teacher step, so rollout and update use the same std"""
     bound_coef: float = 0.0
     """weight of a penalty on the teacher's mean actions beyond the env's action clip [-1, 1]: sum over joints of
@@ -559,7 +559,8 @@ def ppo_loss_terms(new_logprob, old_logprob, advantages, new_values, old_values,
 
 
 def adapt_learning_rate(lr, kl, desired_kl):
-    """rsl_rl's adaptive rule: lr / 1.5 if KL > 2 desired_kl, lr * 1.5 if 0 < KL < desired_kl / 2; kept in [1e-5, 1e-2]."""
+    """rsl_rl's adaptive rule: lr / 1.5 if KL > 2 desired_kl, lr * 1.5 if 0 < KL < desired_kl / 2; kept in
+    [1e-5, 1e-2]."""
     if kl > 2.0 * desired_kl:
         return max(1e-5, lr / 1.5)
     if 0.0 < kl < desired_kl / 2.0:

@@ -50,10 +50,10 @@ def build(bf16, kind):
         for o in opts[:2]:
             o.step()
 
-    def timed_step():
+    def step_at_precision():
         torch.set_float32_matmul_precision("medium" if bf16 else "highest")
         step()
-    return timed_step
+    return step_at_precision
 
 
 configs = {(b, k): build(b, k) for b in (False, True) for k in ("none", "l1+asym")}
