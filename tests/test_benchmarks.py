@@ -1,0 +1,60 @@
+"""benchmarks/sac_tables.py: the numbers of paper 1's Tables 2 and 3 are read back right from a run's events."""
+
+import importlib.util
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from envs.checkpoint import open_writer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def sac_tables():
+    spec = importlib.util.spec_from_file_location("sac_tables", os.path.join(ROOT, "benchmarks", "sac_tables.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_run(path, teacher, student, **hparams):
+    """A run folder as l2t_sac_mujoco.py writes it: the hyperparameter table, then evaluations every 10k steps."""
+    args = dict(env_id="HalfCheetah-v4", noise="uniform", alpha=0.4, student_loss="l1+asym", seed=1, bf16=False)
+    args.update(hparams)
+    writer = open_writer(str(path), SimpleNamespace(**args), 0)
+    for i, (t, s) in enumerate(zip(teacher, student)):
+        writer.add_scalar("eval/teacher_return", t, 10_000 * (i + 1))
+        writer.add_scalar("eval/student_return", s, 10_000 * (i + 1))
+        writer.add_scalar("charts/SPS", 50.0 + i, 10_000 * (i + 1))
+    writer.close()
+    return str(path)
+
+
+def test_read_run_best_last5_and_config(sac_tables, tmp_path):
+    teacher = [100.0, 900.0, 300.0, 400.0, 500.0, 600.0, 700.0]
+    student = [50.0, 100.0, 800.0, 200.0, 300.0, 400.0, 500.0]
+    row = sac_tables.read_run(fake_run(tmp_path / "a", teacher, student, alpha=0.1, seed=2))
+    assert (row["alpha"], row["seed"], row["noise"], row["student_loss"], row["bf16"]) == (0.1, 2, "uniform",
+                                                                                             "l1+asym", False)
+    assert (row["teacher_best"], row["teacher_best_step"]) == (900.0, 20_000)
+    assert (row["student_best"], row["student_best_step"]) == (800.0, 30_000)
+    assert row["teacher_last5"] == pytest.approx(500.0) and row["student_last5"] == pytest.approx(440.0)
+    assert row["steps"] == 70_000 and row["sps_median"] == 53.0
+
+
+def test_cells_group_tables_and_csv_round_trip(sac_tables, tmp_path):
+    runs = [fake_run(tmp_path / "a", [1.0, 2.0], [1.0, 1.0], alpha=0.3),
+            fake_run(tmp_path / "b", [1.0, 4.0], [1.0, 3.0], alpha=0.3, student_loss="l2"),
+            fake_run(tmp_path / "c", [1.0, 2.0], [1.0, 2.0], alpha=0.4, noise="gaussian"),
+            fake_run(tmp_path / "d", [1.0, 2.0], [1.0, 2.0], alpha=0.3, bf16=True)]
+    rows = [sac_tables.read_run(r) for r in runs]
+    t2, t3 = sac_tables.cells(rows)
+    # Table 2: default loss, float32, per (noise, alpha); Table 3: uniform 0.3, float32, per loss; bf16 in neither
+    assert sorted(t2) == [("gaussian", 0.4), ("uniform", 0.3)] and sorted(t3) == ["l1+asym", "l2"]
+    assert t3["l2"][0]["student_best"] / t3["l2"][0]["teacher_best"] == 0.75
+    path = tmp_path / "rows.csv"
+    sac_tables.write_csv(rows, path)
+    back = sac_tables.load_csv(path)
+    assert [{k: r[k] for k in sac_tables.FIELDS} for r in back] == [{k: r[k] for k in sac_tables.FIELDS} for r in rows]
