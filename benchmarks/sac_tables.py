@@ -28,8 +28,8 @@ PAPER_TABLE3 = {"l2": (7906, 6662), "l1": (7868, 6687), "asym": (7919, 6722), "l
 TABLE3_ALPHA = 0.3
 DEFAULT_LOSS = "l1+asym"
 LAST_K = 5
-FIELDS = ("run", "env_id", "noise", "alpha", "student_loss", "seed", "bf16", "steps", "teacher_best", "teacher_best_step",
-          "student_best", "student_best_step", "teacher_last5", "student_last5", "sps_median", "wall_min")
+FIELDS = ("run", "env_id", "noise", "alpha", "student_loss", "seed", "bf16", "steps", "teacher_best",
+          "teacher_best_step", "student_best", "student_best_step", "teacher_last5", "student_last5", "sps_median", "wall_min")
 
 
 def read_run(run_dir):
@@ -92,7 +92,8 @@ def load_csv(path):
     for r in rows:
         for k in FIELDS[8:]:
             r[k] = float(r[k])
-        r["alpha"], r["bf16"], r["seed"], r["steps"] = float(r["alpha"]), r["bf16"] == "True", int(r["seed"]), int(r["steps"])
+        r["alpha"], r["bf16"] = float(r["alpha"]), r["bf16"] == "True"
+        r["seed"], r["steps"] = int(r["seed"]), int(r["steps"])
     return rows
 
 
