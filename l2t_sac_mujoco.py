@@ -116,6 +116,12 @@ class Args:
     `torch.set_float32_matmul_precision("medium")`, which oneDNN runs on AVX512-BF16/AMX CPUs. Weights, activations,
     losses and optimisers stay float32. One update step of the default pair (benchmarks/sac_update_cost.py, one
     thread, Intel Xeon with AMX, busy): 19.1 -> 14.4 ms. Opt-in until the learning check (docs/l2t_sac_mujoco.md)"""
+    flush_denormal: bool = False
+    """flush denormal floats (|x| < 1.2e-38) to zero (`torch.set_flush_denormal`, this thread and the threads it
+    starts), which the CPU otherwise computes on a slow path. A trained run makes them: Adam's second moments of
+    parameters whose gradient is zero (dead ReLU units) decay by 0.999 a step through the denormal range; at 2e5
+    steps 22 % of the critic optimiser's state was denormal, and one update of the trained pair (one thread, idle
+    Intel Xeon) took 13.5-14.4 ms with them, 11.2-11.7 without. Opt-in until a learning check (docs/l2t_sac_mujoco.md)"""
 
 
 def make_env(env_id, alpha, noise, seed, capture_video=False, video_folder=None, name_prefix="rl-video"):
@@ -319,6 +325,7 @@ def main(args: Args):
         torch.set_num_threads(args.torch_threads or 1)
     # --bf16; set either way, since one process (a test, a notebook) may call main() with and without it
     torch.set_float32_matmul_precision("medium" if args.bf16 else "highest")
+    torch.set_flush_denormal(args.flush_denormal)  # before the --student-thread pool, whose thread inherits it
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     # env setup: SAME_STEP autoreset, so the step that ends an episode returns the next episode's first

@@ -2,6 +2,7 @@
 
 import glob
 import os
+import threading
 import subprocess
 import sys
 
@@ -230,3 +231,25 @@ def test_bf16_sets_the_matmul_precision_for_its_run_only_and_still_learns(sac, t
     assert any(not torch.equal(value, bf16["teacher"][name]) for name, value in fp32["teacher"].items())
     gap = [v for _, v in scalars(run_dir)["losses/imitation_gap"]]
     assert np.mean(gap[-3:]) < np.mean(gap[:3])
+
+
+def test_flush_denormal_holds_in_the_student_thread_and_only_for_its_run(sac, tmp_path, monkeypatch):
+    """--flush-denormal flushes denormal results to zero in the run's thread AND in the --student-thread (which the
+    CPU's per-thread setting could miss); a later run without the flag computes denormals again."""
+    def denormal_product():
+        return (torch.tensor([1e-38]) * 1e-2).item()  # 1e-40: denormal in float32
+
+    seen = []
+    loss = sac.student_loss
+
+    def recording_loss(*a, **kw):
+        seen.append((threading.current_thread() is threading.main_thread(), denormal_product()))
+        return loss(*a, **kw)
+
+    monkeypatch.setattr(sac, "student_loss", recording_loss)
+    sac.main(tiny_args(sac, tmp_path / "flush", flush_denormal=True, student_thread=True))
+    assert seen and all(not main and value == 0.0 for main, value in seen)
+    assert denormal_product() == 0.0
+    seen.clear()
+    sac.main(tiny_args(sac, tmp_path / "plain"))
+    assert seen and all(main and value == pytest.approx(1e-40, rel=1e-2) for main, value in seen)
