@@ -83,8 +83,9 @@ class Args:
     `python -m envs.digit.probes curriculum`)"""
     terrain_preset: str = "isaac"
     """rough ground's tile parameters: `isaac` (Isaac Lab's ranges: stairs 5 -> 23 cm, stone gaps 0.2 -> 0.5 m) or
-    `gentle` (ours: stairs and stone gaps from 0, so row 0 of every type is flat ground). Stage C's teachers fell on
-    Isaac Lab's row 0 of stairs (5 cm) and stones (0.2 m gaps) in 81-100 % of their episodes, 60 % of the tiles"""
+    `gentle` (ours: stairs and stone gaps from 0, so row 0 of every type but random rough is flat). Stage C's
+    teachers fell on Isaac Lab's row 0 of stairs (5 cm) and stones (0.2 m gaps) in 81-100 % of their episodes, 60 %
+    of the tiles"""
     terrain_columns: str = "fixed"
     """rough ground: `fixed` (Isaac Lab's: env i always plays column floor(i * 20 / num_envs), i.e. one terrain
     type, so its level measures that type) or `random` (each episode draws its column; the stage C runs before

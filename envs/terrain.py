@@ -101,8 +101,9 @@ SLOPE = dict(slope=(0.0, 0.4), platform=2.0, border=0.25)  # slope: rise / run
 STONES = dict(stone_size=(0.8, 0.4), gap=(0.2, 0.5), height_var=(0.0, 0.1), depth=2.0, platform=1.0, border=0.25)
 ROUGH = dict(amplitude=(0.02, 0.10), step=0.02, border=0.25)
 # Presets: "isaac" (the ranges above) or "gentle" (ours): stairs from 0 m (mjlab's stairs start at 0.0) and stone gaps
-# from 0 m, so that row 0 of every type is flat ground (but for the ring between the outermost stones and the border,
-# 15 cm there; 35 cm under "isaac") and each row adds 2.6 cm of step / 5.6 cm of gap.
+# from 0 m, so that row 0 of stairs and stones is flat ground (but for the ring between the outermost stones and the
+# border, 15 cm there; 35 cm under "isaac") and each row adds 2.6 cm of step / 5.6 cm of gap. Row 0 of random rough
+# keeps its 2 cm bumps under both presets (zero action falls there in 69 steps; it stands 20 s on every other row 0).
 PRESETS = {"isaac": {}, "gentle": {"step_height": (0.0, 0.23), "gap": (0.0, 0.5)}}
 
 # Contact parameters of Digit's floor pairs (envs/digit/README.md).

@@ -419,7 +419,7 @@ class DigitEnv(gym.Env):
     | `gravity_axes`        | str         | "z"         | "z" (Isaac Lab) or "xyz": the axes of the gravity offset     |
     | `curriculum`          | str         | "isaac"     | the terrain level rule: "isaac" or "displacement" (below)    |
     | `terrain_preset`      | str         | "isaac"     | tile ranges, ``terrain.PRESETS``: "isaac" or "gentle"        |
-    |                       |             |             | (stairs and stone gaps from 0 m: row 0 flat everywhere)      |
+    |                       |             |             | (stairs and stone gaps from 0 m; rough keeps 2 cm at row 0)  |
 
     ## Version History
 
