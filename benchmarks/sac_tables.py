@@ -161,7 +161,7 @@ def plot(t2, out):
                 ax.vlines(a, min(v), max(v), colors=style[:2])
     ax.set_xlabel("noise scale alpha")
     ax.set_ylabel("student / teacher (best evaluations)")
-    ax.set_title("HalfCheetah-v4: the student's share of the teacher's return")
+    ax.set_title("HalfCheetah-v4: student / teacher against alpha", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
