@@ -32,14 +32,17 @@ FIELDS = ("run", "env_id", "noise", "alpha", "student_loss", "seed", "bf16", "st
           "teacher_best_step", "student_best", "student_best_step", "teacher_last5", "student_last5", "sps_median", "wall_min")
 
 
-def read_run(run_dir):
-    """One row (dict of FIELDS) from a run folder's TensorBoard events, or None without evaluations."""
+def read_run(run_dir, strict=True):
+    """One row (dict of FIELDS) from a run folder's TensorBoard events, or None without evaluations (or, unless
+    `strict`, without events)."""
     from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
     from tensorboard.compat.proto import event_pb2
 
     scalars, hparams, times = {}, {}, []
     files = sorted(glob.glob(os.path.join(run_dir, "events.out.tfevents.*")))
     if not files:
+        if not strict:
+            return None
         raise SystemExit(f"sac_tables.py: error: --runs: no TensorBoard events in '{run_dir}'")
     for path in files:  # a resumed run has one file per start; later files overwrite (purge_step drops the rest)
         for raw in RawEventFileLoader(path).Load():
@@ -172,7 +175,7 @@ def plot(t2, out):
 def plan(runs_dir, steps):
     """The commands of both tables (one seed per cell; seeds 1 and 2 at alpha 0.1 and 0.4; the best and worst loss
     get a second seed once known), each marked done when a run of that configuration reached `steps`."""
-    done = [r for r in (read_run(d) for d in sorted(glob.glob(os.path.join(runs_dir, "*")))) if r]
+    done = [r for r in (read_run(d, strict=False) for d in sorted(glob.glob(os.path.join(runs_dir, "*")))) if r]
     base = (f"python l2t_sac_mujoco.py --env-id HalfCheetah-v4 --total-timesteps {steps} --torch-threads 1 "
             f"--checkpoint-frequency 50000 --runs-dir {runs_dir}")
     wanted = [("uniform", a, DEFAULT_LOSS, s) for a in (0.1, 0.4) for s in (1, 2)]
