@@ -118,10 +118,10 @@ class Args:
     thread, Intel Xeon with AMX, busy): 19.1 -> 14.4 ms. Opt-in until the learning check (docs/l2t_sac_mujoco.md)"""
     flush_denormal: bool = False
     """flush denormal floats (|x| < 1.2e-38) to zero (`torch.set_flush_denormal`, this thread and the threads it
-    starts), which the CPU otherwise computes on a slow path. A trained run makes them: Adam's second moments of
-    parameters whose gradient is zero (dead ReLU units) decay by 0.999 a step through the denormal range; at 2e5
-    steps 22 % of the critic optimiser's state was denormal, and one update of the trained pair (one thread, idle
-    Intel Xeon) took 13.5-14.4 ms with them, 11.2-11.7 without. Opt-in until a learning check (docs/l2t_sac_mujoco.md)"""
+    starts), which the CPU otherwise computes on a slow path. A trained run makes them: Adam's moments of weights
+    into dead ReLU units (zero gradient) decay through the denormal range; at 2e5 steps 22 % of the critic
+    optimiser's state was denormal, and one update of the trained pair (one thread, idle Intel Xeon) took
+    13.5-14.4 ms with them, 11.2-11.7 without. Opt-in until a learning check (docs/l2t_sac_mujoco.md)"""
 
 
 def make_env(env_id, alpha, noise, seed, capture_video=False, video_folder=None, name_prefix="rl-video"):

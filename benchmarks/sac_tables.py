@@ -29,7 +29,8 @@ TABLE3_ALPHA = 0.3
 DEFAULT_LOSS = "l1+asym"
 LAST_K = 5
 FIELDS = ("run", "env_id", "noise", "alpha", "student_loss", "seed", "bf16", "steps", "teacher_best",
-          "teacher_best_step", "student_best", "student_best_step", "teacher_last5", "student_last5", "sps_median", "wall_min")
+          "teacher_best_step", "student_best", "student_best_step", "teacher_last5", "student_last5", "sps_median",
+          "wall_min")
 
 
 def read_run(run_dir, strict=True):
@@ -135,7 +136,8 @@ def table(title, key_name, groups, paper):
         print(f"| {label} | {', '.join(str(r['seed']) for r in rs)} | {', '.join(f'{s:.0e}' for s in steps)} | "
               f"{spread([r['teacher_best'] for r in rs], '.0f')} | {spread([r['student_best'] for r in rs], '.0f')} | "
               f"{spread([r['student_best'] / r['teacher_best'] for r in rs], '.2f')} | "
-              f"{spread([r['teacher_last5'] for r in rs], '.0f')} | {spread([r['student_last5'] for r in rs], '.0f')} | "
+              f"{spread([r['teacher_last5'] for r in rs], '.0f')} | "
+              f"{spread([r['student_last5'] for r in rs], '.0f')} | "
               f"{spread([r['student_last5'] / r['teacher_last5'] for r in rs], '.2f')} | "
               + (f"{p[0]} / {p[1]} ({p[1] / p[0]:.2f})" if p else "-") + " | "
               f"{spread([r['wall_min'] for r in rs], '.0f')} |")

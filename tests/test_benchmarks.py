@@ -6,9 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from conftest import ROOT
 from envs.checkpoint import open_writer
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")

@@ -300,8 +300,9 @@ def test_digit_on_terrain_contacts():
 
 
 def test_gentle_preset_makes_row_0_flat_and_keeps_the_top_row_and_the_default(ter):
-    """terrain_preset "gentle": stairs and stone gaps start at 0, so row 0 of every type is flat ground at z = 0
-    (no zero-height boxes), the hardest row equals Isaac Lab's; the default grid is exactly the "isaac" one."""
+    """terrain_preset "gentle": stairs and stone gaps start at 0, so row 0 of every type but random rough (2 cm) is
+    flat ground at z = 0 (no zero-height boxes), the hardest row equals Isaac Lab's; the default grid is exactly the
+    "isaac" one."""
     gentle = T.generate(num_rows=ROWS, types=T.TYPES, seed=3, border_width=2.0, preset="gentle")
     for c, kind in enumerate(gentle.types):
         cx, cy = gentle.origins[0, c, :2]
