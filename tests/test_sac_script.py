@@ -234,8 +234,9 @@ def test_bf16_sets_the_matmul_precision_for_its_run_only_and_still_learns(sac, t
 
 
 def test_flush_denormal_holds_in_the_student_thread_and_only_for_its_run(sac, tmp_path, monkeypatch):
-    """--flush-denormal flushes denormal results to zero in the run's thread AND in the --student-thread (which the
-    CPU's per-thread setting could miss); a later run without the flag computes denormals again."""
+    """--flush-denormal (the default) flushes denormal results to zero in the run's thread AND in the
+    --student-thread (which the CPU's per-thread setting could miss); a later run with --no-flush-denormal computes
+    denormals again."""
     def denormal_product():
         return (torch.tensor([1e-38]) * 1e-2).item()  # 1e-40: denormal in float32
 
@@ -247,9 +248,10 @@ def test_flush_denormal_holds_in_the_student_thread_and_only_for_its_run(sac, tm
         return loss(*a, **kw)
 
     monkeypatch.setattr(sac, "student_loss", recording_loss)
-    sac.main(tiny_args(sac, tmp_path / "flush", flush_denormal=True, student_thread=True))
+    assert sac.Args().flush_denormal  # on by default
+    sac.main(tiny_args(sac, tmp_path / "flush", student_thread=True))
     assert seen and all(not main and value == 0.0 for main, value in seen)
     assert denormal_product() == 0.0
     seen.clear()
-    sac.main(tiny_args(sac, tmp_path / "plain"))
+    sac.main(tiny_args(sac, tmp_path / "plain", flush_denormal=False))
     assert seen and all(main and value == pytest.approx(1e-40, rel=1e-2) for main, value in seen)
