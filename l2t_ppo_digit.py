@@ -165,6 +165,13 @@ class Args:
     step 0 zero action falls at a median of ~80 steps). 0: full strength from the start (the paper)"""
     obs_normalization: bool = True
     """empirical normalisation of s (teacher, critic) and o (student): running mean/var, saved and exported"""
+    scan_scale: float = 0.0
+    """rough ground: > 0 normalises the 186 off-centre height-scan inputs with FIXED statistics, (x - 0.5 m) /
+    scan_scale (metres per unit; e.g. 0.2, legged_gym's x5), instead of their running mean/std (0, the default). Ours:
+    the running std of a scan point is 3.5-7 cm, so a slope (all 187 points off by 1-2 std at once) or a pit (the
+    clip, +10 std) reaches the teacher's first layer 20x amplified; at 5.2M steps of stage C the teacher fell on
+    gentle slopes, stairs and stones more often with its scan than with the scan replaced by its centre value
+    (docs/l2t_ppo_digit.md, stage C). Isaac Lab's velocity tasks feed the raw scan (no obs normalisation)."""
 
     # Student (paper 2, Fig. 2, Eqs. 3-5)
     student_loss: str = "il"
@@ -243,6 +250,23 @@ class EmpiricalNormalization(nn.Module):
         self.register_buffer("eps", torch.tensor(eps if enabled else 0.0))
         # 1 = an input the network sees, 0 = one it never sees (zeroed after normalising; see `input_keep_mask`)
         self.register_buffer("keep", torch.ones(dim) if keep is None else torch.as_tensor(keep, dtype=torch.float32))
+        # inputs with fixed statistics (`pin_inputs`; not saved as such: their pinned mean/var are, so a loader
+        # that knows nothing of the pin normalises them the same way)
+        self.register_buffer("pinned", torch.zeros(dim, dtype=torch.bool), persistent=False)
+        self.register_buffer("pinned_mean", torch.zeros(dim), persistent=False)
+        self.register_buffer("pinned_var", torch.ones(dim), persistent=False)
+
+    @torch.no_grad()
+    def pin_inputs(self, index, mean: float, std: float):
+        """From now on normalise inputs `index` as (x - mean) / std, whatever the data (`--scan-scale`)."""
+        self.pinned[index] = True
+        self.pinned_mean[index] = mean
+        self.pinned_var[index] = (std - float(self.eps)) ** 2  # forward divides by sqrt(var) + eps
+        self._apply_pins()
+
+    def _apply_pins(self):
+        self.mean.copy_(torch.where(self.pinned, self.pinned_mean, self.mean))
+        self.var.copy_(torch.where(self.pinned, self.pinned_var, self.var))
 
     @torch.no_grad()
     def update(self, x: torch.Tensor):
@@ -256,9 +280,24 @@ class EmpiricalNormalization(nn.Module):
         self.mean += rate * delta
         self.var += rate * (batch_var - self.var + delta * (batch_mean - self.mean))
         self.count.copy_(total)
+        self._apply_pins()
 
     def forward(self, x):
         return (x - self.mean) / (self.var.sqrt() + self.eps) * self.keep
+
+
+SCAN_NOMINAL = 0.5  # m: a height-scan value under the standing torso (~1.0 m minus the scan's 0.5 m offset)
+
+
+def pin_scan(nets, scan_scale: float):
+    """`--scan-scale`: fixed statistics for the 186 off-centre height-scan inputs of the teacher's and critic's
+    normaliser. The centre point (the torso's height, which flat-ground runs see too) keeps its running statistics,
+    so a warm start from a flat run still reads it as it was trained to."""
+    if scan_scale > 0:
+        index = torch.zeros(OBS_DIM, dtype=torch.bool)
+        index[OBS_SLICES["height_scan"]] = True
+        index[HEIGHT_SCAN_CENTRE] = False
+        nets.state_norm.pin_inputs(index.to(nets.state_norm.mean.device), SCAN_NOMINAL, scan_scale)
 
 
 def input_keep_mask(terrain: str) -> torch.Tensor:
@@ -685,6 +724,7 @@ def main(args: Args):
         run_dir = os.path.join(args.runs_dir, f"Digit-{args.terrain}__{args.exp_name}__{args.seed}__{int(time.time())}")
     os.makedirs(run_dir, exist_ok=True)
     cap_noise_std(nets, args.max_noise_std)  # a cap set now applies from the first rollout (also after a resume)
+    pin_scan(nets, args.scan_scale)  # after any load: a warm start's running statistics of the scan are replaced
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
     checkpoint_file.remove_stale_temps(ckpt_path)  # left by a run killed while writing
     writer = checkpoint_file.open_writer(run_dir, args, global_step)
@@ -1021,6 +1061,8 @@ def check_args(args: Args):
             fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     if args.max_noise_std is not None and not (math.isfinite(args.max_noise_std) and args.max_noise_std > 0):
         fail(f"--max-noise-std must be a positive number, got {args.max_noise_std}")
+    if not (math.isfinite(args.scan_scale) and args.scan_scale >= 0):
+        fail(f"--scan-scale must be 0 (running statistics) or a positive number of metres, got {args.scan_scale}")
     if args.num_workers > 0 and args.num_envs % args.num_workers != 0:
         fail(f"--num-envs ({args.num_envs}) must be a multiple of --num-workers ({args.num_workers})")
     if args.num_minibatches > args.num_envs:

@@ -324,6 +324,30 @@ def test_actor_init_scale_scales_both_initial_mean_actions(ppo):
     assert default.teacher(s)[0].abs().mean() > 0.01  # so the comparison above is not between zeros
 
 
+def test_scan_scale_pins_the_off_centre_scan_statistics_and_a_plain_loader_reproduces_them(ppo):
+    from envs.digit.env import HEIGHT_SCAN_CENTRE, OBS_SLICES
+
+    torch.manual_seed(0)
+    nets = ppo.L2TNets(16, 1.0, True, 1.0, "rough")
+    ppo.pin_scan(nets, 0.2)
+    scan = torch.arange(OBS_DIM)[OBS_SLICES["height_scan"]]
+    others = scan[scan != HEIGHT_SCAN_CENTRE]
+    for _ in range(3):  # data far from the pinned statistics: only the unpinned inputs follow it
+        nets.state_norm.update(torch.randn(64, OBS_DIM) * 0.03 + 0.45)
+    s = torch.randn(8, OBS_DIM) * 0.1 + 0.5
+    y = nets.state_norm(s)
+    assert torch.allclose(y[:, others], (s[:, others] - ppo.SCAN_NOMINAL) / 0.2, atol=1e-5)
+    running = (s[:, HEIGHT_SCAN_CENTRE] - nets.state_norm.mean[HEIGHT_SCAN_CENTRE]) / (
+        nets.state_norm.var[HEIGHT_SCAN_CENTRE].sqrt() + nets.state_norm.eps)
+    assert torch.allclose(y[:, HEIGHT_SCAN_CENTRE], running) and nets.state_norm.mean[HEIGHT_SCAN_CENTRE] < 0.46
+    plain = ppo.L2TNets(16, 1.0, True, 1.0, "rough")  # knows nothing of the pin: the saved mean/var carry it
+    plain.load_state_dict(nets.state_dict())
+    assert torch.equal(plain.state_norm(s), y)
+    ppo.pin_scan(plain, 0.0)  # 0: nothing pinned, the running statistics stay
+    plain.state_norm.update(torch.randn(64, OBS_DIM) + 3.0)
+    assert plain.state_norm.mean[others].min() > 0.6
+
+
 def test_on_flat_ground_the_networks_see_one_height_scan_value(ppo):
     from envs.digit.env import HEIGHT_SCAN_CENTRE, OBS_SLICES
 
@@ -510,6 +534,8 @@ def test_clipped_surrogate_survives_a_ratio_that_overflows(ppo):
     (dict(terrain_columns="rows"), "--terrain-columns"),
     (dict(terrain_preset="mjlab"), "--terrain-preset"),
     (dict(max_noise_std=float("inf")), "--max-noise-std"),
+    (dict(scan_scale=-0.2), "--scan-scale"),
+    (dict(scan_scale=float("nan")), "--scan-scale"),
 ])
 def test_bad_input_is_a_one_line_error_naming_the_flag(ppo, tmp_path, overrides, flag):
     with pytest.raises(SystemExit) as e:
