@@ -167,11 +167,12 @@ class Args:
     """empirical normalisation of s (teacher, critic) and o (student): running mean/var, saved and exported"""
     scan_scale: float = 0.0
     """rough ground: > 0 normalises the 186 off-centre height-scan inputs with FIXED statistics, (x - 0.5 m) /
-    scan_scale (metres per unit; e.g. 0.2, legged_gym's x5), instead of their running mean/std (0, the default). Ours:
-    the running std of a scan point is 3.5-7 cm, so a slope (all 187 points off by 1-2 std at once) or a pit (the
-    clip, +10 std) reaches the teacher's first layer 20x amplified; at 5.2M steps of stage C the teacher fell on
-    gentle slopes, stairs and stones more often with its scan than with the scan replaced by its centre value
-    (docs/l2t_ppo_digit.md, stage C). Isaac Lab's velocity tasks feed the raw scan (no obs normalisation)."""
+    scan_scale (metres per unit; e.g. 0.2, legged_gym's x5), instead of their running mean/std (0, the default).
+    Ours: the running std of a scan point is 3.5-7 cm, so a slope (all 187 points off by 1-2 std at once) or a pit
+    (the clip, +10 std) reaches the teacher's first layer 20x amplified against metres; at 5.2M steps of stage C
+    the teacher fell on gentle slopes, stairs and stones more often with its scan than with the scan replaced by its
+    centre value (docs/l2t_ppo_digit.md, stage C). Isaac Lab's velocity tasks feed the raw scan (no obs
+    normalisation)."""
 
     # Student (paper 2, Fig. 2, Eqs. 3-5)
     student_loss: str = "il"
@@ -1061,8 +1062,9 @@ def check_args(args: Args):
             fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     if args.max_noise_std is not None and not (math.isfinite(args.max_noise_std) and args.max_noise_std > 0):
         fail(f"--max-noise-std must be a positive number, got {args.max_noise_std}")
-    if not (math.isfinite(args.scan_scale) and args.scan_scale >= 0):
-        fail(f"--scan-scale must be 0 (running statistics) or a positive number of metres, got {args.scan_scale}")
+    if not (math.isfinite(args.scan_scale) and (args.scan_scale == 0 or args.scan_scale > 0.01)):
+        fail(f"--scan-scale must be 0 (running statistics) or a number of metres above the normaliser's eps 0.01, "
+             f"got {args.scan_scale}")
     if args.num_workers > 0 and args.num_envs % args.num_workers != 0:
         fail(f"--num-envs ({args.num_envs}) must be a multiple of --num-workers ({args.num_workers})")
     if args.num_minibatches > args.num_envs:

@@ -536,6 +536,7 @@ def test_clipped_surrogate_survives_a_ratio_that_overflows(ppo):
     (dict(max_noise_std=float("inf")), "--max-noise-std"),
     (dict(scan_scale=-0.2), "--scan-scale"),
     (dict(scan_scale=float("nan")), "--scan-scale"),
+    (dict(scan_scale=0.005), "--scan-scale"),
 ])
 def test_bad_input_is_a_one_line_error_naming_the_flag(ppo, tmp_path, overrides, flag):
     with pytest.raises(SystemExit) as e:
