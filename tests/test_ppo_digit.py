@@ -698,6 +698,27 @@ def test_flush_denormal_flag_sets_the_processs_float_mode(ppo, tmp_path, fake_en
         assert tiny == 0.0 if flush else tiny > 0.0
 
 
+def test_scan_scale_flag_reaches_the_saved_normaliser_of_a_run(ppo, tmp_path, fake_envs):
+    """--scan-scale is applied in main (after any load) and its pinned statistics are what the checkpoint holds,
+    while the run's data still moves every other input's statistics."""
+    from envs.digit.env import HEIGHT_SCAN_CENTRE, OBS_SLICES
+
+    scan = torch.arange(OBS_DIM)[OBS_SLICES["height_scan"]]
+    others = scan[scan != HEIGHT_SCAN_CENTRE]
+    stats = {}
+    for scale in (0.0, 0.2):
+        run_dir = ppo.main(fake_args(ppo, tmp_path, terrain="rough", scan_scale=scale, exp_name=f"scan{scale}"))
+        nets = checkpoint_file.load(os.path.join(run_dir, "checkpoint.pt"))["nets"]
+        stats[scale] = nets["state_norm.mean"], nets["state_norm.var"].sqrt() + nets["state_norm.eps"]
+    mean, std = stats[0.2]
+    assert torch.allclose(mean[others], torch.full_like(mean[others], ppo.SCAN_NOMINAL))
+    assert torch.allclose(std[others], torch.full_like(std[others], 0.2))
+    assert not torch.allclose(stats[0.0][0][others], mean[others])  # without the flag: the data's statistics
+    keep = torch.ones(OBS_DIM, dtype=torch.bool)
+    keep[others] = False
+    assert torch.equal(stats[0.0][0][keep], mean[keep])  # the other inputs: the same run's statistics either way
+
+
 def test_resume_continues_the_terrain_curriculum_where_it_was(ppo, tmp_path, fake_envs):
     """A checkpoint keeps every env's terrain level; --resume starts the envs on those levels (not a fresh draw)
     and refuses another env count on rough ground; on flat ground the levels are not passed."""
