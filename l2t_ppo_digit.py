@@ -86,6 +86,10 @@ class Args:
     `gentle` (ours: stairs and stone gaps from 0, so row 0 of every type but random rough is flat). Stage C's
     teachers fell on Isaac Lab's row 0 of stairs (5 cm) and stones (0.2 m gaps) in 81-100 % of their episodes, 60 %
     of the tiles"""
+    max_init_level: int = 5
+    """rough ground: a fresh run's envs start on terrain levels drawn from U{0..this} (Isaac Lab's 5, initial mean
+    2.5); 0 starts every env on the easiest row, so a teacher that can walk only there is not first dropped onto
+    levels it falls on (ours; a resumed run continues its saved levels either way)"""
     terrain_columns: str = "fixed"
     """rough ground: `fixed` (Isaac Lab's: env i always plays column floor(i * 20 / num_envs), i.e. one terrain
     type, so its level measures that type) or `random` (each episode draws its column; the stage C runs before
@@ -690,6 +694,7 @@ def main(args: Args):
     env_kwargs = {"terrain": args.terrain, "max_episode_steps": args.max_episode_steps,
                   "reward_weights": reward_weights(args), "gravity_axes": args.gravity_axes,
                   "curriculum": args.curriculum, "terrain_preset": args.terrain_preset,
+                  "max_init_level": args.max_init_level,
                   # the first episodes too start at the ramp's strength (later ones: set each iteration)
                   "randomization_scale": randomization_scale(ckpt["global_step"] if ckpt else 0,
                                                              args.randomization_ramp_steps)}
@@ -1041,6 +1046,8 @@ def check_args(args: Args):
             fail(f"--reward-overrides: the weight of {term} must be a finite number, got {weight}")
     if args.gravity_axes not in ("z", "xyz"):
         fail(f"--gravity-axes must be z or xyz, got '{args.gravity_axes}'")
+    if args.max_init_level < 0:
+        fail(f"--max-init-level must be >= 0, got {args.max_init_level}")
     if args.terrain_preset not in terrain_mod.PRESETS:
         fail(f"--terrain-preset must be one of {', '.join(terrain_mod.PRESETS)}, got '{args.terrain_preset}'")
     if args.terrain_columns not in ("fixed", "random"):

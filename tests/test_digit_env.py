@@ -605,6 +605,26 @@ def test_both_feet_spawn_on_the_stepping_stone_platform():
     assert np.abs(offsets).max() > 0.05  # still a random spawn offset
 
 
+def test_max_init_level_bounds_a_fresh_curriculum_and_a_bad_value_is_refused():
+    """A seeded reset draws the level from U{0..max_init_level}: 0 puts every fresh curriculum on row 0, the default
+    (Isaac Lab's 5) reaches levels above 0; a resumed level (the reset option) is kept either way."""
+    small = dict(terrain="rough", terrain_rows=10, terrain_cols=2, randomize=False)
+    easy, isaac = DigitEnv(max_init_level=0, **small), DigitEnv(**small)
+    levels = {"easy": [], "isaac": []}
+    for seed in range(12):
+        easy.reset(seed=seed)
+        isaac.reset(seed=seed)
+        levels["easy"].append(easy.terrain_level)
+        levels["isaac"].append(isaac.terrain_level)
+    assert set(levels["easy"]) == {0}
+    assert max(levels["isaac"]) > 0 and max(levels["isaac"]) <= 5
+    easy.reset(seed=0, options={"terrain_level": 4})
+    assert easy.terrain_level == 4
+    for bad in (-1, 1.5):
+        with pytest.raises(ValueError, match="max_init_level must be an integer >= 0"):
+            DigitEnv(max_init_level=bad, **small)
+
+
 def test_gentle_terrain_preset_spawns_row_0_on_flat_ground_and_a_bad_preset_is_refused():
     """terrain_preset="gentle": every column's row-0 spawn origin is at z = 0 (Isaac Lab's stairs put it on a 30 cm
     platform or in a 30 cm pit); the env resets and steps on it; an unknown preset is a ValueError."""

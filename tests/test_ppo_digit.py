@@ -381,10 +381,10 @@ def test_the_env_kwargs_carry_the_task_flags_and_the_ramps_start(ppo, tmp_path, 
     ppo.main(fake_args(ppo, tmp_path, reward_weights="paper", gravity_axes="xyz", randomization_ramp_steps=1000))
     assert seen[0]["reward_weights"] == "paper" and seen[0]["gravity_axes"] == "xyz"
     assert seen[0]["curriculum"] == "displacement"  # the script's default (the env's is Isaac Lab's rule)
-    assert seen[0]["terrain_preset"] == "isaac"
+    assert seen[0]["terrain_preset"] == "isaac" and seen[0]["max_init_level"] == 5  # Isaac Lab's
     assert seen[0]["randomization_scale"] == 0.0  # the very first episodes already start at the ramp's strength
-    ppo.main(fake_args(ppo, tmp_path, randomization_ramp_steps=0))
-    assert seen[-1]["randomization_scale"] == 1.0
+    ppo.main(fake_args(ppo, tmp_path, randomization_ramp_steps=0, max_init_level=0))
+    assert seen[-1]["randomization_scale"] == 1.0 and seen[-1]["max_init_level"] == 0
 
 
 def test_randomization_ramps_in_and_the_critic_keeps_its_own_fixed_rate(ppo, tmp_path, fake_envs):
@@ -537,6 +537,7 @@ def test_clipped_surrogate_survives_a_ratio_that_overflows(ppo):
     (dict(scan_scale=-0.2), "--scan-scale"),
     (dict(scan_scale=float("nan")), "--scan-scale"),
     (dict(scan_scale=0.005), "--scan-scale"),
+    (dict(max_init_level=-1), "--max-init-level"),
 ])
 def test_bad_input_is_a_one_line_error_naming_the_flag(ppo, tmp_path, overrides, flag):
     with pytest.raises(SystemExit) as e:

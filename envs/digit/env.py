@@ -346,9 +346,10 @@ class DigitEnv(gym.Env):
     less than half of ``|cmd_xy| * 20 s`` in 52 % (``python -m envs.digit.probes curriculum``, 4000 episodes), so
     under "isaac" even its level sinks: that walk's stationary mean is ~1.5, below the initial mean 2.5; under
     "displacement" it never goes down. Updated at reset, from the previous episode; a seeded reset starts a fresh
-    curriculum, initial level U{0..5}, ``initial_levels``, unless ``reset(options={"terrain_level": L})`` continues
-    one from level L, as a resumed training run does); the column (terrain type) is ``terrain_col`` if given, else
-    drawn uniformly at each reset (Isaac Lab spreads ENVS evenly over columns; a single env samples them) (ours).
+    curriculum, initial level U{0..max_init_level} (5: Isaac Lab's), ``initial_levels``, unless
+    ``reset(options={"terrain_level": L})`` continues one from level L, as a resumed training run does); the column
+    (terrain type) is ``terrain_col`` if given, else drawn uniformly at each reset (Isaac Lab spreads ENVS evenly
+    over columns; a single env samples them) (ours).
     On the flat floor: level 0, origin 0.
 
     Domain randomisation (Table III), each range scaled by the strength s = ``randomization_scale`` in [0, 1] (kwarg,
@@ -420,6 +421,8 @@ class DigitEnv(gym.Env):
     | `curriculum`          | str         | "isaac"     | the terrain level rule: "isaac" or "displacement" (below)    |
     | `terrain_preset`      | str         | "isaac"     | tile ranges, ``terrain.PRESETS``: "isaac" or "gentle"        |
     |                       |             |             | (stairs and stone gaps from 0 m; rough keeps 2 cm at row 0)  |
+    | `max_init_level`      | int         | 5           | a fresh curriculum starts on a level drawn from U{0..this}   |
+    |                       |             |             | (Isaac Lab's 5; 0: every env starts on the easiest row)      |
 
     ## Version History
 
@@ -443,7 +446,7 @@ class DigitEnv(gym.Env):
         ``base_pos_w`` is now relative to the spawn origin (v0's root-state position was).
       Added to v1 later, each a kwarg or reset option whose default keeps v1 as it was (so no new version):
       ``curriculum="displacement"`` (see "Starting State"), ``reset(options={"terrain_level": L})``,
-      ``terrain_preset="gentle"``.
+      ``terrain_preset="gentle"``, ``max_init_level``.
     * v0: first version (issue 6).
     """
 
@@ -454,7 +457,8 @@ class DigitEnv(gym.Env):
                  randomize: bool = True, max_episode_steps: int = MAX_EPISODE_STEPS, width: int = 640,
                  height: int = 480, source_physics: bool = False, action_scale: float = ACTION_SCALE,
                  reward_weights="v1", randomization_scale: float = 1.0, gravity_axes: str = "z",
-                 curriculum: str = "isaac", terrain_preset: str = "isaac"):
+                 curriculum: str = "isaac", terrain_preset: str = "isaac",
+                 max_init_level: int = terrain_mod.MAX_INIT_LEVEL):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if terrain not in ("rough", "flat"):
@@ -498,6 +502,9 @@ class DigitEnv(gym.Env):
         if curriculum not in CURRICULUM_RULES:
             raise ValueError(f"curriculum must be one of {CURRICULUM_RULES}, got {curriculum!r}")
         self.curriculum = curriculum
+        if not (isinstance(max_init_level, (int, np.integer)) and max_init_level >= 0):
+            raise ValueError(f"max_init_level must be an integer >= 0, got {max_init_level!r}")
+        self.max_init_level = int(max_init_level)
         self.randomization_scale = 1.0
         self.set_randomization_scale(randomization_scale)
         self.data = mujoco.MjData(m)
@@ -614,7 +621,7 @@ class DigitEnv(gym.Env):
                     raise ValueError(f"options['terrain_level'] must be an integer in [0, {rows - 1}], got {level!r}")
                 self.terrain_level = int(level)
             elif seed is not None or self.terrain_level is None:  # a fresh curriculum
-                self.terrain_level = int(terrain_mod.initial_levels(1, rows, rng)[0])
+                self.terrain_level = int(terrain_mod.initial_levels(1, rows, rng, self.max_init_level)[0])
             else:  # on reset, from the previous episode's end state
                 walked = float(np.linalg.norm(d.qpos[:2] - self._origin[:2]))
                 if self.curriculum == "isaac":  # Isaac Lab: the last command's speed over the whole episode
