@@ -27,6 +27,7 @@ PAPER_TABLE2 = {("uniform", 0.4): (8840, 5896), ("uniform", 0.3): (7912, 6735), 
 PAPER_TABLE3 = {"l2": (7906, 6662), "l1": (7868, 6687), "asym": (7919, 6722), "l1+asym": (7912, 6735)}
 TABLE3_ALPHA = 0.3
 DEFAULT_LOSS = "l1+asym"
+TABLE3_LOSSES = ("l1", "l2", "kl", "asym", DEFAULT_LOSS)
 LAST_K = 5
 FIELDS = ("run", "env_id", "noise", "alpha", "student_loss", "seed", "bf16", "steps", "teacher_best",
           "teacher_best_step", "student_best", "student_best_step", "teacher_last5", "student_last5", "sps_median",
@@ -183,10 +184,18 @@ def plan(runs_dir, steps):
     wanted = [("uniform", a, DEFAULT_LOSS, s) for a in (0.1, 0.4) for s in (1, 2)]
     wanted += [("uniform", a, DEFAULT_LOSS, 1) for a in (0.2, 0.3)]
     wanted += [("gaussian", a, DEFAULT_LOSS, 1) for a in (0.1, 0.4)]
-    wanted += [("uniform", TABLE3_ALPHA, loss, 1) for loss in ("l1", "l2", "kl", "asym")]
+    wanted += [("uniform", TABLE3_ALPHA, loss, 1) for loss in TABLE3_LOSSES if loss != DEFAULT_LOSS]
+
+    def match(noise, alpha, loss, seed):
+        return [r for r in done if r["noise"] == noise and abs(r["alpha"] - alpha) < 1e-9 and r["student_loss"] == loss
+                and r["seed"] == seed and not r["bf16"] and r["steps"] >= steps]
+
+    table3 = {loss: match("uniform", TABLE3_ALPHA, loss, 1) for loss in TABLE3_LOSSES}
+    if all(table3.values()):  # every loss has its seed-1 run: the best and worst student get a second seed
+        ranked = sorted(TABLE3_LOSSES, key=lambda loss: max(r["student_best"] for r in table3[loss]))
+        wanted += [("uniform", TABLE3_ALPHA, loss, 2) for loss in (ranked[-1], ranked[0])]
     for noise, alpha, loss, seed in wanted:
-        hit = any(r["noise"] == noise and abs(r["alpha"] - alpha) < 1e-9 and r["student_loss"] == loss
-                  and r["seed"] == seed and not r["bf16"] and r["steps"] >= steps for r in done)
+        hit = bool(match(noise, alpha, loss, seed))
         name = f"t_{noise[0]}{alpha}_{loss.replace('+', '')}"
         print(("done     " if hit else "to run   ") + f"{base} --noise {noise} --alpha {alpha} --student-loss {loss} "
               f"--seed {seed} --exp-name {name}")

@@ -57,3 +57,25 @@ def test_cells_group_tables_and_csv_round_trip(sac_tables, tmp_path):
     sac_tables.write_csv(rows, path)
     back = sac_tables.load_csv(path)
     assert [{k: r[k] for k in sac_tables.FIELDS} for r in back] == [{k: r[k] for k in sac_tables.FIELDS} for r in rows]
+
+
+def test_plan_adds_second_seed_for_best_and_worst_loss_once_all_are_in(sac_tables, tmp_path, capsys):
+    students = {"l1": 30.0, "l2": 50.0, "kl": 10.0, "asym": 40.0}  # kl worst; l1+asym (below) best
+    for loss, s in students.items():
+        fake_run(tmp_path / loss, [100.0, 100.0], [s, s], alpha=0.3, student_loss=loss)
+
+    def second_seeds():
+        capsys.readouterr()
+        sac_tables.plan(str(tmp_path), 20_000)
+        lines = capsys.readouterr().out.splitlines()
+        return sorted(line.split("--student-loss ")[1].split()[0] for line in lines if "--seed 2 " in line
+                      and "--alpha 0.3 " in line)
+
+    assert second_seeds() == []  # l1+asym's seed-1 run is missing: best and worst not known yet
+    fake_run(tmp_path / "l1asym", [100.0, 100.0], [60.0, 60.0], alpha=0.3)
+    assert second_seeds() == ["kl", "l1+asym"]
+    fake_run(tmp_path / "kl2", [100.0, 100.0], [5.0, 5.0], alpha=0.3, student_loss="kl", seed=2)
+    capsys.readouterr()
+    sac_tables.plan(str(tmp_path), 20_000)
+    out = capsys.readouterr().out
+    assert any(line.startswith("done ") and "--student-loss kl --seed 2 " in line for line in out.splitlines())
