@@ -23,6 +23,9 @@ from envs.digit.rewards import (C1, C2, FOOT_APEX, FOOT_STANCE_REL_COM,  # noqa:
                                 PAPER_REWARD_WEIGHTS, foot_height_target)
 from envs.digit.rewards import (CONTACT_FORCE, FEET, FOOT_BODIES, GAIT_PERIOD, LIMIT_JOINTS, REWARD_WEIGHT_SETS,
                                 REWARD_WEIGHTS, SOFT_LIMIT_FACTOR, RewardInputs, reward_terms, sole_z)
+from envs.digit.task import (DIGIT_NOISY_MASK, ENV_PARAM_NAMES, HEIGHT_SCAN_CENTRE, MAX_TILT,  # noqa: F401
+                             MIN_HEIGHT, NUM_JOINTS, OBS_DIM, OBS_SLICES, STUDENT_DIM, STUDENT_SLICE, TORSO_GEOMS)
+from envs.digit import task
 from envs.render import TrackingRenderer
 
 ENV_ID = "l2t/Digit-v1"
@@ -43,10 +46,6 @@ COMMAND_RESAMPLE_S = (3.0, 8.0)
 STANDING_SHARE = 0.1
 CURRICULUM_RULES = ("isaac", "displacement")  # the `curriculum` kwarg: how a reset moves the terrain level
 
-# Termination
-MAX_TILT = 0.7  # rad
-MIN_HEIGHT = 0.5  # m above the ground under the torso
-
 # Domain randomisation
 FRICTION_RANGE = (0.4, 1.0)
 ADDED_MASS_RANGE = (-5.0, 5.0)  # kg
@@ -60,35 +59,9 @@ JOINT_POS_NOISE = 0.1  # rad, hips and arms
 JOINT_VEL_NOISE = 0.1  # rad/s
 SPAWN_TRIES = 50  # draws of the spawn offset on stepping-stones tiles before spawning at the platform centre
 SPAWN_PLATFORM_MARGIN = 0.02  # m kept between the feet and the platform edge
-ENV_PARAM_NAMES = ("friction", "added_mass", "gravity_x", "gravity_y", "gravity_z", "force_x", "force_y",
-                   "force_z", "torque_x", "torque_y", "torque_z", "push_vx", "push_vy")
-
-# Observation layout
-NUM_JOINTS = len(MOTOR_JOINTS) + len(PASSIVE_JOINTS)  # 30
-_SIZES = (("clock", 2), ("base_lin_vel", 3), ("base_ang_vel", 3), ("projected_gravity", 3), ("command", 3),
-          ("joint_pos", NUM_JOINTS), ("joint_vel", NUM_JOINTS), ("last_action", len(MOTOR_JOINTS)),
-          ("base_lin_vel_w", 3), ("base_ang_vel_w", 3), ("base_pos_w", 3), ("base_quat_w", 4),
-          ("env_params", len(ENV_PARAM_NAMES)), ("height_scan", len(terrain_mod.SCAN_POINTS)))
-OBS_SLICES = {}
-_i = 0
-for _name, _n in _SIZES:
-    OBS_SLICES[_name] = slice(_i, _i + _n)
-    _i += _n
-OBS_DIM = _i  # 307
-STUDENT_DIM = OBS_SLICES["last_action"].stop  # 94
-STUDENT_SLICE = slice(0, STUDENT_DIM)
-DIGIT_NOISY_MASK = np.zeros(OBS_DIM, dtype=bool)
-for _name in ("base_lin_vel", "base_ang_vel", "projected_gravity", "joint_pos", "joint_vel"):
-    DIGIT_NOISY_MASK[OBS_SLICES[_name]] = True
-DIGIT_NOISY_MASK.setflags(write=False)
-_SCAN_CENTRE = int(np.flatnonzero((np.abs(terrain_mod.SCAN_POINTS) < 1e-9).all(-1))[0])  # the (0, 0) point
-HEIGHT_SCAN_CENTRE = OBS_SLICES["height_scan"].start + _SCAN_CENTRE  # obs index of the scan's centre point
-_GRAVITY_Z = OBS_SLICES["projected_gravity"].start + 2  # obs index of the projected gravity's z
-
 _MOTOR_IDX = {name: i for i, name in enumerate(MOTOR_JOINTS)}
 RESET_NOISE_IDX = np.array([_MOTOR_IDX[f"{s}-{j}"] for s in ("left", "right")
                             for j in ("hip-roll", "hip-yaw", "hip-pitch") + ARM_MOTORS])  # open chains only
-TORSO_GEOMS = ("torso-box", "torso-head")
 
 
 def heading(R):
@@ -509,7 +482,7 @@ class DigitEnv(gym.Env):
         self.set_randomization_scale(randomization_scale)
         self.data = mujoco.MjData(m)
         self.dt = POLICY_DT
-        assert tuple(m.actuator(i).name for i in range(m.nu)) == MOTOR_JOINTS
+        self._idx = task.ModelIndex(m)  # the addresses the task reads (envs/digit/task.py)
 
         motor_j = m.actuator_trnid[:, 0]
         passive_j = np.array([m.joint(j).id for j in PASSIVE_JOINTS])
@@ -673,6 +646,12 @@ class DigitEnv(gym.Env):
         return obs, {"terrain_level": self.terrain_level, "terrain_col": col, "command": self._command.copy()}
 
     def step(self, action):
+        self._physics_step(action)
+        return step_task([self])[0]
+
+    def _physics_step(self, action):
+        """The physics half of a step: clip the action, set the PD targets, run one control period and a final
+        ``mj_forward``. ``step_task`` does the task half (batched over many envs in ``DigitVectorEnv``)."""
         m, d = self.model, self.data
         a = np.minimum(np.maximum(np.asarray(action, dtype=np.float64).reshape(ACTION_DIM), -1.0), 1.0)  # clip
         if not np.isfinite(a).all():  # clipping lets NaN through to the controls
@@ -681,39 +660,20 @@ class DigitEnv(gym.Env):
         mujoco.mj_step(m, d, nstep=self.substeps)
         mujoco.mj_forward(m, d)  # everything below belongs to the final state
         self._t += 1
+        self._action = a
+
+    def _end_step(self, obs, terms, terminated, in_contact, yaw):
+        """The per-env bookkeeping after the task's batched half: episode end, then commands and pushes."""
+        d = self.data
+        finite = yaw is not None
         t = self._t * self.dt
-
-        finite = bool(np.isfinite(d.qpos).all() and np.isfinite(d.qvel).all())
-        contacts = self._contacts() if finite else (np.zeros(2), False, 0)
-        foot_force, torso_contact, n_undesired = contacts
-        in_contact = foot_force > CONTACT_FORCE
-        self._contact_time = np.where(in_contact, self._contact_time + self.dt, 0.0)
-        self._air_time = np.where(in_contact, 0.0, self._air_time + self.dt)
-        obs, extra = self._observe() if finite else (np.zeros(OBS_DIM), None)
-        if finite:
-            tilt = math.acos(min(max(-float(obs[_GRAVITY_Z]), -1.0), 1.0))
-            terminated = bool(torso_contact or tilt > MAX_TILT or extra["base_height"] < MIN_HEIGHT)
-        else:
-            terminated = True
         truncated = bool(not terminated and self._t >= self.max_episode_steps)
-
-        if finite:
-            state = self._reward_state(a, obs, extra, foot_force, n_undesired, terminated, t)
-            terms = reward_terms(state, self.reward_weights)
-        else:
-            terms = {name: 0.0 for name in REWARD_WEIGHTS}
-            terms["termination"] = self.reward_weights["termination"] * self.dt
         reward = float(sum(terms.values()))
-        self._last_action = a
+        self._last_action = self._action
         info = {"reward_terms": terms, "command": self._command.copy(), "foot_contact": in_contact.copy()}
-
         if finite:  # the commanded path, along the robot's own heading (the frame track_lin_vel_xy reads)
-            w, x, y, z = d.qpos[3:7]
-            yaw = math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
-            cos, sin = math.cos(yaw), math.sin(yaw)
-            vx, vy = float(self._command[0]), float(self._command[1])
-            self._commanded_xy[0] += self.dt * (cos * vx - sin * vy)
-            self._commanded_xy[1] += self.dt * (sin * vx + cos * vy)
+            self._commanded_xy = task.commanded_path_step(self._commanded_xy[None], self._command[None],
+                                                          np.array([yaw]))[0]
         if terminated or truncated:
             self._fell = terminated
             info["terrain_level"], info["terrain_col"] = self.terrain_level, self._col
@@ -753,92 +713,33 @@ class DigitEnv(gym.Env):
             return None
         return terrain_mod.STONES["platform"] / 2 - SPAWN_PLATFORM_MARGIN
 
+    def _physics_state(self):
+        """The task's ``PhysicsState`` of this env (a batch of one, numpy float64): ``task.mujoco_state``."""
+        return task.mujoco_state(self.model, self.data, self._idx, self._ground, self._foot_of, self._is_torso)
+
     def _contacts(self):
         """Normal ground force on each foot (N), torso-ground contact, number of undesired contact geoms."""
-        m, d = self.model, self.data
-        foot_force = np.zeros(2)
-        torso = False
-        undesired = set()
-        f6 = np.zeros(6)
-        for i in range(d.ncon):
-            g1, g2 = int(d.contact.geom1[i]), int(d.contact.geom2[i])
-            mujoco.mj_contactForce(m, d, i, f6)
-            if f6[0] <= CONTACT_FORCE:
-                continue
-            gr1, gr2 = self._ground[g1], self._ground[g2]
-            if gr1 or gr2:
-                robot = g2 if gr1 else g1
-                if self._foot_of[robot] >= 0:
-                    foot_force[self._foot_of[robot]] += f6[0]
-                elif self._is_torso[robot]:
-                    torso = True
-                else:
-                    undesired.add(robot)
-            else:  # robot-robot
-                undesired.update((g1, g2))
-        return foot_force, torso, len(undesired)
+        s = self._physics_state()
+        return s.foot_force[0], bool(s.torso_contact[0]), int(s.undesired[0])
 
     def _observe(self):
-        d = self.data
-        obs = np.empty(OBS_DIM)
-        S = OBS_SLICES
-        quat = d.qpos[3:7]
-        quat = quat / math.sqrt(quat.dot(quat))  # np.linalg.norm's arithmetic, without its overhead
-        if quat[0] < 0:
-            quat = -quat
-        R = quat_to_mat(quat)
-        pos, v_w, w_b = d.qpos[:3], d.qvel[:3], d.qvel[3:6]
-        yaw = heading(R)
-        phase = 2.0 * np.pi * self._t * self.dt / GAIT_PERIOD
-        obs[S["clock"]] = np.sin(phase), np.cos(phase)
-        obs[S["base_lin_vel"]] = R.T @ v_w
-        obs[S["base_ang_vel"]] = w_b
-        obs[S["projected_gravity"]] = -R[2]  # R^T (0, 0, -1)
-        obs[S["command"]] = self._command
-        obs[S["joint_pos"]] = d.qpos[self._jq] - self._joint_default
-        obs[S["joint_vel"]] = d.qvel[self._jv]
-        obs[S["last_action"]] = self._last_action
-        obs[S["base_lin_vel_w"]] = v_w
-        obs[S["base_ang_vel_w"]] = R @ w_b
-        obs[S["base_pos_w"]] = pos - self._origin
-        obs[S["base_quat_w"]] = quat
-        obs[S["env_params"]] = self._env_params
-        # one ground lookup for the scan points and the two feet (the flat floor is at z = 0)
-        n = len(terrain_mod.SCAN_POINTS)
-        if self.terrain is None:
-            ground = np.zeros(n + 2)
-        else:
-            ground = self.terrain.ground_height(np.concatenate([terrain_mod.scan_points_world(pos, yaw)[0],
-                                                                d.geom_xpos[self._feet, :2]]))
-        obs[S["height_scan"]] = terrain_mod.scan_values(pos[2], ground[:n])
-        extra = {"R": R, "yaw": yaw, "foot_ground": ground[n:],
-                 "base_height": obs[S["height_scan"]][_SCAN_CENTRE] + terrain_mod.SCAN_OFFSET}
-        return obs, extra
+        """Table I's observation (307,) of the current state and the task's ``extra`` (batch of one):
+        ``task.observe``."""
+        obs, extra = task.observe(
+            self._physics_state_kinematic(), self._idx, np.array([self._t]), self._command[None],
+            self._last_action[None], self._origin[None], self._env_params[None], self._ground_batch)
+        return obs[0], extra
 
-    def _reward_state(self, a, obs, extra, foot_force, n_undesired, terminated, t):
-        """The step's ``RewardInputs`` (state at the step's end) for the reward terms."""
-        m, d = self.model, self.data
-        S = OBS_SLICES
-        c, s = np.cos(extra["yaw"]), np.sin(extra["yaw"])
-        v_w = d.qvel[:3]
-        lin_vel_yaw = np.array([c * v_w[0] + s * v_w[1], -s * v_w[0] + c * v_w[1], v_w[2]])
-        q_lim = d.qpos[self._lim_q]
-        vel6 = np.zeros(6)
-        foot_vel = np.zeros((2, 2))
-        for k, b in enumerate(self._foot_bodies):
-            mujoco.mj_objectVelocity(m, d, mujoco.mjtObj.mjOBJ_BODY, b, vel6, 0)
-            foot_vel[k] = vel6[3:5]
-        sole = sole_z(m, d, self._feet)
-        return RewardInputs(
-            time=t, terminated=terminated, command=self._command.copy(), action=a, last_action=self._last_action,
-            motor_pos_rel=obs[S["joint_pos"]][:ACTION_DIM], motor_vel=d.qvel[self._mv].copy(),
-            motor_acc=d.qacc[self._mv].copy(), motor_torque=d.actuator_force.copy(),
-            limit_excess=np.maximum(self._soft_lo - q_lim, 0.0) + np.maximum(q_lim - self._soft_hi, 0.0),
-            projected_gravity=obs[S["projected_gravity"]], lin_vel_b=obs[S["base_lin_vel"]],
-            ang_vel_b=obs[S["base_ang_vel"]], lin_vel_yaw=lin_vel_yaw, ang_vel_w=obs[S["base_ang_vel_w"]],
-            foot_force=foot_force, air_time=self._air_time.copy(), contact_time=self._contact_time.copy(),
-            foot_vel_xy=foot_vel, foot_rel_com=sole - d.subtree_com[self._torso, 2],
-            foot_above_ground=sole - extra["foot_ground"], undesired_contacts=n_undesired)
+    def _physics_state_kinematic(self):
+        """The parts of the physics state the observation reads (no contact scan: ``observe`` does not need it)."""
+        d, idx = self.data, self._idx
+        return task.PhysicsState(qpos=d.qpos[None], qvel=d.qvel[None], qacc=None, actuator_force=None,
+                                 foot_pos=d.geom_xpos[idx.feet][None], foot_mat=None, com_z=None, foot_vel_xy=None,
+                                 foot_force=None, torso_contact=None, undesired=None)
+
+    def _ground_batch(self, xy):
+        """Ground z (N, K) at world points xy (N, K, 2)."""
+        return self._ground_height(xy.reshape(-1, 2)).reshape(xy.shape[:-1])
 
     def render(self):
         if self.render_mode != "rgb_array":
@@ -853,7 +754,58 @@ class DigitEnv(gym.Env):
             self._renderer = None
 
 
-__all__ = ["ENV_ID", "DigitEnv", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES", "STUDENT_DIM", "STUDENT_SLICE",
+def step_task(envs):
+    """The task's half of a step (``envs/digit/task.py``) for DigitEnvs whose ``_physics_step`` has just run: the
+    observation, termination and Table II terms of all of them in ONE batched call, then each env's bookkeeping.
+    ``DigitEnv.step`` calls it with one env, ``DigitVectorEnv`` with a worker's whole block (the envs share one
+    terrain setting). Returns one ``(obs, reward, terminated, truncated, info)`` per env."""
+    finite = [bool(np.isfinite(e.data.qpos).all() and np.isfinite(e.data.qvel).all()) for e in envs]
+    live = [e for e, f in zip(envs, finite) if f]
+    rows = {}
+    if live:
+        state = task.stack_states([e._physics_state() for e in live])
+        air, contact = task.update_foot_timers(state.foot_force, np.stack([e._air_time for e in live]),
+                                               np.stack([e._contact_time for e in live]))
+        obs, extra = task.observe(state, live[0]._idx, np.array([e._t for e in live], dtype=np.float64),
+                                  np.stack([e._command for e in live]), np.stack([e._last_action for e in live]),
+                                  np.stack([e._origin for e in live]), np.stack([e._env_params for e in live]),
+                                  _ground_of(live))
+        done = task.terminated(state, obs, extra)
+        inputs = task.reward_inputs(state, live[0]._idx, obs, extra, np.stack([e._action for e in live]),
+                                    np.stack([e._last_action for e in live]), np.stack([e._command for e in live]),
+                                    air, contact, done, np.array([e._t * e.dt for e in live]))
+        weights = live[0].reward_weights
+        same = all(e.reward_weights == weights for e in live)  # else: raw values, each env's weights below
+        values = reward_terms(inputs, weights if same else dict.fromkeys(weights, 1.0))
+        in_contact = state.foot_force > CONTACT_FORCE
+        yaw = extra["yaw"]
+        for k, e in enumerate(live):
+            e._air_time, e._contact_time = air[k], contact[k]
+            terms = {name: float(v[k]) * (1.0 if same else e.reward_weights[name]) for name, v in values.items()}
+            rows[id(e)] = (obs[k], terms, bool(done[k]), in_contact[k], float(yaw[k]))
+    out = []
+    for e in envs:
+        if id(e) not in rows:  # a non-finite state ends the episode as a fall
+            e._air_time, e._contact_time = e._air_time + e.dt, np.zeros(2)
+            terms = {name: 0.0 for name in REWARD_WEIGHTS}
+            terms["termination"] = e.reward_weights["termination"] * e.dt
+            rows[id(e)] = (np.zeros(OBS_DIM), terms, True, np.zeros(2, dtype=bool), None)
+        out.append(e._end_step(*rows[id(e)]))
+    return out
+
+
+def _ground_of(envs):
+    """The ground lookup (N, K, 2) -> (N, K) of a batch of envs: one call when they share a terrain."""
+    terrains = {id(e.terrain) for e in envs}
+    if len(terrains) == 1:
+        return envs[0]._ground_batch
+
+    def ground(xy):
+        return np.stack([e._ground_batch(xy[k:k + 1])[0] for k, e in enumerate(envs)])
+    return ground
+
+
+__all__ = ["ENV_ID", "DigitEnv", "step_task", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES", "STUDENT_DIM", "STUDENT_SLICE",
            "ACTION_DIM", "DIGIT_NOISY_MASK", "ENV_PARAM_NAMES", "SUBSTEPS", "POLICY_DT", "EPISODE_LENGTH_S",
            "MAX_EPISODE_STEPS", "ACTION_SCALE", "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE", "GAIT_PERIOD",
            "FOOT_APEX", "FOOT_STANCE_REL_COM", "C1", "C2", "CONTACT_FORCE", "MAX_TILT", "MIN_HEIGHT", "FRICTION_RANGE",

@@ -78,7 +78,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.digit import ACTION_DIM
-from envs.digit.env import DIGIT_NOISY_MASK, OBS_DIM, REWARD_WEIGHTS, DigitEnv
+from envs.digit.env import DIGIT_NOISY_MASK, OBS_DIM, REWARD_WEIGHTS, DigitEnv, step_task
 from envs.noise import NoisyObservation
 from envs.terrain import NUM_COLS
 
@@ -164,8 +164,12 @@ class _Block:
     def step(self):
         v = self.v
         actions = v["actions"]
+        for i, env in enumerate(self.envs):  # the physics, env by env
+            env.unwrapped._physics_step(actions[i])
+        results = step_task([env.unwrapped for env in self.envs])  # the task, batched over the block
         for i, env in enumerate(self.envs):
-            obs, reward, terminated, truncated, info = env.step(actions[i])
+            state, reward, terminated, truncated, info = results[i]
+            obs = env._observe(state)  # NoisyObservation: the student's noisy copy
             self._ret[i] += reward
             self._len[i] += 1
             self._terms[i] += np.fromiter(info["reward_terms"].values(), np.float64, len(REWARD_WEIGHTS))
