@@ -120,3 +120,23 @@ def run_cli_many(script, argvs, cwd, timeout=300):
                           capture_output=True, text=True, timeout=timeout, cwd=cwd)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
+
+
+# MuJoCo Warp on warp's CPU device: one simulator per terrain for the whole session, so that Warp's kernel
+# compilation (~40 s at the first step of a process, then cached in ~/.cache/warp) is paid once, not per test.
+@pytest.fixture(scope="session")
+def warp_flat_sim():
+    pytest.importorskip("mujoco_warp")
+    from envs.digit.warp_backend import WarpDigitSim
+    sim = WarpDigitSim(3, terrain="flat", device="cpu")
+    sim.step()  # compile
+    return sim
+
+
+@pytest.fixture(scope="session")
+def warp_rough_sim():
+    pytest.importorskip("mujoco_warp")
+    from envs.digit.warp_backend import WarpDigitSim
+    sim = WarpDigitSim(4, terrain="rough", device="cpu")
+    sim.step()  # compile
+    return sim

@@ -107,6 +107,17 @@ def _compile(terrain, terrain_rows, terrain_cols, terrain_seed, terrain_preset="
     return grid, model, ground_names
 
 
+def compiled_model(terrain="rough", terrain_rows=terrain_mod.NUM_ROWS, terrain_cols=terrain_mod.NUM_COLS,
+                   terrain_seed=0, terrain_preset="isaac"):
+    """(Terrain or None, nominal compiled MjModel, names of the ground geoms) of one terrain setting, compiled once
+    per process (``_COMPILED``); every backend builds its worlds from this one model. Do not edit the model: copy it."""
+    key = ((terrain, int(terrain_rows), int(terrain_cols), int(terrain_seed), terrain_preset) if terrain == "rough"
+           else (terrain,))
+    if key not in _COMPILED:
+        _COMPILED[key] = _compile(terrain, terrain_rows, terrain_cols, terrain_seed, terrain_preset)
+    return _COMPILED[key]
+
+
 class DigitEnv(gym.Env):
     """Digit V3 velocity tracking over rough terrain: ``l2t/Digit-v1``.
 
@@ -443,11 +454,8 @@ class DigitEnv(gym.Env):
         self.terrain_col = terrain_col
         if terrain_preset not in terrain_mod.PRESETS:
             raise ValueError(f"terrain_preset must be one of {', '.join(terrain_mod.PRESETS)}, got {terrain_preset!r}")
-        key = ((terrain, int(terrain_rows), int(terrain_cols), int(terrain_seed), terrain_preset) if terrain == "rough"
-               else (terrain,))
-        if key not in _COMPILED:
-            _COMPILED[key] = _compile(terrain, terrain_rows, terrain_cols, terrain_seed, terrain_preset)
-        self.terrain, nominal_model, ground_names = _COMPILED[key]
+        self.terrain, nominal_model, ground_names = compiled_model(terrain, terrain_rows, terrain_cols, terrain_seed,
+                                                                   terrain_preset)
         if terrain_col is not None and terrain == "rough" and not 0 <= terrain_col < self.terrain.num_cols:
             raise ValueError(f"terrain_col must be in [0, {self.terrain.num_cols}), got {terrain_col}")
         self.model = m = copy.deepcopy(nominal_model)  # ours alone: the randomisation edits it
@@ -805,7 +813,7 @@ def _ground_of(envs):
     return ground
 
 
-__all__ = ["ENV_ID", "DigitEnv", "step_task", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES", "STUDENT_DIM", "STUDENT_SLICE",
+__all__ = ["ENV_ID", "DigitEnv", "step_task", "compiled_model", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES", "STUDENT_DIM", "STUDENT_SLICE",
            "ACTION_DIM", "DIGIT_NOISY_MASK", "ENV_PARAM_NAMES", "SUBSTEPS", "POLICY_DT", "EPISODE_LENGTH_S",
            "MAX_EPISODE_STEPS", "ACTION_SCALE", "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE", "GAIT_PERIOD",
            "FOOT_APEX", "FOOT_STANCE_REL_COM", "C1", "C2", "CONTACT_FORCE", "MAX_TILT", "MIN_HEIGHT", "FRICTION_RANGE",

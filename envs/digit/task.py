@@ -63,7 +63,7 @@ class PhysicsState:
     foot_pos: object  # (N, 2, 3) world position of the two foot boxes (left, right)
     foot_mat: object  # (N, 2, 3, 3) their rotation matrices
     com_z: object  # (N,) z of the whole robot's centre of mass (the torso subtree)
-    foot_vel_xy: object  # (N, 2, 2) world xy velocity of the foot bodies at their origins (mj_objectVelocity)
+    foot_vel_xy: object  # (N, 2, 2) world xy velocity of the foot bodies at their CoMs (MuJoCo's mj_objectVelocity)
     foot_force: object  # (N, 2) normal force of the ground on each foot box (N), contacts above CONTACT_FORCE
     torso_contact: object  # (N,) bool: a torso geom touches the ground (> CONTACT_FORCE)
     undesired: object  # (N,) number of robot geoms other than the feet in contact (> CONTACT_FORCE)

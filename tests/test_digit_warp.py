@@ -1,0 +1,200 @@
+"""The Warp backend (``envs/digit/warp_backend.py``) on warp's CPU device: parity with MuJoCo on the CPU through the
+one task of ``envs/digit/task.py``, world masks, per-world randomisation, terrain access.
+
+Warp compiles its kernels at the first step of a process (~40 s on this project's 2-core machine, then cached in
+``~/.cache/warp``): the simulators are session fixtures (``tests/conftest.py``), so that cost is paid once.
+"""
+import numpy as np
+import pytest
+import torch
+
+from envs.digit import task
+from envs.digit.env import DigitEnv
+from envs.digit.rewards import REWARD_WEIGHTS, reward_terms
+
+pytest.importorskip("mujoco_warp")
+
+F32 = torch.float32
+
+
+def _rows(x, n):
+    """numpy (...) -> torch (n, ...) float32 copies of one env's array."""
+    return torch.as_tensor(np.tile(np.asarray(x, dtype=np.float64), (n,) + (1,) * np.ndim(x)), dtype=F32)
+
+
+def _warp_task(sim, envs, last_actions, actions, air, contact):
+    """Observation, termination and weighted Table II terms of every world from the Warp state, with the task state
+    (time, command, origin, env params) of the CPU env of the same row and the foot timers before the step."""
+    st = sim.state()
+    air, contact = task.update_foot_timers(st.foot_force, torch.as_tensor(air, dtype=F32),
+                                           torch.as_tensor(contact, dtype=F32))
+    stack = lambda name: torch.as_tensor(np.stack([getattr(e, name) for e in envs]), dtype=F32)  # noqa: E731
+    steps = torch.tensor([float(e._t) for e in envs])
+    obs, extra = task.observe(st, sim.idx, steps, stack("_command"), torch.as_tensor(last_actions, dtype=F32),
+                              stack("_origin"), stack("_env_params"), sim.ground_height)
+    done = task.terminated(st, obs, extra)
+    inputs = task.reward_inputs(st, sim.idx, obs, extra, torch.as_tensor(actions, dtype=F32),
+                                torch.as_tensor(last_actions, dtype=F32), stack("_command"), air, contact, done,
+                                steps * 0.02)
+    terms = reward_terms(inputs)
+    return obs.double().numpy(), done.numpy(), np.stack([terms[k].double().numpy() for k in REWARD_WEIGHTS], -1)
+
+
+def _copy_into(sim, envs):
+    n = sim.num_worlds
+    qpos = torch.as_tensor(np.stack([e.data.qpos for e in envs]), dtype=F32)
+    qvel = torch.as_tensor(np.stack([e.data.qvel for e in envs]), dtype=F32)
+    ctrl = torch.as_tensor(np.stack([e.data.ctrl for e in envs]), dtype=F32)
+    sim.set_state(torch.ones(n, dtype=torch.bool), qpos, qvel, ctrl)
+
+
+# Tolerances of the flat-ground parity, per observation slice, after 5 control periods (50 physics steps) from the
+# same state: float32 against float64 physics. Measured maxima on this machine (2 worlds, actions U(-0.2, 0.2)):
+# positions and orientation ~1e-5, velocities ~3e-4 (the passive toe joints' rad/s), so the bounds are ~10x.
+OBS_TOL = {"joint_vel": 5e-3, "base_lin_vel": 2e-3, "base_ang_vel": 2e-3, "base_lin_vel_w": 2e-3,
+           "base_ang_vel_w": 2e-3}
+OBS_TOL_DEFAULT = 2e-4
+
+
+def test_flat_ground_parity_with_mujoco_on_the_cpu(warp_flat_sim):
+    sim = warp_flat_sim
+    n = sim.num_worlds
+    envs = [DigitEnv(terrain="flat", randomize=False) for _ in range(n)]
+    for i, e in enumerate(envs):
+        e.reset(seed=100 + i)
+    sim.reset(torch.ones(n, dtype=torch.bool))
+    _copy_into(sim, envs)
+    rng = np.random.default_rng(0)
+    worst = {}
+    for step in range(5):  # 0.1 s
+        actions = rng.uniform(-0.2, 0.2, (n, 20))
+        last = np.stack([e._last_action for e in envs])
+        air, contact = np.stack([e._air_time for e in envs]), np.stack([e._contact_time for e in envs])
+        cpu = [e.step(a) for e, a in zip(envs, actions)]
+        sim.step(torch.as_tensor(np.stack([e.data.ctrl for e in envs]), dtype=F32))
+        obs, done, terms = _warp_task(sim, envs, last, actions, air, contact)
+        cpu_obs = np.stack([c[0] for c in cpu])
+        for name, sl in task.OBS_SLICES.items():
+            err = np.abs(obs[:, sl] - cpu_obs[:, sl]).max()
+            worst[name] = max(worst.get(name, 0.0), err)
+            assert err <= OBS_TOL.get(name, OBS_TOL_DEFAULT), (step, name, err)
+        assert done.tolist() == [c[2] for c in cpu]
+        cpu_terms = np.array([[c[4]["reward_terms"][k] for k in REWARD_WEIGHTS] for c in cpu])
+        # each weighted term within 2 % of the CPU's or 2e-6 (a 50 Hz term of 1e-4 per second)
+        np.testing.assert_allclose(terms, cpu_terms, rtol=0.02, atol=2e-6, err_msg=f"step {step}")
+        assert np.array([c[4]["foot_contact"] for c in cpu]).tolist() == (
+            sim.state().foot_force.numpy() > 1.0).tolist()
+    assert worst["joint_pos"] < 1e-4 and worst["base_pos_w"] < 1e-4
+
+
+def test_reset_and_set_state_touch_only_the_masked_worlds(warp_flat_sim):
+    sim = warp_flat_sim
+    n = sim.num_worlds
+    env = DigitEnv(terrain="flat", randomize=False)
+    env.reset(seed=0)
+    sim.reset(torch.ones(n, dtype=torch.bool))
+    _copy_into(sim, [env] * n)
+    for _ in range(3):
+        sim.step()
+    before = sim.qpos.clone()
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[0] = True
+    sim.reset(mask)
+    assert torch.equal(sim.qpos[1:], before[1:])  # untouched
+    assert torch.allclose(sim.qpos[0], torch.as_tensor(sim.mjm.qpos0, dtype=F32))  # back to the model's qpos0
+    assert float(sim.qvel[0].abs().max()) == 0.0
+    target = before.clone()
+    target[:, 2] += 0.25
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[n - 1] = True
+    sim.set_state(mask, target, sim.qvel.clone())
+    assert float(sim.qpos[n - 1, 2]) == pytest.approx(float(before[n - 1, 2]) + 0.25, abs=1e-6)
+    assert torch.equal(sim.qpos[1:n - 1], before[1:n - 1])
+
+
+def test_per_world_randomisation_lands_in_its_world(warp_flat_sim):
+    """Each world's parameters reach its own physics: one period from the same standing state, every world matches
+    a CPU MuJoCo run with that world's friction, added mass and gravity (and so not the others')."""
+    import mujoco
+    sim = warp_flat_sim
+    n = sim.num_worlds
+    env = DigitEnv(terrain="flat", randomize=False)
+    env.reset(seed=0)
+    friction = torch.tensor([0.5, 0.9, 1.0][:n])
+    added = torch.tensor([5.0, -4.0, 0.0][:n])
+    dg = torch.zeros(n, 3)
+    dg[:, 2] = torch.tensor([0.5, -0.5, 0.0][:n])
+    mask = torch.tensor([True, True, False][:n])
+    sim.set_params(mask, friction, added, dg)
+    try:
+        assert torch.equal(sim.body_mass[~mask], sim.nominal["body_mass"].expand(int((~mask).sum()), -1))
+        sim.reset(torch.ones(n, dtype=torch.bool))
+        _copy_into(sim, [env] * n)
+        sim.step()
+        sim_qpos = sim.qpos.double().numpy()
+        finals = []
+        for w in range(n):  # the CPU model with world w's parameters
+            m = env.model
+            saved = (m.pair_friction.copy(), m.geom_friction.copy(), m.body_mass.copy(), m.opt.gravity.copy())
+            try:
+                if mask[w]:
+                    m.pair_friction[env._ground_pairs, :2] = float(friction[w])
+                    m.geom_friction[env._ground_geoms, 0] = float(friction[w])
+                    m.body_mass[env._torso] += float(added[w])
+                    m.opt.gravity[2] += float(dg[w, 2])
+                d = mujoco.MjData(m)
+                mujoco.mj_setConst(m, d)
+                d.qpos[:], d.qvel[:], d.ctrl[:] = env.data.qpos, env.data.qvel, env.data.ctrl
+                mujoco.mj_step(m, d, nstep=10)
+                finals.append(d.qpos.copy())
+            finally:
+                m.pair_friction[:], m.geom_friction[:], m.body_mass[:], m.opt.gravity[:] = saved
+        for w in range(n):
+            errs = [np.abs(sim_qpos[w] - finals[v]).max() for v in range(n)]
+            assert errs[w] < 1e-5, errs
+            assert all(errs[v] > 10 * errs[w] for v in range(n) if v != w and (mask[v] or mask[w])), (w, errs)
+    finally:
+        sim.set_params(torch.ones(n, dtype=torch.bool), torch.full((n,), 0.7), torch.zeros(n), torch.zeros(n, 3))
+
+
+def test_torch_ground_lookup_matches_the_terrain(warp_rough_sim):
+    sim = warp_rough_sim
+    terrain = sim.terrain
+    rng = np.random.default_rng(1)
+    origins = terrain.origins.reshape(-1, 3)[:, :2]
+    xy = origins[rng.integers(len(origins), size=400)] + rng.uniform(-4, 4, (400, 2))
+    want = terrain.ground_height(xy)
+    got = sim.ground_height(torch.as_tensor(xy, dtype=F32)).double().numpy()
+    assert np.abs(got - want).max() < 1e-4  # float32 at |x| < 200 m: ~1e-5
+    assert want.std() > 0.05  # the points do cover uneven ground
+
+
+def test_rough_terrain_standing_statistics_agree(warp_rough_sim):
+    """On rough tiles the contact sets differ (Warp: at most 4 contacts per heightfield-geom pair), so trajectories
+    are compared in distribution: zero action for 0.5 s from the same spawns on every terrain type, torso height and
+    feet in contact."""
+    sim = warp_rough_sim
+    n = sim.num_worlds
+    envs = [DigitEnv(terrain="rough", terrain_col=c * 4, randomize=False, terrain_rows=sim.terrain.num_rows,
+                     terrain_cols=sim.terrain.num_cols) for c in range(n)]
+    for i, e in enumerate(envs):
+        e.reset(seed=i, options={"terrain_level": 1})
+    sim.reset(torch.ones(n, dtype=torch.bool))
+    _copy_into(sim, envs)
+    zeros = np.zeros(20)
+    cpu_h, warp_h, cpu_c, warp_c = [], [], [], []
+    for _ in range(25):
+        for e in envs:
+            e._physics_step(zeros)
+        sim.step()
+        st = sim.state()
+        cpu_h.append([e.data.qpos[2] for e in envs])
+        warp_h.append(sim.qpos[:, 2].double().numpy())
+        cpu_c.append([int((e._physics_state().foot_force[0] > 1.0).sum()) for e in envs])
+        warp_c.append((st.foot_force > 1.0).sum(1).numpy())
+    cpu_h, warp_h = np.array(cpu_h), np.array(warp_h)
+    assert np.abs(cpu_h.mean(0) - warp_h.mean(0)).max() < 0.02  # mean standing height per world within 2 cm
+    assert np.abs(np.mean(cpu_c) - np.mean(warp_c)) < 0.25  # feet in contact per step, on average
+    ground = sim.terrain.ground_height(sim.qpos[:, :2].double().numpy())
+    assert (warp_h[-1] - ground > 0.8).all() and (cpu_h[-1] - ground > 0.8).all()  # both still standing
+    assert {sim.terrain.types[c * 4] for c in range(n)} >= {"random_rough", "stepping_stones"}  # hfield and boxes
