@@ -1,0 +1,352 @@
+"""``DigitWarpVectorEnv``: N ``l2t/Digit-v1`` envs on MuJoCo Warp, everything batched on one torch device.
+
+    from envs.digit.warp_vector import DigitWarpVectorEnv
+    envs = DigitWarpVectorEnv(num_envs=4096, device="cuda:0", seed=1, alpha=0.1, noise="uniform", env_kwargs=None)
+    obs, infos = envs.reset()          # obs = {"state": (N, 307), "observation": (N, 307)} float32 tensors, on device
+    obs, rewards, terminated, truncated, infos = envs.step(actions)    # actions (N, 20) tensor in [-1, 1]
+
+The same task as ``DigitVectorEnv`` (``envs/digit/vector.py``: one ``DigitEnv`` per env over MuJoCo on the CPU) with
+the same interface, except that every array is a torch tensor on ``device``: the physics is ``WarpDigitSim``
+(``envs/digit/warp_backend.py``); the observation, termination and Table II rewards are ``envs/digit/task.py``'s
+functions, the very lines the CPU env runs; what ``DigitEnv.reset`` / ``step`` do around them (commands, pushes,
+Table III randomisation, spawn, terrain curriculum, observation noise) is written here once more, batched, because
+it draws random numbers: a torch generator on the device instead of each env's numpy generator. So a seed gives a
+different (equally distributed) run on the two backends; the ranges and rules are ``env.py``'s constants. Autoreset
+is gymnasium's SAME_STEP: ``infos["final_obs"]`` (dict of tensors, valid where ``infos["_final_obs"]``) and
+``infos["episode"]`` (``r``, ``l``, ``terrain_level``, ``distance_walked``, ``success``, ``terrain_col``, and
+``reward/<term>``, valid where ``infos["_episode"]``). No step copies anything to the host.
+
+env_kwargs: ``DigitEnv``'s, except ``source_physics`` and rendering (not supported here); ``terrain_col`` fixes the
+column of every env (else ``terrain_columns``: "random" draws one at each reset, "fixed" spreads envs over columns).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from envs import terrain as terrain_mod
+from envs.digit import ACTION_DIM, STAND_CTRL, STAND_QPOS
+from envs.digit import task
+from envs.digit.env import (ADDED_MASS_RANGE, BASE_XY_RANGE, COMMAND_RANGES, COMMAND_RESAMPLE_S, CURRICULUM_RULES,
+                            EPISODE_LENGTH_S, EXT_FORCE, EXT_TORQUE, FRICTION_RANGE, GRAVITY_DELTA, JOINT_POS_NOISE,
+                            JOINT_VEL_NOISE, MAX_EPISODE_STEPS, ACTION_SCALE, PUSH_INTERVAL_S, PUSH_VELOCITY,
+                            RESET_NOISE_IDX, SPAWN_PLATFORM_MARGIN, SPAWN_TRIES, STANDING_SHARE)
+from envs.digit.rewards import REWARD_WEIGHT_SETS, REWARD_WEIGHTS, reward_terms
+from envs.digit.vector import EPISODE_KEYS
+from envs.noise import NOISE_TYPES, check_alpha
+
+SUPPORTED_KWARGS = ("terrain", "terrain_rows", "terrain_cols", "terrain_seed", "terrain_col", "randomize",
+                    "max_episode_steps", "action_scale", "reward_weights", "randomization_scale", "gravity_axes",
+                    "curriculum", "terrain_preset", "max_init_level")
+TERMS = tuple(REWARD_WEIGHTS)
+_FOOT_LOCAL = np.array([(u, v, 0.0) for u in (-1, 0, 1) for v in (-1, 0, 1)])  # 3 x 3 points over a foot box
+
+
+class DigitWarpVectorEnv:
+    """``num_envs`` noisy Digit envs on MuJoCo Warp (see the module docstring)."""
+
+    def __init__(self, num_envs: int = 8, device: str = "cpu", seed: int | None = None, alpha: float = 0.0,
+                 noise: str = "uniform", env_kwargs: dict | None = None, terrain_columns: str = "random",
+                 graph: bool | None = None):
+        import torch
+        from envs.digit.warp_backend import WarpDigitSim
+        self.torch = torch
+        kw = dict(env_kwargs or {})
+        unknown = set(kw) - set(SUPPORTED_KWARGS)
+        if unknown:
+            raise ValueError(f"env_kwargs {sorted(unknown)} are not supported by the Warp backend")
+        if noise not in NOISE_TYPES:
+            raise ValueError(f"noise must be one of {NOISE_TYPES}, got {noise!r}")
+        if terrain_columns not in ("random", "fixed"):
+            raise ValueError(f"terrain_columns must be 'random' or 'fixed', got {terrain_columns!r}")
+        self.num_envs = n = int(num_envs)
+        self.noise, self.noise_alpha = noise, check_alpha(alpha)
+        self.terrain_kind = kw.get("terrain", "rough")
+        self.randomize = bool(kw.get("randomize", True))
+        self.max_episode_steps = int(kw.get("max_episode_steps", MAX_EPISODE_STEPS))
+        self.action_scale = float(kw.get("action_scale", ACTION_SCALE))
+        weights = kw.get("reward_weights", "v1")
+        if isinstance(weights, str):
+            if weights not in REWARD_WEIGHT_SETS:
+                raise ValueError(f"reward_weights must be one of {sorted(REWARD_WEIGHT_SETS)} or a dict")
+            weights = REWARD_WEIGHT_SETS[weights]
+        else:
+            weights = dict(REWARD_WEIGHTS, **{k: float(v) for k, v in weights.items()})
+        self.reward_weights = dict(weights)
+        self.gravity_axes = kw.get("gravity_axes", "z")
+        self.curriculum = kw.get("curriculum", "isaac")
+        if self.curriculum not in CURRICULUM_RULES or self.gravity_axes not in ("z", "xyz"):
+            raise ValueError(f"curriculum must be one of {CURRICULUM_RULES} and gravity_axes 'z' or 'xyz'")
+        self.max_init_level = int(kw.get("max_init_level", terrain_mod.MAX_INIT_LEVEL))
+        self.randomization_scale = 1.0
+        self.set_randomization_scale(kw.get("randomization_scale", 1.0))
+        self.sim = sim = WarpDigitSim(n, terrain=self.terrain_kind, device=device, graph=graph,
+                                      **{k: kw[k] for k in ("terrain_rows", "terrain_cols", "terrain_seed",
+                                                            "terrain_preset") if k in kw})
+        self.device = dev = sim.device
+        self.terrain = sim.terrain
+        f32 = dict(device=dev, dtype=torch.float32)
+        self._stand_qpos = torch.as_tensor(STAND_QPOS, **f32)
+        self._stand_ctrl = torch.as_tensor(STAND_CTRL, **f32)
+        self._reset_q = sim.idx.mq[torch.as_tensor(RESET_NOISE_IDX, device=dev)]
+        self._reset_v = sim.idx.mv[torch.as_tensor(RESET_NOISE_IDX, device=dev)]
+        self._weights = torch.as_tensor([self.reward_weights[k] for k in TERMS], **f32)
+        self._noisy = torch.as_tensor(task.DIGIT_NOISY_MASK, device=dev)
+        self._foot_local = torch.as_tensor(_FOOT_LOCAL, **f32)
+        if self.terrain is not None:
+            self._origins = torch.as_tensor(self.terrain.origins, **f32)
+            self._stones = torch.as_tensor([t == "stepping_stones" for t in self.terrain.types], device=dev)
+            rows, cols = self.terrain.num_rows, self.terrain.num_cols
+            col = kw.get("terrain_col")
+            if col is not None:
+                if not 0 <= int(col) < cols:
+                    raise ValueError(f"terrain_col must be in [0, {cols}), got {col}")
+                self._fixed_col = torch.full((n,), int(col), device=dev, dtype=torch.long)
+            elif terrain_columns == "fixed":
+                self._fixed_col = torch.arange(n, device=dev) * cols // n
+            else:
+                self._fixed_col = None
+        self.rng = torch.Generator(device=dev)
+        self.rng.manual_seed(0 if seed is None else int(seed))
+        self._seed = seed
+        z = lambda *shape: torch.zeros(*shape, **f32)  # noqa: E731
+        self.steps = z(n)
+        self.command, self.last_action, self.action = z(n, 3), z(n, ACTION_DIM), z(n, ACTION_DIM)
+        self.air_time, self.contact_time = z(n, 2), z(n, 2)
+        self.env_params, self.origin, self.commanded_xy = z(n, len(task.ENV_PARAM_NAMES)), z(n, 3), z(n, 2)
+        self.next_command_t, self.next_push_t = z(n), z(n)
+        self.level = torch.zeros(n, device=dev, dtype=torch.long)
+        self.col = torch.zeros(n, device=dev, dtype=torch.long)
+        self.fell = torch.zeros(n, device=dev, dtype=torch.bool)
+        self.ep_return, self.ep_length, self.ep_terms = z(n), z(n), z(n, len(TERMS))
+        self.closed = False
+
+    # ------------------------------------------------------------------ random draws (the env's generator)
+
+    def _u(self, lo, hi, *shape):
+        return lo + (hi - lo) * self.torch.rand(*shape, generator=self.rng, device=self.device)
+
+    def set_randomization_scale(self, scale: float) -> None:
+        """Strength s in [0, 1] of the Table III randomisation, from the next reset (as ``DigitEnv``'s)."""
+        scale = float(scale)
+        if not 0.0 <= scale <= 1.0:
+            raise ValueError(f"randomization_scale must be in [0, 1], got {scale!r}")
+        self.randomization_scale = scale
+
+    def set_noise_alpha(self, alpha: float) -> None:
+        self.noise_alpha = check_alpha(alpha)
+
+    # ------------------------------------------------------------------ gymnasium-like API
+
+    def call(self, name, *args, **kwargs):
+        """``DigitVectorEnv.call``'s analogue: one result per env."""
+        attr = getattr(self, name)
+        if callable(attr):
+            result = attr(*args, **kwargs)
+            return (result,) * self.num_envs
+        return self.get_attr(name)
+
+    def get_attr(self, name):
+        if name == "terrain_level":
+            return tuple(self.level.tolist())
+        return (getattr(self, name),) * self.num_envs
+
+    def reset(self, *, seed=None, options=None):
+        torch = self.torch
+        if seed is not None:
+            self.rng.manual_seed(int(seed))
+        everyone = torch.ones(self.num_envs, device=self.device, dtype=torch.bool)
+        levels = None if options is None else options.get("terrain_level")
+        self._reset_worlds(everyone, fresh=True, levels=levels)
+        self.ep_return.zero_(), self.ep_length.zero_(), self.ep_terms.zero_()
+        obs, _ = self._observe()
+        return self._noisy_obs(obs), {}
+
+    def step(self, actions):
+        torch = self.torch
+        sim = self.sim
+        a = torch.as_tensor(actions, device=self.device, dtype=torch.float32)
+        if a.shape != (self.num_envs, ACTION_DIM):
+            raise ValueError(f"actions must have shape {(self.num_envs, ACTION_DIM)}, got {tuple(a.shape)}")
+        a = a.clamp(-1.0, 1.0)
+        a = torch.where(torch.isfinite(a), a, torch.zeros_like(a))  # a NaN action would poison the world
+        self.action = a
+        sim.step(self._stand_ctrl + self.action_scale * a)
+        self.steps += 1
+        t = self.steps * task.POLICY_DT
+        finite = sim.finite()
+        state = sim.state()
+        self.air_time, self.contact_time = task.update_foot_timers(state.foot_force, self.air_time, self.contact_time)
+        obs, extra = self._observe(state)
+        done = task.terminated(state, obs, extra) | ~finite
+        inputs = task.reward_inputs(state, sim.idx, obs, extra, a, self.last_action, self.command, self.air_time,
+                                    self.contact_time, done, t)
+        raw = reward_terms(inputs, dict.fromkeys(TERMS, 1.0))
+        terms = torch.stack([raw[k] for k in TERMS], -1) * self._weights
+        term_only = torch.zeros_like(terms)
+        term_only[:, TERMS.index("termination")] = self._weights[TERMS.index("termination")] * task.POLICY_DT
+        terms = torch.where(finite[:, None], torch.nan_to_num(terms), term_only)
+        reward = terms.sum(-1)
+        truncated = ~done & (self.steps >= self.max_episode_steps)
+        self.last_action = a
+        self.commanded_xy = torch.where(finite[:, None],
+                                        task.commanded_path_step(self.commanded_xy, self.command, extra["yaw"]),
+                                        self.commanded_xy)
+        self.ep_return += reward
+        self.ep_length += 1
+        self.ep_terms += terms
+        ended = done | truncated
+        # events of the envs that go on (Isaac Lab's order: commands, then pushes), as DigitEnv.step
+        going = ~ended
+        resample = going & (t >= self.next_command_t - 1e-6)
+        self._sample_command(resample, t)
+        push = going & (t >= self.next_push_t - 1e-6)
+        dv = self.randomization_scale * self._u(-PUSH_VELOCITY, PUSH_VELOCITY, self.num_envs, 2)
+        sim.qvel[:, :2] += torch.where(push[:, None], dv, torch.zeros_like(dv))
+        self.env_params[:, 11:13] = torch.where(push[:, None], dv, self.env_params[:, 11:13])
+        self.next_push_t = torch.where(push, t + self._u(*PUSH_INTERVAL_S, self.num_envs), self.next_push_t)
+        obs_after, _ = self._observe()  # after the events (a pushed env's velocity, a new command)
+        final = obs_after
+        walked = (sim.qpos[:, :2] - self.origin[:, :2]).norm(dim=-1)
+        episode = {"r": self.ep_return.clone(), "l": self.ep_length.clone(), "terrain_level": self.level.float(),
+                   "distance_walked": torch.where(finite, walked, torch.zeros_like(walked)),
+                   "success": truncated.float(), "terrain_col": self.col.float()}
+        for k, name in enumerate(TERMS):
+            episode[f"reward/{name}"] = self.ep_terms[:, k].clone()
+        # SAME_STEP autoreset of the envs that ended
+        self.fell = torch.where(ended, done, self.fell)
+        self._reset_worlds(ended, fresh=False)
+        self.ep_return = torch.where(ended, 0.0 * self.ep_return, self.ep_return)
+        self.ep_length = torch.where(ended, 0.0 * self.ep_length, self.ep_length)
+        self.ep_terms = torch.where(ended[:, None], 0.0 * self.ep_terms, self.ep_terms)
+        obs_new, _ = self._observe()
+        final_noisy = self._noisy_obs(final)
+        infos = {"final_obs": final_noisy, "_final_obs": ended, "episode": episode, "_episode": ended}
+        return self._noisy_obs(obs_new), reward, done, truncated, infos
+
+    def close(self):
+        self.closed = True
+
+    # ------------------------------------------------------------------ internals
+
+    def _noisy_obs(self, state):
+        """``NoisyObservation`` (envs/noise.py) on the device: the student's copy with the sensor terms noised."""
+        torch = self.torch
+        u = torch.rand(state.shape, generator=self.rng, device=self.device)
+        if self.noise == "uniform":  # eps_i = |s_i| u_i, u_i ~ U[-1, 1]
+            eps = state.abs() * (2.0 * u - 1.0)
+        else:
+            eps = torch.randn(state.shape, generator=self.rng, device=self.device)
+        return {"state": state, "observation": state + self.noise_alpha * eps * self._noisy}
+
+    def _observe(self, state=None):
+        state = self.sim.state() if state is None else state
+        return task.observe(state, self.sim.idx, self.steps, self.command, self.last_action, self.origin,
+                            self.env_params, self.sim.ground_height)
+
+    def _sample_command(self, mask, t):
+        torch = self.torch
+        n = self.num_envs
+        cmd = torch.stack([self._u(lo, hi, n) for lo, hi in COMMAND_RANGES], -1)
+        standing = self._u(0.0, 1.0, n) < STANDING_SHARE
+        cmd = torch.where(standing[:, None], torch.zeros_like(cmd), cmd)
+        self.command = torch.where(mask[:, None], cmd, self.command)
+        self.next_command_t = torch.where(mask, t + self._u(*COMMAND_RESAMPLE_S, n), self.next_command_t)
+
+    def _reset_worlds(self, mask, fresh, levels=None):
+        """``DigitEnv.reset`` for the worlds where ``mask`` is True (the others are untouched), batched."""
+        torch = self.torch
+        sim, n, dev = self.sim, self.num_envs, self.device
+        k = self.randomization_scale if self.randomize else 0.0
+        # terrain curriculum and tile (Isaac Lab's terrain_levels_vel; DigitEnv.reset)
+        if self.terrain is not None:
+            rows, cols = self.terrain.num_rows, self.terrain.num_cols
+            if levels is not None:
+                lv = torch.as_tensor(np.broadcast_to(np.asarray(levels), (n,)).copy(), device=dev, dtype=torch.long)
+                if bool(((lv < 0) | (lv >= rows)).any()):
+                    raise ValueError(f"options['terrain_level'] must be integers in [0, {rows - 1}]")
+                new_level = lv
+            elif fresh:
+                hi = min(self.max_init_level, rows - 1) + 1
+                new_level = torch.randint(0, hi, (n,), generator=self.rng, device=dev)
+            else:
+                walked = (sim.qpos[:, :2] - self.origin[:, :2]).norm(dim=-1)
+                if self.curriculum == "isaac":
+                    commanded, fell = self.command[:, :2].norm(dim=-1) * EPISODE_LENGTH_S, torch.zeros_like(self.fell)
+                else:
+                    commanded, fell = self.commanded_xy.norm(dim=-1), self.fell
+                up = walked > terrain_mod.TILE_SIZE / 2
+                down = ((walked < 0.5 * commanded) | fell) & ~up
+                lv = self.level + up.long() - down.long()
+                wrapped = torch.randint(0, rows, (n,), generator=self.rng, device=dev)
+                new_level = torch.where(lv >= rows, wrapped, lv.clamp(min=0))
+            col = (self._fixed_col if self._fixed_col is not None
+                   else torch.randint(0, cols, (n,), generator=self.rng, device=dev))
+            self.level = torch.where(mask, new_level, self.level)
+            self.col = torch.where(mask, col, self.col)
+            origin = self._origins[self.level, self.col]
+        else:
+            origin = torch.zeros(n, 3, device=dev)
+        self.origin = torch.where(mask[:, None], origin, self.origin)
+        # Table III model randomisation (DigitEnv._randomize_model): the same draws, then per-world values
+        p = torch.zeros(n, len(task.ENV_PARAM_NAMES), device=dev)
+        mid, half = sum(FRICTION_RANGE) / 2, (FRICTION_RANGE[1] - FRICTION_RANGE[0]) / 2
+        p[:, 0] = float(sim.nominal["pair_friction"][sim.ground_pairs[0], 0]) if not self.randomize else (
+            mid + k * self._u(-half, half, n))
+        if self.randomize:
+            p[:, 1] = k * self._u(*ADDED_MASS_RANGE, n)
+            dg = k * self._u(-GRAVITY_DELTA, GRAVITY_DELTA, n, 3)
+            p[:, 2:5] = dg if self.gravity_axes == "xyz" else dg * torch.tensor([0.0, 0.0, 1.0], device=dev)
+            p[:, 5:8] = k * self._u(-EXT_FORCE, EXT_FORCE, n, 3)
+            p[:, 8:11] = k * self._u(-EXT_TORQUE, EXT_TORQUE, n, 3)
+        self.env_params = torch.where(mask[:, None], p, self.env_params)
+        sim.reset(mask)
+        sim.set_params(mask, self.env_params[:, 0], self.env_params[:, 1], self.env_params[:, 2:5])
+        # pose: standing, at the tile origin, random yaw and open-chain joint noise
+        qpos = self._stand_qpos.expand(n, -1).clone()
+        qvel = torch.zeros(n, sim.qvel.shape[1], device=dev)
+        qpos[:, :2] = self.origin[:, :2]
+        yaw = self._u(-math.pi, math.pi, n) if self.randomize else torch.zeros(n, device=dev)
+        if self.randomize:
+            qpos[:, self._reset_q] += k * self._u(-JOINT_POS_NOISE, JOINT_POS_NOISE, n, len(RESET_NOISE_IDX))
+            qvel[:, self._reset_v] = k * self._u(-JOINT_VEL_NOISE, JOINT_VEL_NOISE, n, len(RESET_NOISE_IDX))
+        qpos[:, 3:7] = torch.stack([torch.cos(yaw / 2), 0 * yaw, 0 * yaw, torch.sin(yaw / 2)], -1)
+        sim.set_state(mask, qpos, qvel, self._stand_ctrl.expand(n, -1), xfrc=self.env_params[:, 5:11])
+        # spawn offset: on stepping stones redrawn until both feet are on the platform (DigitEnv.reset)
+        st = sim.state()
+        feet = (st.foot_pos[:, :, None, :] + torch.einsum("ngij,gkj->ngki", st.foot_mat,
+                                                          self._foot_local[None] * sim.idx.foot_size[:, None]))
+        feet = feet[..., :2].reshape(n, -1, 2)  # (N, 18, 2)
+        tries = k * self._u(-BASE_XY_RANGE, BASE_XY_RANGE, n, SPAWN_TRIES, 2)
+        if self.terrain is not None:
+            half = terrain_mod.STONES["platform"] / 2 - SPAWN_PLATFORM_MARGIN
+            rel = feet[:, None] + tries[:, :, None] - self.origin[:, None, None, :2]  # (N, tries, 18, 2)
+            ok = (rel.abs() <= half).all(-1).all(-1) | ~self._stones[self.col][:, None]
+            first = torch.where(ok.any(1), ok.float().argmax(1), torch.full((n,), -1, device=dev))
+            offset = torch.where((first >= 0)[:, None], tries[torch.arange(n, device=dev), first.clamp(min=0)],
+                                 torch.zeros(n, 2, device=dev))
+        else:
+            offset = tries[:, 0]
+        if not self.randomize:
+            offset = torch.zeros_like(offset)
+        ground = sim.ground_height(feet + offset[:, None]).amax(-1)
+        sole = task.sole_z_of(st.foot_pos, st.foot_mat, sim.idx.foot_size).amin(-1)
+        qpos = sim.qpos.clone()
+        qpos[:, :2] += offset
+        qpos[:, 2] += ground + 0.001 - sole
+        sim.set_state(mask, qpos, sim.qvel.clone())
+        # episode state (DigitEnv._init_episode_state), a command, the first push time
+        zero = lambda x: torch.where(mask.reshape(-1, *[1] * (x.dim() - 1)), 0.0 * x, x)  # noqa: E731
+        self.steps, self.last_action, self.action = zero(self.steps), zero(self.last_action), zero(self.action)
+        self.air_time, self.contact_time, self.commanded_xy = zero(self.air_time), zero(self.contact_time), zero(
+            self.commanded_xy)
+        self.fell = self.fell & ~mask
+        self._sample_command(mask, torch.zeros(n, device=dev))
+        first_push = (self._u(*PUSH_INTERVAL_S, n) if self.randomize and k > 0
+                      else torch.full((n,), float("inf"), device=dev))
+        self.next_push_t = torch.where(mask, first_push, self.next_push_t)
+
+
+__all__ = ["DigitWarpVectorEnv", "SUPPORTED_KWARGS", "TERMS"]
