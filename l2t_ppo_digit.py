@@ -13,6 +13,7 @@
 #      per-env sequences (truncated backprop through the rollout).
 # The student's samples are free: every step stores both s (teacher) and o (student) (section III).
 import copy
+import importlib.util
 import math
 import os
 import random
@@ -50,6 +51,13 @@ class Args:
     """if toggled, `torch.backends.cudnn.deterministic=True`"""
     cuda: bool = True
     """if toggled, cuda is used when available"""
+    device: str = ""
+    """torch device of the networks and, with `--backend warp`, of the simulation too (`cuda:0`, `cuda:1`, `cpu`);
+    empty: `cuda` when available and --cuda, else `cpu`"""
+    backend: str = "mujoco"
+    """Digit's physics: `mujoco` (MuJoCo on the CPU, --num-workers processes; envs/digit/vector.py) or `warp`
+    (MuJoCo Warp on --device, N worlds batched; rollout, task and networks stay on the device: envs/digit/
+    warp_vector.py; the paper's scale needs a GPU, on a CPU it is for tests)"""
     torch_threads: int = 1
     """number of torch CPU threads (0: torch's default). 1: the batches are small and the other cores step the envs
     (on 2 cores, 2 threads were 20x slower while another process used a core). Runs repeat exactly only at a
@@ -215,8 +223,15 @@ class Args:
     """at the end, write the student with its observation normalisation as TorchScript to this path"""
 
 
-def make_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random"):
-    """The vectorised Digit env (SAME_STEP autoreset; obs = {"state": s, "observation": o}, both (N, OBS_DIM))."""
+def make_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco",
+              device="cpu"):
+    """The vectorised Digit env (SAME_STEP autoreset; obs = {"state": s, "observation": o}, both (N, OBS_DIM)):
+    numpy arrays from `DigitVectorEnv` (MuJoCo on the CPU), torch tensors on `device` from `DigitWarpVectorEnv`
+    (MuJoCo Warp; its `on_device` is True). Both run the same task code (envs/digit/task.py)."""
+    if backend == "warp":
+        from envs.digit.warp_vector import DigitWarpVectorEnv
+        return DigitWarpVectorEnv(num_envs=num_envs, device=str(device), seed=seed, alpha=alpha, noise=noise,
+                                  env_kwargs=env_kwargs, terrain_columns=terrain_columns)
     from envs.digit.vector import DigitVectorEnv  # imported here so that a test can stand in a fake env
 
     return DigitVectorEnv(num_envs=num_envs, num_workers=num_workers, seed=seed, alpha=alpha, noise=noise,
@@ -508,6 +523,7 @@ def collect_rollout(envs, nets, obs, hidden, alpha_mix, num_steps, gamma, kind, 
     t_log_std = nets.teacher.log_std.detach().clone()
     s_log_std = student_log_std(kind, nets).clone()
     episodes, sim_time = [], 0.0
+    on_device, episode_log = getattr(envs, "on_device", False), []
     for t in range(num_steps):
         state = torch.as_tensor(obs["state"], dtype=torch.float32, device=device)
         o = torch.as_tensor(obs["observation"][:, :STUDENT_DIM], dtype=torch.float32, device=device)
@@ -530,6 +546,13 @@ def collect_rollout(envs, nets, obs, hidden, alpha_mix, num_steps, gamma, kind, 
         buf["values"][t] = nets.value(state_n)
 
         t0 = time.time()
+        if on_device:  # the Warp backend: the env takes and returns tensors on this device, no host copies
+            obs, reward, terminated, truncated, infos = envs.step(action.clamp(-1.0, 1.0))
+            sim_time += time.time() - t0  # (launch time: the device runs asynchronously)
+            reward, done, hidden = device_step_bookkeeping(nets, obs, reward, terminated, truncated, infos, hidden,
+                                                           gamma, episode_log)
+            buf["rewards"][t], buf["dones"][t] = reward, done
+            continue
         obs, reward, terminated, truncated, infos = envs.step(action.clamp(-1.0, 1.0).cpu().numpy())
         sim_time += time.time() - t0
         reward = torch.as_tensor(reward, dtype=torch.float32, device=device)
@@ -549,10 +572,35 @@ def collect_rollout(envs, nets, obs, hidden, alpha_mix, num_steps, gamma, kind, 
                 ep = infos["episode"]
                 for i in np.flatnonzero(infos["_episode"]):
                     episodes.append({k: float(v[i]) for k, v in ep.items()})
+    if on_device:
+        episodes = episodes_from_log(episode_log)
     state_n = nets.state_norm(torch.as_tensor(obs["state"], dtype=torch.float32, device=device))
     buf["last_value"] = nets.value(state_n)
     buf["teacher_log_std"], buf["student_log_std"] = t_log_std, s_log_std
     return buf, obs, hidden, episodes, sim_time
+
+
+def device_step_bookkeeping(nets, obs, reward, terminated, truncated, infos, hidden, gamma, episode_log):
+    """The rollout's per-step bookkeeping when the env lives on the device (`--backend warp`), without a host
+    sync: time-outs bootstrapped with V(final state) (masked, not indexed), the LSTM state zeroed where an episode
+    ended, and the step's episode statistics kept as tensors until the rollout ends. Returns (reward, done, hidden)."""
+    timeout = (truncated & ~terminated).float()
+    last = torch.where(infos["_final_obs"].unsqueeze(-1), infos["final_obs"]["state"], obs["state"])
+    reward = reward + gamma * nets.value(nets.state_norm(last)) * timeout
+    done = (terminated | truncated).float()
+    keep = (1.0 - done).unsqueeze(-1)
+    episode_log.append((infos["_episode"], infos["episode"]))
+    return reward, done, (hidden[0] * keep, hidden[1] * keep)
+
+
+def episodes_from_log(episode_log):
+    """The finished episodes of a rollout on the device as dicts of floats (one host copy per rollout)."""
+    if not episode_log:
+        return []
+    mask = torch.stack([m for m, _ in episode_log]).cpu().numpy()  # (T, N)
+    keys = list(episode_log[0][1])
+    values = {k: torch.stack([ep[k] for _, ep in episode_log]).float().cpu().numpy() for k in keys}
+    return [{k: float(values[k][t, i]) for k in keys} for t, i in zip(*np.nonzero(mask))]
 
 
 # ALGO LOGIC: GAE and the PPO losses (the teacher's step of Eq. 2, solved as PPO does)
@@ -665,7 +713,13 @@ def evaluate(envs, nets, who, seed, device):
         else:
             o = torch.as_tensor(obs["observation"][:, :STUDENT_DIM], dtype=torch.float32, device=device)
             action, hidden = nets.student.step(nets.obs_norm(o), hidden)
-        obs, _, terminated, truncated, infos = envs.step(action.clamp(-1.0, 1.0).cpu().numpy())
+        if getattr(envs, "on_device", False):  # (evaluation may sync: its loop stops when every env is done)
+            obs, _, terminated, truncated, infos = envs.step(action.clamp(-1.0, 1.0))
+            terminated, truncated = terminated.cpu().numpy(), truncated.cpu().numpy()
+            if "episode" in infos:
+                infos["episode"] = {k: v.cpu().numpy() for k, v in infos["episode"].items()}
+        else:
+            obs, _, terminated, truncated, infos = envs.step(action.clamp(-1.0, 1.0).cpu().numpy())
         ended = np.logical_or(terminated, truncated) & ~done
         for i in np.flatnonzero(ended):
             ep = infos["episode"]
@@ -690,7 +744,7 @@ def main(args: Args):
     if args.torch_threads > 0:
         torch.set_num_threads(args.torch_threads)
     torch.set_flush_denormal(args.flush_denormal)  # this thread and the env workers forked from it
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() and args.cuda else "cpu"))
 
     # env setup (before the networks: the workers fork from this process)
     env_kwargs = {"terrain": args.terrain, "max_episode_steps": args.max_episode_steps,
@@ -702,7 +756,7 @@ def main(args: Args):
                                                              args.randomization_ramp_steps)}
     try:
         envs = make_envs(args.num_envs, args.num_workers, args.seed, args.alpha, args.noise, env_kwargs,
-                         args.terrain_columns)
+                         args.terrain_columns, args.backend, device)
     except Exception as e:
         fail(f"cannot create the Digit envs ({type(e).__name__}: {first_line(e)})")
     eval_envs = None
@@ -764,7 +818,7 @@ def main(args: Args):
         if eval_envs is None:  # built once; the same seeds every time, so the points of a curve are comparable
             workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
             eval_envs = make_envs(args.eval_episodes, workers, args.seed + 10_000, args.alpha, args.noise, env_kwargs,
-                                  args.terrain_columns)
+                                  args.terrain_columns, args.backend, device)
         eval_envs.call("set_randomization_scale", rand_scale)  # evaluated at the training strength (logged)
         line = f"  eval at step {global_step}:"
         for who in ("teacher", "student") if use_student else ("teacher",):
@@ -1030,6 +1084,17 @@ def check_args(args: Args):
         fail(f"--alpha-mix must be in [0, 1], got {args.alpha_mix}")
     if not 0 <= args.mix_schedule_fraction <= 1:
         fail(f"--mix-schedule-fraction must be in [0, 1], got {args.mix_schedule_fraction}")
+    if args.backend not in ("mujoco", "warp"):
+        fail(f"--backend must be mujoco or warp, got {args.backend!r}")
+    if args.backend == "warp" and importlib.util.find_spec("mujoco_warp") is None:
+        fail("--backend warp needs mujoco-warp and warp-lang: pip install -r requirements.txt")
+    if args.device:
+        try:
+            torch.device(args.device)
+        except RuntimeError:
+            fail(f"--device must be a torch device such as cpu or cuda:0, got {args.device!r}")
+        if args.device.startswith("cuda") and not torch.cuda.is_available():
+            fail(f"--device {args.device}: no CUDA device is available here")
     if args.noise not in NOISE_TYPES:
         fail(f"--noise must be one of {', '.join(NOISE_TYPES)}, got '{args.noise}'")
     if args.student_loss not in STUDENT_LOSSES:
@@ -1074,7 +1139,7 @@ def check_args(args: Args):
     if not (math.isfinite(args.scan_scale) and (args.scan_scale == 0 or args.scan_scale > 0.01)):
         fail(f"--scan-scale must be 0 (running statistics) or a number of metres above the normaliser's eps 0.01, "
              f"got {args.scan_scale}")
-    if args.num_workers > 0 and args.num_envs % args.num_workers != 0:
+    if args.backend == "mujoco" and args.num_workers > 0 and args.num_envs % args.num_workers != 0:
         fail(f"--num-envs ({args.num_envs}) must be a multiple of --num-workers ({args.num_workers})")
     if args.num_minibatches > args.num_envs:
         fail(f"--num-minibatches ({args.num_minibatches}) must not exceed --num-envs ({args.num_envs}): "

@@ -198,3 +198,56 @@ def test_rough_terrain_standing_statistics_agree(warp_rough_sim):
     ground = sim.terrain.ground_height(sim.qpos[:, :2].double().numpy())
     assert (warp_h[-1] - ground > 0.8).all() and (cpu_h[-1] - ground > 0.8).all()  # both still standing
     assert {sim.terrain.types[c * 4] for c in range(n)} >= {"random_rough", "stepping_stones"}  # hfield and boxes
+
+
+def test_ppo_trains_two_iterations_on_the_warp_backend(tmp_path):
+    """l2t_ppo_digit.py end to end with --backend warp on warp's CPU device: two iterations of 3 worlds with 8-step
+    episodes (so the device-side autoreset, bootstrapping and episode statistics run), then an evaluation."""
+    from conftest import load_script, scalars
+    ppo = load_script("l2t_ppo_digit")
+    args = ppo.Args(backend="warp", device="cpu", terrain="flat", max_episode_steps=8, num_envs=3, num_steps=6,
+                    num_minibatches=2, update_epochs=1, total_timesteps=36, eval_frequency=1, eval_episodes=2,
+                    checkpoint_frequency=0, runs_dir=str(tmp_path), alpha_mix=0.5)
+    run_dir = ppo.main(args)
+    logged = scalars(run_dir)
+    returns = logged["charts/episodic_return"]
+    assert [s for s, _ in returns] == [36] and np.isfinite(returns[0][1])  # every world timed out at step 8 (2nd)
+    assert [v for _, v in logged["charts/episodic_length"]][0] == 8  # time-outs at 8 steps
+    for tag in ("losses/value_loss", "losses/policy_loss"):
+        assert len(logged[tag]) == 2 and all(np.isfinite(v) for _, v in logged[tag])
+    assert np.isfinite(logged["eval/teacher_return"][-1][1]) and logged["eval/teacher_length"][-1][1] == 8
+
+
+def test_warp_vector_env_keeps_the_tasks_rules():
+    """DigitWarpVectorEnv: SAME_STEP autoreset with final observations and episode statistics, Table III draws in
+    their ranges, commands in theirs, noise on the sensor terms only."""
+    from envs.digit.env import ADDED_MASS_RANGE, COMMAND_RANGES, EXT_FORCE, FRICTION_RANGE, GRAVITY_DELTA
+    from envs.digit.warp_vector import DigitWarpVectorEnv
+    envs = DigitWarpVectorEnv(num_envs=3, device="cpu", seed=4, alpha=0.3,
+                              env_kwargs={"terrain": "flat", "max_episode_steps": 5})
+    obs, _ = envs.reset()
+    S = task.OBS_SLICES
+    p = obs["state"][:, S["env_params"]]
+    assert ((p[:, 0] >= FRICTION_RANGE[0]) & (p[:, 0] <= FRICTION_RANGE[1])).all()
+    assert (p[:, 1].abs() <= ADDED_MASS_RANGE[1]).all() and (p[:, 4].abs() <= GRAVITY_DELTA).all()
+    assert (p[:, 2:4] == 0).all() and (p[:, 5:8].abs() <= EXT_FORCE).all() and p[:, 1].std() > 0
+    cmd = obs["state"][:, S["command"]]
+    for k, (lo, hi) in enumerate(COMMAND_RANGES):
+        assert ((cmd[:, k] >= lo) & (cmd[:, k] <= hi)).all()
+    noisy = torch.as_tensor(task.DIGIT_NOISY_MASK)
+    diff = obs["observation"] != obs["state"]
+    nonzero = obs["state"] != 0  # uniform noise scales with |s_i|: zero stays zero
+    assert not diff[:, ~noisy].any() and diff[:, noisy][nonzero[:, noisy]].float().mean() > 0.9
+    assert torch.equal(envs.sim.body_mass[:, envs.sim.idx.torso],
+                       envs.sim.nominal["body_mass"][envs.sim.idx.torso] + p[:, 1])  # the drawn mass is simulated
+    for step in range(5):
+        before = obs["state"].clone()
+        obs, reward, terminated, truncated, infos = envs.step(torch.zeros(3, 20))
+        assert reward.shape == (3,) and torch.isfinite(reward).all()
+    assert truncated.all() and not terminated.any() and infos["_final_obs"].all()
+    assert torch.equal(infos["episode"]["l"], torch.full((3,), 5.0))
+    assert torch.allclose(infos["episode"]["r"], sum(infos["episode"][f"reward/{k}"] for k in REWARD_WEIGHTS))
+    final = infos["final_obs"]["state"]
+    assert (final[:, S["clock"]] != obs["state"][:, S["clock"]]).any()  # the last state of the old episode ...
+    assert torch.allclose(obs["state"][:, S["clock"]], torch.tensor([0.0, 1.0]).expand(3, 2))  # ... and a new one
+    assert (final[:, S["base_pos_w"]] - before[:, S["base_pos_w"]]).abs().max() < 0.05  # continuous with its past

@@ -288,7 +288,8 @@ def fake_args(ppo, tmp_path, **overrides):
 def fake_envs(ppo, monkeypatch):
     made = []
 
-    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", reward=1.0):
+    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco",
+             device="cpu", reward=1.0):
         made.append(FakeDigitVec(num_envs, reward=reward, seed=seed))
         made[-1].terrain_columns = terrain_columns
         return made[-1]
@@ -373,7 +374,8 @@ def test_on_flat_ground_the_networks_see_one_height_scan_value(ppo):
 def test_the_env_kwargs_carry_the_task_flags_and_the_ramps_start(ppo, tmp_path, monkeypatch):
     seen = []
 
-    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random"):
+    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco",
+             device="cpu"):
         seen.append(dict(env_kwargs))
         return FakeDigitVec(num_envs, seed=seed)
 
@@ -616,7 +618,8 @@ def test_reward_overrides_reach_the_env_and_bind_the_resume(ppo, tmp_path, monke
     overrides is refused in one line (it would be another task)."""
     seen = []
 
-    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random"):
+    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco",
+             device="cpu"):
         seen.append(env_kwargs["reward_weights"])
         return FakeDigitVec(num_envs, seed=seed)
 

@@ -47,6 +47,8 @@ _FOOT_LOCAL = np.array([(u, v, 0.0) for u in (-1, 0, 1) for v in (-1, 0, 1)])  #
 class DigitWarpVectorEnv:
     """``num_envs`` noisy Digit envs on MuJoCo Warp (see the module docstring)."""
 
+    on_device = True  # a learner passes actions and reads everything as tensors on ``self.device``
+
     def __init__(self, num_envs: int = 8, device: str = "cpu", seed: int | None = None, alpha: float = 0.0,
                  noise: str = "uniform", env_kwargs: dict | None = None, terrain_columns: str = "random",
                  graph: bool | None = None):
@@ -88,12 +90,12 @@ class DigitWarpVectorEnv:
         self.device = dev = sim.device
         self.terrain = sim.terrain
         f32 = dict(device=dev, dtype=torch.float32)
-        self._stand_qpos = torch.as_tensor(STAND_QPOS, **f32)
-        self._stand_ctrl = torch.as_tensor(STAND_CTRL, **f32)
+        self._stand_qpos = torch.tensor(STAND_QPOS, **f32)
+        self._stand_ctrl = torch.tensor(STAND_CTRL, **f32)
         self._reset_q = sim.idx.mq[torch.as_tensor(RESET_NOISE_IDX, device=dev)]
         self._reset_v = sim.idx.mv[torch.as_tensor(RESET_NOISE_IDX, device=dev)]
         self._weights = torch.as_tensor([self.reward_weights[k] for k in TERMS], **f32)
-        self._noisy = torch.as_tensor(task.DIGIT_NOISY_MASK, device=dev)
+        self._noisy = torch.tensor(task.DIGIT_NOISY_MASK, device=dev)
         self._foot_local = torch.as_tensor(_FOOT_LOCAL, **f32)
         if self.terrain is not None:
             self._origins = torch.as_tensor(self.terrain.origins, **f32)
