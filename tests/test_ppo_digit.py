@@ -468,7 +468,8 @@ def test_bound_loss_by_hand_and_it_pulls_the_teachers_means_back_inside_the_acti
 
 
 def test_nonfinite_loss_stops_after_saving_the_last_finite_state(ppo, tmp_path, monkeypatch):
-    monkeypatch.setattr(ppo, "make_envs", lambda n, w, seed, a, noise, kw, cols: FakeDigitVec(n, reward=float("nan")))
+    monkeypatch.setattr(ppo, "make_envs",
+                        lambda n, w, seed, a, noise, kw, cols, *_: FakeDigitVec(n, reward=float("nan")))
     with pytest.raises(SystemExit, match="non-finite .*value_loss") as e:
         ppo.main(fake_args(ppo, tmp_path))
     (path,) = glob.glob(str(tmp_path / "*" / "nonfinite_step*.pt"))
