@@ -19,6 +19,7 @@
 # stage 1 (SAC); `main`, which builds everything once; then plumbing (envs, evaluation, argument checks, files,
 # resume, progress). docs/tsl_dagger_baseline.md: usage, logged metrics, implementation details.
 import dataclasses
+import importlib.util
 import math
 import os
 import random
@@ -139,6 +140,12 @@ class Args:
     """Digit only: episode length in policy steps of 20 ms (1000 = the paper's 20 s); a time-out is a truncation"""
     num_workers: int = 2
     """Digit only: worker processes that step the envs (0: all in this process); must divide --num-envs"""
+    backend: str = "mujoco"
+    """Digit only: the physics, `mujoco` (MuJoCo on the CPU, --num-workers processes) or `warp` (MuJoCo Warp on
+    --device; envs/digit/warp_vector.py)"""
+    device: str = ""
+    """torch device of the networks and, with `--backend warp`, of Digit's simulation (`cuda:0`, `cpu`); empty:
+    `cuda` when available and --cuda, else `cpu`"""
     seq_len: int = 24
     """Digit only: length of the stored sequences = the student's truncated-BPTT length (as l2t_ppo_digit.py's
     rollout of 24 steps); each round's steps per env are rounded down to a multiple of it"""
@@ -156,7 +163,7 @@ class Args:
     """a stage1_checkpoint.pt (continues stage 1) or a stage-2 checkpoint.pt (continues with the next round)"""
 
 
-DIGIT_ONLY_FLAGS = ("terrain", "max_episode_steps", "num_workers", "seq_len", "dataset_capacity")
+DIGIT_ONLY_FLAGS = ("terrain", "max_episode_steps", "num_workers", "seq_len", "dataset_capacity", "backend")
 NOT_DIGIT_FLAGS = ("teacher_timesteps", "buffer_size", "gamma", "tau", "batch_size", "learning_starts", "policy_lr",
                    "q_lr", "policy_frequency", "hidden_dim", "checkpoint_frequency", "capture_video")
 
@@ -801,7 +808,7 @@ def main(args: Args):
     torch.backends.cudnn.deterministic = args.torch_deterministic
     if args.torch_threads > 0 or digit:
         torch.set_num_threads(args.torch_threads if args.torch_threads > 0 else 1)  # Digit: 1, as l2t_ppo_digit.py
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    device = torch_device(args)
     rng = np.random.default_rng(args.seed)  # who executes each step (DAgger's beta coin)
 
     # Every file is read before any env is built: a stage-2 (or, not on Digit, a stage-1) checkpoint, the teacher
@@ -906,13 +913,24 @@ def make_env(env_id, alpha, noise, seed, capture_video=False, video_folder=None,
     return thunk
 
 
-def make_digit_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs):
+def make_digit_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs, backend="mujoco", device="cpu"):
     """The vectorised Digit env, as l2t_ppo_digit.py builds it (SAME_STEP autoreset; obs = {"state": s,
-    "observation": o}, both (N, OBS_DIM); the student reads o[:, :94])."""
+    "observation": o}, both (N, OBS_DIM); the student reads o[:, :94]). `backend="warp"`: MuJoCo Warp on `device`
+    (envs/digit/warp_vector.py) behind the same numpy interface (`HostArrays`: one host copy each way per step;
+    the DAgger loop's dataset and bookkeeping are numpy)."""
+    if backend == "warp":
+        from envs.digit.warp_vector import DigitWarpVectorEnv, HostArrays
+        return HostArrays(DigitWarpVectorEnv(num_envs=num_envs, device=str(device), seed=seed, alpha=alpha,
+                                             noise=noise, env_kwargs=env_kwargs))
     from envs.digit.vector import DigitVectorEnv  # imported here so that a test can stand in a spy
 
     return DigitVectorEnv(num_envs=num_envs, num_workers=num_workers, seed=seed, alpha=alpha, noise=noise,
                           env_kwargs=env_kwargs)
+
+
+def torch_device(args):
+    """--device, else cuda when available and --cuda, else cpu."""
+    return torch.device(args.device or ("cuda" if torch.cuda.is_available() and args.cuda else "cpu"))
 
 
 def digit_env_kwargs(args):
@@ -925,7 +943,7 @@ def make_train_envs(args, alpha):
     if args.env_id == DIGIT_ENV_ID:
         try:
             envs = make_digit_envs(args.num_envs, args.num_workers, args.seed + 1, alpha, args.noise,
-                                   digit_env_kwargs(args))
+                                   digit_env_kwargs(args), args.backend, torch_device(args))
         except Exception as e:
             fail(f"cannot create the Digit envs ({type(e).__name__}: {first_line(e)})")
         return envs, lambda action: action.clamp(-1.0, 1.0).cpu().numpy(), None, None
@@ -1028,7 +1046,8 @@ def make_evaluators(args, teacher, student, run_dir, device):
     seed = args.seed + 10_000
     if args.env_id == DIGIT_ENV_ID:
         workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
-        envs = make_digit_envs(args.eval_episodes, workers, seed, args.alpha, args.noise, digit_env_kwargs(args))
+        envs = make_digit_envs(args.eval_episodes, workers, seed, args.alpha, args.noise, digit_env_kwargs(args),
+                               args.backend, device)
         return (lambda: evaluate_digit(envs, teacher, student, "teacher", seed, device),
                 lambda round_index: evaluate_digit(envs, teacher, student, "student", seed, device), envs)
 
@@ -1138,7 +1157,16 @@ def check_digit_args(args: Args):
             fail(f"{option(name)} must be positive, got {getattr(args, name)}")
     if args.num_workers < 0:
         fail(f"--num-workers must be >= 0, got {args.num_workers}")
-    if args.num_workers > 0 and args.num_envs % args.num_workers != 0:
+    if args.backend not in ("mujoco", "warp"):
+        fail(f"--backend must be mujoco or warp, got {args.backend!r}")
+    if args.backend == "warp" and importlib.util.find_spec("mujoco_warp") is None:
+        fail("--backend warp needs mujoco-warp and warp-lang: pip install -r requirements.txt")
+    if args.device:
+        try:
+            torch.device(args.device)
+        except RuntimeError:
+            fail(f"--device must be a torch device such as cpu or cuda:0, got {args.device!r}")
+    if args.backend == "mujoco" and args.num_workers > 0 and args.num_envs % args.num_workers != 0:
         fail(f"--num-envs ({args.num_envs}) must be a multiple of --num-workers ({args.num_workers})")
     if args.dataset_capacity < args.seq_len:
         fail(f"--dataset-capacity ({args.dataset_capacity}) must hold at least one sequence of --seq-len "

@@ -249,3 +249,17 @@ def test_nonfinite_teacher_action_is_refused_before_it_is_executed(tsl, tmp_path
         tsl.main(digit_args(tsl, tmp_path, str(tmp_path / "nan_teacher.pt"), eval_episodes=1))
     assert "\n" not in str(e.value.code)
     assert spies[0].actions == []  # nothing was sent to the training envs
+
+
+def test_dagger_round_on_the_warp_backend(tsl, tmp_path, digit_teacher):
+    """--backend warp (warp's CPU device): a DAgger round collects, trains and evaluates on MuJoCo Warp through the
+    numpy interface (HostArrays), with the same data layout as on MuJoCo."""
+    pytest.importorskip("mujoco_warp")
+    run_dir = tsl.main(digit_args(tsl, tmp_path, digit_teacher, backend="warp", device="cpu", stage2_timesteps=32,
+                                  dagger_rounds=1, max_episode_steps=6))
+    logged = scalars(run_dir)
+    assert [s for s, _ in logged["eval/student_return"]] == [TEACHER_STEPS + ROUND_STEPS]
+    assert all(0 < v <= 6 for _, v in logged["eval/student_length"])
+    assert [v for _, v in logged["charts/episodic_length"]][:2] == [6, 6]  # time-outs at 6 steps
+    saved = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+    assert saved["dataset"]["obs"].shape == (4, 8, STUDENT_DIM) and torch.isfinite(saved["dataset"]["label"]).all()

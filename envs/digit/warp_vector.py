@@ -351,4 +351,44 @@ class DigitWarpVectorEnv:
         self.next_push_t = torch.where(mask, first_push, self.next_push_t)
 
 
-__all__ = ["DigitWarpVectorEnv", "SUPPORTED_KWARGS", "TERMS"]
+class HostArrays:
+    """A ``DigitWarpVectorEnv`` with ``DigitVectorEnv``'s numpy interface: actions in, observations, rewards, flags
+    and infos out as numpy arrays (one copy each way per step). For code written against ``DigitVectorEnv``
+    (``tsl_dagger_baseline.py``, the throughput benchmark); ``l2t_ppo_digit.py`` uses the tensors directly."""
+
+    def __init__(self, envs: DigitWarpVectorEnv):
+        self.envs = envs
+        self.num_envs = envs.num_envs
+
+    @staticmethod
+    def _np(x):
+        if isinstance(x, dict):
+            return {k: HostArrays._np(v) for k, v in x.items()}
+        return x.detach().cpu().numpy() if hasattr(x, "detach") else x
+
+    def reset(self, *, seed=None, options=None):
+        obs, infos = self.envs.reset(seed=seed, options=options)
+        return self._np(obs), infos
+
+    def step(self, actions):
+        out = self.envs.step(self.envs.torch.as_tensor(np.asarray(actions), device=self.envs.device))
+        obs, reward, terminated, truncated, infos = (self._np(x) for x in out)
+        infos = {k: v for k, v in infos.items()}
+        if not infos["_episode"].any():  # as DigitVectorEnv: the keys only at a step where an episode ended
+            for k in ("final_obs", "_final_obs", "episode", "_episode"):
+                infos.pop(k)
+        else:
+            infos["episode"]["l"] = infos["episode"]["l"].astype(np.int64)
+        return obs, reward, terminated, truncated, infos
+
+    def call(self, name, *args, **kwargs):
+        return self.envs.call(name, *args, **kwargs)
+
+    def get_attr(self, name):
+        return self.envs.get_attr(name)
+
+    def close(self):
+        self.envs.close()
+
+
+__all__ = ["DigitWarpVectorEnv", "HostArrays", "SUPPORTED_KWARGS", "TERMS"]
