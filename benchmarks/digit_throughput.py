@@ -23,6 +23,17 @@ static terrain geoms' poses are recomputed every physics step, as in v0) measure
 save; ``--ratio-only`` skips the throughput table (one core, in process).
 
 Other load on the machine distorts everything: the load average before the run is printed; stop other jobs first.
+
+``--backend warp`` measures the MuJoCo Warp backend instead (any machine with an NVIDIA GPU; warp's CPU device works
+but is only for tests):
+
+    python benchmarks/digit_throughput.py --backend warp --num-envs 4096 --device cuda:0
+
+1. ``DigitWarpVectorEnv.step`` with random actions on the device (rough terrain, randomisation on, autoresets),
+   synchronised around each step: env steps/s, split into the physics (the captured control period of
+   ``WarpDigitSim.step``, synchronised) and the rest (task: observation, rewards, events, resets, noise).
+2. With ``--train-iterations K`` (> 1), ``l2t_ppo_digit.py --backend warp`` itself for K iterations of 24 steps:
+   its env steps/s and the learning share of the wall time (``charts/learn_fraction``; first iteration dropped).
 """
 
 from __future__ import annotations
@@ -99,8 +110,95 @@ def vector_throughput(num_envs: int, num_workers: int, steps: int, seed: int = 0
     return num_envs * steps / elapsed, busy / elapsed
 
 
+def _sync(device):
+    import warp as wp
+    import torch
+    wp.synchronize()
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def warp_throughput(num_envs: int, steps: int, device: str, terrain: str = "rough", seed: int = 0, warmup: int = 5):
+    """(env steps/s, seconds per step in the physics, seconds per step in the rest) of DigitWarpVectorEnv."""
+    import torch
+    from envs.digit.warp_vector import DigitWarpVectorEnv
+    envs = DigitWarpVectorEnv(num_envs=num_envs, device=device, seed=seed, alpha=0.1, env_kwargs={"terrain": terrain})
+    envs.reset()
+    gen = torch.Generator(device=envs.device).manual_seed(seed)
+    period = envs.sim.step
+    physics = [0.0]
+
+    def timed_period(ctrl=None):  # the physics alone, synchronised on both sides
+        _sync(device)
+        t0 = time.perf_counter()
+        period(ctrl)
+        _sync(device)
+        physics[0] += time.perf_counter() - t0
+    envs.sim.step = timed_period
+    for k in range(warmup + steps):
+        if k == warmup:
+            _sync(device)
+            physics[0], t0 = 0.0, time.perf_counter()
+        a = ACTION_RANGE * (2.0 * torch.rand(num_envs, 20, generator=gen, device=envs.device) - 1.0)
+        envs.step(a)
+    _sync(device)
+    elapsed = time.perf_counter() - t0
+    return num_envs * steps / elapsed, physics[0] / steps, (elapsed - physics[0]) / steps
+
+
+def warp_training(num_envs: int, iterations: int, device: str, terrain: str = "rough"):
+    """(env steps/s, learning share) of l2t_ppo_digit.py --backend warp over `iterations` iterations."""
+    import importlib.util
+    import tempfile
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location("l2t_ppo_digit", os.path.join(root, "l2t_ppo_digit.py"))
+    ppo = importlib.util.module_from_spec(spec)
+    sys.modules["l2t_ppo_digit"] = ppo
+    spec.loader.exec_module(ppo)
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = ppo.main(ppo.Args(backend="warp", device=device, terrain=terrain, num_envs=num_envs,
+                                    total_timesteps=iterations * num_envs * 24, eval_frequency=0, eval_episodes=1,
+                                    checkpoint_frequency=0, runs_dir=tmp))
+        ea = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+        ea.Reload()
+        sps = [e.value for e in ea.Scalars("charts/SPS")][1:]
+        learn = [e.value for e in ea.Scalars("charts/learn_fraction")][1:]
+    return float(np.mean(sps)), float(np.mean(learn))
+
+
+def main_warp(args):
+    import warp as wp
+    print(f"CPU cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
+          f"MuJoCo {mujoco.__version__}, Warp {wp.__version__}, device {args.device}")
+    sps, phys, rest = warp_throughput(args.num_envs, args.warp_steps, args.device, args.terrain)
+    print()
+    print(f"MuJoCo Warp, {args.terrain} terrain, randomisation on, actions U(-{ACTION_RANGE}, {ACTION_RANGE}), "
+          f"{args.num_envs} envs on {args.device}, {args.warp_steps} steps after 5 of warm-up.")
+    print()
+    print("| measurement | value |")
+    print("|---|---|")
+    print(f"| env steps/s (all envs) | {sps:.0f} |")
+    print(f"| physics per vector step (control period, captured graph) | {1e3 * phys:.2f} ms |")
+    print(f"| task per vector step (observation, rewards, events, resets, noise) | {1e3 * rest:.2f} ms |")
+    if args.train_iterations > 1:
+        tsps, learn = warp_training(args.num_envs, args.train_iterations, args.device, args.terrain)
+        print(f"| l2t_ppo_digit.py --backend warp: env steps/s, {args.train_iterations} iterations | {tsps:.0f} |")
+        print(f"| ... share of wall time in the update (charts/learn_fraction) | {learn:.0%} |")
+    print()
+    print(f"Load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("mujoco", "warp"), default="mujoco",
+                        help="mujoco: DigitVectorEnv on the CPU (the tables below); warp: DigitWarpVectorEnv")
+    parser.add_argument("--num-envs", type=int, default=4096, help="warp: number of worlds")
+    parser.add_argument("--device", default="cuda:0", help="warp: the device (cuda:0, ...; cpu for a try-out)")
+    parser.add_argument("--warp-steps", type=int, default=50, help="warp: timed vector steps")
+    parser.add_argument("--train-iterations", type=int, default=0,
+                        help="warp: also run l2t_ppo_digit.py --backend warp for this many iterations (> 1)")
+    parser.add_argument("--terrain", choices=("rough", "flat"), default="rough", help="warp: the terrain")
     parser.add_argument("--ratio-steps", type=int, default=400, help="steps for the env-vs-physics ratio")
     parser.add_argument("--env-steps", type=int, default=1600,
                         help="env steps per throughput configuration (divided by num_envs for the vector steps)")
@@ -111,6 +209,10 @@ def main():
     parser.add_argument("--source-physics", action="store_true", help="single-env costs at the source's 0.5 ms")
     parser.add_argument("--no-sleep", action="store_true", help="single-env costs with MuJoCo's sleep flag off")
     args = parser.parse_args()
+    if args.backend == "warp":
+        if args.num_envs < 1 or args.warp_steps < 1:
+            parser.error("--num-envs and --warp-steps must be >= 1")
+        return main_warp(args)
     phys = dict(source_physics=args.source_physics, sleep=not args.no_sleep)
 
     print(f"CPU cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "

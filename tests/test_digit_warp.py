@@ -234,7 +234,7 @@ def test_warp_vector_env_keeps_the_tasks_rules():
     cmd = obs["state"][:, S["command"]]
     for k, (lo, hi) in enumerate(COMMAND_RANGES):
         assert ((cmd[:, k] >= lo) & (cmd[:, k] <= hi)).all()
-    noisy = torch.as_tensor(task.DIGIT_NOISY_MASK)
+    noisy = torch.tensor(task.DIGIT_NOISY_MASK)
     diff = obs["observation"] != obs["state"]
     nonzero = obs["state"] != 0  # uniform noise scales with |s_i|: zero stays zero
     assert not diff[:, ~noisy].any() and diff[:, noisy][nonzero[:, noisy]].float().mean() > 0.9

@@ -23,45 +23,19 @@ from envs.digit.rewards import (C1, C2, FOOT_APEX, FOOT_STANCE_REL_COM,  # noqa:
                                 PAPER_REWARD_WEIGHTS, foot_height_target)
 from envs.digit.rewards import (CONTACT_FORCE, FEET, FOOT_BODIES, GAIT_PERIOD, LIMIT_JOINTS, REWARD_WEIGHT_SETS,
                                 REWARD_WEIGHTS, SOFT_LIMIT_FACTOR, RewardInputs, reward_terms, sole_z)
-from envs.digit.task import (DIGIT_NOISY_MASK, ENV_PARAM_NAMES, HEIGHT_SCAN_CENTRE, MAX_TILT,  # noqa: F401
-                             MIN_HEIGHT, NUM_JOINTS, OBS_DIM, OBS_SLICES, STUDENT_DIM, STUDENT_SLICE, TORSO_GEOMS)
+# the task's constants live in envs/digit/task.py (re-exported here: this module's names are the env's public API)
+from envs.digit.task import (ACTION_SCALE, ADDED_MASS_RANGE, BASE_XY_RANGE, COMMAND_RANGES,  # noqa: F401
+                             COMMAND_RESAMPLE_S, CURRICULUM_RULES, DIGIT_NOISY_MASK, ENV_PARAM_NAMES,
+                             EPISODE_LENGTH_S, EXT_FORCE, EXT_TORQUE, FRICTION_RANGE, GRAVITY_DELTA,
+                             HEIGHT_SCAN_CENTRE, JOINT_POS_NOISE, JOINT_VEL_NOISE, MAX_EPISODE_STEPS, MAX_TILT,
+                             MIN_HEIGHT, NUM_JOINTS, OBS_DIM, OBS_SLICES, PUSH_INTERVAL_S, PUSH_VELOCITY,
+                             RECOMMENDED_INIT_STD, RESET_NOISE_IDX, SPAWN_PLATFORM_MARGIN, SPAWN_TRIES,
+                             STANDING_SHARE, STUDENT_DIM, STUDENT_SLICE, SUBSTEPS, TORSO_GEOMS)
 from envs.digit import task
 from envs.render import TrackingRenderer
 
 ENV_ID = "l2t/Digit-v1"
-SUBSTEPS = int(round(POLICY_DT / SIM_DT))  # 10 physics steps of 2 ms per policy step
 SOURCE_SUBSTEPS = int(round(POLICY_DT / SOURCE_TIMESTEP))  # 40 of 0.5 ms with source_physics=True
-EPISODE_LENGTH_S = 20.0
-MAX_EPISODE_STEPS = int(round(EPISODE_LENGTH_S / POLICY_DT))  # 1000
-ACTION_SCALE = 0.5  # rad per unit action (Isaac Lab Digit)
-# The initial policy std (action units) we recommend to a learner: a zero-mean policy with i.i.d. N(0, 0.05^2) action
-# noise survives a median of 813.5 steps on nominal flat ground (8 seeds; std 0.06: 338, 0.07: 257.5, 0.1: 161.5,
-# 0.3: 51; python -m envs.digit.probes exploration) and earns +0.030 per step (v1 weights; +0.022 with the paper's;
-# surviving pays above -0.04).
-RECOMMENDED_INIT_STD = 0.05
-
-# Commands
-COMMAND_RANGES = ((-0.8, 0.8), (-0.5, 0.5), (-1.0, 1.0))  # vx (m/s), vy (m/s), yaw rate (rad/s)
-COMMAND_RESAMPLE_S = (3.0, 8.0)
-STANDING_SHARE = 0.1
-CURRICULUM_RULES = ("isaac", "displacement")  # the `curriculum` kwarg: how a reset moves the terrain level
-
-# Domain randomisation
-FRICTION_RANGE = (0.4, 1.0)
-ADDED_MASS_RANGE = (-5.0, 5.0)  # kg
-GRAVITY_DELTA = 0.5  # m/s^2, on z (default) or per axis (gravity_axes="xyz")
-EXT_FORCE = 10.0  # N, per axis
-EXT_TORQUE = 2.0  # N m, per axis
-BASE_XY_RANGE = 0.5  # m
-PUSH_INTERVAL_S = (10.0, 15.0)
-PUSH_VELOCITY = 0.5  # m/s, per axis x, y
-JOINT_POS_NOISE = 0.1  # rad, hips and arms
-JOINT_VEL_NOISE = 0.1  # rad/s
-SPAWN_TRIES = 50  # draws of the spawn offset on stepping-stones tiles before spawning at the platform centre
-SPAWN_PLATFORM_MARGIN = 0.02  # m kept between the feet and the platform edge
-_MOTOR_IDX = {name: i for i, name in enumerate(MOTOR_JOINTS)}
-RESET_NOISE_IDX = np.array([_MOTOR_IDX[f"{s}-{j}"] for s in ("left", "right")
-                            for j in ("hip-roll", "hip-yaw", "hip-pitch") + ARM_MOTORS])  # open chains only
 
 
 def heading(R):

@@ -1,4 +1,4 @@
-"""The ``l2t/Digit-v1`` task computed once, batched over N envs, for every physics backend.
+"""The ``l2t/Digit-v1`` task: its constants, and its computation once, batched over N envs, for every backend.
 
 A physics backend (MuJoCo on the CPU: ``envs/digit/env.py``; MuJoCo Warp: ``envs/digit/warp_backend.py``) steps the
 robot and hands this module a ``PhysicsState``: the few arrays of the final state the task reads, with a leading
@@ -17,9 +17,42 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs import terrain as terrain_mod
-from envs.digit import ACTION_DIM, MOTOR_JOINTS, PASSIVE_JOINTS, POLICY_DT, STAND_QPOS
+from envs.digit import ACTION_DIM, ARM_MOTORS, MOTOR_JOINTS, PASSIVE_JOINTS, POLICY_DT, SIM_DT, STAND_QPOS
 from envs.digit.rewards import (CONTACT_FORCE, FEET, FOOT_BODIES, GAIT_PERIOD, LIMIT_JOINTS, SOFT_LIMIT_FACTOR,
                                 RewardInputs, sole_z_of, xp_of)
+
+SUBSTEPS = int(round(POLICY_DT / SIM_DT))  # 10 physics steps of 2 ms per policy step
+EPISODE_LENGTH_S = 20.0
+MAX_EPISODE_STEPS = int(round(EPISODE_LENGTH_S / POLICY_DT))  # 1000
+ACTION_SCALE = 0.5  # rad per unit action (Isaac Lab Digit)
+# The initial policy std (action units) we recommend to a learner: a zero-mean policy with i.i.d. N(0, 0.05^2) action
+# noise survives a median of 813.5 steps on nominal flat ground (8 seeds; std 0.06: 338, 0.07: 257.5, 0.1: 161.5,
+# 0.3: 51; python -m envs.digit.probes exploration) and earns +0.030 per step (v1 weights; +0.022 with the paper's;
+# surviving pays above -0.04).
+RECOMMENDED_INIT_STD = 0.05
+
+# Commands
+COMMAND_RANGES = ((-0.8, 0.8), (-0.5, 0.5), (-1.0, 1.0))  # vx (m/s), vy (m/s), yaw rate (rad/s)
+COMMAND_RESAMPLE_S = (3.0, 8.0)
+STANDING_SHARE = 0.1
+CURRICULUM_RULES = ("isaac", "displacement")  # the `curriculum` kwarg: how a reset moves the terrain level
+
+# Domain randomisation
+FRICTION_RANGE = (0.4, 1.0)
+ADDED_MASS_RANGE = (-5.0, 5.0)  # kg
+GRAVITY_DELTA = 0.5  # m/s^2, on z (default) or per axis (gravity_axes="xyz")
+EXT_FORCE = 10.0  # N, per axis
+EXT_TORQUE = 2.0  # N m, per axis
+BASE_XY_RANGE = 0.5  # m
+PUSH_INTERVAL_S = (10.0, 15.0)
+PUSH_VELOCITY = 0.5  # m/s, per axis x, y
+JOINT_POS_NOISE = 0.1  # rad, hips and arms
+JOINT_VEL_NOISE = 0.1  # rad/s
+SPAWN_TRIES = 50  # draws of the spawn offset on stepping-stones tiles before spawning at the platform centre
+SPAWN_PLATFORM_MARGIN = 0.02  # m kept between the feet and the platform edge
+_MOTOR_IDX = {name: i for i, name in enumerate(MOTOR_JOINTS)}
+RESET_NOISE_IDX = np.array([_MOTOR_IDX[f"{s}-{j}"] for s in ("left", "right")
+                            for j in ("hip-roll", "hip-yaw", "hip-pitch") + ARM_MOTORS])  # open chains only
 
 # Termination (Isaac Lab's Digit ``bad_orientation``; the height is ours)
 MAX_TILT = 0.7  # rad
@@ -267,7 +300,11 @@ def mujoco_state(model, data, idx: ModelIndex, ground, foot_of, is_torso) -> Phy
         torso_contact=np.array([torso]), undesired=np.array([len(undesired)]))
 
 
-__all__ = ["MAX_TILT", "MIN_HEIGHT", "ENV_PARAM_NAMES", "NUM_JOINTS", "OBS_SLICES", "OBS_DIM", "STUDENT_DIM",
+__all__ = ["SUBSTEPS", "EPISODE_LENGTH_S", "MAX_EPISODE_STEPS", "ACTION_SCALE", "RECOMMENDED_INIT_STD",
+           "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE", "CURRICULUM_RULES", "FRICTION_RANGE",
+           "ADDED_MASS_RANGE", "GRAVITY_DELTA", "EXT_FORCE", "EXT_TORQUE", "BASE_XY_RANGE", "PUSH_INTERVAL_S",
+           "PUSH_VELOCITY", "JOINT_POS_NOISE", "JOINT_VEL_NOISE", "SPAWN_TRIES", "SPAWN_PLATFORM_MARGIN",
+           "RESET_NOISE_IDX", "MAX_TILT", "MIN_HEIGHT", "ENV_PARAM_NAMES", "NUM_JOINTS", "OBS_SLICES", "OBS_DIM", "STUDENT_DIM",
            "STUDENT_SLICE", "DIGIT_NOISY_MASK", "SCAN_CENTRE", "HEIGHT_SCAN_CENTRE", "NUM_SCAN", "TORSO_GEOMS",
            "PhysicsState", "ModelIndex", "quat_to_mat", "heading_of", "scan_points", "observe", "terminated",
            "update_foot_timers", "reward_inputs", "commanded_path_step", "stack_states", "mujoco_state"]

@@ -30,12 +30,11 @@ import copy
 import mujoco
 import numpy as np
 
-from envs.digit import MOTOR_JOINTS, SIM_DT, POLICY_DT
+from envs.digit import MOTOR_JOINTS
 from envs.digit.ground import TorchGround
 from envs.digit.rewards import CONTACT_FORCE
-from envs.digit.task import ModelIndex, PhysicsState, TORSO_GEOMS
+from envs.digit.task import SUBSTEPS, TORSO_GEOMS, ModelIndex, PhysicsState
 
-SUBSTEPS = int(round(POLICY_DT / SIM_DT))
 # model fields with one row per world: what Table III randomises, and what set_const derives from the masses (with a
 # single row, every world's set_const would write the same row)
 BATCHED_FIELDS = ("body_mass", "geom_friction", "pair_friction", "body_subtreemass", "body_invweight0",

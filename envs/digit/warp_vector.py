@@ -29,7 +29,7 @@ import numpy as np
 from envs import terrain as terrain_mod
 from envs.digit import ACTION_DIM, STAND_CTRL, STAND_QPOS
 from envs.digit import task
-from envs.digit.env import (ADDED_MASS_RANGE, BASE_XY_RANGE, COMMAND_RANGES, COMMAND_RESAMPLE_S, CURRICULUM_RULES,
+from envs.digit.task import (ADDED_MASS_RANGE, BASE_XY_RANGE, COMMAND_RANGES, COMMAND_RESAMPLE_S, CURRICULUM_RULES,
                             EPISODE_LENGTH_S, EXT_FORCE, EXT_TORQUE, FRICTION_RANGE, GRAVITY_DELTA, JOINT_POS_NOISE,
                             JOINT_VEL_NOISE, MAX_EPISODE_STEPS, ACTION_SCALE, PUSH_INTERVAL_S, PUSH_VELOCITY,
                             RESET_NOISE_IDX, SPAWN_PLATFORM_MARGIN, SPAWN_TRIES, STANDING_SHARE)
