@@ -19,7 +19,7 @@ heightfield-geom pair (MuJoCo: up to 50), so rough-terrain trajectories diverge 
 in distribution; on a GPU the contact order and so the last bits are not deterministic. ``njmax`` (constraint rows per
 world) defaults to 256: standing Digit needs ~160 (the mujoco_warp default, 64, overflows).
 
-Kernel compilation: the first step in a process compiles Warp's kernels (25-40 s on this project's 2-core CPU;
+Kernel compilation: the first Warp step on a machine compiles the kernels (~60 s on this project's 2-core CPU;
 cached in ``~/.cache/warp`` for later processes).
 """
 
