@@ -123,20 +123,20 @@ def run_cli_many(script, argvs, cwd, timeout=300):
 
 
 # MuJoCo Warp on warp's CPU device: one simulator per terrain for the whole session, so that Warp's kernel
-# compilation (~40 s at the first step of a process, then cached in ~/.cache/warp) is paid once, not per test.
-@pytest.fixture(scope="session")
-def warp_flat_sim():
+# compilation (~60 s at the first Warp step on a machine, then cached in ~/.cache/warp) is loaded once, not per test.
+def _warp_sim(num_worlds, terrain):
     pytest.importorskip("mujoco_warp")
     from envs.digit.warp_backend import WarpDigitSim
-    sim = WarpDigitSim(3, terrain="flat", device="cpu")
+    sim = WarpDigitSim(num_worlds, terrain=terrain, device="cpu")
     sim.step()  # compile
     return sim
+
+
+@pytest.fixture(scope="session")
+def warp_flat_sim():
+    return _warp_sim(3, "flat")
 
 
 @pytest.fixture(scope="session")
 def warp_rough_sim():
-    pytest.importorskip("mujoco_warp")
-    from envs.digit.warp_backend import WarpDigitSim
-    sim = WarpDigitSim(4, terrain="rough", device="cpu")
-    sim.step()  # compile
-    return sim
+    return _warp_sim(4, "rough")

@@ -9,7 +9,6 @@ Space, Rewards, Starting State, Episode End, Arguments, Version History). The re
 from __future__ import annotations
 
 import copy
-import math
 
 import gymnasium as gym
 import mujoco
@@ -17,18 +16,18 @@ import numpy as np
 
 from envs import terrain as terrain_mod
 from envs.geometry import quat_to_mat
-from envs.digit import (ACTION_DIM, ARM_MOTORS, GROUND_CONTACT_GEOMS, MODEL_PATH, MOTOR_JOINTS, PASSIVE_JOINTS,
-                        POLICY_DT, SIM_DT, SOURCE_TIMESTEP, STAND_CTRL, STAND_QPOS, set_source_physics)
+from envs.digit import (ACTION_DIM, GROUND_CONTACT_GEOMS, MODEL_PATH, POLICY_DT, SOURCE_TIMESTEP, STAND_CTRL,
+                        STAND_QPOS, set_source_physics)
 from envs.digit.rewards import (C1, C2, FOOT_APEX, FOOT_STANCE_REL_COM,  # noqa: F401 (re-exported for the tests)
                                 PAPER_REWARD_WEIGHTS, foot_height_target)
-from envs.digit.rewards import (CONTACT_FORCE, FEET, FOOT_BODIES, GAIT_PERIOD, LIMIT_JOINTS, REWARD_WEIGHT_SETS,
-                                REWARD_WEIGHTS, SOFT_LIMIT_FACTOR, RewardInputs, reward_terms, sole_z)
+from envs.digit.rewards import (CONTACT_FORCE, GAIT_PERIOD, REWARD_WEIGHT_SETS, REWARD_WEIGHTS,  # noqa: F401
+                                RewardInputs, reward_terms, sole_z)
 # the task's constants live in envs/digit/task.py (re-exported here: this module's names are the env's public API)
 from envs.digit.task import (ACTION_SCALE, ADDED_MASS_RANGE, BASE_XY_RANGE, COMMAND_RANGES,  # noqa: F401
                              COMMAND_RESAMPLE_S, CURRICULUM_RULES, DIGIT_NOISY_MASK, ENV_PARAM_NAMES,
                              EPISODE_LENGTH_S, EXT_FORCE, EXT_TORQUE, FRICTION_RANGE, GRAVITY_DELTA,
                              HEIGHT_SCAN_CENTRE, JOINT_POS_NOISE, JOINT_VEL_NOISE, MAX_EPISODE_STEPS, MAX_TILT,
-                             MIN_HEIGHT, NUM_JOINTS, OBS_DIM, OBS_SLICES, PUSH_INTERVAL_S, PUSH_VELOCITY,
+                             MIN_HEIGHT, OBS_DIM, OBS_SLICES, PUSH_INTERVAL_S, PUSH_VELOCITY,
                              RECOMMENDED_INIT_STD, RESET_NOISE_IDX, SPAWN_PLATFORM_MARGIN, SPAWN_TRIES,
                              STANDING_SHARE, STUDENT_DIM, STUDENT_SLICE, SUBSTEPS, TORSO_GEOMS)
 from envs.digit import task
@@ -466,19 +465,8 @@ class DigitEnv(gym.Env):
         self.dt = POLICY_DT
         self._idx = task.ModelIndex(m)  # the addresses the task reads (envs/digit/task.py)
 
-        motor_j = m.actuator_trnid[:, 0]
-        passive_j = np.array([m.joint(j).id for j in PASSIVE_JOINTS])
-        joints = np.concatenate([motor_j, passive_j])
-        self._jq, self._jv = m.jnt_qposadr[joints].copy(), m.jnt_dofadr[joints].copy()
-        self._mq, self._mv = self._jq[:ACTION_DIM], self._jv[:ACTION_DIM]
-        self._joint_default = STAND_QPOS[self._jq].copy()
-        lim = np.array([m.joint(j).id for j in LIMIT_JOINTS])
-        self._lim_q = m.jnt_qposadr[lim]
-        mid, half = m.jnt_range[lim].mean(1), 0.5 * np.diff(m.jnt_range[lim], axis=1)[:, 0]
-        self._soft_lo, self._soft_hi = mid - SOFT_LIMIT_FACTOR * half, mid + SOFT_LIMIT_FACTOR * half
-        self._torso = m.body("torso").id
-        self._feet = np.array([m.geom(f).id for f in FEET])
-        self._foot_bodies = [m.body(b).id for b in FOOT_BODIES]
+        idx = self._idx  # (short names for the reset code)
+        self._mq, self._mv, self._torso, self._feet = idx.mq, idx.mv, idx.torso, idx.feet
         # geom classes for the contact scan
         self._ground = np.zeros(m.ngeom, bool)
         self._ground[[m.geom(n).id for n in ground_names]] = True
@@ -787,7 +775,8 @@ def _ground_of(envs):
     return ground
 
 
-__all__ = ["ENV_ID", "DigitEnv", "step_task", "compiled_model", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES", "STUDENT_DIM", "STUDENT_SLICE",
+__all__ = ["ENV_ID", "DigitEnv", "step_task", "compiled_model", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES",
+           "STUDENT_DIM", "STUDENT_SLICE",
            "ACTION_DIM", "DIGIT_NOISY_MASK", "ENV_PARAM_NAMES", "SUBSTEPS", "POLICY_DT", "EPISODE_LENGTH_S",
            "MAX_EPISODE_STEPS", "ACTION_SCALE", "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE", "GAIT_PERIOD",
            "FOOT_APEX", "FOOT_STANCE_REL_COM", "C1", "C2", "CONTACT_FORCE", "MAX_TILT", "MIN_HEIGHT", "FRICTION_RANGE",

@@ -174,7 +174,6 @@ def observe(s: PhysicsState, idx: ModelIndex, steps, command, last_action, origi
     ``env_params`` (N, 13); ``ground_height(xy)``: ground z at world points (N, K, 2) -> (N, K) (the backend's terrain
     access). Returns ``(obs, extra)``, extra = {"R", "yaw", "foot_ground" (N, 2), "base_height" (N,)}."""
     xp = xp_of(s.qpos)
-    S = OBS_SLICES
     quat = s.qpos[:, 3:7]
     quat = quat / xp.sqrt((quat * quat).sum(-1, keepdims=True))
     quat = xp.where(quat[:, :1] < 0, -quat, quat)  # w >= 0

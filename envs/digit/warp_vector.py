@@ -34,7 +34,6 @@ from envs.digit.task import (ADDED_MASS_RANGE, BASE_XY_RANGE, COMMAND_RANGES, CO
                             JOINT_VEL_NOISE, MAX_EPISODE_STEPS, ACTION_SCALE, PUSH_INTERVAL_S, PUSH_VELOCITY,
                             RESET_NOISE_IDX, SPAWN_PLATFORM_MARGIN, SPAWN_TRIES, STANDING_SHARE)
 from envs.digit.rewards import REWARD_WEIGHT_SETS, REWARD_WEIGHTS, reward_terms
-from envs.digit.vector import EPISODE_KEYS
 from envs.noise import NOISE_TYPES, check_alpha
 
 SUPPORTED_KWARGS = ("terrain", "terrain_rows", "terrain_cols", "terrain_seed", "terrain_col", "randomize",
@@ -100,7 +99,7 @@ class DigitWarpVectorEnv:
         if self.terrain is not None:
             self._origins = torch.as_tensor(self.terrain.origins, **f32)
             self._stones = torch.as_tensor([t == "stepping_stones" for t in self.terrain.types], device=dev)
-            rows, cols = self.terrain.num_rows, self.terrain.num_cols
+            cols = self.terrain.num_cols
             col = kw.get("terrain_col")
             if col is not None:
                 if not 0 <= int(col) < cols:
