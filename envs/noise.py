@@ -34,6 +34,8 @@ import math
 import gymnasium as gym
 import numpy as np
 
+from envs.draws import NumpyDraws
+
 NOISE_TYPES = ("uniform", "gaussian")
 
 # A constant mixed into the reset seed, so that the noise stream differs from the env's own stream
@@ -47,6 +49,20 @@ def check_alpha(alpha: float, name: str = "alpha") -> float:
     if not math.isfinite(alpha) or alpha < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {alpha}")
     return alpha
+
+
+def noisy_copy(state, alpha, noise, mask, draws):
+    """``o = s + alpha * eps`` of states ``s`` (any shape; numpy, or torch with ``envs.draws.TorchDraws``):
+    ``noise="uniform"``: eps_i = |s_i| u_i, u_i ~ U[-1, 1]; ``"gaussian"``: eps_i ~ N(0, 1); only where ``mask``
+    (None: everywhere). ``NoisyObservation`` and the batched Digit envs on a device both draw through this."""
+    if noise == "uniform":
+        # eps_i ~ Unif[-|s_i|, |s_i|]  <=>  eps_i = |s_i| * u_i,  u_i ~ Unif[-1, 1]
+        eps = abs(state) * draws.uniform(-1.0, 1.0, state.shape)
+    else:
+        eps = draws.normal(state.shape)
+    if mask is not None:
+        eps = eps * mask
+    return state + alpha * eps
 
 
 class NoisyObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -83,15 +99,8 @@ class NoisyObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.noise_alpha = check_alpha(alpha)
 
     def _observe(self, state: np.ndarray) -> dict:
-        if self.noise == "uniform":
-            # eps_i ~ Unif[-|s_i|, |s_i|]  <=>  eps_i = |s_i| * u_i,  u_i ~ Unif[-1, 1]
-            noise = np.abs(state) * self._rng.uniform(-1.0, 1.0, size=state.shape)
-        else:
-            noise = self._rng.standard_normal(size=state.shape)
-        if self._mask is not None:
-            noise = noise * self._mask
-        observation = (state + self.noise_alpha * noise).astype(state.dtype, copy=False)
-        return {"state": state, "observation": observation}
+        observation = noisy_copy(state, self.noise_alpha, self.noise, self._mask, NumpyDraws(self._rng))
+        return {"state": state, "observation": observation.astype(state.dtype, copy=False)}
 
     def reset(self, *, seed=None, options=None):
         if seed is not None:

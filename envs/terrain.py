@@ -82,6 +82,8 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
+from envs.draws import as_draws
+
 TILE_SIZE = 8.0  # m
 NUM_ROWS = 10
 NUM_COLS = 20
@@ -414,23 +416,31 @@ def height_scan(terrain: Terrain, base_pos, yaw, offset=SCAN_OFFSET, clip=SCAN_C
 
 
 def initial_levels(num_envs, num_rows, rng, max_init_level=MAX_INIT_LEVEL):
-    """Isaac Lab's initial terrain levels (num_envs,): uniform on {0, ..., min(max_init_level, num_rows - 1)}."""
-    return rng.integers(0, min(max_init_level, num_rows - 1) + 1, size=num_envs)
+    """Isaac Lab's initial terrain levels (num_envs,): uniform on {0, ..., min(max_init_level, num_rows - 1)}.
+    ``rng``: a numpy Generator or an ``envs.draws`` object (torch on a device)."""
+    return as_draws(rng).integers(0, min(max_init_level, num_rows - 1) + 1, num_envs)
 
 
 def update_levels(levels, distance_walked, commanded_distance, num_rows, rng, tile_size=TILE_SIZE, fell=None):
     """Isaac Lab's ``terrain_levels_vel`` on reset: the new levels of envs at ``levels`` whose episodes ended
     ``distance_walked`` (|root_xy - origin_xy|) from their origins, commanded ``|cmd_xy| * episode_length_s``: up one
     beyond half a tile, else down one below half the commanded distance; past the top a uniformly random level, never
-    below 0. ``fell`` (bools, optional; ours): also down, unless up, where the episode ended in a fall."""
-    dist = np.asarray(distance_walked, dtype=np.float64)
-    up = dist > tile_size / 2
-    down = (dist < 0.5 * np.asarray(commanded_distance, dtype=np.float64)) & ~up
+    below 0. ``fell`` (bools, optional; ours): also down, unless up, where the episode ended in a fall. Sequences or
+    numpy arrays with a numpy Generator, or torch tensors with an ``envs.draws.TorchDraws`` (one implementation for
+    the MuJoCo-CPU and the Warp Digit envs)."""
+    draws = as_draws(rng)
+    if draws.xp is np:
+        levels = np.asarray(levels, dtype=np.int64)
+        distance_walked = np.asarray(distance_walked, dtype=np.float64)
+        commanded_distance = np.asarray(commanded_distance, dtype=np.float64)
+        fell = None if fell is None else np.asarray(fell, dtype=bool)
+    up = distance_walked > tile_size / 2
+    down = (distance_walked < 0.5 * commanded_distance) & ~up
     if fell is not None:
-        down |= np.asarray(fell, dtype=bool) & ~up
-    level = np.asarray(levels, dtype=np.int64) + up.astype(np.int64) - down.astype(np.int64)
-    wrapped = rng.integers(0, num_rows, size=len(level))
-    return np.where(level >= num_rows, wrapped, np.maximum(level, 0))
+        down = down | (fell & ~up)
+    level = levels + up * 1 - down * 1
+    wrapped = draws.integers(0, num_rows, len(level))
+    return draws.xp.where(level >= num_rows, wrapped, level.clip(0, None) if draws.xp is np else level.clamp(min=0))
 
 
 __all__ = ["TILE_SIZE", "NUM_ROWS", "NUM_COLS", "BORDER_WIDTH", "HORIZONTAL_SCALE", "TERRAIN_BIT", "PROPORTIONS",

@@ -15,6 +15,7 @@ import mujoco
 import numpy as np
 
 from envs import terrain as terrain_mod
+from envs.draws import NumpyDraws
 from envs.geometry import quat_to_mat
 from envs.digit import (ACTION_DIM, GROUND_CONTACT_GEOMS, MODEL_PATH, POLICY_DT, SOURCE_TIMESTEP, STAND_CTRL,
                         STAND_QPOS, set_source_physics)
@@ -514,12 +515,9 @@ class DigitEnv(gym.Env):
         self.randomization_scale = scale
 
     def _sample_command(self):
-        rng = self.np_random
-        if rng.uniform() < STANDING_SHARE:
-            self._command = np.zeros(3)
-        else:
-            self._command = np.array([rng.uniform(lo, hi) for lo, hi in COMMAND_RANGES])
-        self._next_command_t = self._t * self.dt + rng.uniform(*COMMAND_RESAMPLE_S)
+        cmd, delay = task.draw_commands(NumpyDraws(self.np_random), 1)  # envs/digit/task.py, shared with Warp
+        self._command = cmd[0]
+        self._next_command_t = self._t * self.dt + float(delay[0])
 
     def _randomize_model(self):
         m, rng, nom = self.model, self.np_random, self._nominal
@@ -530,14 +528,7 @@ class DigitEnv(gym.Env):
         p = np.zeros(len(ENV_PARAM_NAMES))
         p[0] = float(nom["pair_friction"][self._ground_pairs[0], 0])
         if self.randomize:
-            k = self.randomization_scale
-            mid, half = np.mean(FRICTION_RANGE), 0.5 * (FRICTION_RANGE[1] - FRICTION_RANGE[0])
-            p[0] = mid + k * rng.uniform(-half, half)
-            p[1] = k * rng.uniform(*ADDED_MASS_RANGE)
-            dg = k * rng.uniform(-GRAVITY_DELTA, GRAVITY_DELTA, size=3)
-            p[2:5] = dg if self.gravity_axes == "xyz" else (0.0, 0.0, dg[2])  # the same draws either way
-            p[5:8] = k * rng.uniform(-EXT_FORCE, EXT_FORCE, size=3)
-            p[8:11] = k * rng.uniform(-EXT_TORQUE, EXT_TORQUE, size=3)
+            p = task.draw_env_params(NumpyDraws(rng), 1, self.randomization_scale, self.gravity_axes)[0]
             m.pair_friction[self._ground_pairs, :2] = p[0]
             m.geom_friction[self._ground_geoms, 0] = p[0]
             m.body_mass[self._torso] += p[1]
@@ -585,23 +576,18 @@ class DigitEnv(gym.Env):
         d.qpos[:2] = origin[:2]
         yaw = 0.0
         k = self.randomization_scale
+        draws = NumpyDraws(rng)
         if self.randomize:
-            yaw = rng.uniform(-np.pi, np.pi)
-            d.qpos[self._mq[RESET_NOISE_IDX]] += k * rng.uniform(-JOINT_POS_NOISE, JOINT_POS_NOISE,
-                                                                 len(RESET_NOISE_IDX))
-            d.qvel[self._mv[RESET_NOISE_IDX]] = k * rng.uniform(-JOINT_VEL_NOISE, JOINT_VEL_NOISE, len(RESET_NOISE_IDX))
+            yaw, dq, dv = (x[0] for x in task.draw_reset_pose(draws, 1, k))
+            d.qpos[self._mq[RESET_NOISE_IDX]] += dq
+            d.qvel[self._mv[RESET_NOISE_IDX]] = dv
         d.qpos[3:7] = (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2))
         mujoco.mj_kinematics(m, d)
         feet = self._foot_points()  # at the tile origin; a spawn offset moves them rigidly
         offset = np.zeros(2)
-        if self.randomize:
-            platform = self._stone_platform(col)
-            for _ in range(SPAWN_TRIES):
-                offset = k * rng.uniform(-BASE_XY_RANGE, BASE_XY_RANGE, size=2)
-                if platform is None or np.all(np.abs(feet + offset - origin[:2]) <= platform):
-                    break
-            else:  # no draw kept both feet on the platform: spawn at its centre
-                offset = np.zeros(2)
+        if self.randomize:  # on stepping stones, both feet on the platform
+            on_stones = np.array([self._stone_platform(col) is not None])
+            offset = task.draw_spawn_offset(draws, (feet - origin[:2])[None], on_stones, k)[0]
         d.qpos[:2] += offset
         # rest the feet on the highest ground under them (3 x 3 points over each foot box)
         ground = float(np.max(self._ground_height(feet + offset)))
@@ -611,7 +597,7 @@ class DigitEnv(gym.Env):
         d.xfrc_applied[self._torso, 3:] = self._env_params[8:11]
         mujoco.mj_forward(m, d)
         self._sample_command()
-        self._next_push_t = rng.uniform(*PUSH_INTERVAL_S) if self.randomize and k > 0 else np.inf
+        self._next_push_t = float(task.draw_push(draws, 1, k)[1][0]) if self.randomize and k > 0 else np.inf
         obs, _ = self._observe()
         return obs, {"terrain_level": self.terrain_level, "terrain_col": col, "command": self._command.copy()}
 
@@ -655,10 +641,10 @@ class DigitEnv(gym.Env):
                 self._sample_command()
                 changed = True
             if t >= self._next_push_t - 1e-9:
-                dv = self.randomization_scale * self.np_random.uniform(-PUSH_VELOCITY, PUSH_VELOCITY, size=2)
-                d.qvel[:2] += dv
-                self._env_params[11:13] = dv
-                self._next_push_t = t + self.np_random.uniform(*PUSH_INTERVAL_S)
+                dv, interval = task.draw_push(NumpyDraws(self.np_random), 1, self.randomization_scale)
+                d.qvel[:2] += dv[0]
+                self._env_params[11:13] = dv[0]
+                self._next_push_t = t + float(interval[0])
                 changed = True
             if changed:
                 obs, _ = self._observe()

@@ -255,6 +255,64 @@ def commanded_path_step(commanded_xy, command, yaw, dt=POLICY_DT):
     return commanded_xy + dt * xp.stack([c * vx - s * vy, s * vx + c * vy], -1)
 
 
+# ----------------------------------------------------------------------------- random events (envs.draws)
+# Commands, pushes, Table III's draws, the reset pose and the spawn offset, for n envs at once. ``draws`` is an
+# ``envs.draws`` object: a CPU env passes its own numpy generator (n = 1), the Warp env a torch generator on its
+# device (n = all worlds; rows that do not reset are drawn and discarded).
+
+def draw_commands(draws, n):
+    """(commands (n, 3), seconds until the next draw (n,)): each component uniform in ``COMMAND_RANGES``, all zero
+    (a standing command) with probability ``STANDING_SHARE``, redrawn after U(``COMMAND_RESAMPLE_S``) s."""
+    xp = draws.xp
+    standing = draws.uniform(0.0, 1.0, (n,)) < STANDING_SHARE
+    cmd = xp.stack([draws.uniform(lo, hi, (n,)) for lo, hi in COMMAND_RANGES], -1)
+    return cmd * (1.0 - standing[:, None] * 1.0), draws.uniform(*COMMAND_RESAMPLE_S, (n,))
+
+
+def draw_push(draws, n, scale):
+    """(velocity kick (n, 2) on the torso's world x, y, seconds until the next push (n,)): Isaac Lab's push_robot,
+    U(-0.5, 0.5) m/s per axis times the randomisation strength, every U(10, 15) s."""
+    return scale * draws.uniform(-PUSH_VELOCITY, PUSH_VELOCITY, (n, 2)), draws.uniform(*PUSH_INTERVAL_S, (n,))
+
+
+def draw_env_params(draws, n, scale, gravity_axes="z"):
+    """Table III's model draws (n, 13) in ``ENV_PARAM_NAMES`` order, each range times ``scale``: friction
+    0.7 + s U(-0.3, 0.3), added torso mass, gravity offset (on z only unless ``gravity_axes="xyz"``: the same draws
+    either way), constant external force and torque; the last push's velocity (0 until a push)."""
+    mid, half = 0.5 * (FRICTION_RANGE[0] + FRICTION_RANGE[1]), 0.5 * (FRICTION_RANGE[1] - FRICTION_RANGE[0])
+    friction = mid + scale * draws.uniform(-half, half, (n,))
+    mass = scale * draws.uniform(*ADDED_MASS_RANGE, (n,))
+    dg = scale * draws.uniform(-GRAVITY_DELTA, GRAVITY_DELTA, (n, 3))
+    if gravity_axes != "xyz":
+        dg = dg * draws.xp.asarray([0.0, 0.0, 1.0], **({} if draws.xp is np else {"device": draws.device}))
+    force = scale * draws.uniform(-EXT_FORCE, EXT_FORCE, (n, 3))
+    torque = scale * draws.uniform(-EXT_TORQUE, EXT_TORQUE, (n, 3))
+    return draws.xp.concatenate([friction[:, None], mass[:, None], dg, force, torque, draws.zeros((n, 2))], -1)
+
+
+def draw_reset_pose(draws, n, scale):
+    """(yaw (n,) uniform in [-pi, pi), joint offsets (n, 12) and velocities (n, 12) of ``RESET_NOISE_IDX`` (the hips
+    and arms: open chains), times ``scale``)."""
+    k = len(RESET_NOISE_IDX)
+    yaw = draws.uniform(-math.pi, math.pi, (n,))
+    return (yaw, scale * draws.uniform(-JOINT_POS_NOISE, JOINT_POS_NOISE, (n, k)),
+            scale * draws.uniform(-JOINT_VEL_NOISE, JOINT_VEL_NOISE, (n, k)))
+
+
+def draw_spawn_offset(draws, feet_rel, on_stones, scale):
+    """Spawn offsets (n, 2): U(-0.5, 0.5) m per axis times ``scale``; where ``on_stones`` (n,), the first of
+    ``SPAWN_TRIES`` draws that keeps all the feet's points ``feet_rel`` (n, P, 2; relative to the tile origin) on the
+    1 m platform (a margin of ``SPAWN_PLATFORM_MARGIN``), else 0 (the platform's centre)."""
+    xp = draws.xp
+    n = feet_rel.shape[0]
+    tries = scale * draws.uniform(-BASE_XY_RANGE, BASE_XY_RANGE, (n, SPAWN_TRIES, 2))
+    half = terrain_mod.STONES["platform"] / 2 - SPAWN_PLATFORM_MARGIN
+    ok = (abs(feet_rel[:, None] + tries[:, :, None]) <= half).all(-1).all(-1) | ~on_stones[:, None]  # (n, tries)
+    first = (ok * 1).argmax(1)  # the first draw that fits (0 if none)
+    chosen = tries[xp.arange(n), first] if xp is np else tries[xp.arange(n, device=draws.device), first]
+    return chosen * (ok.any(1)[:, None] * 1.0)
+
+
 # ----------------------------------------------------------------------------- MuJoCo (CPU) physics state
 
 def stack_states(states) -> PhysicsState:
@@ -306,4 +364,5 @@ __all__ = ["SUBSTEPS", "EPISODE_LENGTH_S", "MAX_EPISODE_STEPS", "ACTION_SCALE", 
            "RESET_NOISE_IDX", "MAX_TILT", "MIN_HEIGHT", "ENV_PARAM_NAMES", "NUM_JOINTS", "OBS_SLICES", "OBS_DIM", "STUDENT_DIM",
            "STUDENT_SLICE", "DIGIT_NOISY_MASK", "SCAN_CENTRE", "HEIGHT_SCAN_CENTRE", "NUM_SCAN", "TORSO_GEOMS",
            "PhysicsState", "ModelIndex", "quat_to_mat", "heading_of", "scan_points", "observe", "terminated",
-           "update_foot_timers", "reward_inputs", "commanded_path_step", "stack_states", "mujoco_state"]
+           "update_foot_timers", "reward_inputs", "commanded_path_step", "draw_commands", "draw_push", "draw_env_params",
+           "draw_reset_pose", "draw_spawn_offset", "stack_states", "mujoco_state"]

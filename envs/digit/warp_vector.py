@@ -7,11 +7,13 @@
 
 The same task as ``DigitVectorEnv`` (``envs/digit/vector.py``: one ``DigitEnv`` per env over MuJoCo on the CPU) with
 the same interface, except that every array is a torch tensor on ``device``: the physics is ``WarpDigitSim``
-(``envs/digit/warp_backend.py``); the observation, termination and Table II rewards are ``envs/digit/task.py``'s
-functions, the very lines the CPU env runs; what ``DigitEnv.reset`` / ``step`` do around them (commands, pushes,
-Table III randomisation, spawn, terrain curriculum, observation noise) is written here once more, batched, because
-it draws random numbers: a torch generator on the device instead of each env's numpy generator. So a seed gives a
-different (equally distributed) run on the two backends; the ranges and rules are ``env.py``'s constants. Autoreset
+(``envs/digit/warp_backend.py``); the task is the CPU env's own code, run on the whole batch: observation,
+termination and Table II rewards (``envs/digit/task.py``, ``rewards.py``), the random events (``task.draw_commands``,
+``draw_push``, ``draw_env_params``, ``draw_reset_pose``, ``draw_spawn_offset``), the terrain curriculum
+(``envs.terrain.update_levels`` / ``initial_levels``) and the observation noise (``envs.noise.noisy_copy``). What
+is written here is only the batching around them: masks instead of per-env branches, and every draw from one torch
+generator on the device (``envs.draws.TorchDraws``) where the CPU env uses its own numpy generator, so a seed gives
+a different, equally distributed run on the two backends. Autoreset
 is gymnasium's SAME_STEP: ``infos["final_obs"]`` (dict of tensors, valid where ``infos["_final_obs"]``) and
 ``infos["episode"]`` (``r``, ``l``, ``terrain_level``, ``distance_walked``, ``success``, ``terrain_col``, and
 ``reward/<term>``, valid where ``infos["_episode"]``). No step copies anything to the host.
@@ -22,19 +24,15 @@ column of every env (else ``terrain_columns``: "random" draws one at each reset,
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from envs import terrain as terrain_mod
 from envs.digit import ACTION_DIM, STAND_CTRL, STAND_QPOS
 from envs.digit import task
-from envs.digit.task import (ADDED_MASS_RANGE, BASE_XY_RANGE, COMMAND_RANGES, COMMAND_RESAMPLE_S, CURRICULUM_RULES,
-                            EPISODE_LENGTH_S, EXT_FORCE, EXT_TORQUE, FRICTION_RANGE, GRAVITY_DELTA, JOINT_POS_NOISE,
-                            JOINT_VEL_NOISE, MAX_EPISODE_STEPS, ACTION_SCALE, PUSH_INTERVAL_S, PUSH_VELOCITY,
-                            RESET_NOISE_IDX, SPAWN_PLATFORM_MARGIN, SPAWN_TRIES, STANDING_SHARE)
+from envs.digit.task import ACTION_SCALE, CURRICULUM_RULES, EPISODE_LENGTH_S, MAX_EPISODE_STEPS, RESET_NOISE_IDX
 from envs.digit.rewards import REWARD_WEIGHT_SETS, REWARD_WEIGHTS, reward_terms
-from envs.noise import NOISE_TYPES, check_alpha
+from envs.draws import TorchDraws
+from envs.noise import NOISE_TYPES, check_alpha, noisy_copy
 
 SUPPORTED_KWARGS = ("terrain", "terrain_rows", "terrain_cols", "terrain_seed", "terrain_col", "randomize",
                     "max_episode_steps", "action_scale", "reward_weights", "randomization_scale", "gravity_axes",
@@ -111,6 +109,7 @@ class DigitWarpVectorEnv:
                 self._fixed_col = None
         self.rng = torch.Generator(device=dev)
         self.rng.manual_seed(0 if seed is None else int(seed))
+        self.draws = TorchDraws(self.rng)  # every random draw: the task's shared functions take it
         self._seed = seed
         z = lambda *shape: torch.zeros(*shape, **f32)  # noqa: E731
         self.steps = z(n)
@@ -125,9 +124,6 @@ class DigitWarpVectorEnv:
         self.closed = False
 
     # ------------------------------------------------------------------ random draws (the env's generator)
-
-    def _u(self, lo, hi, *shape):
-        return lo + (hi - lo) * self.torch.rand(*shape, generator=self.rng, device=self.device)
 
     def set_randomization_scale(self, scale: float) -> None:
         """Strength s in [0, 1] of the Table III randomisation, from the next reset (as ``DigitEnv``'s)."""
@@ -204,10 +200,10 @@ class DigitWarpVectorEnv:
         resample = going & (t >= self.next_command_t - 1e-6)
         self._sample_command(resample, t)
         push = going & (t >= self.next_push_t - 1e-6)
-        dv = self.randomization_scale * self._u(-PUSH_VELOCITY, PUSH_VELOCITY, self.num_envs, 2)
+        dv, interval = task.draw_push(self.draws, self.num_envs, self.randomization_scale)
         sim.qvel[:, :2] += torch.where(push[:, None], dv, torch.zeros_like(dv))
         self.env_params[:, 11:13] = torch.where(push[:, None], dv, self.env_params[:, 11:13])
-        self.next_push_t = torch.where(push, t + self._u(*PUSH_INTERVAL_S, self.num_envs), self.next_push_t)
+        self.next_push_t = torch.where(push, t + interval, self.next_push_t)
         obs_after, _ = self._observe()  # after the events (a pushed env's velocity, a new command)
         final = obs_after
         walked = (sim.qpos[:, :2] - self.origin[:, :2]).norm(dim=-1)
@@ -233,14 +229,9 @@ class DigitWarpVectorEnv:
     # ------------------------------------------------------------------ internals
 
     def _noisy_obs(self, state):
-        """``NoisyObservation`` (envs/noise.py) on the device: the student's copy with the sensor terms noised."""
-        torch = self.torch
-        u = torch.rand(state.shape, generator=self.rng, device=self.device)
-        if self.noise == "uniform":  # eps_i = |s_i| u_i, u_i ~ U[-1, 1]
-            eps = state.abs() * (2.0 * u - 1.0)
-        else:
-            eps = torch.randn(state.shape, generator=self.rng, device=self.device)
-        return {"state": state, "observation": state + self.noise_alpha * eps * self._noisy}
+        """``NoisyObservation`` (envs/noise.py, the same ``noisy_copy``): the student's copy, sensor terms noised."""
+        return {"state": state, "observation": noisy_copy(state, self.noise_alpha, self.noise, self._noisy,
+                                                          self.draws)}
 
     def _observe(self, state=None):
         state = self.sim.state() if state is None else state
@@ -248,13 +239,9 @@ class DigitWarpVectorEnv:
                             self.env_params, self.sim.ground_height)
 
     def _sample_command(self, mask, t):
-        torch = self.torch
-        n = self.num_envs
-        cmd = torch.stack([self._u(lo, hi, n) for lo, hi in COMMAND_RANGES], -1)
-        standing = self._u(0.0, 1.0, n) < STANDING_SHARE
-        cmd = torch.where(standing[:, None], torch.zeros_like(cmd), cmd)
-        self.command = torch.where(mask[:, None], cmd, self.command)
-        self.next_command_t = torch.where(mask, t + self._u(*COMMAND_RESAMPLE_S, n), self.next_command_t)
+        cmd, delay = task.draw_commands(self.draws, self.num_envs)
+        self.command = self.torch.where(mask[:, None], cmd, self.command)
+        self.next_command_t = self.torch.where(mask, t + delay, self.next_command_t)
 
     def _reset_worlds(self, mask, fresh, levels=None):
         """``DigitEnv.reset`` for the worlds where ``mask`` is True (the others are untouched), batched."""
@@ -269,39 +256,28 @@ class DigitWarpVectorEnv:
                 if bool(((lv < 0) | (lv >= rows)).any()):
                     raise ValueError(f"options['terrain_level'] must be integers in [0, {rows - 1}]")
                 new_level = lv
-            elif fresh:
-                hi = min(self.max_init_level, rows - 1) + 1
-                new_level = torch.randint(0, hi, (n,), generator=self.rng, device=dev)
+            elif fresh:  # envs/terrain.py's rules, shared with the CPU env
+                new_level = terrain_mod.initial_levels(n, rows, self.draws, self.max_init_level)
             else:
                 walked = (sim.qpos[:, :2] - self.origin[:, :2]).norm(dim=-1)
                 if self.curriculum == "isaac":
-                    commanded, fell = self.command[:, :2].norm(dim=-1) * EPISODE_LENGTH_S, torch.zeros_like(self.fell)
+                    commanded, fell = self.command[:, :2].norm(dim=-1) * EPISODE_LENGTH_S, None
                 else:
                     commanded, fell = self.commanded_xy.norm(dim=-1), self.fell
-                up = walked > terrain_mod.TILE_SIZE / 2
-                down = ((walked < 0.5 * commanded) | fell) & ~up
-                lv = self.level + up.long() - down.long()
-                wrapped = torch.randint(0, rows, (n,), generator=self.rng, device=dev)
-                new_level = torch.where(lv >= rows, wrapped, lv.clamp(min=0))
-            col = (self._fixed_col if self._fixed_col is not None
-                   else torch.randint(0, cols, (n,), generator=self.rng, device=dev))
+                new_level = terrain_mod.update_levels(self.level, walked, commanded, rows, self.draws, fell=fell)
+            col = self._fixed_col if self._fixed_col is not None else self.draws.integers(0, cols, n)
             self.level = torch.where(mask, new_level, self.level)
             self.col = torch.where(mask, col, self.col)
             origin = self._origins[self.level, self.col]
         else:
             origin = torch.zeros(n, 3, device=dev)
         self.origin = torch.where(mask[:, None], origin, self.origin)
-        # Table III model randomisation (DigitEnv._randomize_model): the same draws, then per-world values
-        p = torch.zeros(n, len(task.ENV_PARAM_NAMES), device=dev)
-        mid, half = sum(FRICTION_RANGE) / 2, (FRICTION_RANGE[1] - FRICTION_RANGE[0]) / 2
-        p[:, 0] = float(sim.nominal["pair_friction"][sim.ground_pairs[0], 0]) if not self.randomize else (
-            mid + k * self._u(-half, half, n))
+        # Table III model randomisation (DigitEnv._randomize_model; the draws: task.draw_env_params)
         if self.randomize:
-            p[:, 1] = k * self._u(*ADDED_MASS_RANGE, n)
-            dg = k * self._u(-GRAVITY_DELTA, GRAVITY_DELTA, n, 3)
-            p[:, 2:5] = dg if self.gravity_axes == "xyz" else dg * torch.tensor([0.0, 0.0, 1.0], device=dev)
-            p[:, 5:8] = k * self._u(-EXT_FORCE, EXT_FORCE, n, 3)
-            p[:, 8:11] = k * self._u(-EXT_TORQUE, EXT_TORQUE, n, 3)
+            p = task.draw_env_params(self.draws, n, k, self.gravity_axes)
+        else:
+            p = torch.zeros(n, len(task.ENV_PARAM_NAMES), device=dev)
+            p[:, 0] = sim.nominal["pair_friction"][sim.ground_pairs[0], 0]
         self.env_params = torch.where(mask[:, None], p, self.env_params)
         sim.reset(mask)
         sim.set_params(mask, self.env_params[:, 0], self.env_params[:, 1], self.env_params[:, 2:5])
@@ -309,10 +285,12 @@ class DigitWarpVectorEnv:
         qpos = self._stand_qpos.expand(n, -1).clone()
         qvel = torch.zeros(n, sim.qvel.shape[1], device=dev)
         qpos[:, :2] = self.origin[:, :2]
-        yaw = self._u(-math.pi, math.pi, n) if self.randomize else torch.zeros(n, device=dev)
+        yaw, dq, dv = task.draw_reset_pose(self.draws, n, k)
         if self.randomize:
-            qpos[:, self._reset_q] += k * self._u(-JOINT_POS_NOISE, JOINT_POS_NOISE, n, len(RESET_NOISE_IDX))
-            qvel[:, self._reset_v] = k * self._u(-JOINT_VEL_NOISE, JOINT_VEL_NOISE, n, len(RESET_NOISE_IDX))
+            qpos[:, self._reset_q] += dq
+            qvel[:, self._reset_v] = dv
+        else:
+            yaw = torch.zeros(n, device=dev)
         qpos[:, 3:7] = torch.stack([torch.cos(yaw / 2), 0 * yaw, 0 * yaw, torch.sin(yaw / 2)], -1)
         sim.set_state(mask, qpos, qvel, self._stand_ctrl.expand(n, -1), xfrc=self.env_params[:, 5:11])
         # spawn offset: on stepping stones redrawn until both feet are on the platform (DigitEnv.reset)
@@ -320,16 +298,11 @@ class DigitWarpVectorEnv:
         feet = (st.foot_pos[:, :, None, :] + torch.einsum("ngij,gkj->ngki", st.foot_mat,
                                                           self._foot_local[None] * sim.idx.foot_size[:, None]))
         feet = feet[..., :2].reshape(n, -1, 2)  # (N, 18, 2)
-        tries = k * self._u(-BASE_XY_RANGE, BASE_XY_RANGE, n, SPAWN_TRIES, 2)
         if self.terrain is not None:
-            half = terrain_mod.STONES["platform"] / 2 - SPAWN_PLATFORM_MARGIN
-            rel = feet[:, None] + tries[:, :, None] - self.origin[:, None, None, :2]  # (N, tries, 18, 2)
-            ok = (rel.abs() <= half).all(-1).all(-1) | ~self._stones[self.col][:, None]
-            first = torch.where(ok.any(1), ok.float().argmax(1), torch.full((n,), -1, device=dev))
-            offset = torch.where((first >= 0)[:, None], tries[torch.arange(n, device=dev), first.clamp(min=0)],
-                                 torch.zeros(n, 2, device=dev))
+            on_stones = self._stones[self.col]
         else:
-            offset = tries[:, 0]
+            on_stones = torch.zeros(n, dtype=torch.bool, device=dev)
+        offset = task.draw_spawn_offset(self.draws, feet - self.origin[:, None, :2], on_stones, k)
         if not self.randomize:
             offset = torch.zeros_like(offset)
         ground = sim.ground_height(feet + offset[:, None]).amax(-1)
@@ -345,7 +318,7 @@ class DigitWarpVectorEnv:
             self.commanded_xy)
         self.fell = self.fell & ~mask
         self._sample_command(mask, torch.zeros(n, device=dev))
-        first_push = (self._u(*PUSH_INTERVAL_S, n) if self.randomize and k > 0
+        first_push = (task.draw_push(self.draws, n, k)[1] if self.randomize and k > 0
                       else torch.full((n,), float("inf"), device=dev))
         self.next_push_t = torch.where(mask, first_push, self.next_push_t)
 
