@@ -404,7 +404,10 @@ class DigitEnv(gym.Env):
         ``base_pos_w`` is now relative to the spawn origin (v0's root-state position was).
       Added to v1 later, each a kwarg or reset option whose default keeps v1 as it was (so no new version):
       ``curriculum="displacement"`` (see "Starting State"), ``reset(options={"terrain_level": L})``,
-      ``terrain_preset="gentle"``, ``max_init_level``.
+      ``terrain_preset="gentle"``, ``max_init_level``. And (issue 16) the task's computation moved to
+      ``envs/digit/task.py``, shared with the Warp backend: the same dynamics, rewards and distributions, but the
+      random draws of a reset and of the events are made in a different order (a standing command, for example,
+      now draws its three components too), so a seed gives a different rollout than before 2026-12-05 23:00 UTC.
     * v0: first version (issue 6).
     """
 
