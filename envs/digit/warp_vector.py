@@ -157,7 +157,8 @@ class DigitWarpVectorEnv:
         everyone = torch.ones(self.num_envs, device=self.device, dtype=torch.bool)
         levels = None if options is None else options.get("terrain_level")
         self._reset_worlds(everyone, fresh=True, levels=levels)
-        self.ep_return.zero_(), self.ep_length.zero_(), self.ep_terms.zero_()
+        for acc in (self.ep_return, self.ep_length, self.ep_terms):
+            acc.zero_()
         obs, _ = self._observe()
         return self._noisy_obs(obs), {}
 
@@ -168,7 +169,9 @@ class DigitWarpVectorEnv:
         if a.shape != (self.num_envs, ACTION_DIM):
             raise ValueError(f"actions must have shape {(self.num_envs, ACTION_DIM)}, got {tuple(a.shape)}")
         a = a.clamp(-1.0, 1.0)
-        a = torch.where(torch.isfinite(a), a, torch.zeros_like(a))  # a NaN action would poison the world
+        # a non-finite action is executed as 0 (DigitEnv raises; here that would need a host sync every step, and
+        # the learner's own checks stop a run whose networks go non-finite)
+        a = torch.where(torch.isfinite(a), a, torch.zeros_like(a))
         self.action = a
         sim.step(self._stand_ctrl + self.action_scale * a)
         self.steps += 1
@@ -244,7 +247,10 @@ class DigitWarpVectorEnv:
         self.next_command_t = self.torch.where(mask, t + delay, self.next_command_t)
 
     def _reset_worlds(self, mask, fresh, levels=None):
-        """``DigitEnv.reset`` for the worlds where ``mask`` is True (the others are untouched), batched."""
+        """``DigitEnv.reset`` for the worlds where ``mask`` is True (the others are untouched), batched. It runs at
+        every step for all worlds, masked, because asking whether any world ended would sync with the host (on
+        warp's CPU device it is about a quarter of a step; skipping it when no world ended is a possible
+        optimisation)."""
         torch = self.torch
         sim, n, dev = self.sim, self.num_envs, self.device
         k = self.randomization_scale if self.randomize else 0.0
@@ -326,7 +332,7 @@ class DigitWarpVectorEnv:
 class HostArrays:
     """A ``DigitWarpVectorEnv`` with ``DigitVectorEnv``'s numpy interface: actions in, observations, rewards, flags
     and infos out as numpy arrays (one copy each way per step). For code written against ``DigitVectorEnv``
-    (``tsl_dagger_baseline.py``, the throughput benchmark); ``l2t_ppo_digit.py`` uses the tensors directly."""
+    (``tsl_dagger_baseline.py``); ``l2t_ppo_digit.py`` uses the tensors directly."""
 
     def __init__(self, envs: DigitWarpVectorEnv):
         self.envs = envs
