@@ -273,3 +273,21 @@ def test_no_bogus_heightfield_contact_at_a_recorded_state(warp_rough_sim):
     mjw.forward(mjw.put_model(m), dw)
     n = int(dw.nacon.numpy()[0])
     assert dw.contact.dist.numpy()[:n].min() > -0.05
+
+
+def test_warp_vector_env_spawns_on_the_stepping_stone_platform(warp_rough_sim):
+    """The shared spawn rule on Warp: on a stepping-stones column at level 0, with the full +-0.5 m offset, every
+    world's feet land on the 1 m platform, resting on the ground (soles 1 mm above it)."""
+    from envs import terrain as terrain_mod
+    from envs.digit.warp_vector import DigitWarpVectorEnv
+    col = list(warp_rough_sim.terrain.types).index("stepping_stones")
+    envs = DigitWarpVectorEnv(num_envs=4, device="cpu", seed=5, env_kwargs={"terrain": "rough", "terrain_col": col})
+    envs.reset(options={"terrain_level": 0})
+    st = envs.sim.state()
+    rel = st.foot_pos[:, :, :2] - envs.origin[:, None, :2]
+    half = terrain_mod.STONES["platform"] / 2
+    assert (rel.abs() < half).all() and (envs.env_params[:, 0] != 0.7).all()  # randomised, on the platform
+    sole = task.sole_z_of(st.foot_pos, st.foot_mat, envs.sim.idx.foot_size).amin(-1)
+    ground = envs.sim.ground_height(st.foot_pos[:, :, :2]).amax(-1)
+    assert ((sole - ground) - 0.001).abs().max() < 2e-3
+    assert (envs.origin[:, :2] - envs.sim.qpos[:, :2]).norm(dim=-1).max() > 0.05  # an offset was drawn
