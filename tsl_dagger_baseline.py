@@ -1094,6 +1094,13 @@ def check_args(args: Args):
         value = getattr(args, field.name)
         if isinstance(value, float) and not math.isfinite(value):
             fail(f"{option(field.name)} must be a finite number, got {value}")
+    if args.device:
+        try:
+            torch.device(args.device)
+        except RuntimeError:
+            fail(f"--device must be a torch device such as cpu or cuda:0, got {args.device!r}")
+        if args.device.startswith("cuda") and not torch.cuda.is_available():
+            fail(f"--device {args.device}: no CUDA device is available here")
     refused = NOT_DIGIT_FLAGS if digit else DIGIT_ONLY_FLAGS  # a flag of the other env family is refused, not ignored
     for field in dataclasses.fields(args):
         if field.name in refused and getattr(args, field.name) != field.default:
@@ -1161,11 +1168,6 @@ def check_digit_args(args: Args):
         fail(f"--backend must be mujoco or warp, got {args.backend!r}")
     if args.backend == "warp" and importlib.util.find_spec("mujoco_warp") is None:
         fail("--backend warp needs mujoco-warp and warp-lang: pip install -r requirements.txt")
-    if args.device:
-        try:
-            torch.device(args.device)
-        except RuntimeError:
-            fail(f"--device must be a torch device such as cpu or cuda:0, got {args.device!r}")
     if args.backend == "mujoco" and args.num_workers > 0 and args.num_envs % args.num_workers != 0:
         fail(f"--num-envs ({args.num_envs}) must be a multiple of --num-workers ({args.num_workers})")
     if args.dataset_capacity < args.seq_len:

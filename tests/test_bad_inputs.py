@@ -42,6 +42,7 @@ SAC = [
     (["--resume", "{corrupted}"], "--resume: .* is corrupted"),
 ]
 PPO = [
+    (["--backend", "physx"], "--backend"), (["--device", "cuda:0"], "--device"), (["--device", "tpu:x"], "--device"),
     (["--alpha-mix", "1.5"], "--alpha-mix"), (["--learning-rate", "-1"], "--learning-rate"),
     (["--critic-lr", "-1"], "--critic-lr"), (["--student-lr", "nan"], "--student-lr"),
     (["--ent-coef", "nan"], "--ent-coef"), (["--num-envs", "3", "--num-workers", "2"], "--num-envs"),
@@ -58,6 +59,7 @@ PPO = [
     (["--resume", "{corrupted}"], "--resume: .* is corrupted"),
 ]
 TSL = [
+    (["--backend", "warp"], "--backend"), (["--device", "cuda:0"], "--device"),
     (["--student-lr", "-1"], "--student-lr"), (["--policy-lr", "-1"], "--policy-lr"), (["--q-lr", "0"], "--q-lr"),
     (["--tau", "nan"], "--tau"), (["--alpha", "nan"], "--alpha"), (["--beta-decay", "1.5"], "--beta-decay"),
     (["--method", "gail"], "--method"), (["--student-loss", "huber"], "--student-loss"),
