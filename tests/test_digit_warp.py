@@ -291,3 +291,20 @@ def test_warp_vector_env_spawns_on_the_stepping_stone_platform(warp_rough_sim):
     ground = envs.sim.ground_height(st.foot_pos[:, :, :2]).amax(-1)
     assert ((sole - ground) - 0.001).abs().max() < 2e-3
     assert (envs.origin[:, :2] - envs.sim.qpos[:, :2]).norm(dim=-1).max() > 0.05  # an offset was drawn
+
+
+def test_captured_graphs_with_device_side_conditions_match_eager_launches():
+    """The Warp env replays captured graphs, whose reset work (reset_data, set_const, forward) runs only when some
+    world ended, decided on the device (wp.capture_if). Through two autoresets it gives bit for bit what eager,
+    unconditional launches give."""
+    from envs.digit.warp_vector import DigitWarpVectorEnv
+    runs = []
+    for graph in (False, True):
+        envs = DigitWarpVectorEnv(num_envs=2, device="cpu", seed=3, alpha=0.1, graph=graph,
+                                  env_kwargs={"terrain": "flat", "max_episode_steps": 4})
+        envs.reset()
+        gen = torch.Generator().manual_seed(0)
+        rewards = [envs.step(0.1 * torch.randn(2, 20, generator=gen))[1] for _ in range(10)]
+        runs.append((torch.stack(rewards), envs.sim.qpos.clone()))
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+    assert len(envs.sim._graphs) >= 4  # the period, reset, set_const and the masked forward were captured

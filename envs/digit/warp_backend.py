@@ -25,6 +25,7 @@ cached in ``~/.cache/warp`` for later processes).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import mujoco
@@ -119,6 +120,8 @@ class WarpDigitSim:
         self._graphs, self._warm = {}, set()
         self._reset_mask = torch.zeros(n, dtype=torch.bool, device=self.device)
         self._reset_mask_wp = wp.from_torch(self._reset_mask)
+        self._flag = torch.zeros(1, dtype=torch.int32, device=self.device)  # capture_if's condition (any row masked)
+        self._flag_wp = wp.from_torch(self._flag)
         self._use_graph = True if graph is None else bool(graph)
         assert tuple(mjm.actuator(i).name for i in range(mjm.nu)) == MOTOR_JOINTS
 
@@ -130,20 +133,32 @@ class WarpDigitSim:
         self.mjw.forward(self.m, self.d)  # contacts, velocities, CoM and actuator forces of the final state
         self.mjw.contact_force(self.m, self.d, self._contact_ids, False, self._contact_force)
 
-    def _run(self, name, fn):
+    def _run(self, name, fn, when=None):
         """Run ``fn`` (a fixed sequence of Warp launches) on the device: eagerly the first time (that compiles and
         loads its kernels), captured as a Warp graph the second time, replayed from then on (``graph`` on). A capture
-        records the launches without running them, so every call runs ``fn`` exactly once."""
-        with self.wp.ScopedDevice(self.wp_device):
+        records the launches without running them, so every call runs ``fn`` exactly once. ``when`` (an (N,) bool
+        tensor): the graph runs ``fn`` only if any entry is True, decided on the device (``wp.capture_if``, no host
+        sync); ``fn`` must then be a no-op for rows where it is False anyway (resets, ``forward`` after writing the
+        masked rows, ``set_const`` after masked parameter changes), so skipping it when none is True is exact. On
+        CUDA, Warp runs on torch's current stream, so the two never race."""
+        wp = self.wp
+        stream = (wp.ScopedStream(wp.stream_from_torch(self.torch.cuda.current_stream(self.device)))
+                  if self.wp_device.is_cuda else contextlib.nullcontext())
+        with wp.ScopedDevice(self.wp_device), stream:
             if not self._use_graph or name not in self._warm:
                 fn()
                 self._warm.add(name)
                 return
+            if when is not None:
+                self._flag.copy_(when.any().to(self._flag.dtype).reshape(1))
             if name not in self._graphs:
-                with self.wp.ScopedCapture() as capture:
-                    fn()
+                with wp.ScopedCapture() as capture:
+                    if when is None:
+                        fn()
+                    else:
+                        wp.capture_if(self._flag_wp, on_true=fn)
                 self._graphs[name] = capture.graph
-            self.wp.capture_launch(self._graphs[name])
+            wp.capture_launch(self._graphs[name])
 
     def step(self, ctrl=None):
         """One control period of every world: PD targets ``ctrl`` (N, nu) (None: keep the current ones), 10 physics
@@ -156,15 +171,16 @@ class WarpDigitSim:
         self.mjw.forward(self.m, self.d)
         self.mjw.contact_force(self.m, self.d, self._contact_ids, False, self._contact_force)
 
-    def forward(self):
-        """``mj_forward`` of every world (after writing a state) and the contact forces."""
-        self._run("forward", self._forward)
+    def forward(self, when=None):
+        """``mj_forward`` of every world (after writing a state) and the contact forces; with ``when`` (N,) bool, only
+        if any entry is True (decided on the device)."""
+        self._run("forward" if when is None else "forward_if", self._forward, when)
 
     def reset(self, mask):
         """``mujoco_warp.reset_data`` of the worlds where ``mask`` (N,) is True: their state back to the model's
         defaults (qpos0, zero velocities, controls and applied forces); the other worlds keep theirs."""
         self._reset_mask.copy_(mask)  # a persistent buffer, so that the captured graph reads the new mask
-        self._run("reset", lambda: self.mjw.reset_data(self.m, self.d, reset=self._reset_mask_wp))
+        self._run("reset", lambda: self.mjw.reset_data(self.m, self.d, reset=self._reset_mask_wp), mask)
 
     def set_state(self, mask, qpos, qvel, ctrl=None, xfrc=None):
         """Write the rows of ``qpos`` (N, nq), ``qvel`` (N, nv), optionally ``ctrl`` (N, nu) and the torso's applied
@@ -178,7 +194,7 @@ class WarpDigitSim:
             torso = self.idx.torso
             self.xfrc_applied[:, torso].copy_(self.torch.where(m, xfrc.to(self.qpos.dtype),
                                                                self.xfrc_applied[:, torso]))
-        self.forward()
+        self.forward(when=mask)
 
     def set_params(self, mask, friction, added_mass, gravity_delta):
         """Table III's model randomisation of the worlds where ``mask`` is True, from the nominal model: ground
@@ -199,7 +215,7 @@ class WarpDigitSim:
         self.geom_friction.copy_(torch.where(m[:, None, None], gf, self.geom_friction))
         self.body_mass.copy_(torch.where(m[:, None], bm, self.body_mass))
         self.gravity.copy_(torch.where(m[:, None], g, self.gravity))
-        self._run("set_const", lambda: self.mjw.set_const(self.m, self.d))
+        self._run("set_const", lambda: self.mjw.set_const(self.m, self.d), mask)
 
     # ------------------------------------------------------------------ what the task reads
 
