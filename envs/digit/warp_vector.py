@@ -247,10 +247,10 @@ class DigitWarpVectorEnv:
         self.next_command_t = self.torch.where(mask, t + delay, self.next_command_t)
 
     def _reset_worlds(self, mask, fresh, levels=None):
-        """``DigitEnv.reset`` for the worlds where ``mask`` is True (the others are untouched), batched. It runs at
-        every step for all worlds, masked, because asking whether any world ended would sync with the host (on
-        warp's CPU device it is about a quarter of a step; skipping it when no world ended is a possible
-        optimisation)."""
+        """``DigitEnv.reset`` for the worlds where ``mask`` is True (the others are untouched), batched. Its torch
+        part runs at every step, masked (asking whether any world ended would sync with the host); its Warp part
+        (reset_data, set_const, forward) sits in captured graphs behind a device-side condition and runs only when
+        some world ended (``WarpDigitSim._run``)."""
         torch = self.torch
         sim, n, dev = self.sim, self.num_envs, self.device
         k = self.randomization_scale if self.randomize else 0.0
