@@ -121,7 +121,6 @@ class ModelIndex:
         self.feet = np.array([m.geom(f).id for f in FEET])
         self.foot_bodies = np.array([m.body(b).id for b in FOOT_BODIES])
         self.foot_size = m.geom_size[self.feet].copy()  # (2, 3) half-sizes of the foot boxes
-        self.torso_geoms = np.array([m.geom(g).id for g in TORSO_GEOMS])
         self.scan_xy = terrain_mod.SCAN_POINTS.copy()  # (187, 2) body-frame (yaw-aligned) scan offsets
 
     _ARRAYS = ("jq", "jv", "mq", "mv", "joint_default", "lim_q", "soft_lo", "soft_hi", "feet", "foot_bodies",
