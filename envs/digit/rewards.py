@@ -71,6 +71,23 @@ def _stance_rel_com():
 FOOT_STANCE_REL_COM = _stance_rel_com()  # sole z - CoM z at the standing pose (~ -0.94 m)
 
 
+def _device(x):
+    """The torch device of ``x`` (None for numpy: ``numpy.asarray`` accepts ``device=None``)."""
+    return getattr(x, "device", None) if not isinstance(x, np.ndarray) else None
+
+
+def _sq(x):
+    return (x * x).sum(-1)
+
+
+def _float(x, like):
+    """bool array -> 0.0 / 1.0 in the float dtype of array ``like`` (numpy or torch; torch's ``x * 1.0`` would give
+    float32 whatever ``like`` is)."""
+    if isinstance(x, np.ndarray) or not hasattr(x, "to"):
+        return np.asarray(x, dtype=np.result_type(like, np.float32))
+    return x.to(like.dtype)
+
+
 def gait_phi(t):
     """Eq. 7's phi(t) = sin(2 pi t / h) of the left foot (the right foot's is -phi); > 0 means stance. ``t``: a
     float or an array of times."""
@@ -125,23 +142,6 @@ class RewardInputs:
 # ----------------------------------------------------------------------------- the terms (raw values)
 # Every term reads the last axis of its inputs and returns one value per env (a 0-d array for a single env), with
 # numpy or torch (``xp_of``): the MuJoCo-CPU and the Warp backend run these same lines.
-
-
-def _device(x):
-    """The torch device of ``x`` (None for numpy: ``numpy.asarray`` accepts ``device=None``)."""
-    return getattr(x, "device", None) if not isinstance(x, np.ndarray) else None
-
-
-def _sq(x):
-    return (x * x).sum(-1)
-
-
-def _float(x, like):
-    """bool array -> 0.0 / 1.0 in the float dtype of array ``like`` (numpy or torch; torch's ``x * 1.0`` would give
-    float32 whatever ``like`` is)."""
-    if isinstance(x, np.ndarray) or not hasattr(x, "to"):
-        return np.asarray(x, dtype=np.result_type(like, np.float32))
-    return x.to(like.dtype)
 
 
 def termination(s):
