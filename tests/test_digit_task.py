@@ -51,7 +51,7 @@ def test_torch_and_numpy_compute_the_same_task_from_the_same_state():
     np.testing.assert_allclose(obs_t.numpy(), obs_np, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(done_t.numpy(), done_np)
     np.testing.assert_allclose(terms_t, terms_np, rtol=1e-10, atol=1e-14)
-    assert np.abs(terms_np).sum(0).min() >= 0 and (terms_np != 0).any(0).sum() >= 15  # most terms are live
+    assert (terms_np != 0).any(0).sum() >= 15  # most terms are live, so the comparison covers them
 
 
 def test_a_batch_gives_each_env_what_it_gives_alone():
@@ -90,10 +90,9 @@ def test_step_task_on_a_block_matches_stepping_each_env_alone():
             np.testing.assert_array_equal(oa, ob)
             assert ra == pytest.approx(rb, rel=1e-12, abs=1e-15) and (ta, ua) == (tb, ub)
             assert terms_a.keys() == terms_b.keys()
-            for name in terms_a:  # the mixed block applied each env's own weight set (v1, paper, v1)
+            for name in terms_a:  # the mixed block applied each env's own weight set (v1, paper, v1): a wrong
+                # weight set in the block would break this equality with the envs stepped alone
                 assert terms_a[name] == pytest.approx(terms_b[name], rel=1e-12, abs=1e-15), name
-    hip = [step[1][4]["joint_deviation_hip"] / step[0][4]["joint_deviation_hip"] for step in block[1:3]]
-    assert all(np.isfinite(hip))  # paper env vs a v1 env: different weights, both non-zero
 
 
 def test_quat_to_mat_matches_mujoco():

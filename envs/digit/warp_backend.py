@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import copy
 
-import mujoco
 import numpy as np
 
 from envs.digit import MOTOR_JOINTS
@@ -79,7 +78,8 @@ class WarpDigitSim:
         cols = terrain_mod.NUM_COLS if terrain_cols is None else terrain_cols
         self.terrain, nominal, ground_names = compiled_model(terrain, rows, cols, terrain_seed, terrain_preset)
         self.mjm = mjm = copy.deepcopy(nominal)
-        self.idx = ModelIndex(mjm).as_torch(self.device, torch.float32)
+        index = ModelIndex(mjm)
+        self.idx = index.as_torch(self.device, torch.float32)
         with wp.ScopedDevice(self.wp_device):
             self.m = mjw.put_model(mjm, batch_sizes={name: n for name in BATCHED_FIELDS})
             self.m.opt.gravity = wp.array(np.tile(mjm.opt.gravity, (n, 1)), dtype=wp.vec3)
@@ -103,7 +103,7 @@ class WarpDigitSim:
         ground = np.zeros(mjm.ngeom, bool)
         ground[[mjm.geom(g).id for g in ground_names]] = True
         foot_of = np.full(mjm.ngeom, -1)
-        foot_of[ModelIndex(mjm).feet] = [0, 1]
+        foot_of[index.feet] = [0, 1]
         is_torso = np.zeros(mjm.ngeom, bool)
         is_torso[[mjm.geom(g).id for g in TORSO_GEOMS]] = True
         self.ground_geom = torch.as_tensor(ground, **kw)
@@ -112,7 +112,7 @@ class WarpDigitSim:
         self.ground_geoms = torch.as_tensor(np.flatnonzero(ground), **kw)
         self.foot_of = torch.as_tensor(foot_of, **kw)
         self.is_torso = torch.as_tensor(is_torso, **kw)
-        root = mjm.body_rootid[ModelIndex(mjm).foot_bodies]
+        root = mjm.body_rootid[index.foot_bodies]
         self._foot_root = torch.as_tensor(root, **kw)
         self.ground_height = TorchGround(self.terrain, self.device, torch.float32)
         self.nominal = dict(body_mass=self.body_mass[0].clone(), geom_friction=self.geom_friction[0].clone(),
@@ -264,11 +264,4 @@ class WarpDigitSim:
         return self.torch.isfinite(self.qpos).all(1) & self.torch.isfinite(self.qvel).all(1)
 
 
-def mujoco_data_of(sim: WarpDigitSim, world: int) -> mujoco.MjData:
-    """World ``world`` as a host ``MjData`` (tests and debugging; copies)."""
-    data = mujoco.MjData(sim.mjm)
-    sim.mjw.get_data_into(data, sim.mjm, sim.d, world_id=world)
-    return data
-
-
-__all__ = ["WarpDigitSim", "mujoco_data_of", "NJMAX", "NCONMAX", "SUBSTEPS", "BATCHED_FIELDS"]
+__all__ = ["WarpDigitSim", "NJMAX", "NCONMAX", "SUBSTEPS", "BATCHED_FIELDS"]

@@ -207,8 +207,7 @@ class DigitWarpVectorEnv:
         sim.qvel[:, :2] += torch.where(push[:, None], dv, torch.zeros_like(dv))
         self.env_params[:, 11:13] = torch.where(push[:, None], dv, self.env_params[:, 11:13])
         self.next_push_t = torch.where(push, t + interval, self.next_push_t)
-        obs_after, _ = self._observe()  # after the events (a pushed env's velocity, a new command)
-        final = obs_after
+        final = obs  # an ended env had no events, so its observation above is its last one
         walked = (sim.qpos[:, :2] - self.origin[:, :2]).norm(dim=-1)
         episode = {"r": self.ep_return.clone(), "l": self.ep_length.clone(), "terrain_level": self.level.float(),
                    "distance_walked": torch.where(finite, walked, torch.zeros_like(walked)),
@@ -221,7 +220,7 @@ class DigitWarpVectorEnv:
         self.ep_return = torch.where(ended, 0.0 * self.ep_return, self.ep_return)
         self.ep_length = torch.where(ended, 0.0 * self.ep_length, self.ep_length)
         self.ep_terms = torch.where(ended[:, None], 0.0 * self.ep_terms, self.ep_terms)
-        obs_new, _ = self._observe()
+        obs_new, _ = self._observe()  # after the events (a pushed env's velocity, a new command) and the resets
         final_noisy = self._noisy_obs(final)
         infos = {"final_obs": final_noisy, "_final_obs": ended, "episode": episode, "_episode": ended}
         return self._noisy_obs(obs_new), reward, done, truncated, infos
