@@ -33,6 +33,7 @@ from envs.console import Progress, quiet_known_warnings
 from envs.digit import ACTION_DIM
 from envs.digit.env import CURRICULUM_RULES, HEIGHT_SCAN_CENTRE, OBS_DIM, OBS_SLICES, STUDENT_DIM
 from envs.digit.rewards import REWARD_WEIGHT_SETS, REWARD_WEIGHTS
+from envs.digit.symmetry import ACTION_MAP, STATE_MAP, mirror
 from envs.noise import NOISE_TYPES
 
 STUDENT_LOSSES = ("il", "kl", "il+asym", "none")
@@ -75,7 +76,7 @@ class Args:
     # Environment (envs/digit: l2t/Digit-v1 in DigitVectorEnv) and observation noise (paper 2, section IV-A)
     terrain: str = "rough"
     """`rough` (the terrain grid with its curriculum, the paper's task) or `flat` (a floor plane, cheaper)"""
-    reward_weights: str = "v1"
+    reward_weights: str = "v2"
     """the env's reward weights: `v1` (Table II's terms with Isaac Lab's Digit weights on the four that made falling
     pay: hip deviation -0.2, flat orientation -2.5, feet sliding -0.25, torques -1e-6; envs/digit/env.py) or
     `paper` (Table II as printed)"""
@@ -84,22 +85,12 @@ class Args:
     `--reward-overrides track_lin_vel_xy 1.0 foot_contact 0.5`; empty: none"""
     gravity_axes: str = "z"
     """randomised gravity axes: `z` (Isaac Lab) or `xyz` (Table III read per axis; alone it felled every seed)"""
-    curriculum: str = "displacement"
-    """terrain level rule (the env's `curriculum` kwarg): `displacement` (ours: down after a fall, or after walking
-    less than half as far as the commands led) or `isaac` (Isaac Lab's terrain_levels_vel, the env's default, under
-    which even a perfect tracker sinks: 32 % up, 52 % down per episode with these commands,
-    `python -m envs.digit.probes curriculum`)"""
-    terrain_preset: str = "isaac"
-    """rough ground's tile parameters: `isaac` (Isaac Lab's ranges: stairs 5 -> 23 cm, stone gaps 0.2 -> 0.5 m) or
-    `gentle` (ours: stairs and stone gaps from 0, so row 0 of every type but random rough is flat). Stage C's
-    teachers fell on Isaac Lab's row 0 of stairs (5 cm) and stones (0.2 m gaps) in 81-100 % of their episodes, 60 %
-    of the tiles"""
-    max_init_level: int = 5
-    """rough ground: a fresh run's envs start on terrain levels drawn from U{0..this} (Isaac Lab's 5, initial mean
-    2.5); 0 starts every env on the easiest row, so a teacher that can walk only there is not first dropped onto
-    levels it falls on (ours; a resumed run continues its saved levels either way). Measured in stage C: from 0 and
-    from 2.5 the same teacher's runs met at a mean level of ~1.1 (docs/l2t_ppo_digit.md), so it moves the start,
-    not where the level settles"""
+    curriculum: str = "tracking"
+    """terrain level rule: `tracking` (down after a fall or poor tracking, up after 2 m of good tracking) or `isaac`"""
+    terrain_preset: str = "gentle"
+    """rough tiles: `gentle` (stairs and stone gaps from 0, so row 0 is flat but for random rough) or `isaac`"""
+    max_init_level: int = 0
+    """a fresh run's envs start on terrain levels drawn from U{0..this} (Isaac Lab: 5)"""
     terrain_columns: str = "fixed"
     """rough ground: `fixed` (Isaac Lab's: env i always plays column floor(i * 20 / num_envs), i.e. one terrain
     type, so its level measures that type) or `random` (each episode draws its column; the stage C runs before
@@ -118,7 +109,7 @@ class Args:
     """worker processes that step the envs (0: all in this process); must divide --num-envs"""
 
     # Teacher: PPO (rsl_rl's defaults and Isaac Lab's Digit rough config)
-    total_timesteps: int = 2_000_000
+    total_timesteps: int = 30_000_000
     """total environment steps (all envs together), rounded up to whole iterations"""
     num_steps: int = 24
     """steps per env per iteration (rollout length; also the student's backprop-through-time length)"""
@@ -157,18 +148,6 @@ class Args:
     (x 0.5 rad). Ours, rsl_rl's is 1.0: with zero-mean actions plus i.i.d. noise the nominal robot on flat ground
     survives a median of 813 steps at std 0.05, 338 at 0.06, 162 at 0.1, 51 at 0.3 and 38 at 0.5 (envs/digit
     `probes exploration`), so any larger start teaches it mainly that it falls; the entropy bonus can raise it"""
-    max_noise_std: Optional[float] = None
-    """cap on the teacher's std (action units; None: no cap). The terrain curriculum judges the TRAINING episodes,
-    which act with this noise: the stage C teacher (rough, 2.0M steps, std 0.17) reached the 20 s time-out on flat
-    tiles in 4 of 16 episodes with i.i.d. noise of std 0.17 and 15 of 16 at 0.08 (8 of 8 deterministic;
-    benchmarks/digit_eval.py --action-std): its own falls held the levels down even on easy tiles. Ours; rsl_rl
-    has no cap (its std only has a floor). Clamped after every teacher step, so rollout and update use the same std"""
-    bound_coef: float = 0.0
-    """weight of a penalty on the teacher's mean actions beyond the env's action clip [-1, 1]: sum over joints of
-    (|mu| - 1)^2 where |mu| > 1 (rl_games' `bounds_loss`; ours here, rsl_rl has none). The env clips actions, so
-    past the bound the return no longer depends on the mean and PPO's gradient there is noise: stage C's teacher
-    (rough, 2.0M steps) had 40 % of its means past the bound on stepping stones (up to |mu| 5.5; 6 % on stairs, 0
-    on flat), where every sample clips to the same action and exploration stops. 0: off (the stages A-B runs)"""
     actor_init_scale: float = 0.01
     """the last layer of the teacher's and the student's mean networks is multiplied by this at initialisation, so
     that both start near the standing pose (ours: with PyTorch's default init the untrained teacher's mean toppled
@@ -177,16 +156,10 @@ class Args:
     """the strength of the domain randomisation (Table III) rises linearly from 0 to 1 over this many steps (all
     envs together), set in every env at each iteration and used from its next reset (ours: at full strength from
     step 0 zero action falls at a median of ~80 steps). 0: full strength from the start (the paper)"""
+    symmetry: bool = True
+    """left-right symmetry: each update also trains the teacher and critic on the rollout's mirror images"""
     obs_normalization: bool = True
     """empirical normalisation of s (teacher, critic) and o (student): running mean/var, saved and exported"""
-    scan_scale: float = 0.0
-    """rough ground: > 0 normalises the 186 off-centre height-scan inputs with FIXED statistics, (x - 0.5 m) /
-    scan_scale (metres per unit; e.g. 0.2, legged_gym's x5), instead of their running mean/std (0, the default).
-    Ours: the running std of a scan point is 3.5-7 cm, so a slope (all 187 points off by 1-2 std at once) or a pit
-    (the clip, +10 std) reaches the teacher's first layer 20x amplified against metres; at 5.2M steps of stage C
-    the teacher fell on gentle slopes, stairs and stones more often with its scan than with the scan replaced by its
-    centre value (docs/l2t_ppo_digit.md, stage C). Isaac Lab's velocity tasks feed the raw scan (no obs
-    normalisation)."""
 
     # Student (paper 2, Fig. 2, Eqs. 3-5)
     student_loss: str = "il"
@@ -239,7 +212,7 @@ def make_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_col
 
 
 def reward_weights(args):
-    """The env's `reward_weights`: a named set (v1 or paper), or with --reward-overrides the full {term: weight}."""
+    """The env's `reward_weights`: a named set (v2, v1 or paper), or with --reward-overrides the full {term: weight}."""
     if not args.reward_overrides:
         return args.reward_weights
     return {**REWARD_WEIGHT_SETS[args.reward_weights], **args.reward_overrides}
@@ -272,23 +245,6 @@ class EmpiricalNormalization(nn.Module):
         self.register_buffer("eps", torch.tensor(eps if enabled else 0.0))
         # 1 = an input the network sees, 0 = one it never sees (zeroed after normalising; see `input_keep_mask`)
         self.register_buffer("keep", torch.ones(dim) if keep is None else torch.as_tensor(keep, dtype=torch.float32))
-        # inputs with fixed statistics (`pin_inputs`; not saved as such: their pinned mean/var are, so a loader
-        # that knows nothing of the pin normalises them the same way)
-        self.register_buffer("pinned", torch.zeros(dim, dtype=torch.bool), persistent=False)
-        self.register_buffer("pinned_mean", torch.zeros(dim), persistent=False)
-        self.register_buffer("pinned_var", torch.ones(dim), persistent=False)
-
-    @torch.no_grad()
-    def pin_inputs(self, index, mean: float, std: float):
-        """From now on normalise inputs `index` as (x - mean) / std, whatever the data (`--scan-scale`)."""
-        self.pinned[index] = True
-        self.pinned_mean[index] = mean
-        self.pinned_var[index] = (std - float(self.eps)) ** 2  # forward divides by sqrt(var) + eps
-        self._apply_pins()
-
-    def _apply_pins(self):
-        self.mean.copy_(torch.where(self.pinned, self.pinned_mean, self.mean))
-        self.var.copy_(torch.where(self.pinned, self.pinned_var, self.var))
 
     @torch.no_grad()
     def update(self, x: torch.Tensor):
@@ -302,24 +258,9 @@ class EmpiricalNormalization(nn.Module):
         self.mean += rate * delta
         self.var += rate * (batch_var - self.var + delta * (batch_mean - self.mean))
         self.count.copy_(total)
-        self._apply_pins()
 
     def forward(self, x):
         return (x - self.mean) / (self.var.sqrt() + self.eps) * self.keep
-
-
-SCAN_NOMINAL = 0.5  # m: a height-scan value under the standing torso (~1.0 m minus the scan's 0.5 m offset)
-
-
-def pin_scan(nets, scan_scale: float):
-    """`--scan-scale`: fixed statistics for the 186 off-centre height-scan inputs of the teacher's and critic's
-    normaliser. The centre point (the torso's height, which flat-ground runs see too) keeps its running statistics,
-    so a warm start from a flat run still reads it as it was trained to."""
-    if scan_scale > 0:
-        index = torch.zeros(OBS_DIM, dtype=torch.bool)
-        index[OBS_SLICES["height_scan"]] = True
-        index[HEIGHT_SCAN_CENTRE] = False
-        nets.state_norm.pin_inputs(index.to(nets.state_norm.mean.device), SCAN_NOMINAL, scan_scale)
 
 
 def input_keep_mask(terrain: str) -> torch.Tensor:
@@ -437,13 +378,6 @@ def open_inputs(nets: L2TNets, terrain: str, batch: int) -> int:
     return int(opened.sum())
 
 
-def cap_noise_std(nets, max_std):
-    """`--max-noise-std`: clamp the teacher's log std in place (no-op without a cap)."""
-    if max_std is not None:
-        with torch.no_grad():
-            nets.teacher.log_std.clamp_(max=math.log(max_std))
-
-
 def student_log_std(kind, nets):
     """The std the student samples with when it acts (Eq. 1), and of its Gaussian in the asymmetric term.
 
@@ -495,7 +429,8 @@ def final_obs(infos, key, like):
 
 # ALGO LOGIC: the rollout, Eq. (1) sample mixing. Only the teacher's quantities feed its PPO.
 @torch.no_grad()
-def collect_rollout(envs, nets, obs, hidden, alpha_mix, num_steps, gamma, kind, device, use_student=True):
+def collect_rollout(envs, nets, obs, hidden, alpha_mix, num_steps, gamma, kind, device, use_student=True,
+                    symmetry=False):
     """Step every env `num_steps` times; returns (buffer, next obs, next hidden, ended episodes, seconds in envs).
 
     In each step and each env, independently, the executed action is a sample of the student pi_s(.|o) with
@@ -509,14 +444,16 @@ def collect_rollout(envs, nets, obs, hidden, alpha_mix, num_steps, gamma, kind, 
     minibatch, but the samples come from the mixture (1 - alpha_mix) pi_t + alpha_mix pi_s, not from pi_t_old, and
     GAE estimates the mixture's values. No importance correction is made: the student's actions are valid but
     low-probability teacher samples while pi_s ~ pi_t (section III), and the ratio clip bounds their pull.
-    Buffer (T = num_steps, N envs): states / obs (normalised network inputs), actions (unclipped samples),
+    Buffer (T = num_steps, N envs): states / obs (normalised network inputs), states_raw (before normalising,
+    for the mirror images of `--symmetry`), actions (unclipped samples),
     logprobs, values, rewards (time-outs bootstrapped), dones, student_acted, teacher_mean, student_mean,
     student_logprob (the student's log-prob of the executed action, for the asymmetric term), h / c (the student's
     hidden state BEFORE each step), and per-rollout teacher_log_std, student_log_std, last_value.
     """
     n = envs.num_envs
     buf = {k: torch.zeros(num_steps, n, d, device=device) for k, d in
-           (("states", OBS_DIM), ("obs", STUDENT_DIM), ("actions", ACTION_DIM), ("teacher_mean", ACTION_DIM),
+           (("states", OBS_DIM), ("obs", STUDENT_DIM), ("states_raw", OBS_DIM), ("actions", ACTION_DIM),
+            ("teacher_mean", ACTION_DIM),
             ("student_mean", ACTION_DIM), ("h", nets.student.lstm.hidden_size), ("c", nets.student.lstm.hidden_size))}
     for k in ("logprobs", "values", "rewards", "dones", "student_acted", "student_logprob"):
         buf[k] = torch.zeros(num_steps, n, device=device)
@@ -527,7 +464,9 @@ def collect_rollout(envs, nets, obs, hidden, alpha_mix, num_steps, gamma, kind, 
     for t in range(num_steps):
         state = torch.as_tensor(obs["state"], dtype=torch.float32, device=device)
         o = torch.as_tensor(obs["observation"][:, :STUDENT_DIM], dtype=torch.float32, device=device)
-        nets.state_norm.update(state)  # empirical normalisation: update with the new data, then normalise
+        # empirical normalisation: update with the new data (and its mirror image, so that the statistics are
+        # left-right symmetric when the update uses mirrored samples), then normalise
+        nets.state_norm.update(torch.cat([state, mirror(state, STATE_MAP)]) if symmetry else state)
         nets.obs_norm.update(o)
         state_n, o_n = nets.state_norm(state), nets.obs_norm(o)
         mean_t = nets.teacher(state_n)[0]
@@ -542,6 +481,7 @@ def collect_rollout(envs, nets, obs, hidden, alpha_mix, num_steps, gamma, kind, 
             buf["student_mean"][t], buf["student_acted"][t] = mean_s, acted.float()
             buf["student_logprob"][t] = gaussian_log_prob(action, mean_s, s_log_std)
         buf["states"][t], buf["obs"][t], buf["actions"][t], buf["teacher_mean"][t] = state_n, o_n, action, mean_t
+        buf["states_raw"][t] = state
         buf["logprobs"][t] = gaussian_log_prob(action, mean_t, t_log_std)  # the TEACHER's, of the executed action
         buf["values"][t] = nets.value(state_n)
 
@@ -601,6 +541,26 @@ def episodes_from_log(episode_log):
     keys = list(episode_log[0][1])
     values = {k: torch.stack([ep[k] for _, ep in episode_log]).float().cpu().numpy() for k in keys}
     return [{k: float(values[k][t, i]) for k in keys} for t, i in zip(*np.nonzero(mask))]
+
+
+# ALGO LOGIC: left-right symmetry by data augmentation (rsl_rl's symmetry module; Mittal et al., ICRA 2024)
+@torch.no_grad()
+def symmetric_batch(flat, nets, states_raw):
+    """The rollout's transitions followed by their mirror images (envs/digit/symmetry.py): the robot reflected in
+    its sagittal plane, left and right limbs swapped. Digit's task is left-right symmetric, so the mirrored
+    transition (M s, M a) is one the mirrored policy would have collected with the same reward, advantage and
+    return; its behaviour log-probability is the original's, pi_old(M a | M s) under the mirrored policy =
+    pi_old(a | s) (so PPO's ratio is pi_t(M a | M s) / pi_old(a | s), as rsl_rl computes it)."""
+    out = {k: torch.cat([v, v]) for k, v in flat.items()}  # logprobs, values: the original's
+    n = flat["states"].shape[0]
+    out["states"][n:] = nets.state_norm(mirror(states_raw, STATE_MAP))
+    out["actions"][n:] = mirror(flat["actions"], ACTION_MAP)
+    return out
+
+
+def mirrored_too(idx, n, symmetry):
+    """A minibatch's indices and, with symmetry, those of the same transitions' mirror images (at i + n)."""
+    return torch.cat([idx, idx + n]) if symmetry else idx
 
 
 # ALGO LOGIC: GAE and the PPO losses (the teacher's step of Eq. 2, solved as PPO does)
@@ -674,11 +634,6 @@ def student_loss_terms(kind, mean_s, log_std_s, mean_t, log_std_t):
     if kind == "kl":
         return gaussian_kl(mean_s, log_std_s, mean_t, log_std_t).mean()
     return (mean_s - mean_t).pow(2).sum(-1).mean()
-
-
-def mean_beyond_bound(mean, bound=1.0):
-    """`--bound-coef`'s penalty: sum over joints of (|mu| - bound)^2 where |mu| > bound, mean over the batch."""
-    return ((mean - bound).clamp(min=0).pow(2) + (-bound - mean).clamp(min=0).pow(2)).sum(-1).mean()
 
 
 def asym_loss(mean_s, log_std, actions, old_logprob, advantages, clip_coef):
@@ -785,8 +740,6 @@ def main(args: Args):
     else:
         run_dir = os.path.join(args.runs_dir, f"Digit-{args.terrain}__{args.exp_name}__{args.seed}__{int(time.time())}")
     os.makedirs(run_dir, exist_ok=True)
-    cap_noise_std(nets, args.max_noise_std)  # a cap set now applies from the first rollout (also after a resume)
-    pin_scan(nets, args.scan_scale)  # after any load: a warm start's running statistics of the scan are replaced
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
     checkpoint_file.remove_stale_temps(ckpt_path)  # left by a run killed while writing
     writer = checkpoint_file.open_writer(run_dir, args, global_step)
@@ -852,7 +805,8 @@ def main(args: Args):
         # Eq. (1): the mixing coefficient rises linearly from 0 (constant within one rollout)
         alpha_mix = mix_coefficient(global_step, args.total_timesteps, args.alpha_mix, args.mix_schedule_fraction)
         buf, obs, hidden, episodes, sim_time = collect_rollout(envs, nets, obs, hidden, alpha_mix, args.num_steps,
-                                                               args.gamma, args.student_loss, device, use_student)
+                                                               args.gamma, args.student_loss, device, use_student,
+                                                               args.symmetry)
         global_step += steps_per_iteration
         t_rollout = time.time()
 
@@ -870,9 +824,13 @@ def main(args: Args):
         flat = {k: buf[k].reshape(T * N, *buf[k].shape[2:]) for k in ("states", "actions", "logprobs", "values",
                                                                        "teacher_mean")}
         flat_adv, flat_ret = advantages.reshape(-1), returns.reshape(-1)
+        if args.symmetry:  # left-right data augmentation: each transition also as its mirror image
+            flat = symmetric_batch(flat, nets, buf["states_raw"].reshape(T * N, OBS_DIM))
+            flat_adv, flat_ret = flat_adv.repeat(2), flat_ret.repeat(2)
         sums, rates = {}, []  # statistics summed as tensors (no synchronisation per minibatch); the rates used
         for _ in range(args.update_epochs):
-            t_batches = torch.randperm(T * N, device=device).tensor_split(args.num_minibatches)
+            t_batches = [mirrored_too(k, T * N, args.symmetry)
+                         for k in torch.randperm(T * N, device=device).tensor_split(args.num_minibatches)]
             e_batches = torch.randperm(N, device=device).tensor_split(args.num_minibatches)
             for idx, envs_k in zip(t_batches, e_batches):
                 # --- teacher: critic and policy, Eq. (2) by PPO (Algorithm 1, lines 3-4)
@@ -880,9 +838,10 @@ def main(args: Args):
                 new_logprob = gaussian_log_prob(flat["actions"][idx], mean, log_std)
                 entropy = (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum(-1).mean()
                 values = nets.value(flat["states"][idx])
-                with torch.no_grad():  # KL(pi_t_old || pi_t) on the minibatch's states
-                    kl = gaussian_kl(flat["teacher_mean"][idx], buf["teacher_log_std"].expand_as(mean), mean,
-                                     log_std).mean()
+                with torch.no_grad():  # KL(pi_t_old || pi_t) on the minibatch's states (the rollout's, not mirrored)
+                    n_real = len(idx) // 2 if args.symmetry else len(idx)
+                    kl = gaussian_kl(flat["teacher_mean"][idx[:n_real]], buf["teacher_log_std"].expand_as(
+                        mean[:n_real]), mean[:n_real], log_std[:n_real]).mean()
                 if args.lr_schedule == "adaptive":  # rsl_rl: per minibatch, with the KL to the ROLLOUT's teacher
                     lr = adapt_learning_rate(lr, kl.item(), args.desired_kl)
                     for group in optimizers["teacher"].param_groups:
@@ -894,10 +853,8 @@ def main(args: Args):
                 policy_loss, value_loss, clipfrac = ppo_loss_terms(new_logprob, flat["logprobs"][idx], adv, values,
                                                                    flat["values"][idx], flat_ret[idx],
                                                                    args.clip_coef, args.clip_vloss)
-                bound = mean_beyond_bound(mean)  # --bound-coef: the means past the env's action clip
-                loss = policy_loss + args.vf_coef * value_loss - args.ent_coef * entropy + args.bound_coef * bound
-                stats = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
-                         "bound_loss": bound}
+                loss = policy_loss + args.vf_coef * value_loss - args.ent_coef * entropy
+                stats = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
                 stop_if_nonfinite(stats)
                 optimizers["teacher"].zero_grad(set_to_none=True)
                 optimizers["critic"].zero_grad(set_to_none=True)
@@ -909,7 +866,6 @@ def main(args: Args):
                                                                                 args.max_grad_norm)})
                 optimizers["teacher"].step()
                 optimizers["critic"].step()
-                cap_noise_std(nets, args.max_noise_std)
                 stats.update(approx_kl=kl, clipfrac=clipfrac)
 
                 # --- student on the same rollout, after the teacher's step (Algorithm 1, line 5)
@@ -966,10 +922,12 @@ def main(args: Args):
         if use_student:  # Fig. 4a: L_IL between the rollout's student and teacher (squared L2 of mean actions)
             gap = (buf["student_mean"] - buf["teacher_mean"]).pow(2).sum(-1).mean().item()
             writer.add_scalar("losses/imitation_gap", gap, global_step)
+        level_note = ""
         if args.terrain == "rough":  # Isaac Lab's curriculum metric: the mean level of ALL envs now (the episodes'
             # mean below weights each env by how often its episodes end, so short falls on hard tiles dominate it)
-            writer.add_scalar("charts/terrain_level_all_envs", float(np.mean(envs.get_attr("terrain_level"))),
-                              global_step)
+            mean_level = float(np.mean(envs.get_attr("terrain_level")))
+            writer.add_scalar("charts/terrain_level_all_envs", mean_level, global_step)
+            level_note = f" | level {mean_level:.2f}"
         if episodes:  # training episodes that ended in this rollout (any policy mix), averaged
             mean = {k: float(np.mean([e[k] for e in episodes])) for k in episodes[0]}
             for key, tag in (("r", "episodic_return"), ("l", "episodic_length"), ("terrain_level", "terrain_level"),
@@ -986,7 +944,7 @@ def main(args: Args):
         for e in episodes:
             progress.episode(e["r"], e["l"])
         progress.update(global_step, extra=f"sim {sim_time / elapsed:.0%} | lr {mean_lr:.1e} | mix "
-                                                   f"{alpha_mix:.2f} | rand {rand_scale:.2f}")
+                                                   f"{alpha_mix:.2f} | rand {rand_scale:.2f}{level_note}")
 
         with progress.pause():
             if args.eval_frequency > 0 and iteration % args.eval_frequency == 0:
@@ -1103,8 +1061,8 @@ def check_args(args: Args):
         fail(f"--student-loss none trains no student, so it cannot act: it needs --alpha-mix 0, got {args.alpha_mix}")
     if args.terrain not in ("rough", "flat"):
         fail(f"--terrain must be rough or flat, got '{args.terrain}'")
-    if args.reward_weights not in ("v1", "paper"):
-        fail(f"--reward-weights must be v1 or paper, got '{args.reward_weights}'")
+    if args.reward_weights not in REWARD_WEIGHT_SETS:
+        fail(f"--reward-weights must be one of {', '.join(REWARD_WEIGHT_SETS)}, got '{args.reward_weights}'")
     unknown = sorted(set(args.reward_overrides) - set(REWARD_WEIGHTS))
     if unknown:
         fail(f"--reward-overrides: unknown terms {', '.join(unknown)} (Table II's: {', '.join(REWARD_WEIGHTS)})")
@@ -1131,14 +1089,9 @@ def check_args(args: Args):
         if not getattr(args, name) > 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     for name in ("num_workers", "eval_frequency", "checkpoint_frequency", "torch_threads", "vf_coef", "ent_coef",
-                 "asym_coef", "randomization_ramp_steps", "bound_coef"):
+                 "asym_coef", "randomization_ramp_steps"):
         if getattr(args, name) < 0:
             fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
-    if args.max_noise_std is not None and not (math.isfinite(args.max_noise_std) and args.max_noise_std > 0):
-        fail(f"--max-noise-std must be a positive number, got {args.max_noise_std}")
-    if not (math.isfinite(args.scan_scale) and (args.scan_scale == 0 or args.scan_scale > 0.01)):
-        fail(f"--scan-scale must be 0 (running statistics) or a number of metres above the normaliser's eps 0.01, "
-             f"got {args.scan_scale}")
     if args.backend == "mujoco" and args.num_workers > 0 and args.num_envs % args.num_workers != 0:
         fail(f"--num-envs ({args.num_envs}) must be a multiple of --num-workers ({args.num_workers})")
     if args.num_minibatches > args.num_envs:
@@ -1179,7 +1132,8 @@ def load_checkpoint(path, args, flag="--resume"):
             fail(f"{flag}: checkpoint '{path}' has {key}={ckpt.get(key)!r}, this run has {value!r}")
     if flag == "--init-from":
         return ckpt
-    older = {"curriculum": "isaac", "terrain_columns": "random"}  # what a checkpoint older than a flag ran with,
+    older = {"curriculum": "isaac", "terrain_columns": "random", "terrain_preset": "isaac"}  # what a checkpoint
+    # older than a flag ran with,
     # where not the flag's default
     task = ("reward_weights", "reward_overrides", "gravity_axes", "randomization_ramp_steps")
     for key in task + (("curriculum", "terrain_columns", "terrain_preset") if args.terrain == "rough" else ()):

@@ -118,6 +118,8 @@ _SCAN_X, _SCAN_Y = SCAN_POINTS[:, 0].copy(), SCAN_POINTS[:, 1].copy()
 SCAN_OFFSET = 0.5
 SCAN_CLIP = 1.0
 MAX_INIT_LEVEL = 5
+LEVEL_RULES = ("isaac", "tracking")  # update_levels' rules
+PROMOTE_DISTANCE = 2.0  # m from the origin that the "tracking" rule asks for a promotion (a quarter tile)
 
 
 def _lerp(lo_hi, d):
@@ -421,23 +423,35 @@ def initial_levels(num_envs, num_rows, rng, max_init_level=MAX_INIT_LEVEL):
     return as_draws(rng).integers(0, min(max_init_level, num_rows - 1) + 1, num_envs)
 
 
-def update_levels(levels, distance_walked, commanded_distance, num_rows, rng, tile_size=TILE_SIZE, fell=None):
-    """Isaac Lab's ``terrain_levels_vel`` on reset: the new levels of envs at ``levels`` whose episodes ended
-    ``distance_walked`` (|root_xy - origin_xy|) from their origins, commanded ``|cmd_xy| * episode_length_s``: up one
-    beyond half a tile, else down one below half the commanded distance; past the top a uniformly random level, never
-    below 0. ``fell`` (bools, optional; ours): also down, unless up, where the episode ended in a fall. Sequences or
-    numpy arrays with a numpy Generator, or torch tensors with an ``envs.draws.TorchDraws`` (one implementation for
-    the MuJoCo-CPU and the Warp Digit envs)."""
+def update_levels(levels, distance_walked, commanded_distance, num_rows, rng, tile_size=TILE_SIZE, fell=None,
+                  rule="isaac"):
+    """The new terrain levels of envs at ``levels`` whose episodes ended ``distance_walked`` (|root_xy - origin_xy|)
+    from their origins; past the top a uniformly random level, never below 0. Two rules (the env's ``curriculum``):
+
+    * ``"isaac"``: Isaac Lab's ``terrain_levels_vel``: up one beyond half a tile, else down one below half the
+      ``commanded_distance`` (there ``|cmd_xy| * episode_length_s`` of the last command);
+    * ``"tracking"`` (ours): down one after a fall (``fell``) or after walking less than half the
+      ``commanded_distance`` (there the displacement the commands led to), else up one if the robot got at least
+      ``PROMOTE_DISTANCE`` from its origin. A robot that follows every command and never falls is never demoted and
+      is promoted whenever its commands led it ``PROMOTE_DISTANCE`` away (73 % of episodes with the env's commands).
+
+    Sequences or numpy arrays with a numpy Generator, or torch tensors with an ``envs.draws.TorchDraws`` (one
+    implementation for the MuJoCo-CPU and the Warp Digit envs)."""
+    if rule not in LEVEL_RULES:
+        raise ValueError(f"rule must be one of {LEVEL_RULES}, got {rule!r}")
     draws = as_draws(rng)
     if draws.xp is np:
         levels = np.asarray(levels, dtype=np.int64)
         distance_walked = np.asarray(distance_walked, dtype=np.float64)
         commanded_distance = np.asarray(commanded_distance, dtype=np.float64)
         fell = None if fell is None else np.asarray(fell, dtype=bool)
-    up = distance_walked > tile_size / 2
-    down = (distance_walked < 0.5 * commanded_distance) & ~up
-    if fell is not None:
-        down = down | (fell & ~up)
+    short = distance_walked < 0.5 * commanded_distance
+    if rule == "tracking":
+        down = short | fell if fell is not None else short
+        up = (distance_walked >= PROMOTE_DISTANCE) & ~down
+    else:
+        up = distance_walked > tile_size / 2
+        down = short & ~up
     level = levels + up * 1 - down * 1
     wrapped = draws.integers(0, num_rows, len(level))
     return draws.xp.where(level >= num_rows, wrapped, level.clip(0, None) if draws.xp is np else level.clamp(min=0))
@@ -446,5 +460,5 @@ def update_levels(levels, distance_walked, commanded_distance, num_rows, rng, ti
 __all__ = ["TILE_SIZE", "NUM_ROWS", "NUM_COLS", "BORDER_WIDTH", "HORIZONTAL_SCALE", "TERRAIN_BIT", "PROPORTIONS",
            "TYPES", "STAIRS", "SLOPE", "STONES", "ROUGH", "PRESETS", "PAIR_PARAMS", "SCAN_POINTS", "SCAN_OFFSET",
            "SCAN_CLIP",
-           "MAX_INIT_LEVEL", "Terrain", "tile_params", "column_types", "generate", "add_to_spec",
+           "MAX_INIT_LEVEL", "LEVEL_RULES", "PROMOTE_DISTANCE", "Terrain", "tile_params", "column_types", "generate", "add_to_spec",
            "scan_points_world", "scan_values", "height_scan", "initial_levels", "update_levels"]

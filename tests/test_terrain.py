@@ -252,10 +252,15 @@ def test_curriculum_rules():
     # wrapping draws uniformly over all 10 levels
     got = [T.update_levels([9], [10.0], [0.0], 10, np.random.default_rng(s))[0] for s in range(200)]
     assert set(got) == set(range(10))
-    # `fell` (the env's curriculum="displacement"): a fall goes down unless the robot got past half a tile first
-    fell = T.update_levels([3, 3, 3, 0], [1.0, 4.5, 3.0, 0.0], [0.5, 0.5, 0.5, 0.0], 10, rng,
-                           fell=[True, True, False, True])
-    np.testing.assert_array_equal(fell, [2, 4, 3, 0])
+    # "tracking": a fall goes down however far the robot got; otherwise down below half the commanded
+    # displacement, up from PROMOTE_DISTANCE (2 m) on, else it stays
+    walked = [1.0, 4.5, 3.0, 0.0, 2.0, 1.9, 2.5]
+    led = [0.5, 0.5, 0.5, 0.0, 2.0, 1.9, 6.0]
+    fell = [True, True, False, True, False, False, False]
+    new = T.update_levels([3, 3, 3, 0, 3, 3, 3], walked, led, 10, rng, fell=fell, rule="tracking")
+    np.testing.assert_array_equal(new, [2, 2, 4, 0, 4, 3, 2])
+    with pytest.raises(ValueError, match="rule must be one of"):
+        T.update_levels([3], [1.0], [1.0], 10, rng, rule="displacement")
 
 
 def test_curriculum_initial_levels():

@@ -34,7 +34,7 @@ from envs.digit.task import (ACTION_SCALE, ADDED_MASS_RANGE, BASE_XY_RANGE, COMM
 from envs.digit import task
 from envs.render import TrackingRenderer
 
-ENV_ID = "l2t/Digit-v1"
+ENV_ID = "l2t/Digit-v2"
 SOURCE_SUBSTEPS = int(round(POLICY_DT / SOURCE_TIMESTEP))  # 40 of 0.5 ms with source_physics=True
 
 
@@ -419,9 +419,8 @@ class DigitEnv(gym.Env):
                  terrain_cols: int = terrain_mod.NUM_COLS, terrain_seed: int = 0, terrain_col: int | None = None,
                  randomize: bool = True, max_episode_steps: int = MAX_EPISODE_STEPS, width: int = 640,
                  height: int = 480, source_physics: bool = False, action_scale: float = ACTION_SCALE,
-                 reward_weights="v1", randomization_scale: float = 1.0, gravity_axes: str = "z",
-                 curriculum: str = "isaac", terrain_preset: str = "isaac",
-                 max_init_level: int = terrain_mod.MAX_INIT_LEVEL):
+                 reward_weights="v2", randomization_scale: float = 1.0, gravity_axes: str = "z",
+                 curriculum: str = "tracking", terrain_preset: str = "gentle", max_init_level: int = 0):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if terrain not in ("rough", "flat"):
@@ -564,11 +563,11 @@ class DigitEnv(gym.Env):
             else:  # on reset, from the previous episode's end state
                 walked = float(np.linalg.norm(d.qpos[:2] - self._origin[:2]))
                 if self.curriculum == "isaac":  # Isaac Lab: the last command's speed over the whole episode
-                    commanded, fell = np.linalg.norm(self._command[:2]) * EPISODE_LENGTH_S, False
-                else:  # "displacement": where the commands led, and a fall is a failure
-                    commanded, fell = float(np.linalg.norm(self._commanded_xy)), self._fell
+                    commanded = np.linalg.norm(self._command[:2]) * EPISODE_LENGTH_S
+                else:  # "tracking": where the commands led, and a fall is a failure
+                    commanded = float(np.linalg.norm(self._commanded_xy))
                 self.terrain_level = int(terrain_mod.update_levels([self.terrain_level], [walked], [commanded], rows,
-                                                                   rng, fell=[fell])[0])
+                                                                   rng, fell=[self._fell], rule=self.curriculum)[0])
             col = self.terrain_col if self.terrain_col is not None else int(rng.integers(self.terrain.num_cols))
             origin = self.terrain.origins[self.terrain_level, col].copy()
         self._init_episode_state()
@@ -715,6 +714,13 @@ class DigitEnv(gym.Env):
             self._renderer = None
 
 
+def task_defaults() -> dict:
+    """DigitEnv's keyword defaults: the task every backend and builder uses unless told otherwise."""
+    import inspect
+    return {name: p.default for name, p in inspect.signature(DigitEnv.__init__).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
 def step_task(envs):
     """The task's half of a step (``envs/digit/task.py``) for DigitEnvs whose ``_physics_step`` has just run: the
     observation, termination and Table II terms of all of them in ONE batched call, then each env's bookkeeping.
@@ -766,7 +772,7 @@ def _ground_of(envs):
     return ground
 
 
-__all__ = ["ENV_ID", "DigitEnv", "step_task", "compiled_model", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES",
+__all__ = ["ENV_ID", "DigitEnv", "task_defaults", "step_task", "compiled_model", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES",
            "STUDENT_DIM", "STUDENT_SLICE",
            "ACTION_DIM", "DIGIT_NOISY_MASK", "ENV_PARAM_NAMES", "SUBSTEPS", "POLICY_DT", "EPISODE_LENGTH_S",
            "MAX_EPISODE_STEPS", "ACTION_SCALE", "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE", "GAIT_PERIOD",

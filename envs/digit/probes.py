@@ -118,7 +118,7 @@ def perfect_tracker_levels(rule, episodes, seed=0, dt=POLICY_DT):
     """How the terrain level moves for a robot that follows every command exactly and never falls (kinematics only,
     no physics): commands drawn as the env draws them (``COMMAND_RANGES``, ``STANDING_SHARE``, redrawn every
     ``COMMAND_RESAMPLE_S``), heading integrated from the yaw-rate command, 20 s episodes, then one level update by
-    ``rule`` ("isaac" or "displacement", the env's ``curriculum`` kwarg). Returns (P(up), P(down), mean distance
+    ``rule`` ("isaac" or "tracking", the env's ``curriculum`` kwarg). Returns (P(up), P(down), mean distance
     walked in m) over ``episodes`` episodes."""
     rng = np.random.default_rng(seed)
     up = down = 0
@@ -135,7 +135,7 @@ def perfect_tracker_levels(rule, episodes, seed=0, dt=POLICY_DT):
             yaw += dt * cmd[2]
         walked = float(np.linalg.norm(pos))  # = the commanded path's displacement: the tracking is perfect
         commanded = np.linalg.norm(cmd[:2]) * EPISODE_LENGTH_S if rule == "isaac" else walked
-        new = terrain_mod.update_levels([5], [walked], [commanded], 10, rng, fell=[False])[0]
+        new = terrain_mod.update_levels([5], [walked], [commanded], 10, rng, fell=[False], rule=rule)[0]
         up += new > 5
         down += new < 5
         walked_sum += walked

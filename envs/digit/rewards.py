@@ -314,7 +314,10 @@ V1_REWARDS = tuple((term, V1_CHANGES.get(term, weight)) for term, weight in PAPE
 REWARD_FUNCTIONS = {term.__name__: term for term, _ in PAPER_REWARDS}  # name -> term, Table II's order
 PAPER_REWARD_WEIGHTS = {term.__name__: w for term, w in PAPER_REWARDS}
 REWARD_WEIGHTS = {term.__name__: w for term, w in V1_REWARDS}
-REWARD_WEIGHT_SETS = {"v1": REWARD_WEIGHTS, "paper": PAPER_REWARD_WEIGHTS}
+# v2's default (reward_weights="v2"): v1 with velocity tracking weighted 2.0 (Table II: 0.5). At 0.5 against foot
+# contact's 2.0, stepping in place to the gait clock pays more than following the command (docs/environments.md).
+V2_REWARD_WEIGHTS = dict(REWARD_WEIGHTS, track_lin_vel_xy=2.0)
+REWARD_WEIGHT_SETS = {"v2": V2_REWARD_WEIGHTS, "v1": REWARD_WEIGHTS, "paper": PAPER_REWARD_WEIGHTS}
 assert [t for t, _ in V1_REWARDS] == [t for t, _ in PAPER_REWARDS]  # the same terms in the same order
 
 
@@ -329,4 +332,4 @@ __all__ = ["GAIT_PERIOD", "FOOT_APEX", "C1", "C2", "CONTACT_FORCE", "AIR_TIME_TH
            "CLEARANCE_TANH", "TRACK_STD2", "SOFT_LIMIT_FACTOR", "HIP_DEV_IDX", "TOE_DEV_IDX", "ARM_DEV_IDX",
            "LIMIT_JOINTS", "FEET", "FOOT_BODIES", "FOOT_STANCE_REL_COM", "xp_of", "sole_z", "sole_z_of", "gait_phi", "foot_height_target",
            "RewardInputs", "PAPER_REWARDS", "V1_REWARDS", "REWARD_FUNCTIONS", "PAPER_REWARD_WEIGHTS",
-           "REWARD_WEIGHTS", "REWARD_WEIGHT_SETS", "reward_terms"] + [term.__name__ for term, _ in PAPER_REWARDS]
+           "REWARD_WEIGHTS", "V2_REWARD_WEIGHTS", "REWARD_WEIGHT_SETS", "reward_terms"] + [term.__name__ for term, _ in PAPER_REWARDS]

@@ -35,7 +35,7 @@ RECOMMENDED_INIT_STD = 0.05
 COMMAND_RANGES = ((-0.8, 0.8), (-0.5, 0.5), (-1.0, 1.0))  # vx (m/s), vy (m/s), yaw rate (rad/s)
 COMMAND_RESAMPLE_S = (3.0, 8.0)
 STANDING_SHARE = 0.1
-CURRICULUM_RULES = ("isaac", "displacement")  # the `curriculum` kwarg: how a reset moves the terrain level
+CURRICULUM_RULES = terrain_mod.LEVEL_RULES  # the `curriculum` kwarg: how a reset moves the terrain level
 
 # Domain randomisation
 FRICTION_RANGE = (0.4, 1.0)
@@ -247,7 +247,7 @@ def reward_inputs(s: PhysicsState, idx: ModelIndex, obs, extra, action, last_act
 
 def commanded_path_step(commanded_xy, command, yaw, dt=POLICY_DT):
     """The commanded path (N, 2) advanced by one step: + R(yaw) cmd_xy dt, along the robot's own heading (the frame
-    ``track_lin_vel_xy`` reads; the "displacement" curriculum compares the walk with it)."""
+    ``track_lin_vel_xy`` reads; the "tracking" curriculum compares the walk with it)."""
     xp = xp_of(commanded_xy)
     c, s = xp.cos(yaw), xp.sin(yaw)
     vx, vy = command[:, 0], command[:, 1]

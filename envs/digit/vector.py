@@ -294,7 +294,7 @@ class DigitVectorEnv(gym.vector.VectorEnv):
 
     def __init__(self, num_envs: int = 8, num_workers: int = 2, seed: int | None = None, alpha: float = 0.0,
                  noise: str = "uniform", env_kwargs: dict | None = None, context: str = "fork",
-                 max_episode_steps: int | None = None, terrain_columns: str = "random"):
+                 max_episode_steps: int | None = None, terrain_columns: str = "fixed"):
         num_envs, num_workers = int(num_envs), int(num_workers)
         if num_envs < 1 or num_workers < 0 or (num_workers > 0 and num_envs % num_workers != 0):
             raise ValueError(f"num_envs={num_envs} must be >= 1 and a multiple of num_workers={num_workers} "

@@ -29,7 +29,8 @@ import numpy as np
 from envs import terrain as terrain_mod
 from envs.digit import ACTION_DIM, STAND_CTRL, STAND_QPOS
 from envs.digit import task
-from envs.digit.task import ACTION_SCALE, CURRICULUM_RULES, EPISODE_LENGTH_S, MAX_EPISODE_STEPS, RESET_NOISE_IDX
+from envs.digit.env import task_defaults
+from envs.digit.task import CURRICULUM_RULES, EPISODE_LENGTH_S, RESET_NOISE_IDX
 from envs.digit.rewards import REWARD_WEIGHT_SETS, REWARD_WEIGHTS, reward_terms
 from envs.draws import TorchDraws
 from envs.noise import NOISE_TYPES, check_alpha, noisy_copy
@@ -47,26 +48,27 @@ class DigitWarpVectorEnv:
     on_device = True  # a learner passes actions and reads everything as tensors on ``self.device``
 
     def __init__(self, num_envs: int = 8, device: str = "cpu", seed: int | None = None, alpha: float = 0.0,
-                 noise: str = "uniform", env_kwargs: dict | None = None, terrain_columns: str = "random",
+                 noise: str = "uniform", env_kwargs: dict | None = None, terrain_columns: str = "fixed",
                  graph: bool | None = None):
         import torch
         from envs.digit.warp_backend import WarpDigitSim
         self.torch = torch
-        kw = dict(env_kwargs or {})
-        unknown = set(kw) - set(SUPPORTED_KWARGS)
+        unknown = set(env_kwargs or {}) - set(SUPPORTED_KWARGS)
         if unknown:
             raise ValueError(f"env_kwargs {sorted(unknown)} are not supported by the Warp backend")
+        defaults = task_defaults()  # DigitEnv's: one task definition for both backends
+        kw = {**{k: defaults[k] for k in SUPPORTED_KWARGS if k in defaults}, **(env_kwargs or {})}
         if noise not in NOISE_TYPES:
             raise ValueError(f"noise must be one of {NOISE_TYPES}, got {noise!r}")
         if terrain_columns not in ("random", "fixed"):
             raise ValueError(f"terrain_columns must be 'random' or 'fixed', got {terrain_columns!r}")
         self.num_envs = n = int(num_envs)
         self.noise, self.noise_alpha = noise, check_alpha(alpha)
-        self.terrain_kind = kw.get("terrain", "rough")
-        self.randomize = bool(kw.get("randomize", True))
-        self.max_episode_steps = int(kw.get("max_episode_steps", MAX_EPISODE_STEPS))
-        self.action_scale = float(kw.get("action_scale", ACTION_SCALE))
-        weights = kw.get("reward_weights", "v1")
+        self.terrain_kind = kw["terrain"]
+        self.randomize = bool(kw["randomize"])
+        self.max_episode_steps = int(kw["max_episode_steps"])
+        self.action_scale = float(kw["action_scale"])
+        weights = kw["reward_weights"]
         if isinstance(weights, str):
             if weights not in REWARD_WEIGHT_SETS:
                 raise ValueError(f"reward_weights must be one of {sorted(REWARD_WEIGHT_SETS)} or a dict")
@@ -74,16 +76,16 @@ class DigitWarpVectorEnv:
         else:
             weights = dict(REWARD_WEIGHTS, **{k: float(v) for k, v in weights.items()})
         self.reward_weights = dict(weights)
-        self.gravity_axes = kw.get("gravity_axes", "z")
-        self.curriculum = kw.get("curriculum", "isaac")
+        self.gravity_axes = kw["gravity_axes"]
+        self.curriculum = kw["curriculum"]
         if self.curriculum not in CURRICULUM_RULES or self.gravity_axes not in ("z", "xyz"):
             raise ValueError(f"curriculum must be one of {CURRICULUM_RULES} and gravity_axes 'z' or 'xyz'")
-        self.max_init_level = int(kw.get("max_init_level", terrain_mod.MAX_INIT_LEVEL))
+        self.max_init_level = int(kw["max_init_level"])
         self.randomization_scale = 1.0
-        self.set_randomization_scale(kw.get("randomization_scale", 1.0))
+        self.set_randomization_scale(kw["randomization_scale"])
         self.sim = sim = WarpDigitSim(n, terrain=self.terrain_kind, device=device, graph=graph,
-                                      **{k: kw[k] for k in ("terrain_rows", "terrain_cols", "terrain_seed",
-                                                            "terrain_preset") if k in kw})
+                                      terrain_seed=kw["terrain_seed"], terrain_preset=kw["terrain_preset"],
+                                      terrain_rows=kw["terrain_rows"], terrain_cols=kw["terrain_cols"])
         self.device = dev = sim.device
         self.terrain = sim.terrain
         f32 = dict(device=dev, dtype=torch.float32)
@@ -98,7 +100,7 @@ class DigitWarpVectorEnv:
             self._origins = torch.as_tensor(self.terrain.origins, **f32)
             self._stones = torch.as_tensor([t == "stepping_stones" for t in self.terrain.types], device=dev)
             cols = self.terrain.num_cols
-            col = kw.get("terrain_col")
+            col = kw["terrain_col"]
             if col is not None:
                 if not 0 <= int(col) < cols:
                     raise ValueError(f"terrain_col must be in [0, {cols}), got {col}")
@@ -266,10 +268,11 @@ class DigitWarpVectorEnv:
             else:
                 walked = (sim.qpos[:, :2] - self.origin[:, :2]).norm(dim=-1)
                 if self.curriculum == "isaac":
-                    commanded, fell = self.command[:, :2].norm(dim=-1) * EPISODE_LENGTH_S, None
+                    commanded = self.command[:, :2].norm(dim=-1) * EPISODE_LENGTH_S
                 else:
-                    commanded, fell = self.commanded_xy.norm(dim=-1), self.fell
-                new_level = terrain_mod.update_levels(self.level, walked, commanded, rows, self.draws, fell=fell)
+                    commanded = self.commanded_xy.norm(dim=-1)
+                new_level = terrain_mod.update_levels(self.level, walked, commanded, rows, self.draws, fell=self.fell,
+                                                      rule=self.curriculum)
             col = self._fixed_col if self._fixed_col is not None else self.draws.integers(0, cols, n)
             self.level = torch.where(mask, new_level, self.level)
             self.col = torch.where(mask, col, self.col)
