@@ -22,6 +22,8 @@ import warnings
 from dataclasses import asdict, dataclass, field, fields
 from typing import Dict, Optional, Tuple
 
+import gymnasium as gym
+import mujoco
 import numpy as np
 import torch
 import torch.nn as nn
@@ -31,10 +33,11 @@ from envs import checkpoint as checkpoint_file
 from envs import terrain as terrain_mod
 from envs.console import Progress, quiet_known_warnings
 from envs.digit import ACTION_DIM
-from envs.digit.env import CURRICULUM_RULES, HEIGHT_SCAN_CENTRE, OBS_DIM, OBS_SLICES, STUDENT_DIM
+from envs.digit.env import (CURRICULUM_RULES, DIGIT_NOISY_MASK, HEIGHT_SCAN_CENTRE, OBS_DIM, OBS_SLICES, STUDENT_DIM,
+                            DigitEnv)
 from envs.digit.rewards import REWARD_WEIGHT_SETS, REWARD_WEIGHTS
 from envs.digit.symmetry import ACTION_MAP, STATE_MAP, mirror
-from envs.noise import NOISE_TYPES
+from envs.noise import NOISE_TYPES, NoisyObservation
 
 STUDENT_LOSSES = ("il", "kl", "il+asym", "none")
 CHECKPOINT_FORMAT = "l2t_ppo_digit/2"  # /2: the critic has its own optimiser
@@ -60,14 +63,17 @@ class Args:
     (MuJoCo Warp on --device, N worlds batched; rollout, task and networks stay on the device: envs/digit/
     warp_vector.py; the paper's scale needs a GPU, on a CPU it is for tests)"""
     torch_threads: int = 1
-    """number of torch CPU threads (0: torch's default). 1: the batches are small and the other cores step the envs
-    (on 2 cores, 2 threads were 20x slower while another process used a core). Runs repeat exactly only at a
-    fixed count"""
+    """torch CPU threads during the rollout, while the env workers step (0: torch's default)"""
+    update_threads: int = 2
+    """torch CPU threads during the update, while the env workers wait (0: as --torch-threads)"""
     flush_denormal: bool = True
     """flush denormal floats (|x| < 1.2e-38) to zero (`torch.set_flush_denormal`). A trained critic makes them: its
     pre-activations reach -100s, where the ELU's exp(x) underflows into denormals, which the CPU computes on a slow
     path. One minibatch update of stage A2's networks took 56 ms with them, 26 ms without (a fresh network's 27 ms;
     the critic's backward alone 32 vs 5 ms). Digit's physics is bit for bit the same either way (tests)"""
+    capture_video: bool = False
+    """at each evaluation, record one teacher and one student episode to `runs/{run_name}/videos` (MP4; headless:
+    MUJOCO_GL=egl)"""
     save_model: bool = False
     """save the final networks and normalisers to `runs/{run_name}/{exp_name}.cleanrl_model`"""
     runs_dir: str = "runs"
@@ -686,6 +692,8 @@ def evaluate(envs, nets, who, seed, device):
 
 def main(args: Args):
     check_args(args)
+    if args.capture_video:
+        check_rendering()
     ckpt = load_checkpoint(args.resume, args) if args.resume is not None else None
     warm = None  # --init-from; with --resume too (its "same flags"), the resume restores everything instead
     if args.init_from is not None and args.resume is None:
@@ -696,8 +704,7 @@ def main(args: Args):
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
-    if args.torch_threads > 0:
-        torch.set_num_threads(args.torch_threads)
+    set_threads(args.torch_threads)
     torch.set_flush_denormal(args.flush_denormal)  # this thread and the env workers forked from it
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() and args.cuda else "cpu"))
 
@@ -781,6 +788,10 @@ def main(args: Args):
             line += (f" {who} {result['return'].mean():.2f} (length {result['length'].mean():.0f}, success "
                      f"{result['success'].mean():.2f})")
             progress.evaluation(who, result["return"].mean(), result["length"].mean())
+            if args.capture_video:  # on the tile of the first training env (rough: stairs), at its level
+                record_video(nets, who, {**env_kwargs, "randomization_scale": rand_scale}, args.alpha, args.noise,
+                             args.seed + 10_000, envs.get_attr("terrain_level")[0], os.path.join(run_dir, "videos"),
+                             f"{who}-step{global_step}", device)
         # the best teacher so far at the full randomisation (returns at a lower strength are not comparable)
         if rand_scale == 1.0 and progress.evals["teacher"][0] > best["teacher_return"]:
             best.update(teacher_return=progress.evals["teacher"][0], global_step=global_step)
@@ -809,6 +820,7 @@ def main(args: Args):
                                                                args.symmetry)
         global_step += steps_per_iteration
         t_rollout = time.time()
+        set_threads(args.update_threads or args.torch_threads)  # the env workers are idle during the update
 
         # ALGO LOGIC: training (Algorithm 1, lines 2-5): PPO epochs over the rollout; per minibatch one teacher step
         # (critic and policy: Eq. 2 solved by PPO), then one student step on the same rollout (Eqs. 3-5).
@@ -898,6 +910,7 @@ def main(args: Args):
         # the adaptive rate rises over the first minibatches and falls over the last (the KL to the rollout's
         # teacher grows during the update; rsl_rl's behaviour): log the mean of the rates the steps used
         mean_lr = float(np.mean(rates))
+        set_threads(args.torch_threads)
         iteration += 1
         t_end = time.time()
 
@@ -971,6 +984,40 @@ def main(args: Args):
     return run_dir
 
 
+@torch.no_grad()
+def record_video(nets, who, env_kwargs, alpha, noise, seed, level, folder, prefix, device):
+    """One deterministic episode of the teacher (on s) or the student (on o) in one rendered Digit env, on column 0
+    at `level` on rough ground, written as `{folder}/{prefix}-episode-0.mp4` (gymnasium's RecordVideo)."""
+    rough = env_kwargs["terrain"] == "rough"
+    env = NoisyObservation(DigitEnv(render_mode="rgb_array", terrain_col=0 if rough else None, **env_kwargs), alpha,
+                           noise, noisy_mask=DIGIT_NOISY_MASK)
+    env = gym.wrappers.RecordVideo(env, folder, episode_trigger=lambda i: i == 0, name_prefix=prefix,
+                                   disable_logger=True)
+    obs, _ = env.reset(seed=seed, options={"terrain_level": int(level)} if rough else None)
+    hidden, done = nets.student.initial_hidden(1, device), False
+    while not done:
+        if who == "teacher":
+            action = nets.teacher(nets.state_norm(torch.as_tensor(obs["state"][None], dtype=torch.float32,
+                                                                  device=device)))[0]
+        else:
+            o = torch.as_tensor(obs["observation"][None, :STUDENT_DIM], dtype=torch.float32, device=device)
+            action, hidden = nets.student.step(nets.obs_norm(o), hidden)
+        obs, _, terminated, truncated, _ = env.step(action.clamp(-1.0, 1.0)[0].cpu().numpy())
+        done = terminated or truncated
+    env.close()
+
+
+def check_rendering():
+    """--capture-video: fail before any work if MuJoCo cannot render offscreen here or moviepy is missing."""
+    try:
+        import moviepy  # noqa: F401  (gymnasium's RecordVideo writes MP4 through it)
+        with mujoco.Renderer(mujoco.MjModel.from_xml_string("<mujoco/>"), 8, 8) as renderer:
+            renderer.render()
+    except Exception as e:
+        fail(f"--capture-video: cannot render offscreen ({type(e).__name__}: {first_line(e)}); "
+             "set MUJOCO_GL=egl (or osmesa), or leave the flag out")
+
+
 # Deployment: the student alone, with its observation normalisation, as TorchScript
 class ExportedStudent(nn.Module):
     """`step(obs, hidden) -> (action, hidden)` for a batch of robots, in float32 on the CPU.
@@ -1020,6 +1067,12 @@ def export_student(nets, path):
 
 
 # Plumbing: argument checks, checkpoints and resume. Not part of the algorithm.
+def set_threads(n: int):
+    """torch's intra-op CPU threads (0: leave torch's default)."""
+    if n > 0 and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
 def fail(message: str):
     """Stop with a one-line error on stderr and exit status 1, no traceback."""
     raise SystemExit(f"{os.path.basename(__file__)}: error: {message}")
@@ -1088,7 +1141,8 @@ def check_args(args: Args):
                  "max_grad_norm", "init_noise_std", "critic_lr", "actor_init_scale"):
         if not getattr(args, name) > 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ("num_workers", "eval_frequency", "checkpoint_frequency", "torch_threads", "vf_coef", "ent_coef",
+    for name in ("num_workers", "eval_frequency", "checkpoint_frequency", "torch_threads", "update_threads",
+                 "vf_coef", "ent_coef",
                  "asym_coef", "randomization_ramp_steps"):
         if getattr(args, name) < 0:
             fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")

@@ -37,6 +37,7 @@ import tyro
 from envs import checkpoint as checkpoint_file
 from envs.console import Progress, quiet_known_warnings
 from envs.digit import ACTION_DIM
+from envs.digit.env import task_from_run_args
 from envs.noise import NOISE_TYPES, NoisyObservation, set_noise_alpha
 
 
@@ -46,7 +47,7 @@ STUDENT_LOSSES = ("l1", "l2", "nll")
 TEACHER_FORMAT = "l2t_sac_mujoco/1"  # teachers saved by l2t_sac_mujoco.py and by this script's stage 1
 CHECKPOINT_FORMAT = "tsl_dagger_baseline/1"
 STAGE1_FORMAT = "tsl_dagger_baseline/stage1"
-DIGIT_ENV_ID = "l2t/Digit-v1"
+DIGIT_ENV_ID = "l2t/Digit-v2"
 DIGIT_TEACHER_FORMAT = "l2t_ppo_digit/2"  # checkpoints (and --save-model files) of l2t_ppo_digit.py
 DIGIT_MODEL_FORMAT = "tsl_dagger_baseline/digit-model"  # this script's --save-model on Digit
 
@@ -74,7 +75,7 @@ class Args:
 
     # Environment and noise: the same wrapper and alpha semantics as l2t_sac_mujoco.py
     env_id: str = "HalfCheetah-v4"
-    """the id of a Gymnasium environment with Box observations and actions, or `l2t/Digit-v1` (needs a teacher of
+    """the id of a Gymnasium environment with Box observations and actions, or `l2t/Digit-v2` (needs a teacher of
     l2t_ppo_digit.py)"""
     alpha: Optional[float] = None
     """noise scale alpha >= 0 of the student's observation (default: 0.4; on Digit 0.1, as l2t_ppo_digit.py)"""
@@ -133,7 +134,7 @@ class Args:
     curriculum: bool = False
     """raise the training noise linearly from 0 (first round) to alpha (last round); evaluation stays at alpha"""
 
-    # Digit only (--env-id l2t/Digit-v1): the env as in l2t_ppo_digit.py, the student's sequences
+    # Digit only (--env-id l2t/Digit-v2): the env as in l2t_ppo_digit.py, the student's sequences
     terrain: str = "rough"
     """Digit only: `rough` (the terrain grid with its curriculum, the paper's task) or `flat` (a floor plane)"""
     max_episode_steps: int = 1000
@@ -826,7 +827,8 @@ def main(args: Args):
     elif teacher_path is not None and stage1_ckpt is None:
         saved = read_teacher(teacher_path, args.env_id, teacher_flag)  # its sizes are checked against the envs below
 
-    envs, to_env, state_dim, action_dim = make_train_envs(args, round_alpha(args, first_round))
+    task = digit_task(args, saved) if digit else None  # the teacher's own task settings
+    envs, to_env, state_dim, action_dim = make_train_envs(args, round_alpha(args, first_round), task)
     eval_envs = None
     try:
         run = open_run(args, run_dir, device, (ckpt or stage1_ckpt or {}).get("global_step"))
@@ -866,7 +868,7 @@ def main(args: Args):
         optimizer = student.optimizer(args.student_lr)
         global_step = teacher_steps if ckpt is None else restore_stage2(ckpt, student, optimizer, dataset, rng, args,
                                                                        first_round)
-        evaluate_teacher, evaluate_student, eval_envs = make_evaluators(args, teacher, student, run_dir, device)
+        evaluate_teacher, evaluate_student, eval_envs = make_evaluators(args, teacher, student, run_dir, device, task)
         if ckpt is None:
             try:
                 result = evaluate_teacher()
@@ -913,19 +915,21 @@ def make_env(env_id, alpha, noise, seed, capture_video=False, video_folder=None,
     return thunk
 
 
-def make_digit_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs, backend="mujoco", device="cpu"):
+def make_digit_envs(num_envs, num_workers, seed, alpha, noise, task, backend="mujoco", device="cpu"):
     """The vectorised Digit env, as l2t_ppo_digit.py builds it (SAME_STEP autoreset; obs = {"state": s,
     "observation": o}, both (N, OBS_DIM); the student reads o[:, :94]). `backend="warp"`: MuJoCo Warp on `device`
     (envs/digit/warp_vector.py) behind the same numpy interface (`HostArrays`: one host copy each way per step;
-    the DAgger loop's dataset and bookkeeping are numpy)."""
+    the DAgger loop's dataset and bookkeeping are numpy). `task`: (env kwargs, terrain_columns) of the teacher's
+    run (`envs.digit.env.task_from_run_args`), so the student learns on the task its teacher learnt."""
+    env_kwargs, columns = task
     if backend == "warp":
         from envs.digit.warp_vector import DigitWarpVectorEnv, HostArrays
         return HostArrays(DigitWarpVectorEnv(num_envs=num_envs, device=str(device), seed=seed, alpha=alpha,
-                                             noise=noise, env_kwargs=env_kwargs))
+                                             noise=noise, env_kwargs=env_kwargs, terrain_columns=columns))
     from envs.digit.vector import DigitVectorEnv  # imported here so that a test can stand in a spy
 
     return DigitVectorEnv(num_envs=num_envs, num_workers=num_workers, seed=seed, alpha=alpha, noise=noise,
-                          env_kwargs=env_kwargs)
+                          env_kwargs=env_kwargs, terrain_columns=columns)
 
 
 def torch_device(args):
@@ -933,17 +937,23 @@ def torch_device(args):
     return torch.device(args.device or ("cuda" if torch.cuda.is_available() and args.cuda else "cpu"))
 
 
-def digit_env_kwargs(args):
-    return {"terrain": args.terrain, "max_episode_steps": args.max_episode_steps}
+def digit_task(args, teacher_file):
+    """(env kwargs, terrain_columns): the task of the teacher's run (its saved flags), with this run's
+    --max-episode-steps."""
+    try:
+        kwargs, columns = task_from_run_args(teacher_file.get("args", {}))
+    except ValueError as e:
+        fail(f"--teacher-checkpoint: {e}")
+    return {**kwargs, "max_episode_steps": args.max_episode_steps}, columns
 
 
-def make_train_envs(args, alpha):
+def make_train_envs(args, alpha, task=None):
     """Stage 2's vector env at noise `alpha`, and how an action in [-1, 1] is sent to it: (envs, to_env, state_dim,
     action_dim); the dimensions only for Gymnasium envs (a teacher must fit them)."""
     if args.env_id == DIGIT_ENV_ID:
         try:
-            envs = make_digit_envs(args.num_envs, args.num_workers, args.seed + 1, alpha, args.noise,
-                                   digit_env_kwargs(args), args.backend, torch_device(args))
+            envs = make_digit_envs(args.num_envs, args.num_workers, args.seed + 1, alpha, args.noise, task,
+                                   args.backend, torch_device(args))
         except Exception as e:
             fail(f"cannot create the Digit envs ({type(e).__name__}: {first_line(e)})")
         return envs, lambda action: action.clamp(-1.0, 1.0).cpu().numpy(), None, None
@@ -1040,14 +1050,13 @@ def evaluate_digit(envs, teacher, student, who, seed, device):
     return out
 
 
-def make_evaluators(args, teacher, student, run_dir, device):
+def make_evaluators(args, teacher, student, run_dir, device, task=None):
     """(evaluate_teacher(), evaluate_student(round), eval envs to close or None): one episode per --eval-episodes,
     deterministic actions, the same seeds every time; the student alone on o at alpha, the teacher on s."""
     seed = args.seed + 10_000
     if args.env_id == DIGIT_ENV_ID:
         workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
-        envs = make_digit_envs(args.eval_episodes, workers, seed, args.alpha, args.noise, digit_env_kwargs(args),
-                               args.backend, device)
+        envs = make_digit_envs(args.eval_episodes, workers, seed, args.alpha, args.noise, task, args.backend, device)
         return (lambda: evaluate_digit(envs, teacher, student, "teacher", seed, device),
                 lambda round_index: evaluate_digit(envs, teacher, student, "student", seed, device), envs)
 

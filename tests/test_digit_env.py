@@ -1,4 +1,4 @@
-"""Fast checks of the Digit velocity-tracking env l2t/Digit-v1 (envs/digit/env.py). Tolerances are justified where
+"""Fast checks of the Digit velocity-tracking env l2t/Digit-v2 (envs/digit/env.py). Tolerances are justified where
 used. Rough-terrain envs use a small grid (3 rows x 7 columns, one column per terrain type) to build quickly."""
 
 import warnings
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import envs  # noqa: F401  (registers l2t/Digit-v1)
+import envs  # noqa: F401  (registers l2t/Digit-v2)
 from envs import NoisyObservation
 from envs import terrain as terrain_mod
 from envs.digit import MOTOR_JOINTS, PASSIVE_JOINTS, STAND_CTRL, STAND_QPOS

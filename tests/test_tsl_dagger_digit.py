@@ -44,7 +44,7 @@ def digit_teacher(ppo, tmp_path_factory):
 
 
 def digit_args(tsl, tmp_path, teacher, **overrides):
-    kwargs = dict(env_id="l2t/Digit-v1", teacher_checkpoint=teacher, terrain="flat", max_episode_steps=20,
+    kwargs = dict(env_id="l2t/Digit-v2", teacher_checkpoint=teacher, terrain="flat", max_episode_steps=20,
                   num_envs=2, num_workers=0, seq_len=8, stage2_timesteps=64, dagger_rounds=2, epochs_per_round=4,
                   student_batch_size=16, eval_episodes=2, runs_dir=str(tmp_path / "tsl"), torch_threads=1)
     kwargs.update(overrides)
@@ -195,7 +195,7 @@ def test_wrong_teacher_checkpoint_is_a_one_line_error(tsl, tmp_path, digit_teach
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(SystemExit, match="cannot read"):
         tsl.main(digit_args(tsl, tmp_path, str(tmp_path / "garbage.pt")))
-    with pytest.raises(SystemExit, match="needs --env-id l2t/Digit-v1"):  # a Digit teacher for a MuJoCo env
+    with pytest.raises(SystemExit, match="needs --env-id l2t/Digit-v2"):  # a Digit teacher for a MuJoCo env
         tsl.main(tsl.Args(env_id="l2t-test/Counter-v0", teacher_checkpoint=digit_teacher, stage2_timesteps=60,
                           dagger_rounds=1, runs_dir=str(tmp_path / "tsl"), torch_threads=1))
 
@@ -215,7 +215,7 @@ def test_bad_digit_input_is_a_one_line_error_naming_the_flag(tsl, tmp_path, digi
 
 
 def test_cli_without_teacher_says_there_is_no_stage_1_on_digit(tmp_path):
-    proc = subprocess.run([sys.executable, SCRIPT, "--env-id", "l2t/Digit-v1"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, SCRIPT, "--env-id", "l2t/Digit-v2"], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if "error" in line]
@@ -223,11 +223,11 @@ def test_cli_without_teacher_says_there_is_no_stage_1_on_digit(tmp_path):
 
 
 def test_defaults_depend_on_the_env(tsl):
-    digit = tsl.resolve_defaults(tsl.Args(env_id="l2t/Digit-v1"))
+    digit = tsl.resolve_defaults(tsl.Args(env_id="l2t/Digit-v2"))
     assert digit.alpha == 0.1 and digit.student_loss == "l2"
     mujoco = tsl.resolve_defaults(tsl.Args())
     assert mujoco.alpha == 0.4 and mujoco.student_loss == "l1"
-    assert tsl.resolve_defaults(tsl.Args(env_id="l2t/Digit-v1", alpha=0.3, student_loss="nll")).alpha == 0.3
+    assert tsl.resolve_defaults(tsl.Args(env_id="l2t/Digit-v2", alpha=0.3, student_loss="nll")).alpha == 0.3
 
 
 def test_nonfinite_student_loss_stops_after_saving_the_finite_student(tsl, tmp_path, digit_teacher, monkeypatch):
@@ -263,3 +263,34 @@ def test_dagger_round_on_the_warp_backend(tsl, tmp_path, digit_teacher):
     assert [v for _, v in logged["charts/episodic_length"]][:2] == [6, 6]  # time-outs at 6 steps
     saved = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
     assert saved["dataset"]["obs"].shape == (4, 8, STUDENT_DIM) and torch.isfinite(saved["dataset"]["label"]).all()
+
+
+def test_the_digit_envs_are_built_with_the_teachers_task_settings(tsl, ppo, tmp_path, monkeypatch):
+    """The student learns on its teacher's task: curriculum rule, terrain preset, initial levels, reward weights,
+    gravity axes and terrain columns are read from the teacher's checkpoint, not from this script's flags (a
+    teacher trained with non-default values of each; every built env must carry them)."""
+    run_dir = ppo.main(ppo.Args(terrain="rough", max_episode_steps=20, num_envs=2, num_workers=0, num_steps=8,
+                                num_minibatches=2, update_epochs=1, total_timesteps=TEACHER_STEPS, eval_episodes=2,
+                                checkpoint_frequency=0, student_loss="none", alpha_mix=0.0, curriculum="isaac",
+                                terrain_preset="isaac", max_init_level=3, gravity_axes="xyz",
+                                terrain_columns="random", reward_overrides={"foot_contact": 0.7},
+                                runs_dir=str(tmp_path / "ppo")))
+    seen, original = [], tsl.make_digit_envs
+
+    def make(*args, **kwargs):  # what each env of the vector env is, as built
+        envs = original(*args, **kwargs)
+        seen.append({name: envs.get_attr(name) for name in ("curriculum", "max_init_level", "gravity_axes",
+                                                            "reward_weights", "terrain_col", "terrain")})
+        return envs
+    monkeypatch.setattr(tsl, "make_digit_envs", make)
+    tsl.main(digit_args(tsl, tmp_path, os.path.join(run_dir, "checkpoint.pt"), terrain="rough", method="bc",
+                        stage2_timesteps=32, dagger_rounds=1))
+    assert len(seen) == 2  # training and evaluation envs
+    for got in seen:
+        for attr, value in (("curriculum", "isaac"), ("max_init_level", 3), ("gravity_axes", "xyz")):
+            assert set(got[attr]) == {value}, attr
+        assert {w["foot_contact"] for w in got["reward_weights"]} == {0.7}
+        assert {w["track_lin_vel_xy"] for w in got["reward_weights"]} == {2.0}  # v2's, kept
+        assert got["terrain_col"] == (None, None)  # random columns: none fixed
+        # the isaac preset: row 0 of the stairs is a 5 cm step (gentle: flat)
+        assert np.abs(got["terrain"][0].origins[0, :, 2]).max() == pytest.approx(0.3)

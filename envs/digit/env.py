@@ -721,6 +721,31 @@ def task_defaults() -> dict:
             if p.default is not inspect.Parameter.empty}
 
 
+# What an l2t_ppo_digit.py run's saved flags were before each task flag existed (older checkpoints lack the key)
+_OLDER_RUN_FLAGS = {"curriculum": "isaac", "terrain_columns": "random", "terrain_preset": "isaac", "max_init_level": 5}
+
+
+def task_from_run_args(run_args: dict) -> tuple[dict, str]:
+    """(env kwargs, terrain_columns) of the task an ``l2t_ppo_digit.py`` run trained on, from its saved flags
+    (a checkpoint's ``"args"``), so that another learner (the TSL baseline) builds exactly that task. Raises
+    ``ValueError`` for settings this env no longer has."""
+    weights = run_args.get("reward_weights", "v1")
+    if run_args.get("reward_overrides"):
+        weights = {**REWARD_WEIGHT_SETS[weights], **run_args["reward_overrides"]}
+    kwargs = {"terrain": run_args.get("terrain", "rough"), "reward_weights": weights,
+              "max_episode_steps": run_args.get("max_episode_steps", MAX_EPISODE_STEPS),
+              "gravity_axes": run_args.get("gravity_axes", "z")}
+    columns = "random"
+    if kwargs["terrain"] == "rough":
+        flag = {k: run_args[k] if run_args.get(k) is not None else v for k, v in _OLDER_RUN_FLAGS.items()}
+        if flag["curriculum"] not in CURRICULUM_RULES:
+            raise ValueError(f"the run's curriculum {flag['curriculum']!r} is not one of {CURRICULUM_RULES}")
+        kwargs.update(curriculum=flag["curriculum"], terrain_preset=flag["terrain_preset"],
+                      max_init_level=flag["max_init_level"])
+        columns = flag["terrain_columns"]
+    return kwargs, columns
+
+
 def step_task(envs):
     """The task's half of a step (``envs/digit/task.py``) for DigitEnvs whose ``_physics_step`` has just run: the
     observation, termination and Table II terms of all of them in ONE batched call, then each env's bookkeeping.
@@ -772,7 +797,7 @@ def _ground_of(envs):
     return ground
 
 
-__all__ = ["ENV_ID", "DigitEnv", "task_defaults", "step_task", "compiled_model", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES",
+__all__ = ["ENV_ID", "DigitEnv", "task_defaults", "task_from_run_args", "step_task", "compiled_model", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES",
            "STUDENT_DIM", "STUDENT_SLICE",
            "ACTION_DIM", "DIGIT_NOISY_MASK", "ENV_PARAM_NAMES", "SUBSTEPS", "POLICY_DT", "EPISODE_LENGTH_S",
            "MAX_EPISODE_STEPS", "ACTION_SCALE", "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE", "GAIT_PERIOD",
