@@ -56,41 +56,31 @@ class Args:
     cuda: bool = True
     """if toggled, cuda is used when available"""
     device: str = ""
-    """torch device of the networks and, with `--backend warp`, of the simulation too (`cuda:0`, `cuda:1`, `cpu`);
-    empty: `cuda` when available and --cuda, else `cpu`"""
+    """torch device of the networks, and with `--backend warp` of the physics (empty: cuda if available)"""
     backend: str = "mujoco"
-    """Digit's physics: `mujoco` (MuJoCo on the CPU, --num-workers processes; envs/digit/vector.py) or `warp`
-    (MuJoCo Warp on --device, N worlds batched; rollout, task and networks stay on the device: envs/digit/
-    warp_vector.py; the paper's scale needs a GPU, on a CPU it is for tests)"""
+    """Digit's physics: `mujoco` (CPU worker processes) or `warp` (MuJoCo Warp worlds on --device, for a GPU)"""
     torch_threads: int = 1
     """torch CPU threads during the rollout, while the env workers step (0: torch's default)"""
     update_threads: int = 2
     """torch CPU threads during the update, while the env workers wait (0: as --torch-threads)"""
     flush_denormal: bool = True
-    """flush denormal floats (|x| < 1.2e-38) to zero (`torch.set_flush_denormal`). A trained critic makes them: its
-    pre-activations reach -100s, where the ELU's exp(x) underflows into denormals, which the CPU computes on a slow
-    path. One minibatch update of stage A2's networks took 56 ms with them, 26 ms without (a fresh network's 27 ms;
-    the critic's backward alone 32 vs 5 ms). Digit's physics is bit for bit the same either way (tests)"""
+    """flush denormal floats to zero (a trained critic's ELUs make them, and the CPU is slow on them)"""
     capture_video: bool = False
-    """at each evaluation, record one teacher and one student episode to `runs/{run_name}/videos` (MP4; headless:
-    MUJOCO_GL=egl)"""
+    """record one teacher and one student evaluation episode as MP4 to `runs/{run_name}/videos` (MUJOCO_GL=egl)"""
     save_model: bool = False
     """save the final networks and normalisers to `runs/{run_name}/{exp_name}.cleanrl_model`"""
     runs_dir: str = "runs"
     """folder that holds one sub-folder per run (TensorBoard events, checkpoints)"""
 
-    # Environment (envs/digit: l2t/Digit-v1 in DigitVectorEnv) and observation noise (paper 2, section IV-A)
+    # Environment (envs/digit: l2t/Digit-v2 in DigitVectorEnv) and observation noise (paper 2, section IV-A)
     terrain: str = "rough"
     """`rough` (the terrain grid with its curriculum, the paper's task) or `flat` (a floor plane, cheaper)"""
     reward_weights: str = "v2"
-    """the env's reward weights: `v1` (Table II's terms with Isaac Lab's Digit weights on the four that made falling
-    pay: hip deviation -0.2, flat orientation -2.5, feet sliding -0.25, torques -1e-6; envs/digit/env.py) or
-    `paper` (Table II as printed)"""
+    """the env's reward weights: `v2` (the recipe's), `v1`, or `paper` (Table II as printed)"""
     reward_overrides: Dict[str, float] = field(default_factory=dict)
-    """weights that replace --reward-weights' for the named Table II terms (the env's `reward_weights` dict), e.g.
-    `--reward-overrides track_lin_vel_xy 1.0 foot_contact 0.5`; empty: none"""
+    """weights replacing --reward-weights' for named Table II terms, e.g. `track_lin_vel_xy 1.0`"""
     gravity_axes: str = "z"
-    """randomised gravity axes: `z` (Isaac Lab) or `xyz` (Table III read per axis; alone it felled every seed)"""
+    """randomised gravity axes: `z` (Isaac Lab) or `xyz` (Table III read per axis)"""
     curriculum: str = "tracking"
     """terrain level rule: `tracking` (down after a fall or poor tracking, up after 2 m of good tracking) or `isaac`"""
     terrain_preset: str = "gentle"
@@ -98,10 +88,7 @@ class Args:
     max_init_level: int = 0
     """a fresh run's envs start on terrain levels drawn from U{0..this} (Isaac Lab: 5)"""
     terrain_columns: str = "fixed"
-    """rough ground: `fixed` (Isaac Lab's: env i always plays column floor(i * 20 / num_envs), i.e. one terrain
-    type, so its level measures that type) or `random` (each episode draws its column; the stage C runs before
-    2026-12-05 09:29 UTC: there an env promoted on flat tiles was next dropped on stairs at that level, and the types
-    that fail held every env's level near 0)"""
+    """rough ground: `fixed` (env i always plays one terrain column, Isaac Lab) or `random` (drawn per episode)"""
     max_episode_steps: int = 1000
     """episode length in policy steps of 20 ms (1000 = the paper's 20 s); a time-out is a truncation"""
     alpha: float = 0.1
@@ -109,8 +96,7 @@ class Args:
     noise: str = "uniform"
     """noise model: `uniform` (o = s + alpha*eps, eps_i ~ U[-|s_i|, |s_i|]) or `gaussian` (o = s + N(0, alpha^2))"""
     num_envs: int = 64
-    """number of parallel environments (the paper: 4096 on a GPU). 64 x 24 steps = 1536 samples an iteration: the
-    update costs 0.27 ms a sample in minibatches of 384 against 0.49 in minibatches of 96 (16 envs; teacher alone)"""
+    """number of parallel environments (the paper: 4096 on a GPU)"""
     num_workers: int = 2
     """worker processes that step the envs (0: all in this process); must divide --num-envs"""
 
@@ -122,9 +108,7 @@ class Args:
     learning_rate: float = 1e-3
     """the teacher's initial learning rate (its actor's Adam; adapted by `--lr-schedule`)"""
     critic_lr: float = 1e-3
-    """the critic's learning rate (its own Adam, fixed). Ours: rsl_rl steps actor and critic with one Adam whose
-    rate the actor's KL adapts; here one actor step moved the policy by KL ~5 at std 0.3 (target 0.01), so the
-    adaptive rate fell to its floor 1e-5 within a few iterations and took the value function's learning with it"""
+    """the critic's learning rate (its own Adam, fixed; rsl_rl shares the actor's adaptive rate)"""
     lr_schedule: str = "adaptive"
     """`adaptive` (rsl_rl: divide/multiply the lr by 1.5 when the teacher's KL leaves [kl/2, 2 kl]) or `fixed`"""
     desired_kl: float = 0.01
@@ -150,18 +134,11 @@ class Args:
     adv_norm: str = "rollout"
     """advantage normalisation: `rollout` (rsl_rl's default: once over the rollout), `minibatch` (CleanRL's), `none`"""
     init_noise_std: float = 0.05
-    """initial std of the teacher's state-independent Gaussian (and of the student's, used by `kl`), in action units
-    (x 0.5 rad). Ours, rsl_rl's is 1.0: with zero-mean actions plus i.i.d. noise the nominal robot on flat ground
-    survives a median of 813 steps at std 0.05, 338 at 0.06, 162 at 0.1, 51 at 0.3 and 38 at 0.5 (envs/digit
-    `probes exploration`), so any larger start teaches it mainly that it falls; the entropy bonus can raise it"""
+    """initial std of the teacher's Gaussian in action units of 0.5 rad (rsl_rl: 1.0; larger topples Digit)"""
     actor_init_scale: float = 0.01
-    """the last layer of the teacher's and the student's mean networks is multiplied by this at initialisation, so
-    that both start near the standing pose (ours: with PyTorch's default init the untrained teacher's mean toppled
-    the robot in 11 of 15 noise-free episodes within 83-252 steps; x0.01: 12 of 12 reached 300 steps). 1: default"""
+    """scale of the mean networks' last layer at initialisation, so both policies start near standing"""
     randomization_ramp_steps: int = 2_000_000
-    """the strength of the domain randomisation (Table III) rises linearly from 0 to 1 over this many steps (all
-    envs together), set in every env at each iteration and used from its next reset (ours: at full strength from
-    step 0 zero action falls at a median of ~80 steps). 0: full strength from the start (the paper)"""
+    """steps over which Table III's randomisation strength rises from 0 to 1 (0: full from the start)"""
     symmetry: bool = True
     """left-right symmetry: each update also trains the teacher and critic on the rollout's mirror images"""
     obs_normalization: bool = True
@@ -181,8 +158,7 @@ class Args:
     alpha_mix: float = 0.2
     """final probability alpha_mix in [0, 1] that the student's action is executed (per step, per env; paper: 0.2)"""
     mix_schedule_fraction: float = 1.0
-    """alpha_mix rises linearly from 0 over this fraction of --total-timesteps, then stays (1.0: over the whole
-    run, as in the paper; 0: constant from the start)"""
+    """alpha_mix rises linearly from 0 over this fraction of --total-timesteps (0: constant)"""
 
     # Evaluation, logging, checkpoints
     eval_frequency: int = 200
@@ -194,10 +170,7 @@ class Args:
     resume: Optional[str] = None
     """path of a checkpoint.pt to continue from (same flags; `--total-timesteps` may be raised)"""
     init_from: Optional[str] = None
-    """warm start: a NEW run (step 0, fresh optimisers, its own ramps and schedules) whose teacher, critic, student
-    and normalisers start as this checkpoint's (a checkpoint.pt or --save-model file). The task flags may differ
-    from the checkpoint's (e.g. other --reward-overrides, or --terrain rough after flat: see `open_inputs`): a new
-    stage of training, not a resume. Ignored with --resume (continuing such a run: its same flags plus --resume)"""
+    """warm start a NEW run (step 0) from this checkpoint's networks and normalisers; task flags may differ"""
     export_student: Optional[str] = None
     """at the end, write the student with its observation normalisation as TorchScript to this path"""
 

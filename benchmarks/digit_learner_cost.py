@@ -63,6 +63,8 @@ def main():
     parser.add_argument("--init-from", default=None, help="an l2t_ppo_digit checkpoint: start from its networks")
     parser.add_argument("--no-flush-denormal", action="store_true")
     parser.add_argument("--num-envs", type=int, default=64)
+    parser.add_argument("--update-threads", type=int, default=None, help="the script's --update-threads")
+    parser.add_argument("--no-symmetry", action="store_true", help="the script's --no-symmetry")
     a = parser.parse_args()
     if a.iterations < 2:
         raise SystemExit("digit_learner_cost.py: error: --iterations must be at least 2 (the first is warm-up)")
@@ -79,7 +81,9 @@ def main():
         args = ppo.Args(num_envs=a.num_envs, num_workers=0, total_timesteps=a.num_envs * 24 * a.iterations,
                         eval_frequency=0, eval_episodes=2, checkpoint_frequency=0, runs_dir=runs,
                         init_from=a.init_from, flush_denormal=not a.no_flush_denormal,
-                        terrain="flat" if a.init_from is None else "rough")
+                        terrain="flat" if a.init_from is None else "rough", symmetry=not a.no_symmetry)
+        if a.update_threads is not None:
+            args.update_threads = a.update_threads
         if a.init_from is not None:  # the checkpoint's own ground: no inputs opened
             args.terrain = ppo.load_checkpoint(a.init_from, args, flag="--init-from")["terrain"]
         run_dir = ppo.main(args)
@@ -92,7 +96,8 @@ def main():
     update = ms * tag["learn_fraction"]
     rollout = ms * (1.0 - tag["learn_fraction"] - tag["sim_fraction"])
     print(f"load average before: {load:.2f}; {a.num_envs} envs x 24 steps, {a.iterations - 1} "
-          f"iterations timed; networks: {a.init_from or 'fresh'}; flush denormals: {not a.no_flush_denormal}")
+          f"iterations timed; networks: {a.init_from or 'fresh'}; flush denormals: {not a.no_flush_denormal}; "
+          f"update threads: {args.update_threads}; symmetry: {args.symmetry}")
     print("| part | ms per env step, median [min, max] |\n|---|---|")
     for name, v in (("rollout: network passes", rollout), ("update: PPO teacher + critic, student", update),
                     ("learner in all", ms)):

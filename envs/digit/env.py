@@ -1,4 +1,4 @@
-"""``l2t/Digit-v1``: Digit V3 velocity tracking over rough terrain (paper 2, section IV; Isaac Lab's Digit task).
+"""``l2t/Digit-v2``: Digit V3 velocity tracking over rough terrain (paper 2, section IV; Isaac Lab's Digit task).
 
 ``DigitEnv``'s docstring is the reference, laid out as Gymnasium's MuJoCo envs (Description, Action Space, Observation
 Space, Rewards, Starting State, Episode End, Arguments, Version History). The reward terms are in
@@ -93,7 +93,7 @@ def compiled_model(terrain="rough", terrain_rows=terrain_mod.NUM_ROWS, terrain_c
 
 
 class DigitEnv(gym.Env):
-    """Digit V3 velocity tracking over rough terrain: ``l2t/Digit-v1``.
+    """Digit V3 velocity tracking over rough terrain: ``l2t/Digit-v2``.
 
     ## Description
 
@@ -298,15 +298,15 @@ class DigitEnv(gym.Env):
     Every reset re-samples the model from its nominal values and puts the robot in the standing pose (``STAND_QPOS``,
     ctrl ``STAND_CTRL``) at its tile's origin, feet 1 mm above the highest ground under them (3 x 3 points over each
     foot box), and draws a command. Tile: the row is the terrain curriculum's level ``terrain_level`` (Isaac Lab's
-    ``terrain_levels_vel``, ``envs.terrain.update_levels``: up if the robot walked > 4 m from the origin, down if <
-    half the commanded distance ``|cmd_xy| * 20 s`` of the command at the end: ``curriculum="isaac"``, the default;
-    with ``curriculum="displacement"`` (ours) down if the robot fell or walked less than half as far from the origin
-    as its commands led: |sum_t R(yaw_t) cmd_xy,t dt| along its own heading. Why: with these commands (redrawn every
-    3-8 s in any direction) a robot that tracks them perfectly and never falls walks > 4 m in 32 % of episodes but
-    less than half of ``|cmd_xy| * 20 s`` in 52 % (``python -m envs.digit.probes curriculum``, 4000 episodes), so
-    under "isaac" even its level sinks: that walk's stationary mean is ~1.5, below the initial mean 2.5; under
-    "displacement" it never goes down. Updated at reset, from the previous episode; a seeded reset starts a fresh
-    curriculum, initial level U{0..max_init_level} (5: Isaac Lab's), ``initial_levels``, unless
+    ``envs.terrain.update_levels``). ``curriculum="tracking"`` (ours, the default): down if the robot fell or walked
+    less than half as far from the origin as its commands led (|sum_t R(yaw_t) cmd_xy,t dt| along its own heading),
+    else up if it got at least 2 m (``PROMOTE_DISTANCE``) from the origin. ``curriculum="isaac"`` (Isaac Lab's
+    ``terrain_levels_vel``): up if it walked > 4 m, else down if < half of ``|cmd_xy| * 20 s`` of the last command.
+    Why ours: with these commands (redrawn every 3-8 s in any direction) a robot that tracks them perfectly and never
+    falls goes up in 32 % and down in 52 % of episodes under "isaac", so even its level sinks; under "tracking" it is
+    never demoted and goes up in 73 % (``python -m envs.digit.probes curriculum``). Updated at reset, from the previous
+    episode; a seeded reset starts a fresh curriculum, initial level U{0..max_init_level} (0 by default: every
+    env starts on the easiest row; Isaac Lab: 5), ``initial_levels``, unless
     ``reset(options={"terrain_level": L})`` continues one from level L, as a resumed training run does); the column
     (terrain type) is ``terrain_col`` if given, else drawn uniformly at each reset (Isaac Lab spreads ENVS evenly
     over columns; a single env samples them) (ours).
@@ -375,16 +375,23 @@ class DigitEnv(gym.Env):
     | `width`, `height`     | int         | 640, 480    | rendered frame size                                          |
     | `source_physics`      | bool        | False       | True: the source's 0.5 ms step and equality solimp           |
     | `action_scale`        | float       | 0.5         | rad of PD target per unit action (> 0)                       |
-    | `reward_weights`      | str or dict | "v1"        | "v1", "paper" (Table II) or {term: w} overriding v1 weights  |
+    | `reward_weights`      | str or dict | "v2"        | "v2", "v1", "paper" (Table II) or {term: w} overriding v1's  |
     | `randomization_scale` | float       | 1.0         | strength s in [0, 1] of every Table III range                |
     | `gravity_axes`        | str         | "z"         | "z" (Isaac Lab) or "xyz": the axes of the gravity offset     |
-    | `curriculum`          | str         | "isaac"     | the terrain level rule: "isaac" or "displacement" (below)    |
-    | `terrain_preset`      | str         | "isaac"     | tile ranges, ``terrain.PRESETS``: "isaac" or "gentle"        |
+    | `curriculum`          | str         | "tracking"  | the terrain level rule: "tracking" or "isaac" (below)        |
+    | `terrain_preset`      | str         | "gentle"    | tile ranges, ``terrain.PRESETS``: "gentle" or "isaac"        |
     |                       |             |             | (stairs and stone gaps from 0 m; rough keeps 2 cm at row 0)  |
-    | `max_init_level`      | int         | 5           | a fresh curriculum starts on a level drawn from U{0..this}   |
+    | `max_init_level`      | int         | 0           | a fresh curriculum starts on a level drawn from U{0..this}   |
     |                       |             |             | (Isaac Lab's 5; 0: every env starts on the easiest row)      |
 
     ## Version History
+
+    * v2: the task's defaults are a recipe that trains from scratch in one run: reward weights "v2" (v1's with
+      velocity tracking 2.0 instead of 0.5: at 0.5 against foot contact's 2.0 stepping in place paid more than
+      following the command; a flat-ground run tracked only after this change), curriculum "tracking" (above),
+      terrain preset "gentle" (row 0 of stairs and stones flat) and every env starting on row 0. Robot, physics,
+      observation and action are v1's; ``gym.make("l2t/Digit-v1")`` passes v1's settings ("v1", "isaac", "isaac",
+      5). The "displacement" rule of v1 (down after a fall or short walk, up only beyond 4 m) is replaced by "tracking".
 
     * v1 (issue 11, "Digit learns"; v0 never learned to stand: every PPO run ended with 50-64-step episodes):
       - physics at 2 ms (10 substeps) with a stiffer equality solimp, and MuJoCo's sleep flag for the static terrain
