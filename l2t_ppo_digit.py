@@ -139,7 +139,7 @@ class Args:
     """scale of the mean networks' last layer at initialisation, so both policies start near standing"""
     randomization_ramp_steps: int = 2_000_000
     """steps over which Table III's randomisation strength rises from 0 to 1 (0: full from the start)"""
-    symmetry: bool = True
+    symmetry: bool = False
     """left-right symmetry: each update also trains the teacher and critic on the rollout's mirror images"""
     obs_normalization: bool = True
     """empirical normalisation of s (teacher, critic) and o (student): running mean/var, saved and exported"""

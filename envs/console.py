@@ -22,14 +22,17 @@ PROGRESS_SECONDS = 20.0  # wall seconds between two progress lines
 
 
 def quiet_known_warnings():
-    """Drop two messages that a user of these scripts cannot act on; every other warning passes through.
+    """Drop three messages that a user of these scripts cannot act on; every other warning passes through.
 
     - gymnasium's "The environment HalfCheetah-v4 is out of date": paper 1's MuJoCo numbers (section 4.1) were
       measured on the -v4 tasks, so -v4 is the default on purpose (the README says so).
     - MuJoCo's "compiler attribute 'settotalmass' is deprecated", printed by MuJoCo's C library (not Python's
       warnings) each time gymnasium's own `half_cheetah.xml` is compiled: the XML is gymnasium's, not ours.
+    - gymnasium's RecordVideo "Overwriting existing videos": the Digit script writes every evaluation's videos,
+      under distinct names, into the run's one `videos` folder.
     """
     warnings.filterwarnings("ignore", message=r".*The environment \S+-v4 is out of date", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=r".*Overwriting existing videos at")  # one video folder per run
     previous = mujoco.get_mju_user_warning()
 
     def warn(message):

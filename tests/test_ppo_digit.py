@@ -692,3 +692,64 @@ def test_resume_keeps_the_curriculum_rule_and_reads_older_checkpoints_as_isaac(p
     ppo.main(fake_args(ppo, tmp_path, terrain="flat", total_timesteps=96, resume=flat))
     with pytest.raises(SystemExit, match="--curriculum must be one of isaac, tracking, got 'rows'"):
         ppo.main(fake_args(ppo, tmp_path, curriculum="rows"))
+
+
+def test_capture_video_writes_a_teacher_and_a_student_episode_and_refuses_when_rendering_fails(ppo, tmp_path,
+                                                                                               monkeypatch):
+    """--capture-video: each evaluation writes one MP4 of the teacher and one of the student (flat ground, 12-step
+    episodes, real rendering); without a working offscreen renderer the run stops before any work."""
+    run_dir = ppo.main(fake_args(ppo, tmp_path, terrain="flat", max_episode_steps=12, total_timesteps=24,
+                                 capture_video=True))
+    videos = sorted(os.listdir(os.path.join(run_dir, "videos")))
+    assert videos == ["student-step24-episode-0.mp4", "teacher-step24-episode-0.mp4"]
+    assert all(os.path.getsize(os.path.join(run_dir, "videos", v)) > 1000 for v in videos)
+
+    def broken(*a, **k):
+        raise RuntimeError("no OpenGL context")
+    monkeypatch.setattr(ppo.mujoco, "Renderer", broken)
+    with pytest.raises(SystemExit, match="--capture-video: cannot render offscreen"):
+        ppo.main(fake_args(ppo, tmp_path / "broken", capture_video=True))
+    assert not os.path.exists(tmp_path / "broken")  # before any work: no run folder
+
+
+def test_symmetric_batch_appends_mirror_images_with_the_originals_targets(ppo):
+    """--symmetry: the batch is the rollout's transitions then their mirror images; a mirrored row has the mirrored
+    raw state (normalised by the same normaliser) and the mirrored action, and the original's log-probability, value
+    and (through `mirrored_too`) advantage and return indices."""
+    from envs.digit.symmetry import ACTION_MAP, STATE_MAP, mirror
+
+    torch.manual_seed(0)
+    nets = ppo.L2TNets(16, 0.05, True, 1.0, "rough")
+    raw = torch.randn(6, OBS_DIM)
+    nets.state_norm.update(torch.cat([raw, mirror(raw, STATE_MAP)]))
+    flat = {"states": nets.state_norm(raw), "actions": torch.randn(6, 20), "logprobs": torch.randn(6),
+            "values": torch.randn(6), "teacher_mean": torch.randn(6, 20)}
+    out = ppo.symmetric_batch(flat, nets, raw)
+    assert torch.equal(out["states"][:6], flat["states"]) and torch.equal(out["actions"][:6], flat["actions"])
+    assert torch.allclose(out["states"][6:], nets.state_norm(mirror(raw, STATE_MAP)))
+    assert torch.equal(out["actions"][6:], mirror(flat["actions"], ACTION_MAP))
+    for key in ("logprobs", "values"):
+        assert torch.equal(out[key][6:], flat[key])
+    # a normaliser fitted on data and its mirror image is itself symmetric: mirroring commutes with normalising
+    assert torch.allclose(out["states"][6:], mirror(flat["states"], STATE_MAP), atol=1e-5)
+    idx = torch.tensor([4, 1])
+    assert ppo.mirrored_too(idx, 6, True).tolist() == [4, 1, 10, 7]
+    assert ppo.mirrored_too(idx, 6, False).tolist() == [4, 1]
+
+
+def test_symmetry_run_trains_on_twice_the_samples_and_keeps_a_symmetric_normaliser(ppo, tmp_path, fake_envs):
+    """A run with --symmetry: the state normaliser has counted each state twice (original and mirror image) and its
+    statistics are mirror-symmetric; without the flag it counts each once."""
+    from envs.digit.symmetry import STATE_MAP, mirror
+
+    counts = {}
+    for sym in (True, False):
+        run_dir = ppo.main(fake_args(ppo, tmp_path / str(sym), symmetry=sym))
+        nets = checkpoint_file.load(os.path.join(run_dir, "checkpoint.pt"))["nets"]
+        counts[sym] = float(nets["state_norm.count"])
+        if sym:  # data and its mirror image: M(mean) = mean, and a pair's variances are equal
+            mean, var = nets["state_norm.mean"], nets["state_norm.var"]
+            assert torch.allclose(mirror(mean, STATE_MAP), mean, atol=1e-5)
+            assert torch.allclose(var[torch.as_tensor(STATE_MAP[0])], var, atol=1e-5)
+            assert mean.abs().max() > 0.1  # the data are not trivially symmetric (all zero)
+    assert counts[True] == 2 * counts[False] == 2 * 48
