@@ -652,3 +652,26 @@ def test_gentle_terrain_preset_spawns_row_0_on_flat_ground_and_a_bad_preset_is_r
     assert np.isfinite(obs).all()
     with pytest.raises(ValueError, match="terrain_preset must be one of isaac, gentle"):
         DigitEnv(terrain_preset="mjlab", **small)
+
+
+def test_skipping_the_repeated_mj_step1_changes_nothing():
+    """A step starts with mj_step2 when the last step's final mj_forward ran at the current state, else with a full
+    mj_step; the rollouts are bit for bit those of plain mj_step calls, through a push (which changes qvel between
+    steps), an externally set state and a reset."""
+    def rollout(skip):
+        env = DigitEnv(terrain="flat", max_episode_steps=40)
+        env.reset(seed=3)
+        rng, out = np.random.default_rng(0), []
+        for k in range(90):
+            if k == 10:
+                env._next_push_t = 0.0  # a push at the end of this step
+            if k == 20:
+                env.data.qvel[0] += 0.3  # an external change of the state
+            if not skip:
+                env._forward_at = None  # no record of a final mj_forward: a full mj_step
+            obs, reward, terminated, truncated, _ = env.step(rng.normal(0.0, 0.1, 20))
+            out.append(np.concatenate([obs, [reward]]))
+            if terminated or truncated:
+                env.reset()
+        return np.array(out)
+    assert np.array_equal(rollout(True), rollout(False))

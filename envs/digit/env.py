@@ -497,6 +497,7 @@ class DigitEnv(gym.Env):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(OBS_DIM,), dtype=np.float64)
         self._width, self._height = width, height
         self._renderer = None
+        self._forward_at = None  # the state at which the last step's final mj_forward ran (see _physics_step)
         self.terrain_level = None if self.terrain is not None else 0  # the curriculum's row; drawn at the first reset
         self._init_episode_state()
 
@@ -624,10 +625,23 @@ class DigitEnv(gym.Env):
         if not np.isfinite(a).all():  # clipping lets NaN through to the controls
             raise ValueError(f"action must be finite, got {action!r}")
         d.ctrl[:] = STAND_CTRL + self.action_scale * a
-        mujoco.mj_step(m, d, nstep=self.substeps)
+        if self._forward_at is not None and np.array_equal(self._forward_at, self._state_key()):
+            # the last step's final mj_forward already did the position and velocity stages (mj_step1) at this very
+            # state: run only the control-dependent rest of the first physics step (mj_step2), then the others.
+            # The same computation as mj_step (bit for bit; tests/test_digit_env.py), one mj_step1 cheaper.
+            mujoco.mj_step2(m, d)
+            mujoco.mj_step(m, d, nstep=self.substeps - 1)
+        else:
+            mujoco.mj_step(m, d, nstep=self.substeps)
         mujoco.mj_forward(m, d)  # everything below belongs to the final state
+        self._forward_at = self._state_key()
         self._t += 1
         self._action = a
+
+    def _state_key(self):
+        """What mj_step1 reads of the data: time, positions and velocities (a copy)."""
+        d = self.data
+        return np.concatenate([[d.time], d.qpos, d.qvel])
 
     def _end_step(self, obs, terms, terminated, in_contact, yaw):
         """The per-env bookkeeping after the task's batched half: episode end, then commands and pushes."""
