@@ -31,9 +31,23 @@ but is only for tests):
 
 1. ``DigitWarpVectorEnv.step`` with random actions on the device (rough terrain, randomisation on, autoresets),
    synchronised around each step: env steps/s, split into the physics (the captured control period of
-   ``WarpDigitSim.step``, synchronised) and the rest (task: observation, rewards, events, resets, noise).
+   ``WarpDigitSim.step``, synchronised), the reset (``_reset_worlds``: draws, ``reset_data``, ``set_const``,
+   kinematics, spawn and ``forward``, run for every world at every step, synchronised) and the rest (task:
+   observation, rewards, termination, events, noise).
 2. With ``--train-iterations K`` (> 1), ``l2t_ppo_digit.py --backend warp`` itself for K iterations of 24 steps:
    its env steps/s and the learning share of the wall time (``charts/learn_fraction``; first iteration dropped).
+
+``--check``: what a GPU run of the paper-scale command needs, in one run of a few minutes (kernel compilation
+included), with one summary table and exit status 1 if a check fails:
+
+    python benchmarks/digit_throughput.py --backend warp --check            # 4096 worlds on cuda:0
+
+kernels compile and the first reset runs (its time); 4096 worlds step through autoresets with finite states; on CUDA,
+no step synchronises with the host (torch's sync debug mode set to "error" around the unsynchronised timed steps); no
+MuJoCo Warp buffer overflowed (``check_overflow``; the largest constraint rows and contacts against njmax and the
+contact pool); env steps/s with the physics / reset / task split; then ``--train-iterations`` (default 3) PPO
+iterations of ``l2t_ppo_digit.py --backend warp`` with each iteration's steps/s and learning share. On warp's CPU
+device (a try-out, not a check of the GPU path) use at least 4 worlds, PPO's default minibatch count.
 """
 
 from __future__ import annotations
@@ -118,36 +132,72 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def warp_throughput(num_envs: int, steps: int, device: str, terrain: str = "rough", seed: int = 0, warmup: int = 5):
-    """(env steps/s, seconds per step in the physics, seconds per step in the rest) of DigitWarpVectorEnv."""
+def warp_throughput(num_envs: int, steps: int, device: str, terrain: str = "rough", seed: int = 0, warmup: int = 5,
+                    envs=None):
+    """(env steps/s, seconds per step in the physics, in the reset, in the rest) of DigitWarpVectorEnv over `steps`
+    vector steps after `warmup` (``envs``: an existing env, else one is built and reset). The physics and the reset
+    are synchronised on both sides to time them, so the steps/s is a little below the unsynchronised pipeline's."""
     import torch
     from envs.digit.warp_vector import DigitWarpVectorEnv
-    envs = DigitWarpVectorEnv(num_envs=num_envs, device=device, seed=seed, alpha=0.1, env_kwargs={"terrain": terrain})
-    envs.reset()
+    if envs is None:
+        envs = DigitWarpVectorEnv(num_envs=num_envs, device=device, seed=seed, alpha=0.1,
+                                  env_kwargs={"terrain": terrain})
+        envs.reset()
     gen = torch.Generator(device=envs.device).manual_seed(seed)
-    period = envs.sim.step
-    physics = [0.0]
+    spent = {"physics": 0.0, "reset": 0.0}
 
-    def timed_period(ctrl=None):  # the physics alone, synchronised on both sides
-        _sync(device)
-        t0 = time.perf_counter()
-        period(ctrl)
-        _sync(device)
-        physics[0] += time.perf_counter() - t0
-    envs.sim.step = timed_period
-    for k in range(warmup + steps):
-        if k == warmup:
+    def timed(name, fn):  # fn alone, synchronised on both sides
+        def wrapper(*args, **kwargs):
             _sync(device)
-            physics[0], t0 = 0.0, time.perf_counter()
-        a = ACTION_RANGE * (2.0 * torch.rand(num_envs, 20, generator=gen, device=envs.device) - 1.0)
-        envs.step(a)
+            t0 = time.perf_counter()
+            out = fn(*args, **kwargs)
+            _sync(device)
+            spent[name] += time.perf_counter() - t0
+            return out
+        return wrapper
+    period, reset = envs.sim.step, envs._reset_worlds
+    envs.sim.step, envs._reset_worlds = timed("physics", period), timed("reset", reset)
+    try:
+        for k in range(warmup + steps):
+            if k == warmup:
+                _sync(device)
+                spent.update(physics=0.0, reset=0.0)
+                t0 = time.perf_counter()
+            a = ACTION_RANGE * (2.0 * torch.rand(num_envs, 20, generator=gen, device=envs.device) - 1.0)
+            envs.step(a)
+    finally:
+        envs.sim.step, envs._reset_worlds = period, reset
     _sync(device)
     elapsed = time.perf_counter() - t0
-    return num_envs * steps / elapsed, physics[0] / steps, (elapsed - physics[0]) / steps
+    return (num_envs * steps / elapsed, spent["physics"] / steps, spent["reset"] / steps,
+            (elapsed - spent["physics"] - spent["reset"]) / steps)
+
+
+def pipeline_throughput(envs, steps: int, seed: int = 0, no_sync: bool = False):
+    """Env steps/s of `steps` unsynchronised vector steps of an env that has stepped before (its graphs captured).
+    ``no_sync`` (CUDA): under torch's sync debug mode "error", so a host sync in a step raises."""
+    import torch
+    device = str(envs.device)
+    gen = torch.Generator(device=envs.device).manual_seed(seed)
+    actions = [ACTION_RANGE * (2.0 * torch.rand(envs.num_envs, 20, generator=gen, device=envs.device) - 1.0)
+               for _ in range(steps)]
+    _sync(device)
+    t0 = time.perf_counter()
+    try:
+        if no_sync:
+            torch.cuda.set_sync_debug_mode("error")
+        for a in actions:
+            envs.step(a)
+    finally:
+        if no_sync:
+            torch.cuda.set_sync_debug_mode(0)
+    _sync(device)
+    return envs.num_envs * steps / (time.perf_counter() - t0)
 
 
 def warp_training(num_envs: int, iterations: int, device: str, terrain: str = "rough"):
-    """(env steps/s, learning share) of l2t_ppo_digit.py --backend warp over `iterations` iterations."""
+    """([env steps/s], [learning share]) of each of `iterations` iterations of l2t_ppo_digit.py --backend warp (24
+    steps each; the first includes the graph captures)."""
     import importlib.util
     import tempfile
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -162,16 +212,117 @@ def warp_training(num_envs: int, iterations: int, device: str, terrain: str = "r
                                     checkpoint_frequency=0, runs_dir=tmp))
         ea = EventAccumulator(run_dir, size_guidance={"scalars": 0})
         ea.Reload()
-        sps = [e.value for e in ea.Scalars("charts/SPS")][1:]
-        learn = [e.value for e in ea.Scalars("charts/learn_fraction")][1:]
-    return float(np.mean(sps)), float(np.mean(learn))
+        sps = [e.value for e in ea.Scalars("charts/SPS")]
+        learn = [e.value for e in ea.Scalars("charts/learn_fraction")]
+    return sps, learn
+
+
+def _device_line(device):
+    import torch
+    if torch.device(device).type == "cuda":
+        total = torch.cuda.mem_get_info(device)[1]
+        return f"{torch.cuda.get_device_name(device)}, {total / 2**30:.0f} GiB"
+    return f"CPU, {os.cpu_count()} cores"
+
+
+def check(num_envs: int, device: str, terrain: str = "rough", steps: int = 50, train_iterations: int = 3,
+          seed: int = 0):
+    """The ``--check`` run: [(check, result, passed or None for a measurement)] (see the module docstring)."""
+    import torch
+    import warp as wp
+    from envs.digit.warp_backend import WarpOverflowError
+    from envs.digit.warp_vector import DigitWarpVectorEnv
+    rows = []
+    cuda = torch.device(device).type == "cuda"
+    t0 = time.perf_counter()
+    try:
+        envs = DigitWarpVectorEnv(num_envs=num_envs, device=device, seed=seed, alpha=0.1,
+                                  env_kwargs={"terrain": terrain})
+        envs.reset()
+        _sync(device)
+    except Exception as e:  # noqa: BLE001 - the table reports it
+        return [("build the env, compile the kernels, first reset", f"{type(e).__name__}: {e}", False)]
+    rows.append((f"build {num_envs} worlds ({terrain}), compile and load the kernels, first reset",
+                 f"{time.perf_counter() - t0:.1f} s (Warp {wp.__version__})", True))
+    measured, sync_result = None, None
+    try:
+        _, phys, reset, rest = warp_throughput(num_envs, steps, device, envs=envs, seed=seed)  # warm-up and split
+        try:
+            sps = pipeline_throughput(envs, steps, seed=seed + 1, no_sync=cuda)
+            sync_result = ("none (torch sync debug mode 'error')", True) if cuda else ("not checked (CPU device)",
+                                                                                       None)
+        except RuntimeError as e:
+            if isinstance(e, WarpOverflowError) or "synchroniz" not in str(e):
+                raise
+            sync_result = (f"FOUND: {str(e).splitlines()[0]}", False)
+            sps = pipeline_throughput(envs, steps, seed=seed + 1)
+        measured = (sps, phys, reset, rest)
+        envs.check_overflow()
+        overflow = ("none", True)
+    except WarpOverflowError as e:  # from a step's poll or from check_overflow
+        overflow = (str(e), False)
+    finite = bool(envs.sim.finite().all())
+    rows.append((f"up to {2 * steps} vector steps after 5 of warm-up, actions U(-{ACTION_RANGE}, {ACTION_RANGE})",
+                 "finite states" if finite else "NON-FINITE states", finite))
+    if sync_result is not None:
+        rows.append(("host syncs in DigitWarpVectorEnv.step", *sync_result))
+    use = envs.sim.usage()
+    rows.append(("MuJoCo Warp buffer overflow (check_overflow)", *overflow))
+    rows.append(("largest constraint rows of a world / njmax", f"{use['rows']} / {use['njmax']}", None))
+    rows.append(("largest contacts / collision candidates of the pool / naconmax",
+                 f"{use['contacts']} / {use['candidates']} / {use['naconmax']}", None))
+    flags = ", ".join(f"{name} {worlds}" for name, worlds in use["flags"].items()) or "none"
+    rows.append(("MuJoCo Warp flags set, worlds per flag (solver limits and heightfield caps do not stop)", flags, None))
+    if measured is not None:
+        sps, phys, reset, rest = measured
+        rows.append(("env steps/s (all envs, autoresets included, unsynchronised)", f"{sps:.0f}", None))
+        split = f"{1e3 * phys:.2f} / {1e3 * reset:.2f} / {1e3 * rest:.2f} ms"
+        rows.append(("per vector step, each part synchronised: physics / reset / task", split, None))
+    del envs
+    if train_iterations > 0:
+        try:
+            tsps, learn = warp_training(num_envs, train_iterations, device, terrain)
+            name = (f"l2t_ppo_digit.py --backend warp, {train_iterations} iterations of {num_envs} x 24 steps: "
+                    "env steps/s per iteration (charts/SPS)")
+            rows.append((name, " / ".join(f"{v:.0f}" for v in tsps), True))
+            rows.append(("... learning share of each iteration (charts/learn_fraction)",
+                         " / ".join(f"{v:.0%}" for v in learn), None))
+        except SystemExit as e:  # the script's own one-line stop (printed above)
+            rows.append(("l2t_ppo_digit.py --backend warp", f"stopped with exit status {e.code}", False))
+        except Exception as e:  # noqa: BLE001 - the table reports it
+            rows.append(("l2t_ppo_digit.py --backend warp", f"{type(e).__name__}: {str(e).splitlines()[0]}", False))
+    if cuda:
+        free, total = torch.cuda.mem_get_info(device)
+        rows.append(("device memory in use at the end (all processes)", f"{(total - free) / 2**30:.1f} GiB", None))
+    rows.append(("wall time of the check", f"{time.perf_counter() - t0:.0f} s", None))
+    return rows
+
+
+def print_check(rows, device, num_envs):
+    print()
+    print(f"Warp backend check: {num_envs} worlds on {device} ({_device_line(device)})")
+    print()
+    print("| check | result | |")
+    print("|---|---|---|")
+    for name, result, ok in rows:
+        mark = "" if ok is None else ("PASS" if ok else "FAIL")
+        print(f"| {name} | {result} | {mark} |")
+    failed = [name for name, _, ok in rows if ok is False]
+    print()
+    print("FAILED: " + "; ".join(failed) if failed else "All checks passed.")
+    return not failed
 
 
 def main_warp(args):
     import warp as wp
     print(f"CPU cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
           f"MuJoCo {mujoco.__version__}, Warp {wp.__version__}, device {args.device}")
-    sps, phys, rest = warp_throughput(args.num_envs, args.warp_steps, args.device, args.terrain)
+    if args.check:
+        iterations = 3 if args.train_iterations is None else args.train_iterations
+        ok = print_check(check(args.num_envs, args.device, args.terrain, args.warp_steps, iterations), args.device,
+                         args.num_envs)
+        return 0 if ok else 1
+    sps, phys, reset, rest = warp_throughput(args.num_envs, args.warp_steps, args.device, args.terrain)
     print()
     print(f"MuJoCo Warp, {args.terrain} terrain, randomisation on, actions U(-{ACTION_RANGE}, {ACTION_RANGE}), "
           f"{args.num_envs} envs on {args.device}, {args.warp_steps} steps after 5 of warm-up.")
@@ -180,13 +331,18 @@ def main_warp(args):
     print("|---|---|")
     print(f"| env steps/s (all envs) | {sps:.0f} |")
     print(f"| physics per vector step (control period, captured graph) | {1e3 * phys:.2f} ms |")
-    print(f"| task per vector step (observation, rewards, events, resets, noise) | {1e3 * rest:.2f} ms |")
-    if args.train_iterations > 1:
-        tsps, learn = warp_training(args.num_envs, args.train_iterations, args.device, args.terrain)
-        print(f"| l2t_ppo_digit.py --backend warp: env steps/s, {args.train_iterations} iterations | {tsps:.0f} |")
-        print(f"| ... share of wall time in the update (charts/learn_fraction) | {learn:.0%} |")
+    print(f"| reset per vector step (every world, masked: draws, reset_data, set_const, spawn, forward) | "
+          f"{1e3 * reset:.2f} ms |")
+    print(f"| task per vector step (observation, rewards, termination, events, noise) | {1e3 * rest:.2f} ms |")
+    iterations = args.train_iterations or 0
+    if iterations > 1:
+        tsps, learn = warp_training(args.num_envs, iterations, args.device, args.terrain)
+        print(f"| l2t_ppo_digit.py --backend warp: env steps/s, {iterations} iterations | "
+              f"{np.mean(tsps[1:]):.0f} |")
+        print(f"| ... share of wall time in the update (charts/learn_fraction) | {np.mean(learn[1:]):.0%} |")
     print()
     print(f"Load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
 
 
 def main():
@@ -196,8 +352,11 @@ def main():
     parser.add_argument("--num-envs", type=int, default=4096, help="warp: number of worlds")
     parser.add_argument("--device", default="cuda:0", help="warp: the device (cuda:0, ...; cpu for a try-out)")
     parser.add_argument("--warp-steps", type=int, default=50, help="warp: timed vector steps")
-    parser.add_argument("--train-iterations", type=int, default=0,
-                        help="warp: also run l2t_ppo_digit.py --backend warp for this many iterations (> 1)")
+    parser.add_argument("--train-iterations", type=int, default=None,
+                        help="warp: also run l2t_ppo_digit.py --backend warp for this many iterations (> 1; "
+                             "--check: default 3, 0 skips it)")
+    parser.add_argument("--check", action="store_true",
+                        help="warp: the GPU check (compile, step, no host sync, no overflow, steps/s, PPO iterations)")
     parser.add_argument("--terrain", choices=("rough", "flat"), default="rough", help="warp: the terrain")
     parser.add_argument("--ratio-steps", type=int, default=400, help="steps for the env-vs-physics ratio")
     parser.add_argument("--env-steps", type=int, default=1600,
@@ -212,7 +371,11 @@ def main():
     if args.backend == "warp":
         if args.num_envs < 1 or args.warp_steps < 1:
             parser.error("--num-envs and --warp-steps must be >= 1")
+        if args.train_iterations is not None and args.train_iterations < 0:
+            parser.error("--train-iterations must be >= 0")
         return main_warp(args)
+    if args.check:
+        parser.error("--check needs --backend warp")
     phys = dict(source_physics=args.source_physics, sleep=not args.no_sleep)
 
     print(f"CPU cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
@@ -260,4 +423,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

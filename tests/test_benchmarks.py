@@ -81,14 +81,31 @@ def test_plan_adds_second_seed_for_best_and_worst_loss_once_all_are_in(sac_table
     assert any(line.startswith("done ") and "--student-loss kl --seed 2 " in line for line in out.splitlines())
 
 
-def test_digit_throughput_measures_the_warp_backend():
-    """benchmarks/digit_throughput.py --backend warp: the env-only measurement (here on warp's CPU device, 2 flat
-    worlds) gives a positive throughput whose physics and task parts add up to the wall time per step."""
-    pytest.importorskip("mujoco_warp")
+def _digit_throughput():
     spec = importlib.util.spec_from_file_location("digit_throughput",
                                                   os.path.join(ROOT, "benchmarks", "digit_throughput.py"))
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    sps, physics, rest = bench.warp_throughput(2, 3, "cpu", terrain="flat")
-    assert sps > 0 and physics > 0 and rest > 0
-    assert 2 / (physics + rest) == pytest.approx(sps, rel=1e-6)
+    return bench
+
+
+def test_digit_throughput_measures_the_warp_backend():
+    """benchmarks/digit_throughput.py --backend warp: the env-only measurement (here on warp's CPU device, 2 flat
+    worlds) gives a positive throughput whose physics, reset and task parts add up to the wall time per step."""
+    pytest.importorskip("mujoco_warp")
+    sps, physics, reset, rest = _digit_throughput().warp_throughput(2, 3, "cpu", terrain="flat")
+    assert sps > 0 and physics > 0 and reset > 0 and rest > 0
+    assert 2 / (physics + reset + rest) == pytest.approx(sps, rel=1e-6)
+
+
+def test_digit_throughput_check_prints_one_summary_table(capsys):
+    """--check on warp's CPU device (2 flat worlds, the PPO part skipped): every check passes, and the table names
+    the overflow check, the buffer use against njmax and the steps/s split."""
+    pytest.importorskip("mujoco_warp")
+    bench = _digit_throughput()
+    rows = bench.check(2, "cpu", terrain="flat", steps=2, train_iterations=0)
+    assert bench.print_check(rows, "cpu", 2)
+    out = capsys.readouterr().out
+    assert "| MuJoCo Warp buffer overflow (check_overflow) | none | PASS |" in out
+    assert "/ 256 |" in out and "physics / reset / task" in out and "FAIL" not in out
+    assert out.count("|---|---|---|") == 1 and out.rstrip().endswith("All checks passed.")

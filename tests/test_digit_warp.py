@@ -1,10 +1,13 @@
 """The Warp backend (``envs/digit/warp_backend.py``) on warp's CPU device: parity with MuJoCo on the CPU through the
-one task of ``envs/digit/task.py``, world masks, per-world randomisation, terrain access.
+one task of ``envs/digit/task.py``, world masks, per-world randomisation, terrain access, buffer overflows; and, with a
+CUDA-free stand-in for torch and warp, the stream its graphs are captured on.
 
 Warp compiles its kernels at the first step on a machine (~60 s on this project's 2-core machine, then cached in
 ``~/.cache/warp``): the simulators are session fixtures (``tests/conftest.py``), so that cost is paid once.
 """
+import contextlib
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -38,7 +41,7 @@ def _warp_task(sim, envs, last_actions, actions, air, contact):
     inputs = task.reward_inputs(st, sim.idx, obs, extra, torch.as_tensor(actions, dtype=F32),
                                 torch.as_tensor(last_actions, dtype=F32), stack("_command"), air, contact, done,
                                 steps * 0.02)
-    terms = reward_terms(inputs)
+    terms = reward_terms(inputs, envs[0].reward_weights)  # the CPU env's weights (its default set)
     return obs.double().numpy(), done.numpy(), np.stack([terms[k].double().numpy() for k in REWARD_WEIGHTS], -1)
 
 
@@ -87,6 +90,12 @@ def test_flat_ground_parity_with_mujoco_on_the_cpu(warp_flat_sim):
         assert np.array([c[4]["foot_contact"] for c in cpu]).tolist() == (
             sim.state().foot_force.numpy() > 1.0).tolist()
     assert worst["joint_pos"] < 1e-4 and worst["base_pos_w"] < 1e-4
+    # (the Warp model runs without MuJoCo's sleep flag; the velocity tolerances above hold only because the control
+    # period refreshes com_vel after each step, see envs/digit/warp_backend.py)
+    import mujoco
+    assert not sim.mjm.opt.enableflags & int(mujoco.mjtEnableBit.mjENBL_SLEEP)
+    sim.check_overflow()  # no flag raised
+    assert sim.usage()["rows"] < sim.njmax
 
 
 def test_reset_and_set_state_touch_only_the_masked_worlds(warp_flat_sim):
@@ -130,6 +139,10 @@ def test_per_world_randomisation_lands_in_its_world(warp_flat_sim):
     sim.set_params(mask, friction, added, dg)
     try:
         assert torch.equal(sim.body_mass[~mask], sim.nominal["body_mass"].expand(int((~mask).sum()), -1))
+        ground = sim.geom_friction[:, sim.ground_geoms, 0]  # written by the masked kernel
+        assert torch.equal(ground[mask], friction[mask, None].expand(-1, ground.shape[1]))
+        assert torch.equal(ground[~mask], sim.nominal["geom_friction"][sim.ground_geoms, 0].expand(
+            int((~mask).sum()), -1))
         sim.reset(torch.ones(n, dtype=torch.bool))
         _copy_into(sim, [env] * n)
         sim.step()
@@ -293,10 +306,9 @@ def test_warp_vector_env_spawns_on_the_stepping_stone_platform(warp_rough_sim):
     assert (envs.origin[:, :2] - envs.sim.qpos[:, :2]).norm(dim=-1).max() > 0.05  # an offset was drawn
 
 
-def test_captured_graphs_with_device_side_conditions_match_eager_launches():
-    """The Warp env replays captured graphs, whose reset work (reset_data, set_const, forward) runs only when some
-    world ended, decided on the device (wp.capture_if). Through two autoresets it gives bit for bit what eager,
-    unconditional launches give."""
+def test_captured_graphs_match_eager_launches():
+    """The Warp env replays captured graphs (the control period, and the reset work of every step: reset_data,
+    set_const, kinematics, forward). Through two autoresets they give bit for bit what eager launches give."""
     from envs.digit.warp_vector import DigitWarpVectorEnv
     runs = []
     for graph in (False, True):
@@ -307,4 +319,76 @@ def test_captured_graphs_with_device_side_conditions_match_eager_launches():
         rewards = [envs.step(0.1 * torch.randn(2, 20, generator=gen))[1] for _ in range(10)]
         runs.append((torch.stack(rewards), envs.sim.qpos.clone()))
     assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
-    assert len(envs.sim._graphs) >= 4  # the period, reset, set_const and the masked forward were captured
+    assert set(envs.sim._graphs) == {"period", "reset", "set_const", "kinematics", "forward"}
+
+
+def test_overflow_check_names_the_setting_to_raise():
+    """With njmax below what Digit needs (38 rows before its feet touch, ~70 standing), MuJoCo Warp drops constraint
+    rows (their forces read 0) and flags the worlds; the simulator stops on it with one line naming njmax, from
+    check_overflow and from the step's own poll of the flags (every overflow_poll_steps control periods)."""
+    from envs.digit.warp_backend import WarpDigitSim, WarpOverflowError
+    sim = WarpDigitSim(2, terrain="flat", device="cpu", njmax=16, overflow_poll_steps=2)
+    env = DigitEnv(terrain="flat", randomize=False)
+    env.reset(seed=0)
+    sim.reset(torch.ones(2, dtype=torch.bool))
+    _copy_into(sim, [env] * 2)
+    sim.step()  # the first period: no poll yet
+    with pytest.raises(WarpOverflowError, match=r"constraint rows > njmax in 2 of 2 worlds.*raise njmax=16 "):
+        sim.step()
+    with pytest.raises(WarpOverflowError) as err:
+        sim.check_overflow()
+    assert "\n" not in str(err.value) and "nconmax=64" not in str(err.value)  # one line, naming njmax only
+    assert sim.usage()["rows"] > 16 and sim.usage()["flags"]["NEFC"] == 2
+
+
+def test_graphs_are_captured_on_one_dedicated_stream():
+    """CUDA refuses graph capture on the legacy default stream, torch's current stream unless a program sets
+    another. With a CUDA-free stand-in for torch and warp: every Warp call of the simulator runs eagerly, is captured
+    and is replayed on the simulator's own stream (never handle 0), which is created and wrapped for Warp once, waits
+    for the caller's torch stream before the work, and makes the caller's stream wait for it after."""
+    from envs.digit.warp_backend import DeviceStream, GraphRunner
+    log, created, wrapped, current = [], [], [], [None]
+
+    class TorchStream:
+        def __init__(self, device=None, handle=None):
+            if handle is None:
+                created.append(self)
+                handle = 100 + len(created)
+            self.cuda_stream = handle
+
+        def wait_stream(self, other):
+            log.append(("wait", self.cuda_stream, other.cuda_stream))
+
+    legacy = TorchStream(handle=0)
+    fake_torch = SimpleNamespace(cuda=SimpleNamespace(Stream=TorchStream, current_stream=lambda device=None: legacy))
+
+    @contextlib.contextmanager
+    def scoped_stream(stream, sync_enter=True):
+        saved, current[0] = current[0], stream
+        yield
+        current[0] = saved
+
+    @contextlib.contextmanager
+    def scoped_capture(device=None, stream=None):
+        log.append(("capture", stream.cuda_stream, current[0].cuda_stream))
+        yield SimpleNamespace(graph=object())
+
+    def stream_from_torch(torch_stream):
+        wrapped.append(torch_stream)
+        return SimpleNamespace(cuda_stream=torch_stream.cuda_stream)
+
+    fake_wp = SimpleNamespace(
+        ScopedStream=scoped_stream, ScopedCapture=scoped_capture, ScopedDevice=lambda device: contextlib.nullcontext(),
+        stream_from_torch=stream_from_torch,
+        capture_launch=lambda graph, stream=None: log.append(("launch", stream.cuda_stream, current[0].cuda_stream)))
+    device = SimpleNamespace(is_cuda=True)
+    runner = GraphRunner(fake_wp, device, DeviceStream(fake_wp, fake_torch, device, "cuda:0"))
+    for name in ("period", "period", "period", "forward", "forward"):
+        runner.run(name, lambda: log.append(("work", current[0].cuda_stream)))
+    ours = runner.stream.wp_stream.cuda_stream
+    assert ours != legacy.cuda_stream and len(created) == 1 and len(wrapped) == 1  # one stream, wrapped once
+    before, after = ("wait", ours, 0), ("wait", 0, ours)
+    eager = [before, ("work", ours), after]
+    capture = [before, ("capture", ours, ours), ("work", ours), ("launch", ours, ours), after]
+    replay = [before, ("launch", ours, ours), after]
+    assert log == eager + capture + replay + eager + capture

@@ -4,6 +4,7 @@
     envs = DigitWarpVectorEnv(num_envs=4096, device="cuda:0", seed=1, alpha=0.1, noise="uniform", env_kwargs=None)
     obs, infos = envs.reset()          # obs = {"state": (N, 307), "observation": (N, 307)} float32 tensors, on device
     obs, rewards, terminated, truncated, infos = envs.step(actions)    # actions (N, 20) tensor in [-1, 1]
+    envs.check_overflow()              # once per rollout (a host sync): raises if a MuJoCo Warp buffer overflowed
 
 The same task as ``DigitVectorEnv`` (``envs/digit/vector.py``: one ``DigitEnv`` per env over MuJoCo on the CPU) with
 the same interface, except that every array is a torch tensor on ``device``: the physics is ``WarpDigitSim``
@@ -16,7 +17,13 @@ generator on the device (``envs.draws.TorchDraws``) where the CPU env uses its o
 a different, equally distributed run on the two backends. Autoreset
 is gymnasium's SAME_STEP: ``infos["final_obs"]`` (dict of tensors, valid where ``infos["_final_obs"]``) and
 ``infos["episode"]`` (``r``, ``l``, ``terrain_level``, ``distance_walked``, ``success``, ``terrain_col``, and
-``reward/<term>``, valid where ``infos["_episode"]``). No step copies anything to the host.
+``reward/<term>``, valid where ``infos["_episode"]``). No step copies anything to the host or waits for the device
+(the simulator polls its overflow flags asynchronously every ``overflow_poll_steps`` steps).
+
+Per step the device runs: the control period (one captured Warp graph), the task (torch), and the reset of the envs
+that ended, masked, for every world at every step (whether any ended would need a host sync; at 4096 envs several
+end at every step anyway): ``reset_data``, the parameter writes and ``set_const``, ``kinematics`` for the spawn
+height, and ``forward`` (four unconditional captured graphs; see ``envs/digit/warp_backend.py``).
 
 env_kwargs: ``DigitEnv``'s, except ``source_physics`` and rendering (not supported here); ``terrain_col`` fixes the
 column of every env (else ``terrain_columns``: "random" draws one at each reset, "fixed" spreads envs over columns).
@@ -49,9 +56,10 @@ class DigitWarpVectorEnv:
 
     def __init__(self, num_envs: int = 8, device: str = "cpu", seed: int | None = None, alpha: float = 0.0,
                  noise: str = "uniform", env_kwargs: dict | None = None, terrain_columns: str = "fixed",
-                 graph: bool | None = None):
+                 graph: bool | None = None, njmax: int | None = None, nconmax: int | None = None,
+                 overflow_poll_steps: int | None = None):
         import torch
-        from envs.digit.warp_backend import WarpDigitSim
+        from envs.digit.warp_backend import NJMAX, OVERFLOW_POLL_STEPS, WarpDigitSim
         self.torch = torch
         unknown = set(env_kwargs or {}) - set(SUPPORTED_KWARGS)
         if unknown:
@@ -85,7 +93,10 @@ class DigitWarpVectorEnv:
         self.set_randomization_scale(kw["randomization_scale"])
         self.sim = sim = WarpDigitSim(n, terrain=self.terrain_kind, device=device, graph=graph,
                                       terrain_seed=kw["terrain_seed"], terrain_preset=kw["terrain_preset"],
-                                      terrain_rows=kw["terrain_rows"], terrain_cols=kw["terrain_cols"])
+                                      terrain_rows=kw["terrain_rows"], terrain_cols=kw["terrain_cols"],
+                                      njmax=NJMAX if njmax is None else njmax, nconmax=nconmax,
+                                      overflow_poll_steps=(OVERFLOW_POLL_STEPS if overflow_poll_steps is None
+                                                           else overflow_poll_steps))
         self.device = dev = sim.device
         self.terrain = sim.terrain
         f32 = dict(device=dev, dtype=torch.float32)
@@ -227,6 +238,11 @@ class DigitWarpVectorEnv:
         infos = {"final_obs": final_noisy, "_final_obs": ended, "episode": episode, "_episode": ended}
         return self._noisy_obs(obs_new), reward, done, truncated, infos
 
+    def check_overflow(self):
+        """Raise ``envs.digit.warp_backend.WarpOverflowError`` (one line naming the setting to raise) if a MuJoCo Warp
+        buffer overflowed in any world so far. Reads the device: call it once per rollout, not per step."""
+        self.sim.check_overflow()
+
     def close(self):
         self.closed = True
 
@@ -248,10 +264,10 @@ class DigitWarpVectorEnv:
         self.next_command_t = self.torch.where(mask, t + delay, self.next_command_t)
 
     def _reset_worlds(self, mask, fresh, levels=None):
-        """``DigitEnv.reset`` for the worlds where ``mask`` is True (the others are untouched), batched. Its torch
-        part runs at every step, masked (asking whether any world ended would sync with the host); its Warp part
-        (reset_data, set_const, forward) sits in captured graphs behind a device-side condition and runs only when
-        some world ended (``WarpDigitSim._run``)."""
+        """``DigitEnv.reset`` for the worlds where ``mask`` is True (the others are untouched), batched. It runs at
+        every step for every world, masked (asking whether any world ended would sync with the host): torch for the
+        draws and poses, unconditional Warp graphs for ``reset_data``, ``set_const``, ``kinematics`` and
+        ``forward``."""
         torch = self.torch
         sim, n, dev = self.sim, self.num_envs, self.device
         k = self.randomization_scale if self.randomize else 0.0
@@ -300,11 +316,12 @@ class DigitWarpVectorEnv:
         else:
             yaw = torch.zeros(n, device=dev)
         qpos[:, 3:7] = torch.stack([torch.cos(yaw / 2), 0 * yaw, 0 * yaw, torch.sin(yaw / 2)], -1)
-        sim.set_state(mask, qpos, qvel, self._stand_ctrl.expand(n, -1), xfrc=self.env_params[:, 5:11])
+        sim.set_state(mask, qpos, qvel, self._stand_ctrl.expand(n, -1), xfrc=self.env_params[:, 5:11],
+                      derive="kinematics")  # the feet's poses are all the spawn needs
         # spawn offset: on stepping stones redrawn until both feet are on the platform (DigitEnv.reset)
-        st = sim.state()
-        feet = (st.foot_pos[:, :, None, :] + torch.einsum("ngij,gkj->ngki", st.foot_mat,
-                                                          self._foot_local[None] * sim.idx.foot_size[:, None]))
+        foot_pos, foot_mat = sim.feet()
+        feet = (foot_pos[:, :, None, :] + torch.einsum("ngij,gkj->ngki", foot_mat,
+                                                       self._foot_local[None] * sim.idx.foot_size[:, None]))
         feet = feet[..., :2].reshape(n, -1, 2)  # (N, 18, 2)
         if self.terrain is not None:
             on_stones = self._stones[self.col]
@@ -314,11 +331,11 @@ class DigitWarpVectorEnv:
         if not self.randomize:
             offset = torch.zeros_like(offset)
         ground = sim.ground_height(feet + offset[:, None]).amax(-1)
-        sole = task.sole_z_of(st.foot_pos, st.foot_mat, sim.idx.foot_size).amin(-1)
+        sole = task.sole_z_of(foot_pos, foot_mat, sim.idx.foot_size).amin(-1)
         qpos = sim.qpos.clone()
         qpos[:, :2] += offset
         qpos[:, 2] += ground + 0.001 - sole
-        sim.set_state(mask, qpos, sim.qvel.clone())
+        sim.set_state(mask, qpos)  # then forward: contacts, velocities and forces of the new state
         # episode state (DigitEnv._init_episode_state), a command, the first push time
         zero = lambda x: torch.where(mask.reshape(-1, *[1] * (x.dim() - 1)), 0.0 * x, x)  # noqa: E731
         self.steps, self.last_action, self.action = zero(self.steps), zero(self.last_action), zero(self.action)
