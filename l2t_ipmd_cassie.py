@@ -21,6 +21,7 @@ import torch.nn.functional as F
 import tyro
 
 from envs import checkpoint as checkpoint_file
+from envs import guard
 from envs.cassie import CASSIE_NOISY_MASK, STATE_DIM, STATE_SLICES
 from envs.console import Progress, quiet_known_warnings
 from envs.demos import DemoFormatError, Episode, load_demos, save_demos
@@ -30,6 +31,9 @@ STUDENT_LOSSES = ("l1", "l2", "kl", "asym", "l1+asym", "l2+asym", "none")
 REWARD_MODES = ("irl", "imitation")
 POLICY_UPDATES = ("sac", "md")
 CHECKPOINT_FORMAT = "l2t_ipmd_cassie/1"
+MAX_LEARNING_RATE = 1.0  # bounds of the flags with a numerical meaning (check_args says why)
+MAX_LOSS_WEIGHT = 1e6
+MAX_UPDATES_PER_STEP = 1000.0
 DEFAULT_EXPERT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "cassie_expert.npz")
 
 
@@ -460,9 +464,18 @@ def rollout_expert(actor, env_id, episodes, seed, device):
 
 
 def main(args: Args):
+    """Train (or, with --expert-checkpoint, write demonstrations). SIGINT or SIGTERM stops the run after the current
+    step with a checkpoint and exit status 130; a second one quits at once (envs/guard.py)."""
+    with guard.Session(os.path.basename(__file__)) as session:
+        return train(args, session)
+
+
+def train(args: Args, session):
     check_args(args)
     # the files given, read before any work (their sizes are checked against the env below)
     ckpt = load_checkpoint(args.resume, args) if args.resume is not None else None
+    if ckpt is not None and not session.lock(os.path.dirname(os.path.abspath(args.resume))):
+        fail(f"--resume: another process is running in the folder of '{args.resume}' (it holds the folder's lock)")
     expert_ckpt = read_checkpoint("expert-checkpoint", args.expert_checkpoint) if args.expert_checkpoint else None
     quiet_known_warnings()
     # TRY NOT TO MODIFY: seeding
@@ -479,6 +492,8 @@ def main(args: Args):
     state_dim = envs.single_observation_space["state"].shape[0]
     action_dim = envs.single_action_space.shape[0]
 
+    if args.expert_checkpoint is None:
+        check_memory(args, state_dim, action_dim, device, envs)
     teacher = Actor(state_dim, action_dim, args.hidden_dim).to(device)  # pi_t(a|s): privileged, noise-free state
     if args.expert_checkpoint is not None:  # --save-expert from a finished run: no training
         save_expert_of_checkpoint(args, expert_ckpt, teacher, device)
@@ -530,15 +545,15 @@ def main(args: Args):
     if ckpt is not None:  # networks, optimisers, temperature, counters, RNG states, best teacher, buffer if saved
         train_from = restore(ckpt, args, modules, old_teacher, rb, log_ent_coef, count, best, state_dim, action_dim)
         run_dir = os.path.dirname(os.path.abspath(args.resume))
-    else:
-        run_dir = os.path.join(args.runs_dir, f"{args.env_id.replace('/', '_')}__{args.exp_name}__{args.seed}__"
-                                              f"{int(time.time())}")
+        checkpoint_file.remove_stale_temps_in(run_dir)  # left by a run killed while writing
+    else:  # a new folder of its own, locked while this run lives
+        run_dir = make_run_dir(args, envs)
+        session.lock(run_dir)
     global_step, actor_updates = count["global_step"], count["actor_updates"]
     gradient_steps, train_vector_steps = count["gradient_steps"], count["train_vector_steps"]
-    os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
-    checkpoint_file.remove_stale_temps(ckpt_path)  # left by a run killed while writing
     writer = checkpoint_file.open_writer(run_dir, args, global_step)
+    saved_step = [None]  # the step of the last checkpoint.pt written
 
     def checkpoint(path, with_optim=True):
         state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id, "state_dim": state_dim,
@@ -554,7 +569,12 @@ def main(args: Args):
                          old_teacher=None if old_teacher is None else old_teacher.state_dict(),
                          buffer=rb.state_dict() if args.checkpoint_buffer else None,
                          rng=checkpoint_file.rng_state())
-        checkpoint_file.save(state, path)
+        try:
+            checkpoint_file.save(state, path)
+        except checkpoint_file.WriteError as e:  # disk full, I/O error: one line; the previous file is kept
+            fail(str(e))
+        if path == ckpt_path:
+            saved_step[0] = global_step
 
     def stop_if_nonfinite(stats):
         """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
@@ -758,13 +778,31 @@ def main(args: Args):
                 checkpoint(ckpt_path)
                 last_checkpoint = time.time()
                 print(f"checkpoint at global_step={global_step} written to {ckpt_path}", flush=True)
+        if session.stop_requested:  # SIGINT / SIGTERM: this step is done; its checkpoint follows
+            break
+
+    def close():
+        envs.close()
+        writer.close()
 
     if learn_start is not None:
         print(f"SPS after learning starts (evaluation and checkpoints excluded): "
               f"{progress.rate(learn_start, global_step):.1f}")
-    if args.eval_frequency == 0 or global_step % args.eval_frequency >= args.num_envs:
-        run_evaluation()  # always end with an evaluation
-    checkpoint(ckpt_path)
+    # the trained state first, before anything after training that can fail (evaluation, video, files)
+    if saved_step[0] != global_step:
+        checkpoint(ckpt_path)
+    if session.stop_requested:
+        close()
+        session.exit_stopped(f"global_step={global_step}", ckpt_path, resume_hint(args, ckpt_path, global_step))
+    try:
+        if args.eval_frequency == 0 or global_step % args.eval_frequency >= args.num_envs:
+            run_evaluation()  # always end with an evaluation
+            if best["step"] == global_step:  # a new best teacher: the checkpoint keeps it too
+                checkpoint(ckpt_path)
+    except Exception as e:
+        close()
+        fail(f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
+             f"{ckpt_path}")
     if args.save_model:
         model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
         checkpoint(model_path, with_optim=False)
@@ -772,9 +810,14 @@ def main(args: Args):
     if args.save_expert is not None:
         if best["teacher"] is not None:
             teacher.load_state_dict(best["teacher"])
-        write_expert(args, teacher, device, f"the best teacher (step {best['step']}, eval return {best['return']:.1f})")
-    envs.close()
-    writer.close()
+        try:
+            write_expert(args, teacher, device,
+                         f"the best teacher (step {best['step']}, eval return {best['return']:.1f})")
+        except Exception as e:
+            close()
+            fail(f"--save-expert: the rollouts failed ({type(e).__name__}: {first_line(e)}); the trained run is "
+                 f"saved in {ckpt_path}")
+    close()
     return run_dir
 
 
@@ -787,6 +830,43 @@ def fail(message: str):
 def first_line(error: Exception) -> str:
     lines = str(error).strip().splitlines()
     return lines[0] if lines else ""
+
+
+def run_name(args: Args) -> str:
+    """The run folder's name ("/" of a namespaced id, e.g. l2t/Cassie-v1, would nest folders)."""
+    return f"{args.env_id.replace('/', '_')}__{args.exp_name}__{args.seed}__{int(time.time())}"
+
+
+def make_run_dir(args: Args, envs):
+    """A new folder for this run under --runs-dir (envs/guard.py: never another run's)."""
+    try:
+        return guard.new_run_dir(args.runs_dir, run_name(args))
+    except OSError as e:
+        envs.close()
+        fail(f"--runs-dir: cannot create a run folder in '{args.runs_dir}' ({e.strerror or first_line(e)})")
+
+
+def resume_hint(args: Args, ckpt_path: str, global_step: int) -> str:
+    command = guard.resume_command(__file__, args, ckpt_path)
+    if global_step >= args.total_timesteps:
+        return f"{command} and a larger --total-timesteps (training had finished)"
+    return command
+
+
+def check_memory(args: Args, state_dim: int, action_dim: int, device, envs):
+    """Refuse, before allocating, a replay buffer and networks larger than the memory free now (envs closed)."""
+    row_bytes = 4 * (4 * state_dim + action_dim + 2)  # ReplayBuffer: s, o, a, r, s', o', terminated in float32
+    # a checkpoint copies the filled buffer while it is written (to the host: from a GPU, that copy is not here)
+    copies = 2 if args.checkpoint_buffer and torch.device(device).type == "cpu" else 1
+    actor = guard.module_bytes(lambda: Actor(state_dim, action_dim, args.hidden_dim))
+    reward = guard.module_bytes(lambda: RewardNet(state_dim, action_dim, args.hidden_dim))
+    nets = (2 * actor + 2 * reward + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim))
+            + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim), trainable=False)
+            + actor // 4 * 2)  # the best teacher kept for --save-expert, the mirror-descent anchor
+    activations = 4 * 48 * args.batch_size * args.hidden_dim  # the hidden layers of one update, with gradients
+    guard.check_memory([("replay buffer", "--buffer-size", copies * row_bytes * args.buffer_size),
+                        ("networks", "--hidden-dim", nets + activations)], device,
+                       lambda message: (envs.close(), fail(message)))
 
 
 def check_args(args: Args):
@@ -820,6 +900,20 @@ def check_args(args: Args):
             fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     if not (math.isfinite(args.updates_per_step) and args.updates_per_step > 0):
         fail(f"--updates-per-step must be a positive number, got {args.updates_per_step}")
+    if args.updates_per_step > MAX_UPDATES_PER_STEP:
+        fail(f"--updates-per-step must be at most {MAX_UPDATES_PER_STEP:g}: gradient steps per vector step, already "
+             f"far past any replay ratio that learns; got {args.updates_per_step}")
+    for name in ("reward_lr", "policy_lr", "q_lr", "student_lr"):
+        if getattr(args, name) > MAX_LEARNING_RATE:
+            fail(f"--{name.replace('_', '-')} must be at most {MAX_LEARNING_RATE:g}: Adam moves every weight by about "
+                 f"the rate at each step, so a larger one throws the networks away; got {getattr(args, name)}")
+    for name in ("ent_coef", "bc_coef", "reward_reg", "reward_grad_penalty", "md_coef"):
+        if getattr(args, name) > MAX_LOSS_WEIGHT:
+            fail(f"--{name.replace('_', '-')} must be at most {MAX_LOSS_WEIGHT:g}: float32 keeps 7 significant digits, "
+                 f"so a larger weight erases the other loss terms; got {getattr(args, name)}")
+    guard.check_seed(args.seed, fail)
+    guard.check_threads({"--torch-threads": args.torch_threads}, fail)
+    guard.check_name("--exp-name", args.exp_name, fail)
     if args.min_reward is not None and not (math.isfinite(args.min_reward) and 0 <= args.min_reward < 1):
         fail(f"--min-reward must be in [0, 1), got {args.min_reward}")
     if args.min_reward is not None and not args.env_id.startswith("l2t/Cassie"):
@@ -830,24 +924,40 @@ def check_args(args: Args):
         fail(f"--total-timesteps ({args.total_timesteps}) must exceed --learning-starts ({args.learning_starts})")
     if args.learning_starts < args.batch_size:
         fail(f"--learning-starts ({args.learning_starts}) must be at least --batch-size ({args.batch_size})")
+    if args.buffer_size < max(args.batch_size, args.num_envs):
+        fail(f"--buffer-size ({args.buffer_size}) must hold at least one batch (--batch-size {args.batch_size}) and "
+             f"one vector step (--num-envs {args.num_envs})")
+    if args.num_envs > args.total_timesteps:
+        fail(f"--num-envs ({args.num_envs}) must not exceed --total-timesteps ({args.total_timesteps}): one vector "
+             "step is --num-envs environment steps")
+    # vector steps k = 1, 2, ... end at step k * num_envs; those past --learning-starts train, with
+    # --updates-per-step gradient steps each, and every --policy-frequency-th gradient step updates the actors
+    first, last = args.learning_starts // args.num_envs + 1, -(-args.total_timesteps // args.num_envs)
+    if math.floor(max(last - first + 1, 0) * args.updates_per_step + 1e-9) < args.policy_frequency:
+        fail(f"--total-timesteps ({args.total_timesteps}) leaves {max(last - first + 1, 0)} vector steps of "
+             f"--num-envs {args.num_envs} after --learning-starts ({args.learning_starts}): with --updates-per-step "
+             f"{args.updates_per_step:g}, fewer gradient steps than the --policy-frequency ({args.policy_frequency}) "
+             "of an actor update")
     if not (0 < args.gamma <= 1 and 0 < args.tau <= 1):
         fail(f"--gamma and --tau must be in (0, 1], got {args.gamma} and {args.tau}")
     try:
         gym.spec(args.env_id)
     except gym.error.Error as e:
         fail(f"--env-id: unknown environment '{args.env_id}' ({first_line(e)})")
-    if args.capture_video:
-        try:
-            import moviepy  # noqa: F401  (gymnasium's RecordVideo writes MP4 through it)
-        except ImportError:
-            fail("--capture-video needs moviepy (pip install -r requirements.txt)")
-    for flag, path in (("resume", args.resume), ("expert-checkpoint", args.expert_checkpoint)):
-        if path is not None and not os.path.isfile(path):
-            fail(f"--{flag}: no checkpoint file at '{path}'")
+    if args.expert_checkpoint is not None and not os.path.isfile(args.expert_checkpoint):
+        fail(f"--expert-checkpoint: no checkpoint file at '{args.expert_checkpoint}'")
     if args.expert_checkpoint is not None and args.save_expert is None:
         fail("--expert-checkpoint only makes sense with --save-expert PATH")
-    if args.save_expert is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.save_expert))):
-        fail(f"--save-expert: the folder of '{args.save_expert}' does not exist")
+    if args.save_expert is not None:
+        guard.check_output_file("--save-expert", args.save_expert, fail, example="expert.npz")
+    if args.resume is not None:
+        guard.check_resume_file("--resume", args.resume, fail)
+    elif args.expert_checkpoint is None:  # every output path, tried before any work
+        guard.check_run_folder("--runs-dir", args.runs_dir, run_name(args),
+                               ("checkpoint.pt", f"{args.exp_name}.cleanrl_model",
+                                f"nonfinite_step{args.total_timesteps}.pt"), fail)
+    if args.capture_video:
+        guard.check_rendering(fail)
 
 
 def read_checkpoint(flag, path):
@@ -895,7 +1005,10 @@ def load_expert(args, state_dim, action_dim):
 
 def write_expert(args, teacher, device, source):
     episodes = rollout_expert(teacher, args.env_id, args.expert_episodes, args.seed + 20_000, device)
-    save_demos(args.save_expert, args.env_id, episodes)
+    try:
+        save_demos(args.save_expert, args.env_id, episodes)
+    except checkpoint_file.WriteError as e:  # disk full, I/O error: one line
+        fail(f"--save-expert: {e}")
     returns = [float(e.rewards.sum()) for e in episodes]
     lengths = [len(e) for e in episodes]
     print(f"expert demonstrations of {source} written to {args.save_expert}: returns {np.round(returns, 2).tolist()}, "

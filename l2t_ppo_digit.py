@@ -30,6 +30,7 @@ import torch.nn as nn
 import tyro
 
 from envs import checkpoint as checkpoint_file
+from envs import guard
 from envs import terrain as terrain_mod
 from envs.console import Progress, quiet_known_warnings
 from envs.digit import ACTION_DIM
@@ -232,7 +233,7 @@ class EmpiricalNormalization(nn.Module):
         n = x.shape[0]
         batch_mean, batch_var = x.mean(0), x.var(0, unbiased=False)
         total = self.count + n
-        rate = float(n / total)
+        rate = (n / total).to(self.mean.dtype)  # a tensor on the data's device: no host synchronisation
         delta = batch_mean - self.mean
         self.mean += rate * delta
         self.var += rate * (batch_var - self.var + delta * (batch_mean - self.mean))
@@ -664,10 +665,19 @@ def evaluate(envs, nets, who, seed, device):
 
 
 def main(args: Args):
+    """Train. SIGINT or SIGTERM stops the run after the current iteration with a checkpoint and exit status 130; a
+    second one quits at once (envs/guard.py). The env workers ignore both while the run lives: it closes them."""
+    with guard.Session(os.path.basename(__file__)) as session:
+        return train(args, session)
+
+
+def train(args: Args, session):
     check_args(args)
     if args.capture_video:
         check_rendering()
     ckpt = load_checkpoint(args.resume, args) if args.resume is not None else None
+    if ckpt is not None and not session.lock(os.path.dirname(os.path.abspath(args.resume))):
+        fail(f"--resume: another process is running in the folder of '{args.resume}' (it holds the folder's lock)")
     warm = None  # --init-from; with --resume too (its "same flags"), the resume restores everything instead
     if args.init_from is not None and args.resume is None:
         warm = load_checkpoint(args.init_from, args, flag="--init-from")
@@ -694,6 +704,7 @@ def main(args: Args):
                          args.terrain_columns, args.backend, device)
     except Exception as e:
         fail(f"cannot create the Digit envs ({type(e).__name__}: {first_line(e)})")
+    check_memory(args, device, envs)
     eval_envs = None
     use_student = args.student_loss != "none"
 
@@ -717,12 +728,17 @@ def main(args: Args):
     if ckpt is not None:  # networks, normalisers, optimisers, lr, counters, RNG states, terrain levels
         global_step, iteration, lr = restore(ckpt, args, nets, optimizers, best, envs)
         run_dir = os.path.dirname(os.path.abspath(args.resume))
-    else:
-        run_dir = os.path.join(args.runs_dir, f"Digit-{args.terrain}__{args.exp_name}__{args.seed}__{int(time.time())}")
-    os.makedirs(run_dir, exist_ok=True)
+        checkpoint_file.remove_stale_temps_in(run_dir)  # left by a run killed while writing
+    else:  # a new folder of its own, locked while this run lives
+        try:
+            run_dir = guard.new_run_dir(args.runs_dir, run_name(args))
+        except OSError as e:
+            envs.close()
+            fail(f"--runs-dir: cannot create a run folder in '{args.runs_dir}' ({e.strerror or first_line(e)})")
+        session.lock(run_dir)
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
-    checkpoint_file.remove_stale_temps(ckpt_path)  # left by a run killed while writing
     writer = checkpoint_file.open_writer(run_dir, args, global_step)
+    saved_step = [None]  # the step of the last checkpoint.pt written
 
     def checkpoint(path, with_optim=True):
         state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "obs_dim": OBS_DIM, "student_dim": STUDENT_DIM,
@@ -733,7 +749,19 @@ def main(args: Args):
         if with_optim:
             state.update(optimizers={name: optimizer.state_dict() for name, optimizer in optimizers.items()},
                          rng=checkpoint_file.rng_state())
-        checkpoint_file.save(state, path)
+        try:
+            checkpoint_file.save(state, path)
+        except checkpoint_file.WriteError as e:  # disk full, I/O error: one line; the previous file is kept
+            close()
+            fail(str(e))
+        if path == ckpt_path:
+            saved_step[0] = global_step
+
+    def close():
+        for e in (envs, eval_envs):
+            if e is not None:
+                e.close()
+        writer.close()
 
     def stop_if_nonfinite(stats):
         """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
@@ -937,23 +965,41 @@ def main(args: Args):
                 run_evaluation()
             if args.checkpoint_frequency > 0 and iteration % args.checkpoint_frequency == 0:
                 checkpoint(ckpt_path)
+        if session.stop_requested:  # SIGINT / SIGTERM: this iteration is done; its checkpoint follows
+            break
 
     if global_step > run_start[1]:
         print(f"SPS (evaluation and checkpoints excluded): {progress.rate(run_start, global_step):.1f}")
-    if args.eval_frequency == 0 or iteration % args.eval_frequency != 0:
-        run_evaluation()  # always end with an evaluation
-    checkpoint(ckpt_path)
+    # the trained state first, before anything after training that can fail (evaluation, video, export)
+    if saved_step[0] != global_step:
+        checkpoint(ckpt_path)
+    if session.stop_requested:
+        close()
+        resume = guard.resume_command(__file__, args, ckpt_path)
+        session.exit_stopped(f"global_step={global_step} (iteration {iteration})", ckpt_path, resume if
+                             global_step < args.total_timesteps else f"{resume} and a larger --total-timesteps "
+                             "(training had finished)")
+    try:
+        if args.eval_frequency == 0 or iteration % args.eval_frequency != 0:
+            run_evaluation()  # always end with an evaluation
+            if best["global_step"] == global_step:  # a new best teacher: the checkpoint keeps it too
+                checkpoint(ckpt_path)
+    except Exception as e:
+        close()
+        fail(f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
+             f"{ckpt_path}")
     if args.save_model:
         model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
         checkpoint(model_path, with_optim=False)
         print(f"model saved to {model_path}")
     if args.export_student is not None:
-        export_student(nets, args.export_student)
+        try:
+            export_student(nets, args.export_student)
+        except Exception as e:  # disk full, ...: the run itself is saved
+            close()
+            fail(f"--export-student: {first_line(e)}; the trained run is saved in {ckpt_path}")
         print(f"student exported to {args.export_student} (TorchScript; step(obs, hidden) -> (action, hidden))")
-    envs.close()
-    if eval_envs is not None:
-        eval_envs.close()
-    writer.close()
+    close()
     return run_dir
 
 
@@ -1051,6 +1097,30 @@ def fail(message: str):
     raise SystemExit(f"{os.path.basename(__file__)}: error: {message}")
 
 
+MAX_NOISE_ALPHA = 10.0  # bounds of the flags with a physical or numerical meaning (check_args says why)
+MAX_LEARNING_RATE = 1.0
+MAX_LOSS_WEIGHT = 1e6
+MAX_INIT_NOISE_STD = 10.0
+MAX_ACTOR_INIT_SCALE = 10.0
+MAX_REWARD_WEIGHT = 1e4
+
+
+def run_name(args: Args) -> str:
+    return f"Digit-{args.terrain}__{args.exp_name}__{args.seed}__{int(time.time())}"
+
+
+def check_memory(args: Args, device, envs):
+    """Refuse, before allocating, networks and rollout buffers larger than the memory free now (envs closed)."""
+    L, T, N = args.lstm_hidden, args.num_steps, args.num_envs
+    nets = guard.module_bytes(lambda: L2TNets(L, args.init_noise_std, args.obs_normalization, args.actor_init_scale,
+                                              args.terrain))
+    rollout = 4 * T * N * (3 * OBS_DIM + STUDENT_DIM + 4 * ACTION_DIM + 2 * L + 8)  # collect_rollout's buffer
+    update = 4 * T * N * (2 if args.symmetry else 1) * (2 * OBS_DIM + 3 * sum(HIDDEN_SIZES) + 12 * L)  # activations
+    guard.check_memory([("networks", "--lstm-hidden", nets + 4 * 12 * T * N // args.num_minibatches * L),
+                        ("rollout and update", "--num-envs", rollout + update)], device,
+                       lambda message: (envs.close(), fail(message)))
+
+
 def first_line(error: Exception) -> str:
     lines = str(error).strip().splitlines()
     return lines[0] if lines else ""
@@ -1064,6 +1134,9 @@ def check_args(args: Args):
             fail(f"--{flag.name.replace('_', '-')} must be a finite number, got {value}")
     if args.alpha < 0:
         fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
+    if args.alpha > MAX_NOISE_ALPHA:
+        fail(f"--alpha must be at most {MAX_NOISE_ALPHA:g}: noise {MAX_NOISE_ALPHA:g} times the sensors' own size "
+             f"already hides them, and beyond it float32 observations overflow; got {args.alpha}")
     if not 0 <= args.alpha_mix <= 1:
         fail(f"--alpha-mix must be in [0, 1], got {args.alpha_mix}")
     if not 0 <= args.mix_schedule_fraction <= 1:
@@ -1073,12 +1146,7 @@ def check_args(args: Args):
     if args.backend == "warp" and importlib.util.find_spec("mujoco_warp") is None:
         fail("--backend warp needs mujoco-warp and warp-lang: pip install -r requirements.txt")
     if args.device:
-        try:
-            torch.device(args.device)
-        except RuntimeError:
-            fail(f"--device must be a torch device such as cpu or cuda:0, got {args.device!r}")
-        if args.device.startswith("cuda") and not torch.cuda.is_available():
-            fail(f"--device {args.device}: no CUDA device is available here")
+        guard.check_device(args.device, fail)
     if args.noise not in NOISE_TYPES:
         fail(f"--noise must be one of {', '.join(NOISE_TYPES)}, got '{args.noise}'")
     if args.student_loss not in STUDENT_LOSSES:
@@ -1095,6 +1163,9 @@ def check_args(args: Args):
     for term, weight in args.reward_overrides.items():
         if not math.isfinite(weight):
             fail(f"--reward-overrides: the weight of {term} must be a finite number, got {weight}")
+        if abs(weight) > MAX_REWARD_WEIGHT:
+            fail(f"--reward-overrides: the weight of {term} must be within +-{MAX_REWARD_WEIGHT:g} (50 times the "
+                 f"largest of any set, termination's 200; the rewards are summed in float32), got {weight}")
     if args.gravity_axes not in ("z", "xyz"):
         fail(f"--gravity-axes must be z or xyz, got '{args.gravity_axes}'")
     if args.max_init_level < 0:
@@ -1119,6 +1190,25 @@ def check_args(args: Args):
                  "asym_coef", "randomization_ramp_steps"):
         if getattr(args, name) < 0:
             fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    for name in ("learning_rate", "critic_lr", "student_lr"):
+        if getattr(args, name) > MAX_LEARNING_RATE:
+            fail(f"--{name.replace('_', '-')} must be at most {MAX_LEARNING_RATE:g}: Adam moves every weight by about "
+                 f"the rate at each step, so a larger one throws the networks away; got {getattr(args, name)}")
+    for name in ("vf_coef", "ent_coef", "asym_coef"):
+        if getattr(args, name) > MAX_LOSS_WEIGHT:
+            fail(f"--{name.replace('_', '-')} must be at most {MAX_LOSS_WEIGHT:g}: float32 keeps 7 significant digits, "
+                 f"so a larger weight erases the other loss terms; got {getattr(args, name)}")
+    if args.init_noise_std > MAX_INIT_NOISE_STD:
+        fail(f"--init-noise-std must be at most {MAX_INIT_NOISE_STD:g}: the env clips actions to [-1, 1], so a wider "
+             f"Gaussian only piles its samples on the bounds, and its log-probabilities lose float32 precision; got "
+             f"{args.init_noise_std}")
+    if args.actor_init_scale > MAX_ACTOR_INIT_SCALE:
+        fail(f"--actor-init-scale must be at most {MAX_ACTOR_INIT_SCALE:g}: it multiplies the initial last layer "
+             f"(1 is torch's own initialisation), and larger mean actions lie far outside the env's clip at [-1, 1]; "
+             f"got {args.actor_init_scale}")
+    guard.check_seed(args.seed, fail)
+    guard.check_threads({"--torch-threads": args.torch_threads, "--update-threads": args.update_threads}, fail)
+    guard.check_name("--exp-name", args.exp_name, fail)
     if args.backend == "mujoco" and args.num_workers > 0 and args.num_envs % args.num_workers != 0:
         fail(f"--num-envs ({args.num_envs}) must be a multiple of --num-workers ({args.num_workers})")
     if args.num_minibatches > args.num_envs:
@@ -1126,19 +1216,16 @@ def check_args(args: Args):
              "the student's minibatches are groups of envs")
     if not (0 < args.gamma <= 1 and 0 < args.gae_lambda <= 1):
         fail(f"--gamma and --gae-lambda must be in (0, 1], got {args.gamma} and {args.gae_lambda}")
-    if args.resume is not None and not os.path.isfile(args.resume):
-        fail(f"--resume: no checkpoint file at '{args.resume}'")
     if args.init_from is not None and args.resume is None and not os.path.isfile(args.init_from):
         fail(f"--init-from: no checkpoint file at '{args.init_from}'")
     if args.export_student is not None:
-        folder = os.path.dirname(os.path.abspath(args.export_student))
-        if os.path.isdir(args.export_student):
-            fail(f"--export-student: '{args.export_student}' is a folder; give a file path, e.g. "
-                 f"{os.path.join(args.export_student, 'student.pt')}")
-        if not os.path.isdir(folder):
-            fail(f"--export-student: folder '{folder}' does not exist")
-        if not os.access(folder, os.W_OK):
-            fail(f"--export-student: folder '{folder}' is not writable")
+        guard.check_output_file("--export-student", args.export_student, fail)
+    if args.resume is not None:
+        guard.check_resume_file("--resume", args.resume, fail)
+    else:  # every output path, tried before any work
+        guard.check_run_folder("--runs-dir", args.runs_dir, run_name(args),
+                               ("checkpoint.pt", "best.pt", f"{args.exp_name}.cleanrl_model",
+                                f"nonfinite_step{args.total_timesteps + args.num_envs * args.num_steps}.pt"), fail)
 
 
 def load_checkpoint(path, args, flag="--resume"):

@@ -20,11 +20,15 @@ import torch.nn.functional as F
 import tyro
 
 from envs import checkpoint as checkpoint_file
+from envs import guard
 from envs.console import Progress, quiet_known_warnings
 from envs.noise import NOISE_TYPES, NoisyObservation
 
 STUDENT_LOSSES = ("l1", "l2", "kl", "asym", "l1+asym", "l2+asym", "none")
 CHECKPOINT_FORMAT = "l2t_sac_mujoco/1"
+MAX_NOISE_ALPHA = 10.0  # bounds of the flags with a physical or numerical meaning (check_args says why)
+MAX_LEARNING_RATE = 1.0
+MAX_LOSS_WEIGHT = 1e6
 
 
 @dataclass
@@ -315,8 +319,17 @@ def evaluate(actor, key, env_fns, seed, device):
 
 
 def main(args: Args):
+    """Train. SIGINT or SIGTERM stops the run after the current step with a checkpoint and exit status 130; a second
+    one quits at once (envs/guard.py)."""
+    with guard.Session(os.path.basename(__file__)) as session:
+        return train(args, session)
+
+
+def train(args: Args, session):
     check_args(args)
     ckpt = load_checkpoint(args.resume, args) if args.resume is not None else None  # before any work
+    if ckpt is not None and not session.lock(os.path.dirname(os.path.abspath(args.resume))):
+        fail(f"--resume: another process is running in the folder of '{args.resume}' (it holds the folder's lock)")
     quiet_known_warnings()
     # TRY NOT TO MODIFY: seeding
     random.seed(args.seed)
@@ -336,6 +349,7 @@ def main(args: Args):
     state_dim = envs.single_observation_space["state"].shape[0]
     action_dim = envs.single_action_space.shape[0]
     action_low, action_high = envs.single_action_space.low, envs.single_action_space.high
+    check_memory(args, state_dim, action_dim, device, envs)
 
     teacher = Actor(state_dim, action_dim, args.hidden_dim).to(device)  # pi_t(a|s): clean state s
     student = Actor(state_dim, action_dim, args.hidden_dim).to(device)  # pi_s(a|o): noisy observation
@@ -367,13 +381,13 @@ def main(args: Args):
     if ckpt is not None:  # networks, optimisers, temperature, step counter, RNG states, and the buffer if saved
         global_step, train_from = restore(ckpt, args, modules, rb, log_ent_coef, state_dim, action_dim)
         run_dir = os.path.dirname(os.path.abspath(args.resume))
-    else:  # "/" of a namespaced id (e.g. l2t/Cassie-v1) would nest folders
-        run_dir = os.path.join(args.runs_dir, f"{args.env_id.replace('/', '_')}__{args.exp_name}__{args.seed}__"
-                                              f"{int(time.time())}")
-    os.makedirs(run_dir, exist_ok=True)
+        checkpoint_file.remove_stale_temps_in(run_dir)  # left by a run killed while writing
+    else:  # a new folder of its own, locked while this run lives
+        run_dir = make_run_dir(args, envs)
+        session.lock(run_dir)
     ckpt_path = os.path.join(run_dir, "checkpoint.pt")
-    checkpoint_file.remove_stale_temps(ckpt_path)  # left by a run killed while writing
     writer = checkpoint_file.open_writer(run_dir, args, global_step)
+    saved_step = [None]  # the step of the last checkpoint.pt written
 
     def checkpoint(path, with_optim=True):
         state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id, "state_dim": state_dim,
@@ -384,7 +398,12 @@ def main(args: Args):
             state.update({k: m.state_dict() for k, m in modules.items()}, log_ent_coef=log_ent_coef.detach().cpu(),
                          buffer=rb.state_dict() if args.checkpoint_buffer else None,
                          rng=checkpoint_file.rng_state())
-        checkpoint_file.save(state, path)
+        try:
+            checkpoint_file.save(state, path)
+        except checkpoint_file.WriteError as e:  # disk full, I/O error: one line; the previous file is kept
+            fail(str(e))
+        if path == ckpt_path:
+            saved_step[0] = global_step
 
     def student_step(data, mean_t, log_std_t, ent_coef):
         """--student-thread: Eqs. (3)-(6) and the student's optimiser step alone (skipped if a loss is not finite:
@@ -536,21 +555,36 @@ def main(args: Args):
                 run_evaluation()
             if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < args.num_envs:
                 checkpoint(ckpt_path)
+        if session.stop_requested:  # SIGINT / SIGTERM: this step is done; its checkpoint follows
+            break
+
+    def close():
+        envs.close()
+        writer.close()
+        if student_pool is not None:
+            student_pool.shutdown()
 
     if learn_start is not None:
         print(f"SPS after learning starts (evaluation and checkpoints excluded): "
               f"{progress.rate(learn_start, global_step):.1f}")
-    if args.eval_frequency == 0 or global_step % args.eval_frequency >= args.num_envs:
-        run_evaluation()  # always end with an evaluation
-    checkpoint(ckpt_path)
+    # the trained state first, before anything after training that can fail (evaluation, video, files)
+    if saved_step[0] != global_step:
+        checkpoint(ckpt_path)
+    if session.stop_requested:
+        close()
+        session.exit_stopped(f"global_step={global_step}", ckpt_path, resume_hint(args, ckpt_path, global_step))
+    try:
+        if args.eval_frequency == 0 or global_step % args.eval_frequency >= args.num_envs:
+            run_evaluation()  # always end with an evaluation
+    except Exception as e:
+        close()
+        fail(f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
+             f"{ckpt_path}")
     if args.save_model:
         model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
         checkpoint(model_path, with_optim=False)
         print(f"model saved to {model_path}")
-    envs.close()
-    writer.close()
-    if student_pool is not None:
-        student_pool.shutdown()
+    close()
     return run_dir
 
 
@@ -565,6 +599,41 @@ def first_line(error: Exception) -> str:
     return lines[0] if lines else ""
 
 
+def run_name(args: Args) -> str:
+    """The run folder's name ("/" of a namespaced id, e.g. l2t/Cassie-v1, would nest folders)."""
+    return f"{args.env_id.replace('/', '_')}__{args.exp_name}__{args.seed}__{int(time.time())}"
+
+
+def make_run_dir(args: Args, envs):
+    """A new folder for this run under --runs-dir (envs/guard.py: never another run's)."""
+    try:
+        return guard.new_run_dir(args.runs_dir, run_name(args))
+    except OSError as e:
+        envs.close()
+        fail(f"--runs-dir: cannot create a run folder in '{args.runs_dir}' ({e.strerror or first_line(e)})")
+
+
+def resume_hint(args: Args, ckpt_path: str, global_step: int) -> str:
+    command = guard.resume_command(__file__, args, ckpt_path)
+    if global_step >= args.total_timesteps:
+        return f"{command} and a larger --total-timesteps (training had finished)"
+    return command
+
+
+def check_memory(args: Args, state_dim: int, action_dim: int, device, envs):
+    """Refuse, before allocating, a replay buffer and networks larger than the memory free now (envs closed)."""
+    row_bytes = 4 * (4 * state_dim + action_dim + 2)  # ReplayBuffer: s, o, a, r, s', o', terminated in float32
+    # a checkpoint copies the filled buffer while it is written (to the host: from a GPU, that copy is not here)
+    copies = 2 if args.checkpoint_buffer and torch.device(device).type == "cpu" else 1
+    nets = (2 * guard.module_bytes(lambda: Actor(state_dim, action_dim, args.hidden_dim))
+            + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim))
+            + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim), trainable=False))
+    activations = 4 * 32 * args.batch_size * args.hidden_dim  # the hidden layers of one update, with gradients
+    guard.check_memory([("replay buffer", "--buffer-size", copies * row_bytes * args.buffer_size),
+                        ("networks", "--hidden-dim", nets + activations)], device,
+                       lambda message: (envs.close(), fail(message)))
+
+
 def check_args(args: Args):
     """One-line errors for every flag that could otherwise fail deep inside gymnasium or torch."""
     for field in fields(args):  # every real-valued flag: nan and inf are never meant
@@ -573,6 +642,9 @@ def check_args(args: Args):
             fail(f"--{field.name.replace('_', '-')} must be a finite number, got {value}")
     if not (math.isfinite(args.alpha) and args.alpha >= 0):
         fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
+    if args.alpha > MAX_NOISE_ALPHA:
+        fail(f"--alpha must be at most {MAX_NOISE_ALPHA:g}: noise {MAX_NOISE_ALPHA:g} times the state's own size "
+             f"already hides the state, and beyond it float32 observations overflow; got {args.alpha}")
     if args.noise not in NOISE_TYPES:
         fail(f"--noise must be one of {', '.join(NOISE_TYPES)}, got '{args.noise}'")
     if args.student_loss not in STUDENT_LOSSES:
@@ -587,23 +659,48 @@ def check_args(args: Args):
     for name in ("learning_starts", "eval_frequency", "checkpoint_frequency", "torch_threads", "bc_coef"):
         if getattr(args, name) < 0:
             fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    for name in ("policy_lr", "q_lr", "student_lr"):
+        if getattr(args, name) > MAX_LEARNING_RATE:
+            fail(f"--{name.replace('_', '-')} must be at most {MAX_LEARNING_RATE:g}: Adam moves every weight by about "
+                 f"the rate at each step, so a larger one throws the networks away; got {getattr(args, name)}")
+    for name in ("ent_coef", "bc_coef"):
+        if getattr(args, name) > MAX_LOSS_WEIGHT:
+            fail(f"--{name.replace('_', '-')} must be at most {MAX_LOSS_WEIGHT:g}: float32 keeps 7 significant digits, "
+                 f"so a larger weight erases the other loss terms; got {getattr(args, name)}")
+    guard.check_seed(args.seed, fail)
+    guard.check_threads({"--torch-threads": args.torch_threads}, fail)
+    guard.check_name("--exp-name", args.exp_name, fail)
     if args.total_timesteps <= args.learning_starts:
         fail(f"--total-timesteps ({args.total_timesteps}) must exceed --learning-starts ({args.learning_starts})")
     if args.learning_starts < args.batch_size:
         fail(f"--learning-starts ({args.learning_starts}) must be at least --batch-size ({args.batch_size})")
+    if args.buffer_size < max(args.batch_size, args.num_envs):
+        fail(f"--buffer-size ({args.buffer_size}) must hold at least one batch (--batch-size {args.batch_size}) and "
+             f"one vector step (--num-envs {args.num_envs})")
+    if args.num_envs > args.total_timesteps:
+        fail(f"--num-envs ({args.num_envs}) must not exceed --total-timesteps ({args.total_timesteps}): one vector "
+             "step is --num-envs environment steps")
+    # vector steps k = 1, 2, ... end at step k * num_envs; those past --learning-starts train, and the actors are
+    # updated at the ones that are multiples of --policy-frequency
+    first, last = args.learning_starts // args.num_envs + 1, -(-args.total_timesteps // args.num_envs)
+    if -(-first // args.policy_frequency) * args.policy_frequency > last:
+        fail(f"--total-timesteps ({args.total_timesteps}) leaves {max(last - first + 1, 0)} vector steps of "
+             f"--num-envs {args.num_envs} after --learning-starts ({args.learning_starts}): no actor update, which "
+             f"comes every --policy-frequency ({args.policy_frequency}) vector steps")
     if not (0 < args.gamma <= 1 and 0 < args.tau <= 1):
         fail(f"--gamma and --tau must be in (0, 1], got {args.gamma} and {args.tau}")
     try:
         gym.spec(args.env_id)
     except gym.error.Error as e:
         fail(f"--env-id: unknown environment '{args.env_id}' ({first_line(e)})")
+    if args.resume is not None:
+        guard.check_resume_file("--resume", args.resume, fail)
+    else:  # every output path, tried before any work
+        guard.check_run_folder("--runs-dir", args.runs_dir, run_name(args),
+                               ("checkpoint.pt", f"{args.exp_name}.cleanrl_model",
+                                f"nonfinite_step{args.total_timesteps}.pt"), fail)
     if args.capture_video:
-        try:
-            import moviepy  # noqa: F401  (gymnasium's RecordVideo writes MP4 through it)
-        except ImportError:
-            fail("--capture-video needs moviepy (pip install -r requirements.txt)")
-    if args.resume is not None and not os.path.isfile(args.resume):
-        fail(f"--resume: no checkpoint file at '{args.resume}'")
+        guard.check_rendering(fail)
 
 
 def make_vector_env(args: Args):

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 import tyro
 
 from envs import checkpoint as checkpoint_file
+from envs import guard
 from envs.console import Progress, quiet_known_warnings
 from envs.digit import ACTION_DIM
 from envs.digit.env import task_from_run_args
@@ -46,6 +47,8 @@ BETA_SCHEDULES = ("linear", "exponential")
 STUDENT_LOSSES = ("l1", "l2", "nll")
 TEACHER_FORMAT = "l2t_sac_mujoco/1"  # teachers saved by l2t_sac_mujoco.py and by this script's stage 1
 CHECKPOINT_FORMAT = "tsl_dagger_baseline/1"
+MAX_NOISE_ALPHA = 10.0  # bounds of the flags with a physical or numerical meaning (check_args says why)
+MAX_LEARNING_RATE = 1.0
 STAGE1_FORMAT = "tsl_dagger_baseline/stage1"
 DIGIT_ENV_ID = "l2t/Digit-v2"
 DIGIT_TEACHER_FORMAT = "l2t_ppo_digit/2"  # checkpoints (and --save-model files) of l2t_ppo_digit.py
@@ -207,6 +210,11 @@ def dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evalua
             global_step += N
             log_episodes(run.writer, infos, global_step, run.progress)
             run.progress.update(global_step, where=f"stage 2, round {i + 1}/{R}")
+            if run.session is not None and run.session.stop_requested:  # SIGINT / SIGTERM: back to the round's start
+                run.session.exit_stopped(
+                    f"global_step={global_step} in round {i + 1}/{R} (its {(t + 1) * N} steps so far are dropped)",
+                    os.path.join(run.dir, "checkpoint.pt"),
+                    resume_hint(args, os.path.join(run.dir, "checkpoint.pt"), f"round {i + 1}"))
         sps = T * N / (time.time() - start)
         dataset.end_round()  # D <- D u D_i
 
@@ -215,6 +223,10 @@ def dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evalua
             result = evaluate_student(i)  # the student alone, on the noisy observation at alpha
         except FloatingPointError:
             fail(f"non-finite student action at global_step={global_step} (evaluation after round {i})")
+        except Exception as e:  # (a video that cannot be written, ...): the round's training is kept
+            save_checkpoint(run, args, i + 1, global_step, student, optimizer, dataset, rng)
+            fail(f"the evaluation after round {i + 1} failed ({type(e).__name__}: {first_line(e)}); the round is "
+                 f"saved in {os.path.join(run.dir, 'checkpoint.pt')}")
 
         w = run.writer
         for key, values in result.items():
@@ -234,6 +246,10 @@ def dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evalua
         run.progress.update(global_step, where=f"round {i + 1}/{R} done", force=True, extra=f"beta {beta:.3f}, "
                             f"dataset loss {losses['dataset_loss_before']:.4f} -> {losses['dataset_loss_after']:.4f}")
         save_checkpoint(run, args, i + 1, global_step, student, optimizer, dataset, rng)
+        if run.session is not None and run.session.stop_requested and i + 1 < R:
+            run.session.exit_stopped(f"global_step={global_step}, after round {i + 1}/{R}",
+                                     os.path.join(run.dir, "checkpoint.pt"),
+                                     resume_hint(args, os.path.join(run.dir, "checkpoint.pt"), f"round {i + 2}"))
     return global_step
 
 
@@ -249,7 +265,7 @@ def train_student(args, run, student, optimizer, dataset, round_index):
             loss = student.loss(args.student_loss, *dataset.batch(idx, run.device))
             if not torch.isfinite(loss):  # checked before the step: the saved student is still finite
                 path = os.path.join(run.dir, f"nonfinite_round{round_index}.pt")
-                checkpoint_file.save({"student": student.state_dict(), "round": round_index}, path)
+                save_file({"student": student.state_dict(), "round": round_index}, path)
                 fail(f"non-finite student loss in round {round_index}; student saved to {path}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -688,10 +704,11 @@ class TwinQ(nn.Module):
         return x.squeeze(-1)
 
 
-def train_teacher(args, writer, device, run_dir, progress, resume=None):
+def train_teacher(args, writer, device, run_dir, progress, resume=None, session=None):
     """Stage 1: SAC for --teacher-timesteps steps of one env. Writes stage1_checkpoint.pt (networks, optimisers,
     temperature, replay buffer, step, RNG states) every --checkpoint-frequency steps and at the end; `resume` (such a
-    checkpoint) continues from its step with fresh episodes. Returns the teacher and the environment steps it cost."""
+    checkpoint) continues from its step with fresh episodes; `session` (envs/guard.py): SIGINT / SIGTERM end the
+    stage after the current step with its checkpoint. Returns the teacher and the environment steps it cost."""
     envs = gym.vector.SyncVectorEnv([make_env(args.env_id, 0.0, args.noise, args.seed)],
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     state_dim = envs.single_observation_space["state"].shape[0]
@@ -728,11 +745,11 @@ def train_teacher(args, writer, device, run_dir, progress, resume=None):
         state = {key: module.state_dict() for key, module in modules.items()}
         state.update(format=STAGE1_FORMAT, args=asdict(args), global_step=step, log_ent_coef=log_ent_coef.detach().cpu(),
                      storage=storage[:size].cpu().clone(), size=size, pos=pos, rng=rng_state())
-        checkpoint_file.save(state, os.path.join(run_dir, "stage1_checkpoint.pt"))
+        save_file(state, os.path.join(run_dir, "stage1_checkpoint.pt"))
 
     def stop_nonfinite(what, step):
         path = os.path.join(run_dir, f"nonfinite_stage1_step{step}.pt")
-        checkpoint_file.save({"teacher": teacher.state_dict(), "critic": critic.state_dict(), "global_step": step}, path)
+        save_file({"teacher": teacher.state_dict(), "critic": critic.state_dict(), "global_step": step}, path)
         fail(f"stage 1: non-finite {what} at step {step}; teacher and critic saved to {path}")
 
     obs, _ = envs.reset(seed=args.seed + start)
@@ -790,6 +807,12 @@ def train_teacher(args, writer, device, run_dir, progress, resume=None):
         if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency == 0:
             save_stage1(global_step)
         progress.update(global_step, where="stage 1")
+        if session is not None and session.stop_requested and global_step < args.teacher_timesteps:
+            path = os.path.join(run_dir, "stage1_checkpoint.pt")
+            if not (args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency == 0):
+                save_stage1(global_step)
+            envs.close()
+            session.exit_stopped(f"stage 1, step {global_step}", path, resume_hint(args, path, "stage 1"))
     save_stage1(args.teacher_timesteps)
     envs.close()
     return teacher, args.teacher_timesteps
@@ -798,6 +821,13 @@ def train_teacher(args, writer, device, run_dir, progress, resume=None):
 # ---------------------------------------------------------------------------------------------------------------------
 # main: everything built once, by env family; then stage 1 (if any) and the DAgger loop
 def main(args: Args):
+    """Both stages. SIGINT or SIGTERM stops the run after the current step with a checkpoint and exit status 130; a
+    second one quits at once (envs/guard.py)."""
+    with guard.Session(os.path.basename(__file__)) as session:
+        return train(args, session)
+
+
+def train(args: Args, session):
     args = resolve_defaults(args)
     check_args(args)
     digit = args.env_id == DIGIT_ENV_ID
@@ -814,11 +844,12 @@ def main(args: Args):
 
     # Every file is read before any env is built: a stage-2 (or, not on Digit, a stage-1) checkpoint, the teacher
     ckpt, stage1_ckpt, first_round = read_resume(args)
-    run_dir = os.path.dirname(os.path.abspath(args.resume)) if args.resume is not None else os.path.join(
-        args.runs_dir, f"{f'Digit-{args.terrain}' if digit else args.env_id.replace('/', '_')}__{args.exp_name}__"
-                       f"{args.method}__{args.seed}__{int(time.time())}")
+    run_dir = os.path.dirname(os.path.abspath(args.resume)) if args.resume is not None else None  # new: open_run
+    if run_dir is not None and not session.lock(run_dir):
+        fail(f"--resume: another process is running in the folder of '{args.resume}' (it holds the folder's lock)")
     teacher_path, teacher_flag = ((os.path.join(run_dir, "teacher.pt"), "--resume") if ckpt is not None else
                                   (args.teacher_checkpoint, "--teacher-checkpoint"))
+    saved = None  # the teacher's file, when one is given
     if digit:
         teacher, saved = load_digit_teacher(teacher_path, teacher_flag)
         if saved.get("terrain") != args.terrain:  # the teacher reads the terrain through its height scan
@@ -829,9 +860,12 @@ def main(args: Args):
 
     task = digit_task(args, saved) if digit else None  # the teacher's own task settings
     envs, to_env, state_dim, action_dim = make_train_envs(args, round_alpha(args, first_round), task)
-    eval_envs = None
+    eval_envs, run = None, None
     try:
-        run = open_run(args, run_dir, device, (ckpt or stage1_ckpt or {}).get("global_step"))
+        stage1 = not digit and (teacher_path is None or stage1_ckpt is not None)
+        check_memory(args, state_dim, action_dim, saved, stage1, device)
+        run = open_run(args, run_dir, device, (ckpt or stage1_ckpt or {}).get("global_step"), session)
+        run_dir = run.dir
 
         # Stage 1: the teacher, and what it cost in environment steps (read or counted, never assumed)
         if digit:
@@ -841,7 +875,8 @@ def main(args: Args):
             if teacher_path is not None and stage1_ckpt is None:
                 teacher, teacher_steps, hidden = load_teacher(saved, teacher_path, state_dim, action_dim, teacher_flag)
             else:
-                teacher, teacher_steps = train_teacher(args, run.writer, device, run_dir, run.progress, stage1_ckpt)
+                teacher, teacher_steps = train_teacher(args, run.writer, device, run_dir, run.progress, stage1_ckpt,
+                                                       session)
                 hidden = args.hidden_dim
             sizes = {"state_dim": state_dim, "action_dim": action_dim, "hidden_dim": hidden}
             teacher_file = {"format": TEACHER_FORMAT, "env_id": args.env_id, **sizes, "global_step": teacher_steps}
@@ -849,8 +884,8 @@ def main(args: Args):
         teacher.requires_grad_(False)
         run.teacher_steps = teacher_steps
         if ckpt is None:  # this run's teacher, for resuming (and, not on Digit, in l2t_sac_mujoco.py's model format)
-            checkpoint_file.save(teacher_file if digit else {**teacher_file, "teacher": teacher.state_dict()},
-                                 os.path.join(run_dir, "teacher.pt"))
+            save_file(teacher_file if digit else {**teacher_file, "teacher": teacher.state_dict()},
+                      os.path.join(run_dir, "teacher.pt"))
 
         # Stage 2: the student from scratch on o, its dataset, and how each is evaluated
         R, N, T = args.dagger_rounds, args.num_envs, steps_per_round(args)
@@ -880,6 +915,8 @@ def main(args: Args):
             run.progress.evaluation("teacher", result["return"].mean(), result["length"].mean())
             print(f"teacher: {teacher_steps} environment steps, eval/teacher_return={result['return'].mean():.1f}",
                   flush=True)
+        if ckpt is None:  # stage 2's start: a SIGINT in the first round resumes from here
+            save_checkpoint(run, args, 0, global_step, student, optimizer, dataset, rng)
         print(f"stage 2: {args.method}, rounds {first_round + 1}..{R}, {T * N} steps each", flush=True)
         run.progress.restart(teacher_steps + R * T * N, global_step)
         global_step = dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evaluate_student, rng,
@@ -887,8 +924,9 @@ def main(args: Args):
 
         if args.save_model:
             save_model(args, run, teacher, student, global_step, sizes)
-        run.writer.close()
     finally:
+        if run is not None:
+            run.writer.close()
         envs.close()
         if eval_envs is not None:
             eval_envs.close()
@@ -1096,6 +1134,48 @@ def resolve_defaults(args: Args) -> Args:
     return dataclasses.replace(args, alpha=alpha, student_loss=student_loss)
 
 
+def run_name(args: Args) -> str:
+    """The run folder's name ("/" of a namespaced id would nest folders)."""
+    family = f"Digit-{args.terrain}" if args.env_id == DIGIT_ENV_ID else args.env_id.replace("/", "_")
+    return f"{family}__{args.exp_name}__{args.method}__{args.seed}__{int(time.time())}"
+
+
+def resume_hint(args: Args, ckpt_path: str, where: str) -> str:
+    """How to continue a stopped run: its command line with --resume (a resumed run reads its teacher from the run
+    folder's teacher.pt)."""
+    return f"{guard.resume_command(__file__, args, ckpt_path)} (continues with {where})"
+
+
+def check_memory(args: Args, state_dim, action_dim, saved, stage1: bool, device):
+    """Refuse, before allocating, buffers, datasets and networks larger than the memory free now."""
+    parts = []
+    R, N, T = args.dagger_rounds, args.num_envs, steps_per_round(args)
+    if args.env_id == DIGIT_ENV_ID:
+        from envs.digit.env import STUDENT_DIM  # imported here: other envs never load the Digit model
+
+        hidden = int(saved["lstm_hidden"])
+        sequences = min(args.dataset_capacity // args.seq_len, T // args.seq_len * N * R)
+        per_sequence = 4 * args.seq_len * (STUDENT_DIM + DIGIT_ACTION_DIM + 1) + args.seq_len + 8 * hidden
+        round_bytes = T * N * (4 * (STUDENT_DIM + DIGIT_ACTION_DIM + 1) + 1) + 8 * (T // args.seq_len) * N * hidden
+        parts.append(("dataset", "--dataset-capacity", 2 * sequences * per_sequence + round_bytes))
+        student = guard.module_bytes(lambda: LSTMStudent(STUDENT_DIM, hidden, True))
+    else:
+        hidden = int(saved["hidden_dim"]) if saved is not None else args.hidden_dim
+        rows = T * N * R  # TransitionDataset: o, the teacher's label, who acted; copied into each checkpoint
+        parts.append(("dataset", "--stage2-timesteps", 2 * rows * (4 * (state_dim + action_dim) + 1)))
+        student = guard.module_bytes(lambda: MLPStudent(state_dim, action_dim, hidden))
+        if stage1:
+            rows = min(args.buffer_size, args.teacher_timesteps)  # (s, a, r, s', terminated), copied at checkpoints
+            nets = (guard.module_bytes(lambda: Actor(state_dim, action_dim, args.hidden_dim))
+                    + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim))
+                    + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim), trainable=False)
+                    + 4 * 32 * args.batch_size * args.hidden_dim)
+            parts += [("replay buffer", "--buffer-size", 2 * rows * 4 * (2 * state_dim + action_dim + 2)),
+                      ("stage-1 networks", "--hidden-dim", nets)]
+    parts.append(("student", "--student-batch-size", student + 4 * 32 * args.student_batch_size * hidden))
+    guard.check_memory(parts, device, fail)
+
+
 def check_args(args: Args):
     """One-line errors for every flag that could otherwise fail deep inside gymnasium or torch."""
     digit = args.env_id == DIGIT_ENV_ID
@@ -1104,12 +1184,7 @@ def check_args(args: Args):
         if isinstance(value, float) and not math.isfinite(value):
             fail(f"{option(field.name)} must be a finite number, got {value}")
     if args.device:
-        try:
-            torch.device(args.device)
-        except RuntimeError:
-            fail(f"--device must be a torch device such as cpu or cuda:0, got {args.device!r}")
-        if args.device.startswith("cuda") and not torch.cuda.is_available():
-            fail(f"--device {args.device}: no CUDA device is available here")
+        guard.check_device(args.device, fail)
     refused = NOT_DIGIT_FLAGS if digit else DIGIT_ONLY_FLAGS  # a flag of the other env family is refused, not ignored
     for field in dataclasses.fields(args):
         if field.name in refused and getattr(args, field.name) != field.default:
@@ -1120,10 +1195,19 @@ def check_args(args: Args):
     for name in ("policy_lr", "q_lr", "student_lr"):
         if not getattr(args, name) > 0:
             fail(f"{option(name)} must be positive, got {getattr(args, name)}")
+        if getattr(args, name) > MAX_LEARNING_RATE:
+            fail(f"{option(name)} must be at most {MAX_LEARNING_RATE:g}: Adam moves every weight by about the rate at "
+                 f"each step, so a larger one throws the networks away; got {getattr(args, name)}")
     if not (0 < args.gamma <= 1 and 0 < args.tau <= 1):
         fail(f"--gamma and --tau must be in (0, 1], got {args.gamma} and {args.tau}")
     if not (math.isfinite(args.alpha) and args.alpha >= 0):
         fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
+    if args.alpha > MAX_NOISE_ALPHA:
+        fail(f"--alpha must be at most {MAX_NOISE_ALPHA:g}: noise {MAX_NOISE_ALPHA:g} times the state's own size "
+             f"already hides the state, and beyond it float32 observations overflow; got {args.alpha}")
+    guard.check_seed(args.seed, fail)
+    guard.check_threads({"--torch-threads": args.torch_threads}, fail)
+    guard.check_name("--exp-name", args.exp_name, fail)
     for name, value, choices in (("noise", args.noise, NOISE_TYPES), ("method", args.method, METHODS),
                                  ("student_loss", args.student_loss, STUDENT_LOSSES),
                                  ("beta_schedule", args.beta_schedule, BETA_SCHEDULES)):
@@ -1146,18 +1230,30 @@ def check_args(args: Args):
         fail(f"--teacher-timesteps ({args.teacher_timesteps}) must exceed --learning-starts ({args.learning_starts})")
     if args.learning_starts < args.batch_size:
         fail(f"--learning-starts ({args.learning_starts}) must be at least --batch-size ({args.batch_size})")
+    if not digit and args.teacher_checkpoint is None:  # stage 1 trains (or may, on --resume)
+        if min(args.buffer_size, args.teacher_timesteps) < args.batch_size:
+            fail(f"--buffer-size ({args.buffer_size}) must hold at least one batch (--batch-size {args.batch_size})")
+        # stage 1 trains from step --learning-starts + 1 on and updates its actor at the multiples of
+        # --policy-frequency
+        if (args.learning_starts // args.policy_frequency + 1) * args.policy_frequency > args.teacher_timesteps:
+            fail(f"--teacher-timesteps ({args.teacher_timesteps}) leaves no actor update of stage 1 after "
+                 f"--learning-starts ({args.learning_starts}): it comes every --policy-frequency "
+                 f"({args.policy_frequency}) steps")
     try:
         gym.spec(args.env_id)
     except gym.error.Error as e:
         fail(f"--env-id: unknown environment '{args.env_id}' ({first_line(e)})")
-    for name, path in (("teacher_checkpoint", args.teacher_checkpoint), ("resume", args.resume)):
-        if path is not None and not os.path.isfile(path):
-            fail(f"{option(name)}: no file at '{path}'")
+    if args.teacher_checkpoint is not None and not os.path.isfile(args.teacher_checkpoint):
+        fail(f"--teacher-checkpoint: no file at '{args.teacher_checkpoint}'")
+    if args.resume is not None:
+        guard.check_resume_file("--resume", args.resume, fail)
+    else:  # every output path, tried before any work
+        guard.check_run_folder("--runs-dir", args.runs_dir, run_name(args),
+                               ("checkpoint.pt", "stage1_checkpoint.pt", "teacher.pt", f"{args.exp_name}.cleanrl_model",
+                                f"nonfinite_round{args.dagger_rounds}.pt",
+                                f"nonfinite_stage1_step{args.teacher_timesteps}.pt"), fail)
     if args.capture_video:
-        try:
-            import moviepy  # noqa: F401  (gymnasium's RecordVideo writes MP4 through it)
-        except ImportError:
-            fail("--capture-video needs moviepy (pip install -r requirements.txt)")
+        guard.check_rendering(fail)
 
 
 def check_digit_args(args: Args):
@@ -1294,9 +1390,18 @@ def set_rng_state(state, beta_coin=None):
         beta_coin.bit_generator.state = state["beta_coin"]
 
 
+def save_file(obj, path):
+    """checkpoint_file.save (atomic, with a digest); a write the disk refuses stops the run in one line, the
+    previous file kept."""
+    try:
+        checkpoint_file.save(obj, path)
+    except checkpoint_file.WriteError as e:
+        fail(str(e))
+
+
 def save_checkpoint(run, args, next_round, global_step, student, optimizer, dataset, rng):
     """checkpoint.pt after every round (atomic, with a digest: envs/checkpoint.py)."""
-    checkpoint_file.save({"format": CHECKPOINT_FORMAT, "args": asdict(args), "round": next_round,
+    save_file({"format": CHECKPOINT_FORMAT, "args": asdict(args), "round": next_round,
                           "global_step": global_step, "teacher_steps": run.teacher_steps,
                           "student": student.state_dict(), "optimizer": optimizer.state_dict(),
                           "dataset": dataset.state_dict(), "rng": rng_state(rng)},
@@ -1306,7 +1411,7 @@ def save_checkpoint(run, args, next_round, global_step, student, optimizer, data
 def save_model(args, run, teacher, student, global_step, sizes):
     """--save-model: the final student and its teacher (not on Digit: l2t_sac_mujoco.py's model format)."""
     path = os.path.join(run.dir, f"{args.exp_name}.cleanrl_model")
-    checkpoint_file.save({"format": DIGIT_MODEL_FORMAT if args.env_id == DIGIT_ENV_ID else TEACHER_FORMAT,
+    save_file({"format": DIGIT_MODEL_FORMAT if args.env_id == DIGIT_ENV_ID else TEACHER_FORMAT,
                           "env_id": args.env_id, **sizes, "global_step": global_step,
                           "teacher": teacher.state_dict(), "student": student.state_dict()}, path)
     print(f"model saved to {path}")
@@ -1324,15 +1429,22 @@ def restore_stage2(ckpt, student, optimizer, dataset, rng, args, first_round):
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Plumbing: the run's folder, writer and progress lines
-def open_run(args, run_dir, device, resumed_step):
-    """The run folder, its TensorBoard writer (envs/checkpoint.py: a resumed run drops the events logged after its
-    checkpoint's step) and stale temporary files removed (left by a run killed while writing)."""
-    os.makedirs(run_dir, exist_ok=True)
+def open_run(args, run_dir, device, resumed_step, session=None):
+    """The run folder (a resumed run's `run_dir`, or a new folder of its own, locked while this run lives), its
+    TensorBoard writer (envs/checkpoint.py: a resumed run drops the events logged after its checkpoint's step) and
+    stale temporary files removed (left by a run killed while writing)."""
+    if run_dir is None:
+        try:
+            run_dir = guard.new_run_dir(args.runs_dir, run_name(args))
+        except OSError as e:
+            fail(f"--runs-dir: cannot create a run folder in '{args.runs_dir}' ({e.strerror or first_line(e)})")
+        if session is not None:
+            session.lock(run_dir)
+    else:
+        checkpoint_file.remove_stale_temps_in(run_dir)
     writer = checkpoint_file.open_writer(run_dir, args, resumed_step or 0)
-    for name in ("checkpoint.pt", "stage1_checkpoint.pt", "teacher.pt"):
-        checkpoint_file.remove_stale_temps(os.path.join(run_dir, name))
     # a progress line every 20 s (envs/console.py); each stage restarts it with its own final step
-    return Run(run_dir, writer, device, Progress(args.teacher_timesteps, resumed_step or 0))
+    return Run(run_dir, writer, device, Progress(args.teacher_timesteps, resumed_step or 0), session=session)
 
 
 @dataclass
@@ -1342,6 +1454,7 @@ class Run:
     device: torch.device
     progress: Progress
     teacher_steps: int = 0
+    session: object = None  # envs/guard.Session: SIGINT / SIGTERM requests
 
 
 if __name__ == "__main__":

@@ -3,11 +3,15 @@
 Not part of any algorithm, so it lives here and the scripts stay about their algorithm.
 
 * ``save(obj, path)`` writes ``{**obj, "digest": payload_digest(obj)}`` with ``torch.save`` to ``path.tmp<pid>`` in
-  the same folder, flushes it to disk, then renames it over ``path``: a crash leaves the previous file whole.
+  the same folder, flushes it to disk, then renames it over ``path``: a crash leaves the previous file whole. A write
+  the disk refuses (full, I/O error) raises ``WriteError``, one line naming the file, the reason, the space left and
+  whether a previous file is kept; the temporary file is removed. (On a full disk torch's zip writer reports only
+  "unexpected pos"; the writes are routed through a wrapper that keeps the operating system's error.)
 * ``load(path)`` reads it back and recomputes the digest; a file whose bytes changed (a flipped bit in a tensor
   still unpickles: torch's zip reader does not check the CRCs) is refused with ``CheckpointError``.
 * ``remove_stale_temps(path)`` deletes ``path.tmp<pid>`` files left by a process that no longer runs (a kill
-  during a write); temporary files of live processes are left alone.
+  during a write); temporary files of live processes are left alone. ``remove_stale_temps_in(folder)``: those of
+  every file in a folder. ``abandon_writes()``: removes this process's writes in progress (a second Ctrl-C).
 * ``rng_state()`` / ``set_rng_state(d)``: the torch, numpy and python generators, saved with a run and restored
   on ``--resume``; ``open_writer(run_dir, args, step)``: the run's TensorBoard writer as a resumed run needs it;
   ``stop_nonfinite(...)``: the one-line stop of every script when a loss is not finite, after saving the state.
@@ -25,6 +29,7 @@ import math
 import os
 import random
 import re
+import shutil
 
 import numpy as np
 import torch
@@ -34,6 +39,13 @@ DIGEST_KEY = "digest"
 
 class CheckpointError(Exception):
     """A checkpoint file that cannot be used: unreadable, not a checkpoint, or its digest does not match."""
+
+
+class WriteError(Exception):
+    """A file that could not be written (disk full, I/O error, no permission); the message is one line."""
+
+
+_IN_PROGRESS = set()  # temporary files this process is writing now
 
 
 def _feed(h, x):
@@ -69,20 +81,87 @@ def temp_path(path: str) -> str:
     return f"{path}.tmp{os.getpid()}"
 
 
+class _KeepOSError:
+    """A file for torch's and numpy's writers, remembering the OSError that a write raised (torch turns it
+    into a RuntimeError without the reason)."""
+
+    def __init__(self, f):
+        self.f, self.error, self.written = f, None, 0
+
+    def write(self, data):
+        try:
+            n = self.f.write(data)
+            self.written += n or 0
+            return n
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self):
+        self.f.flush()
+
+    def __getattr__(self, name):  # seek, tell, ... of the file itself
+        return getattr(self.f, name)
+
+
+def _size(n: float) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
+
+
+def write_error(path: str, error: OSError, written: int = 0) -> WriteError:
+    """The one-line WriteError of a failed write of `path`: the reason, how much was written, the space left, the
+    previous file's fate."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        space = f"{_size(shutil.disk_usage(folder).free)} free"
+    except OSError:
+        space = "free space unknown"
+    lines = str(error).strip().splitlines()
+    reason = error.strerror or (lines[0] if lines else type(error).__name__)
+    after = f" after {_size(written)}" if written else ""
+    kept = (f"the previous {os.path.basename(path)} is unchanged" if os.path.exists(path) else
+            f"there is no earlier {os.path.basename(path)}")
+    return WriteError(f"cannot write '{path}' ({reason}{after}; {space} in '{folder}'); {kept}")
+
+
 def atomic_write(path: str, write) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, flush it to disk, then rename it over ``path``
-    (atomic on POSIX): a crash leaves the previous file whole, and the temporary file is removed on any error."""
+    (atomic on POSIX): a crash leaves the previous file whole, and the temporary file is removed on any error. An
+    OSError of the disk (full, I/O error, permission) becomes a one-line ``WriteError``."""
     tmp = temp_path(path)
+    _IN_PROGRESS.add(tmp)
+    sink = None
     try:
         with open(tmp, "wb") as f:
-            write(f)
+            sink = _KeepOSError(f)
+            write(sink)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        try:
             os.remove(tmp)
+        except OSError:
+            pass
+        cause = sink.error if sink is not None and sink.error is not None else e
+        if isinstance(cause, OSError):
+            raise write_error(path, cause, sink.written if sink is not None else 0) from None
         raise
+    finally:
+        _IN_PROGRESS.discard(tmp)
+
+
+def abandon_writes() -> list:
+    """Remove the temporary files of this process's writes in progress (before an immediate exit); their targets
+    keep their previous contents. Returns the removed paths."""
+    removed = []
+    for tmp in list(_IN_PROGRESS):
+        try:
+            os.remove(tmp)
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
 
 
 def save(obj: dict, path: str) -> None:
@@ -130,6 +209,16 @@ def remove_stale_temps(path: str) -> list:
                 removed.append(tmp)
             except FileNotFoundError:
                 pass
+    return removed
+
+
+def remove_stale_temps_in(folder: str) -> list:
+    """``remove_stale_temps`` for every file of `folder` (the run folder of a resumed run)."""
+    removed = []
+    for tmp in glob.glob(os.path.join(glob.escape(folder), "*.tmp*")):
+        match = re.fullmatch(r"(.+)\.tmp\d+", tmp)
+        if match is not None:
+            removed += remove_stale_temps(match.group(1))
     return removed
 
 
