@@ -38,6 +38,7 @@ from envs.digit.env import (CURRICULUM_RULES, DIGIT_NOISY_MASK, HEIGHT_SCAN_CENT
                             DigitEnv)
 from envs.digit.rewards import REWARD_WEIGHT_SETS, REWARD_WEIGHTS
 from envs.digit.symmetry import ACTION_MAP, STATE_MAP, mirror
+from envs.digit.warp_backend import WarpOverflowError
 from envs.noise import NOISE_TYPES, NoisyObservation
 
 STUDENT_LOSSES = ("il", "kl", "il+asym", "none")
@@ -816,9 +817,13 @@ def train(args: Args, session):
             envs.call("set_randomization_scale", rand_scale)
         # Eq. (1): the mixing coefficient rises linearly from 0 (constant within one rollout)
         alpha_mix = mix_coefficient(global_step, args.total_timesteps, args.alpha_mix, args.mix_schedule_fraction)
-        buf, obs, hidden, episodes, sim_time = collect_rollout(envs, nets, obs, hidden, alpha_mix, args.num_steps,
-                                                               args.gamma, args.student_loss, device, use_student,
-                                                               args.symmetry)
+        try:
+            buf, obs, hidden, episodes, sim_time = collect_rollout(envs, nets, obs, hidden, alpha_mix, args.num_steps,
+                                                                   args.gamma, args.student_loss, device, use_student,
+                                                                   args.symmetry)
+        except WarpOverflowError as e:  # --backend warp: a MuJoCo Warp buffer overflowed (rows would be dropped)
+            close()
+            fail(f"{e} (the last checkpoint is {ckpt_path}, if one was written)")
         global_step += steps_per_iteration
         t_rollout = time.time()
         set_threads(args.update_threads or args.torch_threads)  # the env workers are idle during the update

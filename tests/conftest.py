@@ -140,3 +140,17 @@ def warp_flat_sim():
 @pytest.fixture(scope="session")
 def warp_rough_sim():
     return _warp_sim(4, "rough")
+
+
+def medium_precision_changes_products() -> bool:
+    """Whether torch's "medium" float32 matmul precision changes a product on this CPU: it rounds the inputs to
+    bfloat16 only where the CPU has bfloat16 matmul hardware (AMX / AVX512-BF16); elsewhere it computes in float32."""
+    import torch
+
+    a = torch.randn(64, 64, generator=torch.Generator().manual_seed(0))
+    exact = a @ a
+    try:
+        torch.set_float32_matmul_precision("medium")
+        return not torch.equal(a @ a, exact)
+    finally:
+        torch.set_float32_matmul_precision("highest")

@@ -753,3 +753,16 @@ def test_symmetry_run_trains_on_twice_the_samples_and_keeps_a_symmetric_normalis
             assert torch.allclose(var[torch.as_tensor(STATE_MAP[0])], var, atol=1e-5)
             assert mean.abs().max() > 0.1  # the data are not trivially symmetric (all zero)
     assert counts[True] == 2 * counts[False] == 2 * 48
+
+
+def test_a_warp_buffer_overflow_stops_the_run_with_one_line(ppo, tmp_path, monkeypatch):
+    """An env that raises the Warp backend's WarpOverflowError (a buffer too small: rows would be dropped) stops the
+    run with the env's one-line message, not a traceback."""
+    from envs.digit.warp_backend import WarpOverflowError
+
+    class Overflowing(FakeDigitVec):
+        def step(self, actions):
+            raise WarpOverflowError("a MuJoCo Warp buffer overflowed: raise njmax=16")
+    monkeypatch.setattr(ppo, "make_envs", lambda num_envs, *a, **k: Overflowing(num_envs))
+    with pytest.raises(SystemExit, match="raise njmax=16"):
+        ppo.main(fake_args(ppo, tmp_path))

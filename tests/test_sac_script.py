@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, scalars
+from conftest import ROOT, medium_precision_changes_products, scalars
 from envs.noise import NoisyObservation
 
 SCRIPT = os.path.join(ROOT, "l2t_sac_mujoco.py")
@@ -209,17 +209,6 @@ def test_student_thread_leaves_the_teacher_exactly_as_without_a_student_and_repe
         assert torch.equal(value, again["student"][name])
     gap = [v for _, v in scalars(run_dir)["losses/imitation_gap"]]
     assert np.mean(gap[-3:]) < np.mean(gap[:3])
-
-
-def medium_precision_changes_products() -> bool:
-    """Whether torch's "medium" float32 matmul precision changes a product on this CPU (bfloat16 hardware)."""
-    a = torch.randn(64, 64, generator=torch.Generator().manual_seed(0))
-    exact = a @ a
-    try:
-        torch.set_float32_matmul_precision("medium")
-        return not torch.equal(a @ a, exact)
-    finally:
-        torch.set_float32_matmul_precision("highest")
 
 
 def test_bf16_sets_the_matmul_precision_for_its_run_only_and_still_learns(sac, tmp_path):
