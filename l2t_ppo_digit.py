@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Dict, Optional, Tuple
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 import torch
 import torch.nn as nn
@@ -675,7 +674,7 @@ def main(args: Args):
 def train(args: Args, session):
     check_args(args)
     if args.capture_video:
-        check_rendering()
+        guard.check_rendering(fail)  # moviepy and offscreen rendering, before any work
     ckpt = load_checkpoint(args.resume, args) if args.resume is not None else None
     if ckpt is not None and not session.lock(os.path.dirname(os.path.abspath(args.resume))):
         fail(f"--resume: another process is running in the folder of '{args.resume}' (it holds the folder's lock)")
@@ -1029,17 +1028,6 @@ def record_video(nets, who, env_kwargs, alpha, noise, seed, level, folder, prefi
         obs, _, terminated, truncated, _ = env.step(action.clamp(-1.0, 1.0)[0].cpu().numpy())
         done = terminated or truncated
     env.close()
-
-
-def check_rendering():
-    """--capture-video: fail before any work if MuJoCo cannot render offscreen here or moviepy is missing."""
-    try:
-        import moviepy  # noqa: F401  (gymnasium's RecordVideo writes MP4 through it)
-        with mujoco.Renderer(mujoco.MjModel.from_xml_string("<mujoco/>"), 8, 8) as renderer:
-            renderer.render()
-    except Exception as e:
-        fail(f"--capture-video: cannot render offscreen ({type(e).__name__}: {first_line(e)}); "
-             "set MUJOCO_GL=egl (or osmesa), or leave the flag out")
 
 
 # Deployment: the student alone, with its observation normalisation, as TorchScript

@@ -1,7 +1,7 @@
 """What l2t_ppo_digit.py's learner costs per env step, without the physics (issue 11 item 4).
 
     python benchmarks/digit_learner_cost.py                                    # fresh networks
-    python benchmarks/digit_learner_cost.py --init-from checkpoints/digit_stageA2/checkpoint.pt
+    python benchmarks/digit_learner_cost.py --init-from checkpoints/digit_v2_recipe/checkpoint.pt
     python benchmarks/digit_learner_cost.py --init-from ... --no-flush-denormal   # the slow path, for comparison
 
 Runs the script's own `main` (rollout, GAE, PPO and student updates, logging) for `--iterations` iterations on a
@@ -11,8 +11,9 @@ dropped: warm-up) it prints the learner's milliseconds per env step, split into 
 (teacher, critic, student LSTM step, normalisers) and the update (PPO on the teacher and critic, the student's
 sequence step). `--init-from` starts from a trained checkpoint's networks (what a long run updates: with
 `--no-flush-denormal`, its critic's denormal floats slow the update about 2x). The physics' cost per env step is
-`benchmarks/digit_throughput.py`'s; a training run logs both in the same tags. One torch thread, as the script's
-default; other load on the machine distorts the numbers (the load average is printed).
+`benchmarks/digit_throughput.py`'s; a training run logs both in the same tags. The script's threads (one in the
+rollout, `--update-threads` in the update); other load on the machine distorts the numbers (the load average is
+printed).
 """
 
 import argparse

@@ -706,7 +706,8 @@ def test_capture_video_writes_a_teacher_and_a_student_episode_and_refuses_when_r
 
     def broken(*a, **k):
         raise RuntimeError("no OpenGL context")
-    monkeypatch.setattr(ppo.mujoco, "Renderer", broken)
+    import mujoco
+    monkeypatch.setattr(mujoco, "Renderer", broken)
     with pytest.raises(SystemExit, match="--capture-video: cannot render offscreen"):
         ppo.main(fake_args(ppo, tmp_path / "broken", capture_video=True))
     assert not os.path.exists(tmp_path / "broken")  # before any work: no run folder

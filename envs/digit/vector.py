@@ -1,4 +1,4 @@
-"""``DigitVectorEnv``: many ``l2t/Digit-v1`` envs stepped in a few worker processes, data in shared memory.
+"""``DigitVectorEnv``: many ``l2t/Digit-v2`` envs stepped in a few worker processes, data in shared memory.
 
     from envs.digit.vector import DigitVectorEnv
     envs = DigitVectorEnv(num_envs=8, num_workers=2, seed=1, alpha=0.1, noise="uniform", env_kwargs=None)
@@ -25,7 +25,7 @@ is gone.
 is the time each worker has spent stepping its envs, to compare with wall time when checking the load balance.
 
 Extra keyword arguments: ``context`` (``"fork"`` or ``"forkserver"``) and ``max_episode_steps`` (put into
-``env_kwargs`` unless that has it; ``gym.make_vec("l2t/Digit-v1", num_envs=8, num_workers=2, ...)`` passes the
+``env_kwargs`` unless that has it; ``gym.make_vec("l2t/Digit-v2", num_envs=8, num_workers=2, ...)`` passes the
 registration's 1000, which is also the env's default).
 
 Seeding. Sub-env ``i`` is reset with seed ``seed + i`` at the first ``reset()`` (``seed`` of the constructor, or of
