@@ -425,7 +425,7 @@ class TransitionDataset:
 
     def load_state_dict(self, d):
         self.size = len(d["obs"])
-        for k in ("obs", "label", "teacher_acted"):  # (checkpoints before 2026-12-02 also hold "state": unused)
+        for k in ("obs", "label", "teacher_acted"):  # (older checkpoints also hold "state": unused)
             getattr(self, k)[: self.size] = d[k]
 
 

@@ -7,7 +7,7 @@ Deterministic (mean) actions (`--action-std`: plus exploration noise), full-stre
 III, `--randomization-scale 1`), the env's own command draws (vx, vy, yaw rate; resampled every 3-8 s, 10 %
 standing). Per step, the tracking error is |v_xy - cmd_xy| with v_xy the torso's world velocity in the heading (yaw)
 frame, as the env's track_lin_vel_xy term reads it. Reported over the steps whose command has 0.1 <= |cmd_xy| <= 0.5
-m/s ("walking up to 0.5 m/s": issue 11's stage-A target is a mean <= 0.2 m/s) and over standing commands (|cmd_xy| <
+m/s ("walking up to 0.5 m/s": the stage-A target is a mean <= 0.2 m/s) and over standing commands (|cmd_xy| <
 0.1), each from the 50th step after a command change on (the policy's settling time is not scored). Also the
 least-squares fit v = gain * cmd + bias per axis over all scored steps (gain 1, bias 0: tracking; gain 0: the
 command is ignored). The student reads the noisy observation at --alpha (uniform noise on the sensor terms, as in

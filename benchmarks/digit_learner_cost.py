@@ -1,4 +1,4 @@
-"""What l2t_ppo_digit.py's learner costs per env step, without the physics (issue 11 item 4).
+"""What l2t_ppo_digit.py's learner costs per env step, without the physics.
 
     python benchmarks/digit_learner_cost.py                                    # fresh networks
     python benchmarks/digit_learner_cost.py --init-from checkpoints/digit_v2_recipe/checkpoint.pt

@@ -1,4 +1,4 @@
-"""Ship a Digit teacher and student from an l2t_ppo_digit.py checkpoint (issue 11: `data/digit_teacher.pt`).
+"""Ship a Digit teacher and student from an l2t_ppo_digit.py checkpoint (`data/digit_teacher.pt`).
 
     python benchmarks/export_digit.py runs/<run>/checkpoint.pt --teacher data/digit_teacher.pt \
         --student data/digit_student.pt

@@ -112,7 +112,7 @@ without balancing. Not for training.
 ``render_mode="rgb_array"``: ``mujoco.Renderer`` (set ``MUJOCO_GL=egl`` headless), camera tracking the pelvis.
 
 ## Version History
-* v1: what changed, and the measurement that forced it (issue 12; commands in envs/cassie/README.md):
+* v1: what changed, and the measurement that forced it (commands in envs/cassie/README.md):
 
   - Physics 2 ms implicitfast, 15 substeps (v0: 0.5 ms Euler, 60). An env step costs 0.40 ms instead of 1.46 ms
     (``benchmarks/cassie_step_cost.py``); over 10 control periods from the same state pelvis and CoM stay within

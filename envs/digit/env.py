@@ -112,7 +112,7 @@ class DigitEnv(gym.Env):
     (it does not integrate). The PD runs inside MuJoCo at 500 Hz (the paper: a 1 kHz PD on Isaac's 200 Hz physics).
     ``t`` = time since reset (s) = steps * 0.02; the observation and the reward of a step use the state at its end.
 
-    Physics (issue 11 item 1; measured on this project's 2-core VM). The source's 0.5 ms step made one env step cost
+    Physics (measured on this project's 2-core VM). The source's 0.5 ms step made one env step cost
     3.67 ms on the rough grid / 2.14 ms on the floor (``python benchmarks/digit_throughput.py --ratio-only
     --source-physics --no-sleep``). At 2 ms with the source's equality solimp the closed chains sag (MuJoCo clamps the
     solref time constant to 2 x timestep) and the standing robot falls at 10.7 s; ``digit.xml``'s solimp (0.99 0.999
@@ -124,7 +124,7 @@ class DigitEnv(gym.Env):
     static geoms' poses (floor, hfield, the ~3300 terrain boxes) are computed once, not every physics step; the robot
     never sleeps (actuated tree) and rollouts are bit-identical. Result: 1.02 ms per env step on the rough grid, 0.74
     ms on the floor (``--ratio-only``; 1.38 ms rough with the flag off). Since the task is batched for both
-    backends (issue 16) a single env costs 1.37 / 1.07 ms and 32 envs in one process 1.08 ms per env step (rough;
+    backends a single env costs 1.37 / 1.07 ms and 32 envs in one process 1.08 ms per env step (rough;
     envs/digit/README.md). ``source_physics=True`` restores the source's
     0.5 ms and solimp (40 substeps) for comparisons.
 
@@ -231,7 +231,7 @@ class DigitEnv(gym.Env):
     The paper's 30 joints: "30 degrees of freedom, 20 actuated" = the 20 motors + the 10 passive hinges (the rods' ball
     joints are not degrees of freedom of the robot's description). Table I's "root state (w)" (7) is not in v1's
     observation: it is base pos. (w) + base quat. (w) again, and each copy, normalised to unit variance by a learner,
-    moved with the other (issue 11). Base pos. (w) is relative to the spawn origin so it stays small on the 80 m x 160
+    moved with the other. Base pos. (w) is relative to the spawn origin so it stays small on the 80 m x 160
     m grid. The paper's 316 env parameters are not itemised; ours are the 13 randomised values (``ENV_PARAM_NAMES``);
     with gravity on z only, gravity_x/y are always 0. The height scan uses ``envs.terrain``'s ``scan_points_world``,
     ``Terrain.ground_height`` and ``scan_values`` (the pieces of ``height_scan``, one ground lookup a step for the scan
@@ -393,7 +393,7 @@ class DigitEnv(gym.Env):
       observation and action are v1's; ``gym.make("l2t/Digit-v1")`` passes v1's settings ("v1", "isaac", "isaac",
       5). The "displacement" rule of v1 (down after a fall or short walk, up only beyond 4 m) is replaced by "tracking".
 
-    * v1 (issue 11, "Digit learns"; v0 never learned to stand: every PPO run ended with 50-64-step episodes):
+    * v1 ("Digit learns"; v0 never learned to stand: every PPO run ended with 50-64-step episodes):
       - physics at 2 ms (10 substeps) with a stiffer equality solimp, and MuJoCo's sleep flag for the static terrain
         geoms: 3.6x cheaper per step, same standing and noise behaviour (see "Physics");
       - the gear-80 joints (hip roll, shoulder roll, shoulder pitch, elbow) clip at the source simulation's 113.0 N m
@@ -413,11 +413,11 @@ class DigitEnv(gym.Env):
         ``base_pos_w`` is now relative to the spawn origin (v0's root-state position was).
       Added to v1 later, each a kwarg or reset option whose default keeps v1 as it was (so no new version):
       ``curriculum="displacement"`` (see "Starting State"), ``reset(options={"terrain_level": L})``,
-      ``terrain_preset="gentle"``, ``max_init_level``. And (issue 16) the task's computation moved to
+      ``terrain_preset="gentle"``, ``max_init_level``. And the task's computation moved to
       ``envs/digit/task.py``, shared with the Warp backend: the same dynamics, rewards and distributions, but the
       random draws of a reset and of the events are made in a different order (a standing command, for example,
-      now draws its three components too), so a seed gives a different rollout than before 2026-12-05 23:00 UTC.
-    * v0: first version (issue 6).
+      now draws its three components too), so a seed gives a different rollout than before that change.
+    * v0: first version.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
@@ -689,7 +689,7 @@ class DigitEnv(gym.Env):
     def _stone_platform(self, col):
         """Half-width (m, minus a margin) of the spawn platform if column ``col`` holds stepping stones, else
         None: there both feet must spawn on the platform (with a random offset, 134 of 200 spawns at level 0 put a
-        foot over the pit, issue 11)."""
+        foot over the pit)."""
         if self.terrain is None or self.terrain.types[col] != "stepping_stones":
             return None
         return terrain_mod.STONES["platform"] / 2 - SPAWN_PLATFORM_MARGIN

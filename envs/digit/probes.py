@@ -1,7 +1,7 @@
-"""Measurements behind the numbers in ``envs/digit/env.py`` (issue 11): how long a zero-mean policy survives under
+"""Measurements behind the numbers in ``envs/digit/env.py``: how long a zero-mean policy survives under
 action noise or under the randomisation, what it earns per step, and where spawns put the feet.
 
-    python -m envs.digit.probes exploration --stds 0.05,0.1,0.3 --seeds 8      # (a) / (b) of issue 11 item 3
+    python -m envs.digit.probes exploration --stds 0.05,0.1,0.3 --seeds 8      # survival under action noise
     python -m envs.digit.probes exploration --stds 0.1,0.2,0.3 --seeds 12 --action-scale 0.5 --source-physics
     python -m envs.digit.probes randomization --scales 0.25,0.5,1 --seeds 8 [--gravity-axes xyz]
     python -m envs.digit.probes spawn --spawns 200                             # feet over the stepping-stones pit
