@@ -1,4 +1,4 @@
-"""Throughput of the Digit envs on this machine (issue #6, "Measure and report").
+"""Throughput of the Digit envs on this machine.
 
     python benchmarks/digit_throughput.py            # ~1.5 min on 2 cores; prints a markdown table
 
@@ -21,6 +21,10 @@ fixed seed, so robots walk, stumble, fall and autoreset as in early training):
 ``--source-physics`` (the source's 0.5 ms steps, v0's physics) and ``--no-sleep`` (MuJoCo's sleep flag off, so the
 static terrain geoms' poses are recomputed every physics step, as in v0) measure what the 2 ms physics and the flag
 save; ``--ratio-only`` skips the throughput table (one core, in process).
+
+``--compare-with REV``: the default training command (``python l2t_ppo_digit.py``, 2 workers, 64 envs) for
+``--iterations`` PPO iterations, in a ``git worktree`` of REV and in this tree, alternating, ``--repeats`` times each,
+on flat and on rough ground: the side-by-side table of a throughput change (its env steps/s exclude the evaluation).
 
 Other load on the machine distorts everything: the load average before the run is printed; stop other jobs first.
 
@@ -60,7 +64,8 @@ import time
 import mujoco
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 from envs.digit import STAND_CTRL  # noqa: E402
 from envs.digit.env import DigitEnv  # noqa: E402
@@ -345,6 +350,57 @@ def main_warp(args):
     return 0
 
 
+def default_command_sps(tree, terrain, iterations, runs_dir):
+    """Env steps/s of ``python l2t_ppo_digit.py`` (the default command: 2 workers, 64 envs) in the source tree
+    ``tree`` on ``terrain``, over ``iterations`` PPO iterations; evaluation and checkpoints excluded (the script's
+    own final "SPS" line)."""
+    import re
+    import subprocess
+    cmd = [sys.executable, "l2t_ppo_digit.py", "--terrain", terrain, "--total-timesteps", str(iterations * 64 * 24),
+           "--eval-frequency", "0", "--eval-episodes", "2", "--checkpoint-frequency", "0", "--runs-dir", runs_dir,
+           "--exp-name", "throughput"]
+    out = subprocess.run(cmd, cwd=tree, capture_output=True, text=True)
+    found = re.findall(r"SPS \(evaluation and checkpoints excluded\): ([0-9.]+)", out.stdout)
+    if out.returncode != 0 or not found:
+        raise SystemExit(f"digit_throughput.py: the default command failed in {tree}:\n{out.stdout[-2000:]}"
+                         f"{out.stderr[-2000:]}")
+    return float(found[-1])
+
+
+def compare_commits(rev, repeats, iterations):
+    """The default command's env steps/s in a ``git worktree`` of ``rev`` and in this tree, alternating, ``repeats``
+    times each, on flat and rough ground; prints a markdown table (mean and range)."""
+    import shutil
+    import subprocess
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="l2t_compare_")
+    old = os.path.join(tmp, "tree")
+    subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", old, rev], check=True, capture_output=True)
+    try:
+        sha = subprocess.run(["git", "-C", old, "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True).stdout.strip()
+        print(f"CPU cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+              f"{rev} = {sha} against this tree; {iterations} iterations a run, {repeats} repeats, alternating")
+        sps = {}
+        for terrain in ("flat", "rough"):
+            for k in range(repeats):
+                for name, tree in (("before", old), ("this tree", ROOT)):
+                    value = default_command_sps(tree, terrain, iterations, os.path.join(tmp, "runs"))
+                    sps.setdefault((terrain, name), []).append(value)
+                    print(f"  {terrain}, {name}, repeat {k + 1}: {value:.0f} env steps/s", flush=True)
+        print()
+        print(f"| terrain | {rev} ({sha}) | this tree | speed-up |")
+        print("|---|---:|---:|---:|")
+        for terrain in ("flat", "rough"):
+            a, b = sps[terrain, "before"], sps[terrain, "this tree"]
+            print(f"| {terrain} | {np.mean(a):.0f} ({min(a):.0f}-{max(a):.0f}) | {np.mean(b):.0f} ({min(b):.0f}-"
+                  f"{max(b):.0f}) | {np.mean(b) / np.mean(a):.2f}x |")
+        print(f"\nLoad average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    finally:
+        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", old], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("mujoco", "warp"), default="mujoco",
@@ -367,7 +423,15 @@ def main():
     parser.add_argument("--ratio-only", action="store_true", help="only the single-env step costs (one core)")
     parser.add_argument("--source-physics", action="store_true", help="single-env costs at the source's 0.5 ms")
     parser.add_argument("--no-sleep", action="store_true", help="single-env costs with MuJoCo's sleep flag off")
+    parser.add_argument("--compare-with", metavar="REV", default=None,
+                        help="the default training command's env steps/s here against a git worktree of REV")
+    parser.add_argument("--repeats", type=int, default=3, help="--compare-with: alternating repeats per tree")
+    parser.add_argument("--iterations", type=int, default=20, help="--compare-with: PPO iterations a run")
     args = parser.parse_args()
+    if args.compare_with is not None:
+        if args.repeats < 1 or args.iterations < 2:
+            parser.error("--repeats must be >= 1 and --iterations >= 2")
+        return compare_commits(args.compare_with, args.repeats, args.iterations)
     if args.backend == "warp":
         if args.num_envs < 1 or args.warp_steps < 1:
             parser.error("--num-envs and --warp-steps must be >= 1")

@@ -32,27 +32,30 @@ pyramid_slope_inv    0.1   the same, inverted (a pit)
 flat                 0.1   z = 0 (mjlab has a flat slot; the rough slot of Isaac Lab is split into flat + rough)
 ==================  =====  ====================================================================================
 
-Representation in MuJoCo (``add_to_spec``)
-------------------------------------------
-* ONE heightfield (``horizontal_scale`` 0.1 m as Isaac Lab / mjlab) over the whole grid and border: flat, slopes,
-  rough ground, and the floors of the pits under the box tiles. It is exact for these shapes at 0.1 m, costs one
-  geom and one contact pair per robot geom, and a 0.1 m grid keeps hfield collisions cheap (a Digit foot box
-  spans ~3 x 2 cells; at 0.05 m we measured ~3x the collision time on rough ground). Memory: 4 bytes a sample
-  in MuJoCo, 2001 x 1201 samples = 9.6 MB for the default 10 x 20 grid with a 20 m border.
+Representation in MuJoCo (``add_to_spec``, ``ground_pieces``)
+-------------------------------------------------------------
+* The generator's model is a height map on a 0.1 m grid (``Terrain.heights``, as Isaac Lab / mjlab) plus
+  axis-aligned boxes (``Terrain.boxes``); the ground is max(height map, box tops). MuJoCo gets the same ground in
+  cheaper pieces (``ground_pieces``): every tile whose height map is one constant (flat tiles, stairs up, row 0 of
+  the gentle preset) or a pit (stairs down, stepping stones: one floor height inside a ring that lies under the
+  tile's border frame) is a FLOOR BOX with its top at that height (runs along a column merged into one box; the
+  border is four boxes at z = 0); only random rough and slopes are HEIGHTFIELD patches (one per run of such tiles
+  along a column). A foot on a floor box costs a box-box collision (as on Digit's flat floor) instead of a
+  heightfield one (a foot box spans ~3 x 2 cells, each two triangular prisms); tests/test_terrain.py checks with
+  mj_ray that the compiled ground equals ``ground_height`` to 1 mm along every tile edge, and docs/environments.md
+  has the cost per terrain type.
 * Axis-aligned BOXES for stairs and stepping stones. A heightfield cannot have vertical faces (MuJoCo joins
   neighbouring samples by triangles, so at 0.1 m a riser would be a 0.1 m ramp, a third of a tread, and a 0.4 m
   stone would lose a quarter of its top), and the treads/stones need true edges. Stairs up are nested boxes
-  standing on z = 0 (6 a tile), stairs down and stones are frames/stones standing on the hfield pit floor (24
-  and ~53 a tile). The ground is then max(hfield, box tops), which is what a downward ray sees.
-* Contacts. The hfield gets one explicit ``<pair>`` per robot geom (as envs/digit/README.md asks). The boxes
-  (3320 for the default grid) would need 6 pairs each, and MuJoCo tests every pair every step: ~6.5 ns a
-  pair, so the 19,920 pairs took mj_collision from ~10-20 us to ~120-190 us and a Digit mj_step from ~90 us
-  to ~180-300 us (measured on this project's 2-core machine, busy). So by default
-  (``box_contacts="filter"``) boxes collide through MuJoCo's broadphase + BVH midphase instead: the boxes get
-  ``conaffinity = TERRAIN_BIT`` and the named robot geoms ``contype |= TERRAIN_BIT`` (their conaffinity stays
-  0, so they touch nothing else through this), and the boxes get ``priority`` 1 and the pair's condim, friction,
-  solref and (default) solimp, so such a contact has exactly the parameters of the explicit pair (tests check condim,
-  friction and solref). ``box_contacts="pairs"`` adds the explicit pairs instead.
+  standing on z = 0 (6 a tile), stairs down and stones are frames/stones standing on the pit floor (24 and ~53 a
+  tile).
+* Contacts. Every terrain geom collides through MuJoCo's broadphase + BVH midphase (``box_contacts="filter"``,
+  the default): the terrain geoms get ``conaffinity = TERRAIN_BIT``, the named robot geoms ``contype |=
+  TERRAIN_BIT`` (their conaffinity stays 0, so they touch nothing else through this), and the terrain geoms get
+  ``priority`` 1 and the condim, friction, solref and (default) solimp of Digit's floor pairs, so every such contact
+  has exactly the parameters of an explicit pair (tests check condim, friction and solref). Explicit pairs for
+  ~4000 geoms would cost ~6.5 ns each per step whether near or not (~20,000 pairs: mj_collision ~10-20 us ->
+  ~120-190 us); ``box_contacts="pairs"`` adds them anyway (a check of the filter).
 
 Height scan (``height_scan``)
 -----------------------------
@@ -340,14 +343,66 @@ def generate(num_rows=NUM_ROWS, num_cols=NUM_COLS, seed=0, types=None, border_wi
     return terrain
 
 
+def ground_pieces(terrain):
+    """How ``add_to_spec`` represents ``terrain`` in MuJoCo: (floor boxes (F, 6) as rows (x_lo, y_lo, z_lo, x_hi,
+    y_hi, z_hi), hfield patches [(ix0, iy0, nx, ny)] of ``terrain.heights`` samples). A tile whose samples are all
+    one height, or a pit tile whose inner samples are (its outer ring lies under its border frame), is a floor box
+    at that height; runs of such tiles along a column with one height are one box. The other tiles (random rough,
+    slopes) are hfield patches, one per run along a column. The border is four boxes at z = 0."""
+    h, s = terrain.heights, terrain.scale
+    ny, nx = h.shape
+    per = int(round(TILE_SIZE / s))
+    floors, patches = [], []
+    for c in range(terrain.num_cols):
+        run = None  # (kind, value, first row)
+        tiles = []
+        for r in range(terrain.num_rows):
+            cx, cy = terrain.origins[r, c, :2]
+            ix = int(round((cx - TILE_SIZE / 2 - terrain.x0) / s))
+            iy = int(round((cy - TILE_SIZE / 2 - terrain.y0) / s))
+            t = h[iy:iy + per + 1, ix:ix + per + 1]
+            inner = t[1:-1, 1:-1]
+            has_boxes = bool(np.any((terrain.box_tile[:, 0] == r) & (terrain.box_tile[:, 1] == c)))
+            if np.ptp(t) == 0.0:
+                tiles.append(("floor", float(t[0, 0]), ix, iy))
+            elif has_boxes and np.ptp(inner) == 0.0:
+                tiles.append(("floor", float(inner[0, 0]), ix, iy))
+            else:
+                tiles.append(("hfield", None, ix, iy))
+        r = 0
+        while r < len(tiles):
+            kind, z, ix, iy = tiles[r]
+            e = r + 1
+            while e < len(tiles) and tiles[e][0] == kind and tiles[e][1] == z:
+                e += 1
+            if kind == "floor":
+                x_lo, y_lo = terrain.x0 + ix * s, terrain.y0 + iy * s
+                floors.append((x_lo, y_lo, z - HFIELD_BASE, x_lo + (e - r) * TILE_SIZE, y_lo + TILE_SIZE, z))
+            else:
+                patches.append((ix, iy, (e - r) * per + 1, per + 1))
+            r = e
+    gx_lo, gy_lo = terrain.origins[0, 0, :2] - TILE_SIZE / 2
+    gx_hi, gy_hi = terrain.origins[-1, -1, :2] + TILE_SIZE / 2
+    X_lo, Y_lo = terrain.x0, terrain.y0
+    X_hi, Y_hi = terrain.x0 + (nx - 1) * s, terrain.y0 + (ny - 1) * s
+    for b in ((X_lo, Y_lo, X_hi, gy_lo), (X_lo, gy_hi, X_hi, Y_hi), (X_lo, gy_lo, gx_lo, gy_hi),
+              (gx_hi, gy_lo, X_hi, gy_hi)):
+        if b[2] - b[0] > 1e-9 and b[3] - b[1] > 1e-9:
+            floors.append((b[0], b[1], -HFIELD_BASE, b[2], b[3], 0.0))
+    return np.array(floors, dtype=np.float64).reshape(-1, 6), patches
+
+
 def add_to_spec(spec: mujoco.MjSpec, terrain: Terrain, contact_geoms=(), box_contacts="filter", replace="floor",
                 name="terrain", pair_params=None):
-    """Add ``terrain`` to ``spec.worldbody``: one hfield geom ``{name}`` and boxes ``{name}-box-{i}`` (group 0).
-    ``contact_geoms``: robot geom names that touch the ground (e.g. envs.digit.GROUND_CONTACT_GEOMS); each gets an
-    explicit pair with the hfield and, for the boxes, either the TERRAIN_BIT filter (default) or explicit pairs
-    (``box_contacts="pairs"``); see the module docstring. ``replace``: a geom deleted first with its pairs
-    (Digit's ``floor``; ignored if absent). Returns the hfield geom."""
+    """Add ``terrain`` to ``spec.worldbody`` as ``ground_pieces`` says: floor boxes ``{name}-floor-{i}``, hfield
+    patches ``{name}-hfield-{i}`` and the stair / stone boxes ``{name}-box-{i}`` (group 0). ``contact_geoms``: robot
+    geom names that touch the ground (e.g. envs.digit.GROUND_CONTACT_GEOMS); they meet every terrain geom either
+    through the TERRAIN_BIT filter (default) or through explicit pairs (``box_contacts="pairs"``), with the parameters
+    of Digit's floor pairs either way (see the module docstring). ``replace``: a geom deleted first with its pairs
+    (Digit's ``floor``; ignored if absent). Returns the names of the terrain geoms."""
     pp = dict(PAIR_PARAMS, **(pair_params or {}))
+    if box_contacts not in ("filter", "pairs"):
+        raise ValueError("box_contacts must be 'filter' or 'pairs'")
     if replace is not None:
         old = next((g for g in spec.geoms if g.name == replace), None)
         if old is not None:
@@ -355,41 +410,45 @@ def add_to_spec(spec: mujoco.MjSpec, terrain: Terrain, contact_geoms=(), box_con
                 if replace in (pair.geomname1, pair.geomname2):
                     spec.delete(pair)
             spec.delete(old)
-    h = terrain.heights
-    lo, hi = float(h.min()), float(h.max())
-    span = hi - lo
-    ny, nx = h.shape
-    norm = (h - lo) / span if span > 0 else np.zeros_like(h)
-    half_x, half_y = (nx - 1) * terrain.scale / 2, (ny - 1) * terrain.scale / 2
-    spec.add_hfield(name=name, size=[half_x, half_y, max(span, 1e-6), HFIELD_BASE], nrow=ny, ncol=nx,
-                    userdata=norm.ravel().tolist())
-    hgeom = spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname=name,
-                                    pos=[terrain.x0 + half_x, terrain.y0 + half_y, lo], rgba=[0.55, 0.6, 0.65, 1])
-    hgeom.contype = hgeom.conaffinity = 0
-    filt = box_contacts == "filter"
-    if box_contacts not in ("filter", "pairs"):
-        raise ValueError("box_contacts must be 'filter' or 'pairs'")
-    fr = pp["friction"]
-    shade = {t: 0.45 + 0.5 * i / max(len(TYPES) - 1, 1) for i, t in enumerate(TYPES)}
-    for i, (b, (r, c)) in enumerate(zip(terrain.boxes, terrain.box_tile)):
-        g = spec.worldbody.add_geom(name=f"{name}-box-{i}", type=mujoco.mjtGeom.mjGEOM_BOX,
-                                    size=(b[3:] - b[:3]) / 2, pos=(b[3:] + b[:3]) / 2,
-                                    rgba=[0.35 + 0.5 * terrain.difficulty[r], 0.4, shade[terrain.types[c]], 1])
+    filt, fr = box_contacts == "filter", pp["friction"]
+    names = []
+
+    def contact(g):  # the geom's parameters win (priority), and equal the explicit pair's
+        names.append(g.name)
         g.contype, g.conaffinity = 0, (TERRAIN_BIT if filt else 0)
-        if filt:  # the box's parameters win (priority), and equal the explicit pair's
+        if filt:
             g.priority, g.condim = 1, pp["condim"]
             g.friction, g.solref = [fr[0], fr[2], fr[3]], list(pp["solref"])
+
+    floors, patches = ground_pieces(terrain)
+    for i, b in enumerate(floors):
+        contact(spec.worldbody.add_geom(name=f"{name}-floor-{i}", type=mujoco.mjtGeom.mjGEOM_BOX,
+                                        size=(b[3:] - b[:3]) / 2, pos=(b[3:] + b[:3]) / 2, rgba=[0.55, 0.6, 0.65, 1]))
+    for i, (ix, iy, nx, ny) in enumerate(patches):
+        h = terrain.heights[iy:iy + ny, ix:ix + nx]
+        lo, span = float(h.min()), float(h.max() - h.min())
+        norm = (h - lo) / span if span > 0 else np.zeros_like(h)
+        half_x, half_y = (nx - 1) * terrain.scale / 2, (ny - 1) * terrain.scale / 2
+        spec.add_hfield(name=f"{name}-hfield-{i}", size=[half_x, half_y, max(span, 1e-6), HFIELD_BASE], nrow=ny,
+                        ncol=nx, userdata=norm.ravel().tolist())
+        contact(spec.worldbody.add_geom(name=f"{name}-hfield-{i}", type=mujoco.mjtGeom.mjGEOM_HFIELD,
+                                        hfieldname=f"{name}-hfield-{i}", rgba=[0.55, 0.6, 0.65, 1],
+                                        pos=[terrain.x0 + ix * terrain.scale + half_x,
+                                             terrain.y0 + iy * terrain.scale + half_y, lo]))
+    shade = {t: 0.45 + 0.5 * i / max(len(TYPES) - 1, 1) for i, t in enumerate(TYPES)}
+    for i, (b, (r, c)) in enumerate(zip(terrain.boxes, terrain.box_tile)):
+        contact(spec.worldbody.add_geom(name=f"{name}-box-{i}", type=mujoco.mjtGeom.mjGEOM_BOX,
+                                        size=(b[3:] - b[:3]) / 2, pos=(b[3:] + b[:3]) / 2,
+                                        rgba=[0.35 + 0.5 * terrain.difficulty[r], 0.4, shade[terrain.types[c]], 1]))
     for cg in contact_geoms:
-        spec.add_pair(name=f"{name}-{cg}", geomname1=name, geomname2=cg, condim=pp["condim"],
-                      friction=list(fr), solref=list(pp["solref"]))
-        if filt and len(terrain.boxes):
+        if filt:
             robot = spec.geom(cg)
             robot.contype = int(robot.contype) | TERRAIN_BIT
-        elif not filt:
-            for i in range(len(terrain.boxes)):
-                spec.add_pair(geomname1=f"{name}-box-{i}", geomname2=cg, condim=pp["condim"], friction=list(fr),
+        else:
+            for n in names:
+                spec.add_pair(name=f"{n}-{cg}", geomname1=n, geomname2=cg, condim=pp["condim"], friction=list(fr),
                               solref=list(pp["solref"]))
-    return hgeom
+    return names
 
 
 def scan_points_world(base_pos, yaw):

@@ -272,20 +272,69 @@ def test_warp_vector_env_keeps_the_tasks_rules():
 def test_no_bogus_heightfield_contact_at_a_recorded_state(warp_rough_sim):
     """A tripwire and a reproduction for upstream: world 0 of an 8-env rough-ground run (seed 1, random actions),
     saved at the step where Warp's forward returned a contact 7.7 m deep; MuJoCo on the CPU finds none deeper than
-    3 mm there. When an upstream fix lands this test passes, and strict xfail turns that into a failure: then drop
-    the caveat from the README and envs/digit/README.md."""
+    3 mm there. The scene is the terrain as the env built it then: ONE heightfield under the whole grid, with an
+    explicit pair per robot geom (``single_hfield_model``). When an upstream fix lands this test passes, and strict
+    xfail turns that into a failure: then drop the caveat from the README and envs/digit/README.md."""
+    import mujoco
+    m = single_hfield_model(warp_rough_sim.terrain)
+    state = np.load(os.path.join(os.path.dirname(__file__), "data", "warp_hfield_bug_state.npz"))
+    assert deepest_contacts(m, state["qpos"], state["qvel"])[1] > -0.05
+
+
+def test_the_env_model_has_no_bogus_contact_at_the_recorded_state(warp_rough_sim):
+    """The env's own terrain (floor boxes and small hfield patches, ``terrain.ground_pieces``) at the recorded state
+    of the test above: on the CPU and on Warp the deepest contact is millimetres."""
+    cpu, warp = deepest_contacts(warp_rough_sim.mjm, *np.load(os.path.join(
+        os.path.dirname(__file__), "data", "warp_hfield_bug_state.npz")).values())
+    assert cpu > -0.003 and warp > -0.05, (cpu, warp)
+
+
+def deepest_contacts(m, qpos, qvel):
+    """(deepest contact distance on the CPU, the same on Warp) of model ``m`` at the state (qpos, qvel)."""
     import mujoco
     import mujoco_warp as mjw
-    state = np.load(os.path.join(os.path.dirname(__file__), "data", "warp_hfield_bug_state.npz"))
-    m = warp_rough_sim.mjm
     d = mujoco.MjData(m)
-    d.qpos[:], d.qvel[:] = state["qpos"], state["qvel"]
+    d.qpos[:], d.qvel[:] = qpos, qvel
     mujoco.mj_forward(m, d)
-    assert d.contact.dist[:d.ncon].min() > -0.003  # the CPU: only millimetres
     dw = mjw.put_data(m, d, nworld=1, njmax=256, nconmax=96)
     mjw.forward(mjw.put_model(m), dw)
     n = int(dw.nacon.numpy()[0])
-    assert dw.contact.dist.numpy()[:n].min() > -0.05
+    return float(d.contact.dist[:d.ncon].min()), float(dw.contact.dist.numpy()[:n].min())
+
+
+def single_hfield_model(terrain):
+    """Digit on ``terrain`` as the env built it before the floor boxes: one heightfield over the whole grid with an
+    explicit pair per robot contact geom, the stair and stone boxes through the contype filter; sleep flag off
+    (as the Warp backend)."""
+    import mujoco
+    from envs import terrain as T
+    from envs.digit import GROUND_CONTACT_GEOMS, MODEL_PATH
+    from envs.digit.task import TORSO_GEOMS
+    spec = mujoco.MjSpec.from_file(str(MODEL_PATH))
+    for pair in [p for p in spec.pairs if "floor" in (p.geomname1, p.geomname2)]:
+        spec.delete(pair)
+    spec.delete(spec.geom("floor"))
+    h = terrain.heights
+    lo, span = float(h.min()), float(h.max() - h.min())
+    ny, nx = h.shape
+    half_x, half_y = (nx - 1) * terrain.scale / 2, (ny - 1) * terrain.scale / 2
+    spec.add_hfield(name="terrain", size=[half_x, half_y, span, T.HFIELD_BASE], nrow=ny, ncol=nx,
+                    userdata=((h - lo) / span).ravel().tolist())
+    g = spec.worldbody.add_geom(name="terrain", type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname="terrain",
+                                pos=[terrain.x0 + half_x, terrain.y0 + half_y, lo])
+    g.contype = g.conaffinity = 0
+    pp = T.PAIR_PARAMS
+    fr = pp["friction"]
+    for i, b in enumerate(terrain.boxes):
+        g = spec.worldbody.add_geom(name=f"terrain-box-{i}", type=mujoco.mjtGeom.mjGEOM_BOX,
+                                    size=(b[3:] - b[:3]) / 2, pos=(b[3:] + b[:3]) / 2)
+        g.contype, g.conaffinity, g.priority, g.condim = 0, T.TERRAIN_BIT, 1, pp["condim"]
+        g.friction, g.solref = [fr[0], fr[2], fr[3]], list(pp["solref"])
+    for cg in GROUND_CONTACT_GEOMS + TORSO_GEOMS:
+        spec.add_pair(geomname1="terrain", geomname2=cg, condim=pp["condim"], friction=list(fr),
+                      solref=list(pp["solref"]))
+        spec.geom(cg).contype = int(spec.geom(cg).contype) | T.TERRAIN_BIT
+    return spec.compile()
 
 
 def test_warp_vector_env_spawns_on_the_stepping_stone_platform(warp_rough_sim):

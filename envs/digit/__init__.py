@@ -12,9 +12,10 @@ Motor qpos/dof indices: ``model.jnt_qposadr[model.actuator_trnid[:, 0]]`` / ``mo
 Terrain: the whole robot is the ``torso`` subtree of the world body, and the only contacts MuJoCo checks
 are the explicit ``<pair>``s (every geom has contype=conaffinity=0). To put the robot on other ground,
 edit ``mujoco.MjSpec.from_file(str(MODEL_PATH))``: delete the ``floor`` geom (and its pairs), add the terrain
-geoms (boxes, an hfield) to ``spec.worldbody`` and add one pair per terrain geom and geom in
-``GROUND_CONTACT_GEOMS`` (``spec.add_pair(geomname1=..., geomname2=..., condim=3, friction=[0.7, 0.7, 0.01,
-0.005, 0.005], solref=[0.005, 1])``), then ``spec.compile()``.
+geoms to ``spec.worldbody`` and let each meet the geoms of ``GROUND_CONTACT_GEOMS`` with the floor pairs'
+parameters (condim=3, friction=[0.7, 0.7, 0.01, 0.005, 0.005], solref=[0.005, 1]), by explicit pairs or by a
+contype/conaffinity bit with geom priority (``envs.terrain.add_to_spec`` does the latter), then
+``spec.compile()``.
 """
 
 from pathlib import Path

@@ -62,15 +62,14 @@ def _compile(terrain, terrain_rows, terrain_cols, terrain_seed, terrain_preset="
     spec = mujoco.MjSpec.from_file(str(MODEL_PATH))
     if terrain == "rough":
         grid = terrain_mod.generate(terrain_rows, terrain_cols, seed=terrain_seed, preset=terrain_preset)
-        terrain_mod.add_to_spec(spec, grid, contact_geoms=GROUND_CONTACT_GEOMS + TORSO_GEOMS)
-        ground_names = frozenset({"terrain"} | {f"terrain-box-{i}" for i in range(len(grid.boxes))})
+        ground_names = frozenset(terrain_mod.add_to_spec(spec, grid, contact_geoms=GROUND_CONTACT_GEOMS + TORSO_GEOMS))
     else:
         grid = None
         for g in TORSO_GEOMS:
             spec.add_pair(name=f"floor-{g}", geomname1="floor", geomname2=g,
                           **{k: list(v) if isinstance(v, tuple) else v for k, v in terrain_mod.PAIR_PARAMS.items()})
         ground_names = frozenset({"floor"})
-    # MuJoCo's sleep flag: with it on, the poses of static geoms (the world body's: floor, hfield, the ~3300 terrain
+    # MuJoCo's sleep flag: with it on, the poses of static geoms (the world body's: floor, the ~4000 terrain
     # boxes) are computed once instead of every physics step (mj_step on the rough grid 0.84 -> 0.65 ms per 20 ms
     # period, kinematics 21 -> 3 us a step, measured). The robot itself never sleeps: its tree is actuated, so MuJoCo
     # gives it the policy "auto never" (checked below and in tests/test_digit_env.py); the trajectory is unchanged.
@@ -121,7 +120,7 @@ class DigitEnv(gym.Env):
     physics); under i.i.d. action noise of std 0.1 / 0.2 / 0.3 (action scale 0.5) the median episode is 149 / 66 / 51
     steps at 2 ms vs 146 / 66 / 53 at 0.5 ms (12 seeds; ``python -m envs.digit.probes exploration --stds 0.1,0.2,0.3
     --seeds 12 --action-scale 0.5 [--source-physics]``; tests/test_digit_env.py). MuJoCo's sleep flag is on, so the
-    static geoms' poses (floor, hfield, the ~3300 terrain boxes) are computed once, not every physics step; the robot
+    static geoms' poses (floor, the ~4000 terrain geoms) are computed once, not every physics step; the robot
     never sleeps (actuated tree) and rollouts are bit-identical. Result: 1.02 ms per env step on the rough grid, 0.74
     ms on the floor (``--ratio-only``; 1.38 ms rough with the flag off). Since the task is batched for both
     backends a single env costs 1.37 / 1.07 ms and 32 envs in one process 1.08 ms per env step (rough;
@@ -538,7 +537,8 @@ class DigitEnv(gym.Env):
         m.body_mass[:] = nom["body_mass"]
         m.opt.gravity[:] = nom["gravity"]
         p = np.zeros(len(ENV_PARAM_NAMES))
-        p[0] = float(nom["pair_friction"][self._ground_pairs[0], 0])
+        p[0] = float(nom["geom_friction"][self._ground_geoms[0], 0] if self.terrain is not None
+                     else nom["pair_friction"][self._ground_pairs[0], 0])  # the nominal ground friction
         if self.randomize:
             p = task.draw_env_params(NumpyDraws(rng), 1, self.randomization_scale, self.gravity_axes)[0]
             m.pair_friction[self._ground_pairs, :2] = p[0]
