@@ -350,26 +350,38 @@ def main_warp(args):
     return 0
 
 
-def default_command_sps(tree, terrain, iterations, runs_dir):
-    """Env steps/s of ``python l2t_ppo_digit.py`` (the default command: 2 workers, 64 envs) in the source tree
-    ``tree`` on ``terrain``, over ``iterations`` PPO iterations; evaluation and checkpoints excluded (the script's
-    own final "SPS" line)."""
+def default_command_sps(tree, terrain, iterations, runs_dir, resume=None):
+    """(env steps/s, share of the wall time in ``envs.step``) of ``python l2t_ppo_digit.py`` (the default command: 2
+    workers, 64 envs) in the source tree ``tree`` on ``terrain``, over ``iterations`` PPO iterations; evaluation and
+    checkpoints excluded (the script's own final "SPS" line; the share from its last progress line)."""
     import re
     import subprocess
-    cmd = [sys.executable, "l2t_ppo_digit.py", "--terrain", terrain, "--total-timesteps", str(iterations * 64 * 24),
-           "--eval-frequency", "0", "--eval-episodes", "2", "--checkpoint-frequency", "0", "--runs-dir", runs_dir,
-           "--exp-name", "throughput"]
+    start = 0
+    extra = ["--exp-name", "throughput"]
+    if resume is not None:  # a copy of the checkpoint, so that every run starts from the same state
+        import shutil
+        from envs import checkpoint as checkpoint_file
+        folder = os.path.join(runs_dir, f"resume-{time.time_ns()}")
+        os.makedirs(folder)
+        shutil.copy(resume, os.path.join(folder, "checkpoint.pt"))
+        start = int(checkpoint_file.load(resume)["global_step"])
+        extra = ["--resume", os.path.join(folder, "checkpoint.pt")]
+    cmd = [sys.executable, "l2t_ppo_digit.py", "--terrain", terrain, "--total-timesteps",
+           str(start + iterations * 64 * 24), "--eval-frequency", "0", "--eval-episodes", "2", "--checkpoint-frequency",
+           "0", "--runs-dir", runs_dir] + extra
     out = subprocess.run(cmd, cwd=tree, capture_output=True, text=True)
     found = re.findall(r"SPS \(evaluation and checkpoints excluded\): ([0-9.]+)", out.stdout)
     if out.returncode != 0 or not found:
         raise SystemExit(f"digit_throughput.py: the default command failed in {tree}:\n{out.stdout[-2000:]}"
                          f"{out.stderr[-2000:]}")
-    return float(found[-1])
+    sim = re.findall(r"\| sim ([0-9]+)%", out.stdout)
+    return float(found[-1]), (float(sim[-1]) / 100 if sim else float("nan"))
 
 
-def compare_commits(rev, repeats, iterations):
+def compare_commits(rev, repeats, iterations, resume=None, terrains=("flat", "rough")):
     """The default command's env steps/s in a ``git worktree`` of ``rev`` and in this tree, alternating, ``repeats``
-    times each, on flat and rough ground; prints a markdown table (mean and range)."""
+    times each, on flat and rough ground (or ``terrains``), from scratch or from a copy of the checkpoint ``resume``
+    each time; prints a markdown table (mean and range)."""
     import shutil
     import subprocess
     import tempfile
@@ -382,16 +394,17 @@ def compare_commits(rev, repeats, iterations):
         print(f"CPU cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
               f"{rev} = {sha} against this tree; {iterations} iterations a run, {repeats} repeats, alternating")
         sps = {}
-        for terrain in ("flat", "rough"):
+        for terrain in terrains:
             for k in range(repeats):
                 for name, tree in (("before", old), ("this tree", ROOT)):
-                    value = default_command_sps(tree, terrain, iterations, os.path.join(tmp, "runs"))
+                    value, sim = default_command_sps(tree, terrain, iterations, os.path.join(tmp, "runs"), resume)
                     sps.setdefault((terrain, name), []).append(value)
-                    print(f"  {terrain}, {name}, repeat {k + 1}: {value:.0f} env steps/s", flush=True)
+                    print(f"  {terrain}, {name}, repeat {k + 1}: {value:.0f} env steps/s, {sim:.0%} of the time in "
+                          "envs.step", flush=True)
         print()
         print(f"| terrain | {rev} ({sha}) | this tree | speed-up |")
         print("|---|---:|---:|---:|")
-        for terrain in ("flat", "rough"):
+        for terrain in terrains:
             a, b = sps[terrain, "before"], sps[terrain, "this tree"]
             print(f"| {terrain} | {np.mean(a):.0f} ({min(a):.0f}-{max(a):.0f}) | {np.mean(b):.0f} ({min(b):.0f}-"
                   f"{max(b):.0f}) | {np.mean(b) / np.mean(a):.2f}x |")
@@ -427,11 +440,16 @@ def main():
                         help="the default training command's env steps/s here against a git worktree of REV")
     parser.add_argument("--repeats", type=int, default=3, help="--compare-with: alternating repeats per tree")
     parser.add_argument("--iterations", type=int, default=20, help="--compare-with: PPO iterations a run")
+    parser.add_argument("--resume-from", metavar="CKPT", default=None,
+                        help="--compare-with: every run resumes a copy of this training checkpoint (rough ground only)")
     args = parser.parse_args()
     if args.compare_with is not None:
         if args.repeats < 1 or args.iterations < 2:
             parser.error("--repeats must be >= 1 and --iterations >= 2")
-        return compare_commits(args.compare_with, args.repeats, args.iterations)
+        if args.resume_from is not None and not os.path.isfile(args.resume_from):
+            parser.error(f"--resume-from: no file '{args.resume_from}'")
+        return compare_commits(args.compare_with, args.repeats, args.iterations, args.resume_from,
+                               ("rough",) if args.resume_from else ("flat", "rough"))
     if args.backend == "warp":
         if args.num_envs < 1 or args.warp_steps < 1:
             parser.error("--num-envs and --warp-steps must be >= 1")
