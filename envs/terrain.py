@@ -354,8 +354,7 @@ def ground_pieces(terrain):
     per = int(round(TILE_SIZE / s))
     floors, patches = [], []
     for c in range(terrain.num_cols):
-        run = None  # (kind, value, first row)
-        tiles = []
+        tiles = []  # (kind, floor height or None, first hfield sample x, y) per row
         for r in range(terrain.num_rows):
             cx, cy = terrain.origins[r, c, :2]
             ix = int(round((cx - TILE_SIZE / 2 - terrain.x0) / s))
