@@ -112,8 +112,8 @@ class Args:
     """the critic's learning rate (its own Adam, fixed; rsl_rl shares the actor's adaptive rate)"""
     lr_schedule: str = "adaptive"
     """`adaptive` (rsl_rl: divide/multiply the lr by 1.5 when the teacher's KL leaves [kl/2, 2 kl]) or `fixed`"""
-    desired_kl: float = 0.01
-    """the KL target of the adaptive learning rate"""
+    desired_kl: float = 0.05
+    """the KL target of the adaptive learning rate (rsl_rl: 0.01)"""
     update_epochs: int = 5
     """PPO epochs over each rollout"""
     num_minibatches: int = 4
