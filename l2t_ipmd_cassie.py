@@ -3,7 +3,7 @@
 # observation o, trained in ONE loop from the teacher's replay buffer, with a noise curriculum.
 # Read next to "Learn to Teach" (paper 1, Wu et al.): section 3.2.2, Algorithm 3, Eqs. (2)-(8), section 4.2,
 # Tables 1 and 4. The file reads top to bottom: flags, envs, networks, buffers, the losses (critic, Eq. 2, Eqs. 3-6,
-# Eqs. 7-8), the training loop with every update in view, and last the plumbing (argument checks, checkpoints).
+# Eqs. 7-8), the training loop (rollout, update, log) with every update in view, and last the plumbing.
 # `--reward-mode imitation` is the first row of Table 1 instead: L2T-RL on the env's imitation reward (Eq. 9).
 import copy
 import math
@@ -48,9 +48,9 @@ class Args:
     cuda: bool = True
     """if toggled, cuda is used when available"""
     torch_threads: int = 0
-    """number of torch CPU threads; 0 keeps torch's default. Runs repeat exactly only at a fixed count"""
+    """number of torch CPU threads (0: torch's default); runs repeat exactly only at a fixed count"""
     capture_video: bool = False
-    """record one student evaluation episode per evaluation to `runs/{run_name}/videos` (needs moviepy; headless: MUJOCO_GL=egl)"""
+    """record one student evaluation episode per evaluation to `runs/{run_name}/videos` (MUJOCO_GL=egl)"""
     save_model: bool = False
     """save the final policies, critic and reward networks to `runs/{run_name}/{exp_name}.cleanrl_model`"""
     runs_dir: str = "runs"
@@ -58,17 +58,17 @@ class Args:
 
     # Environment and noise (paper 1, section 4.2.1: alpha = 0.1 on Cassie)
     env_id: str = "l2t/Cassie-v1"
-    """the id of the environment (the envs' CASSIE_NOISY_MASK is used when it is a Cassie env)"""
+    """the id of the environment (a Cassie env gets noise on its robot measurements only)"""
     alpha: float = 0.1
     """target noise scale alpha in [0, 1] of the student's observation; evaluation always uses it"""
     noise: str = "uniform"
-    """noise model: `uniform` (the paper's: o = s + alpha*eps, eps_i ~ U[-|s_i|, |s_i|]) or `gaussian` (o = s + N(0, alpha^2))"""
+    """`uniform` (the paper's: o = s + alpha*eps, eps_i ~ U[-|s_i|, |s_i|]) or `gaussian` (o = s + N(0, alpha^2))"""
     num_envs: int = 8
-    """number of parallel environments (one vector step = num_envs transitions)"""
+    """number of parallel environments (the authors: 24)"""
     updates_per_step: float = 1.0
-    """gradient steps per vector step (each on a fresh minibatch); fractions allowed: 0.25 = one every 4 vector steps. The update-to-data ratio is updates_per_step / num_envs (the authors': --num-envs 24 --updates-per-step 1, one gradient step per 24 transitions). Defaults 8 x 1: best per wall-clock minute in 290 s probes here (data/README.md)"""
+    """gradient steps per vector step, fractions allowed (the authors: 1 per 24 transitions)"""
     min_reward: Optional[float] = None
-    """end training episodes when the env's step reward falls below this (the Cassie env's `min_reward`; the authors used 0.3); None: the env's default. Evaluation always uses the env's default"""
+    """end training episodes when the step reward falls below this (None: the env's default; the authors: 0.3)"""
 
     # Noise curriculum (section 3.2.2, Table 4)
     curriculum: bool = True
@@ -80,17 +80,15 @@ class Args:
 
     # Rewards: learned (IPMD, L2T-IRL) or the env's imitation reward (L2T-RL)
     reward_mode: str = "irl"
-    """`irl`: the teacher learns only from the learned reward r_t(s, a) (the env's reward is only logged); `imitation`: from the env's Eq. (9) reward"""
+    """`irl`: the teacher learns from the learned reward r_t(s, a); `imitation`: from the env's Eq. (9) reward"""
     expert_path: Optional[str] = DEFAULT_EXPERT
-    """expert demonstration file (envs/demos.py format); needed by `irl`; with `imitation` only the reference return"""
+    """expert demonstration file (envs/demos.py format); `irl` needs it, `imitation` takes only its return"""
     reward_lr: float = 3e-4
     """the learning rate of the reward networks (teacher's r_t and student's r_s)"""
     reward_reg: float = 0.5
-    """psi(r) = reward_reg * (E_agent[r^2] + E_expert[r^2]): bounds the learned reward to about +-1/(2 reward_reg)"""
+    """weight c of psi(r) = c (E_agent[r^2] + E_expert[r^2]) (the authors: 0.05 x a non-squared norm)"""
     reward_grad_penalty: float = 1.0
-    """psi also holds reward_grad_penalty * E[||grad_(s,a) r||^2] at points between agent and expert samples: a smooth reward that still ranks agent states by closeness to the expert's (0: off)"""
-    student_reward: bool = True
-    """train and log the student's reward estimate r_s(o, a) of Eq. (8) in `irl` mode with a student (it drives nothing: a diagnostic; `--no-student-reward` saves its cost)"""
+    """weight of psi's E||grad_(s,a) r||^2 between agent and expert samples (0: off, as the paper)"""
 
     # Teacher: IPMD on the SAC backbone
     total_timesteps: int = 2_000_000
@@ -98,41 +96,41 @@ class Args:
     buffer_size: int = 1_000_000
     """the replay memory buffer size"""
     gamma: float = 1.0
-    """1.0: the average-reward criterion of IPMD (rho = minibatch mean of the regularised reward); < 1: discounted"""
+    """1.0: IPMD's average-reward criterion; < 1: SAC's discounted target"""
     tau: float = 0.005
     """target smoothing coefficient"""
     batch_size: int = 256
-    """the batch size sampled from the replay memory (and from the expert data), shared by teacher and student"""
+    """the batch size sampled from the replay memory and the expert data, shared by teacher and student"""
     learning_starts: int = 10_000
     """environment steps of uniformly random actions before learning starts"""
     policy_lr: float = 3e-4
     """the learning rate of the teacher's actor"""
     q_lr: float = 1e-3
-    """the learning rate of the teacher's critic"""
+    """the learning rate of the teacher's critic and temperature"""
     policy_frequency: int = 2
-    """actor updates are delayed: `policy_frequency` of them every `policy_frequency` steps (TD3's delay)"""
+    """`policy_frequency` delayed actor updates every `policy_frequency` gradient steps (TD3's delay)"""
     target_network_frequency: int = 1
-    """the frequency of Polyak updates of the target critic"""
+    """the frequency of Polyak updates of the target critic, in gradient steps"""
     ent_coef: float = 0.2
-    """the entropy temperature of the teacher when not autotuned (autotuning starts at 1.0)"""
+    """the teacher's entropy temperature when not autotuned (autotuning starts at 1.0)"""
     autotune: bool = True
     """automatic tuning of the entropy temperature towards entropy -dim(A)"""
     hidden_dim: int = 256
     """width of the two hidden layers of every network"""
     policy_update: str = "sac"
-    """Eq. (2): `sac` (SAC's policy step, what the authors ran) or `md` (adds md_coef * KL(pi_old || pi) to a policy frozen every md_period actor updates)"""
+    """Eq. (2): `sac` (SAC's step, what the authors ran) or `md` (adds the KL to a periodically frozen policy)"""
     md_coef: float = 1.0
     """weight 1/beta of the KL proximity term of `--policy-update md`"""
     md_period: int = 1_000
-    """actor updates between two refreshes of the previous policy pi_old of `--policy-update md`"""
+    """actor updates between two refreshes of the frozen policy pi_old of `--policy-update md`"""
 
     # Student (paper 1, Eqs. 3-6, Alg. 3)
     student_loss: str = "l1+asym"
-    """one of l1, l2, kl, asym, l1+asym, l2+asym, or none (teacher alone)"""
+    """l1, l2, kl, asym, l1+asym or l2+asym, or none (teacher alone)"""
     student_lr: float = 3e-4
     """the learning rate of the student's actor"""
     bc_coef: float = 1.0
-    """weight of the BC term (l1/l2/kl) in the student loss; Eq. (6) is the plain sum, weight 1"""
+    """weight of the BC term (l1/l2/kl) in the student loss (Eq. 6: 1)"""
 
     # Evaluation, logging, checkpoints, expert files
     eval_frequency: int = 20_000
@@ -150,12 +148,11 @@ class Args:
     resume: Optional[str] = None
     """path of a checkpoint.pt to continue from (same flags; `--total-timesteps` may be raised)"""
     save_expert: Optional[str] = None
-    """write a demonstration file here: deterministic rollouts of the best-evaluated teacher after training (or of --expert-checkpoint's)"""
+    """write deterministic rollouts of the best-evaluated teacher here as a demonstration file, after training"""
     expert_episodes: int = 1
     """episodes rolled out by --save-expert"""
     expert_checkpoint: Optional[str] = None
     """with --save-expert: roll out the best teacher of this checkpoint.pt instead of training"""
-
 
 def noisy_mask(env_id):
     """Which state entries get noise: the Cassie env's robot measurements (its clock stays clean), else all."""
@@ -213,12 +210,15 @@ class Actor(nn.Module):
 
     @torch.no_grad()
     def act(self, x):
-        """The deterministic action tanh(mean), used in evaluation, expert rollouts and deployment."""
+        """The deterministic action tanh(mean), used in evaluation and deployment."""
         return torch.tanh(self(x)[0])
 
 
 class TwinQ(nn.Module):
-    """The two critics Q_1, Q_2 as ONE batched network: weights of shape (2, in, out) applied with baddbmm."""
+    """The two critics Q_1, Q_2 as ONE batched network: weights of shape (2, in, out) applied with baddbmm.
+
+    Mathematically two independent MLPs; computing them together halves the number of small ops per update.
+    """
 
     def __init__(self, in_dim: int, hidden: int, n: int = 2):
         super().__init__()
@@ -234,11 +234,12 @@ class TwinQ(nn.Module):
     def forward(self, state, action, detach_params: bool = False):
         """Q_j(s, a) for j = 1..n, shape (n, batch). `detach_params`: gradients reach the inputs only."""
         x = torch.cat([state, action], -1).expand(self.n, -1, -1)
+        last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             if detach_params:
                 w, b = w.detach(), b.detach()
             x = torch.baddbmm(b, x, w)
-            if i < len(self.weights) - 1:
+            if i < last:
                 x = F.relu(x)
         return x.squeeze(-1)
 
@@ -355,13 +356,18 @@ def mirror_descent_kl(old_teacher, state, mean, log_std):
     return gaussian_kl(mean_old, log_std_old, mean, log_std).mean()
 
 
-# ALGO LOGIC: the student's loss, Eqs. (3)-(6), as in l2t_sac_mujoco.py (mean actions; the reasons are there)
+# ALGO LOGIC: the student's loss, Eqs. (3)-(6): the same code as l2t_sac_mujoco.py's (tests/test_identical_blocks.py)
 def student_loss(kind, student_out, teacher_mean, teacher_log_std, q_s, ent_coef, bc_coef=1.0):
     """L_s = bc_coef * L_BC + L_Asym (Eq. 6); returns (L_s, L_BC, L_Asym).
 
     student_out = (log-prob of the student's sampled action a_s, mean, log-std), all on the NOISY o;
-    teacher_mean, teacher_log_std: the teacher's on the clean s (detached); q_s = min_j Q_j(s, a_s), the teacher's
-    critic on the CLEAN s (None unless `kind` has asym)."""
+    teacher_mean, teacher_log_std: the teacher's on the clean s (detached: a fixed target);
+    q_s = min_j Q_j(s, a_s): the TEACHER's critic scoring a_s on the CLEAN s (None unless `kind` has asym).
+    Eq. (3) compares the two MEAN actions, tanh(mean), not sampled ones: the mean is what both execute at
+    evaluation; a sampled target adds the teacher's exploration noise, and an L2 between two samples also pays
+    the student for shrinking its own std. l1: the L1 norm over action dimensions, l2: the squared L2 norm,
+    both averaged over the batch.
+    """
     log_prob_s, mean_s, log_std_s = student_out
     zero = torch.zeros((), device=mean_s.device)
     if kind.startswith("l1"):  # Eq. (3), L1
@@ -372,7 +378,8 @@ def student_loss(kind, student_out, teacher_mean, teacher_log_std, q_s, ent_coef
         bc = gaussian_kl(mean_s, log_std_s, teacher_mean, teacher_log_std).mean()
     else:  # `asym` alone
         bc = zero
-    # Eq. (5): the student's action on the noisy o scored by the teacher's critic on the clean s
+    # Eq. (5): the student's action on the noisy o scored by the teacher's critic on the clean s, with the teacher's
+    # temperature (the KL to the previous student becomes SAC's entropy term)
     asym = (ent_coef * log_prob_s - q_s).mean() if kind.endswith("asym") else zero
     return bc_coef * bc + asym, bc, asym
 
@@ -501,15 +508,13 @@ def train(args: Args, session):
         return None
 
     demos = load_expert(args, state_dim, action_dim)
-    expert_return = None
     if demos is not None:
         s_e, a_e, _, _, _ = demos.transitions()
         expert = ExpertBuffer(s_e, a_e, device)
-        expert_return = float(np.mean([e.rewards.sum() for e in demos.episodes]))
     use_irl = args.reward_mode == "irl"
     use_student, use_asym = args.student_loss != "none", args.student_loss.endswith("asym")
     # r_s only where it means something: L2T-IRL with a student (in `imitation` mode nothing would use it)
-    use_student_reward = args.student_reward and use_irl and use_student and demos is not None
+    use_student_reward = use_irl and use_student
 
     student = Actor(state_dim, action_dim, args.hidden_dim).to(device)  # pi_s(a|o): noisy observation
     critic = TwinQ(state_dim + action_dim, args.hidden_dim).to(device)  # the teacher's Q_1, Q_2 on (s, a)
@@ -538,135 +543,38 @@ def train(args: Args, session):
                "reward_t_optimizer": reward_t_optimizer, "reward_s_optimizer": reward_s_optimizer,
                "ent_optimizer": ent_optimizer}
 
-    # counters (all resumed): env steps, actor updates, gradient steps done, vector steps since learning started
-    count = {"global_step": 0, "actor_updates": 0, "gradient_steps": 0, "train_vector_steps": 0}
-    best = {"return": -math.inf, "teacher": None, "step": -1}  # the best-evaluated teacher, for --save-expert
-    train_from = args.learning_starts
-    if ckpt is not None:  # networks, optimisers, temperature, counters, RNG states, best teacher, buffer if saved
-        train_from = restore(ckpt, args, modules, old_teacher, rb, log_ent_coef, count, best, state_dim, action_dim)
-        run_dir = os.path.dirname(os.path.abspath(args.resume))
-        checkpoint_file.remove_stale_temps_in(run_dir)  # left by a run killed while writing
-    else:  # a new folder of its own, locked while this run lives
-        run_dir = make_run_dir(args, envs)
-        session.lock(run_dir)
-    global_step, actor_updates = count["global_step"], count["actor_updates"]
-    gradient_steps, train_vector_steps = count["gradient_steps"], count["train_vector_steps"]
-    ckpt_path = os.path.join(run_dir, "checkpoint.pt")
-    writer = checkpoint_file.open_writer(run_dir, args, global_step)
-    saved_step = [None]  # the step of the last checkpoint.pt written
+    # the run's folder, writer, progress line, counters, checkpoints, evaluations and best teacher; --resume restores
+    # everything above into these objects
+    run = Run(args, session, envs, ckpt, modules, old_teacher, rb, log_ent_coef, device, demos)
 
-    def checkpoint(path, with_optim=True):
-        state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id, "state_dim": state_dim,
-                 "action_dim": action_dim, "hidden_dim": args.hidden_dim, "student_loss": args.student_loss,
-                 "reward_mode": args.reward_mode, "global_step": global_step, "actor_updates": actor_updates,
-                 "gradient_steps": gradient_steps, "train_vector_steps": train_vector_steps,
-                 "best_return": best["return"], "best_teacher": best["teacher"], "best_step": best["step"],
-                 "expert_return": expert_return,
-                 **{k: modules[k].state_dict() for k in ("teacher", "student", "critic", "reward_t", "reward_s")}}
-        if with_optim:
-            state.update({k: m.state_dict() for k, m in modules.items()})
-            state.update(log_ent_coef=log_ent_coef.detach().cpu(),
-                         old_teacher=None if old_teacher is None else old_teacher.state_dict(),
-                         buffer=rb.state_dict() if args.checkpoint_buffer else None,
-                         rng=checkpoint_file.rng_state())
-        try:
-            checkpoint_file.save(state, path)
-        except checkpoint_file.WriteError as e:  # disk full, I/O error: one line; the previous file is kept
-            fail(str(e))
-        if path == ckpt_path:
-            saved_step[0] = global_step
-
-    def stop_if_nonfinite(stats):
-        """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
-        if not torch.isfinite(torch.stack(list(stats.values()))).all():
-            checkpoint_file.stop_nonfinite(os.path.basename(__file__), stats, global_step, run_dir, ckpt_path,
-                                           checkpoint)
-
-    def run_evaluation():
-        seed = args.seed + 10_000  # the same eval episodes every time, so points of the curve are comparable
-        teacher_fns = [make_env(args.env_id, 0.0, args.noise, seed + i) for i in range(args.eval_episodes)]
-        gait = {}
-        ret, length = evaluate(teacher, "state", teacher_fns, seed, device, gait)  # teacher: clean state
-        writer.add_scalar("eval/teacher_return", ret.mean(), global_step)
-        writer.add_scalar("eval/teacher_length", length.mean(), global_step)
-        writer.add_scalar("eval/teacher_min_length", length.min(), global_step)
-        progress.evaluation("teacher", ret.mean(), length.mean())
-        line = f"  eval at step {global_step}: teacher {ret.mean():.1f} (length {length.mean():.0f}, min {length.min()})"
-        if args.env_id.startswith("l2t/Cassie"):
-            for k in ("speed", "height", "drift"):
-                writer.add_scalar(f"eval/teacher_{k}", gait[k].mean(), global_step)
-            line += (f", speed {gait['speed'].mean():.2f} m/s, height {gait['height'].mean():.2f} m, "
-                     f"drift {gait['drift'].mean():.2f} m")
-        if ret.mean() > best["return"]:
-            best["return"], best["step"] = float(ret.mean()), global_step
-            best["teacher"] = {k: v.detach().clone() for k, v in teacher.state_dict().items()}
-        if use_student:  # the student always at the TARGET alpha, whatever the curriculum trains with
-            video = os.path.join(run_dir, "videos")
-            student_fns = [make_env(args.env_id, args.alpha, args.noise, seed + i, args.capture_video and i == 0,
-                                    video, f"student-step{global_step}") for i in range(args.eval_episodes)]
-            ret, length = evaluate(student, "observation", student_fns, seed, device)
-            writer.add_scalar("eval/student_return", ret.mean(), global_step)
-            writer.add_scalar("eval/student_length", length.mean(), global_step)
-            progress.evaluation("student", ret.mean(), length.mean())
-            line += f"; student {ret.mean():.1f} (length {length.mean():.0f})"
-        if expert_return is not None:  # the demonstrations' own return, as a reference line
-            writer.add_scalar("eval/expert_return", expert_return, global_step)
-        print(line + f"; {gradient_steps} gradient steps", flush=True)
-        progress.update(global_step, force=True)
-
-    def apply_curriculum():
-        """Set the training noise in EVERY sub-env (set_noise_alpha reads it back from each) and log what they use."""
-        value = curriculum_alpha(global_step, args.total_timesteps, args.alpha, args.curriculum_fraction,
-                                 args.curriculum)
-        set_noise_alpha(envs, value)
-        seen = get_noise_alpha(envs)
-        writer.add_scalar("charts/noise_alpha", min(seen), global_step)
-        writer.add_scalar("charts/noise_alpha_max", max(seen), global_step)
-        return value
-
-    last_checkpoint = time.time()
     # TRY NOT TO MODIFY: start the game
-    obs, _ = envs.reset(seed=args.seed + global_step)
-    alpha_now = apply_curriculum()
-    # a line every 20 s (returns, evaluation, steps/s, time left); its clock leaves evaluation and checkpoints out
-    progress = Progress(args.total_timesteps, global_step)
-    sps_mark, learn_start = progress.mark(global_step), None  # the TensorBoard SPS window; when updates began
+    obs, _ = envs.reset(seed=args.seed + run.global_step)
+    alpha_now = run.apply_curriculum()
     stats = {}
-    while global_step < args.total_timesteps:
-        # ALGO LOGIC: only the teacher acts, on the clean state; the student never adds samples (Alg. 3)
-        if global_step < args.learning_starts:
+    while run.global_step < args.total_timesteps:
+        # ALGO LOGIC: rollout: only the teacher acts, on the clean state; the student never adds samples (Alg. 3)
+        if run.global_step < args.learning_starts:
             actions = np.random.uniform(-1.0, 1.0, size=(args.num_envs, action_dim)).astype(np.float32)
         else:
             with torch.no_grad():
                 actions = teacher.sample(torch.as_tensor(obs["state"], dtype=torch.float32, device=device))[0]
             actions = actions.cpu().numpy()
-
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-        global_step += args.num_envs
-        if "final_info" in infos and "episode" in infos["final_info"]:
-            # the env's imitation reward: the teacher's training signal in `imitation` mode, only logged in `irl`
-            for i in np.flatnonzero(infos["final_info"]["_episode"]):
-                ret, length = infos["final_info"]["episode"]["r"][i], infos["final_info"]["episode"]["l"][i]
-                writer.add_scalar("charts/episodic_return", ret, global_step)
-                writer.add_scalar("charts/episodic_length", length, global_step)
-                progress.episode(ret, length)
-
-        real_next = {k: v.copy() for k, v in next_obs.items()}
-        for i in np.flatnonzero(infos.get("_final_obs", ())):
-            for k in real_next:
-                real_next[k][i] = infos["final_obs"][i][k]
+        run.global_step += args.num_envs
+        run.log_episodes(infos)  # the env's imitation reward: the training signal in `imitation` mode, logged in `irl`
+        real_next = real_next_observation(next_obs, infos)
         rb.add(obs["state"], obs["observation"], actions, rewards, real_next["state"], real_next["observation"],
                terminations.astype(np.float32))
         obs = next_obs
 
-        # ALGO LOGIC: training (Alg. 3: one minibatch per gradient step, shared by critic, reward nets, actors)
-        if global_step > train_from:
-            learn_start = learn_start or progress.mark(global_step)
-            train_vector_steps += 1
+        # ALGO LOGIC: update (Alg. 3: one minibatch per gradient step, shared by critic, reward nets, actors)
+        if run.global_step > run.train_from:
+            run.learning_started()
+            run.train_vector_steps += 1
             # --updates-per-step: gradient steps due after this many vector steps, minus those done (exact on resume)
-            due = math.floor(train_vector_steps * args.updates_per_step + 1e-9)
-            while gradient_steps < due:
-                gradient_steps += 1
+            due = math.floor(run.train_vector_steps * args.updates_per_step + 1e-9)
+            while run.gradient_steps < due:
+                run.gradient_steps += 1
                 data = rb.sample(args.batch_size)
 
                 # Alg. 3's critic: Q(s, a) = r - rho + E[Q(s', a')], with r the LEARNED r_t(s, a) in L2T-IRL
@@ -680,12 +588,12 @@ def train(args: Args, session):
                                                      log_ent_coef.exp().detach(), args.gamma)
                 stats.update(qf_loss=qf_loss.detach(), qf1_values=q_values[0].mean().detach(),
                              qf2_values=q_values[1].mean().detach(), rho=rho)
-                stop_if_nonfinite(stats)
+                run.stop_if_nonfinite(stats)
                 q_optimizer.zero_grad(set_to_none=True)
                 qf_loss.backward()
                 q_optimizer.step()
 
-                if gradient_steps % args.policy_frequency == 0:
+                if run.gradient_steps % args.policy_frequency == 0:
                     for _ in range(args.policy_frequency):  # delayed updates, compensated (CleanRL / TD3)
                         ent_coef = log_ent_coef.exp().detach()
                         action_t, log_prob_t, mean_t, log_std_t = teacher.sample(data["state"])
@@ -717,14 +625,14 @@ def train(args: Args, session):
                             loss = loss + loss_s
                             stats.update(student_bc_loss=bc.detach(), student_asym_loss=asym.detach(),
                                          imitation_gap=(torch.tanh(mean_s) - torch.tanh(mean_t)).abs().mean().detach())
-                        stop_if_nonfinite(stats)
+                        run.stop_if_nonfinite(stats)
                         for optimizer in actor_optimizers:
                             optimizer.zero_grad(set_to_none=True)
                         loss.backward()  # the three losses share no parameters: each gets its own gradient
                         for optimizer in actor_optimizers:
                             optimizer.step()
-                        actor_updates += 1
-                        if old_teacher is not None and actor_updates % args.md_period == 0:
+                        run.actor_updates += 1
+                        if old_teacher is not None and run.actor_updates % args.md_period == 0:
                             old_teacher.load_state_dict(teacher.state_dict())  # next mirror-descent iteration
 
                 if reward_optimizers:
@@ -748,80 +656,30 @@ def train(args: Args, session):
                         loss = loss + loss_r
                         stats.update(student_reward_loss=loss_r.detach(), student_reward_gap=gap,
                                      student_learned_reward_agent=r_agent)
-                    stop_if_nonfinite(stats)
+                    run.stop_if_nonfinite(stats)
                     for optimizer in reward_optimizers:
                         optimizer.zero_grad(set_to_none=True)
                     loss.backward()  # the two reward nets share no parameters
                     for optimizer in reward_optimizers:
                         optimizer.step()
 
-                if gradient_steps % args.target_network_frequency == 0:
+                if run.gradient_steps % args.target_network_frequency == 0:
                     with torch.no_grad():  # Polyak averaging of the target critic
                         for p_target, p in zip(target_critic.parameters(), critic.parameters()):
                             p_target.lerp_(p, args.tau)
 
-            if global_step % args.log_frequency < args.num_envs and "actor_loss" in stats:
-                for name, value in zip(stats, torch.stack(list(stats.values())).tolist()):
-                    writer.add_scalar(f"losses/{name}", value, global_step)
-                writer.add_scalar("charts/gradient_steps", gradient_steps, global_step)
-                writer.add_scalar("charts/SPS", progress.rate(sps_mark, global_step), global_step)
-                sps_mark = progress.mark(global_step)
-        progress.update(global_step, extra=f"noise alpha {alpha_now:.3f}")
-
-        with progress.pause():
-            if global_step % args.curriculum_interval < args.num_envs:
-                alpha_now = apply_curriculum()
-            if args.eval_frequency > 0 and global_step % args.eval_frequency < args.num_envs:
-                run_evaluation()
-            if (args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < args.num_envs) or (
-                    args.checkpoint_minutes > 0 and time.time() - last_checkpoint >= 60 * args.checkpoint_minutes):
-                checkpoint(ckpt_path)
-                last_checkpoint = time.time()
-                print(f"checkpoint at global_step={global_step} written to {ckpt_path}", flush=True)
-        if session.stop_requested:  # SIGINT / SIGTERM: this step is done; its checkpoint follows
+        # log: losses and SPS every --log-frequency steps; the noise curriculum (section 3.2.2) every
+        # --curriculum-interval steps; the progress line; evaluation and checkpoint when due
+        run.log_losses(stats)
+        if run.global_step % args.curriculum_interval < args.num_envs:
+            alpha_now = run.apply_curriculum()
+        if run.end_step():  # SIGINT / SIGTERM: this step is done; its checkpoint follows
             break
-
-    def close():
-        envs.close()
-        writer.close()
-
-    if learn_start is not None:
-        print(f"SPS after learning starts (evaluation and checkpoints excluded): "
-              f"{progress.rate(learn_start, global_step):.1f}")
-    # the trained state first, before anything after training that can fail (evaluation, video, files)
-    if saved_step[0] != global_step:
-        checkpoint(ckpt_path)
-    if session.stop_requested:
-        close()
-        session.exit_stopped(f"global_step={global_step}", ckpt_path, resume_hint(args, ckpt_path, global_step))
-    try:
-        if args.eval_frequency == 0 or global_step % args.eval_frequency >= args.num_envs:
-            run_evaluation()  # always end with an evaluation
-            if best["step"] == global_step:  # a new best teacher: the checkpoint keeps it too
-                checkpoint(ckpt_path)
-    except Exception as e:
-        close()
-        fail(f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
-             f"{ckpt_path}")
-    if args.save_model:
-        model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
-        checkpoint(model_path, with_optim=False)
-        print(f"model saved to {model_path}")
-    if args.save_expert is not None:
-        if best["teacher"] is not None:
-            teacher.load_state_dict(best["teacher"])
-        try:
-            write_expert(args, teacher, device,
-                         f"the best teacher (step {best['step']}, eval return {best['return']:.1f})")
-        except Exception as e:
-            close()
-            fail(f"--save-expert: the rollouts failed ({type(e).__name__}: {first_line(e)}); the trained run is "
-                 f"saved in {ckpt_path}")
-    close()
-    return run_dir
+    return run.finish()
 
 
-# Plumbing: argument checks, files, envs that fail in one line, checkpoints and resume. Not the algorithm.
+# Plumbing: the run (folder, logging, evaluation, checkpoints: `Run`), argument checks, files, envs that fail in
+# one line, resume. Not the algorithm.
 def fail(message: str):
     """Stop with a one-line error on stderr and exit status 1, no traceback."""
     raise SystemExit(f"{os.path.basename(__file__)}: error: {message}")
@@ -830,6 +688,206 @@ def fail(message: str):
 def first_line(error: Exception) -> str:
     lines = str(error).strip().splitlines()
     return lines[0] if lines else ""
+
+
+def real_next_observation(next_obs, infos):
+    """With SAME_STEP autoreset, an env whose episode ended returns the next episode's first observation;
+    its transition must end in the real last observation, infos["final_obs"]."""
+    real_next = {k: v.copy() for k, v in next_obs.items()}
+    for i in np.flatnonzero(infos.get("_final_obs", ())):
+        for k in real_next:
+            real_next[k][i] = infos["final_obs"][i][k]
+    return real_next
+
+
+class Run:
+    """One run's folder, TensorBoard writer, progress line, counters, checkpoints, evaluations and best teacher.
+
+    Counters (all resumed): env steps, actor updates, gradient steps done, vector steps since learning started. A new
+    run gets a folder of its own, locked while it lives; `--resume` restores the networks, optimisers, temperature,
+    counters, RNG states, best teacher and (if saved) the buffer, and continues in the checkpoint's folder."""
+
+    def __init__(self, args: Args, session, envs, ckpt, modules, old_teacher, rb, log_ent_coef, device, demos):
+        self.args, self.session, self.envs, self.device = args, session, envs, device
+        self.modules, self.old_teacher, self.rb, self.log_ent_coef = modules, old_teacher, rb, log_ent_coef
+        self.state_dim = envs.single_observation_space["state"].shape[0]
+        self.action_dim = envs.single_action_space.shape[0]
+        # the demonstrations' own return, a reference line
+        self.expert_return = None if demos is None else float(np.mean([e.rewards.sum() for e in demos.episodes]))
+        self.global_step = self.actor_updates = self.gradient_steps = self.train_vector_steps = 0
+        self.best_return, self.best_teacher, self.best_step = -math.inf, None, -1  # for --save-expert
+        self.train_from = args.learning_starts
+        if ckpt is not None:
+            self.train_from = restore(ckpt, args, self)
+            self.run_dir = os.path.dirname(os.path.abspath(args.resume))
+            checkpoint_file.remove_stale_temps_in(self.run_dir)  # left by a run killed while writing
+        else:
+            self.run_dir = make_run_dir(args, envs)
+            session.lock(self.run_dir)
+        self.ckpt_path = os.path.join(self.run_dir, "checkpoint.pt")
+        self.writer = checkpoint_file.open_writer(self.run_dir, args, self.global_step)
+        self.saved_step = None  # the step of the last checkpoint.pt written
+        self.last_checkpoint = time.time()
+        self.alpha = None  # the training noise the sub-envs use now
+        # a line every 20 s (returns, evaluation, steps/s, time left); its clock leaves evaluation and checkpoints out
+        self.progress = Progress(args.total_timesteps, self.global_step)
+        self.sps_mark, self.learn_start = self.progress.mark(self.global_step), None  # SPS window; updates began
+
+    def checkpoint(self, path=None, with_optim=True):
+        """checkpoint.pt (or `path`): networks and counters, and with_optim optimisers, temperature, buffer, RNG."""
+        args, path = self.args, path or self.ckpt_path
+        state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id, "state_dim": self.state_dim,
+                 "action_dim": self.action_dim, "hidden_dim": args.hidden_dim, "student_loss": args.student_loss,
+                 "reward_mode": args.reward_mode, "global_step": self.global_step, "actor_updates": self.actor_updates,
+                 "gradient_steps": self.gradient_steps, "train_vector_steps": self.train_vector_steps,
+                 "best_return": self.best_return, "best_teacher": self.best_teacher, "best_step": self.best_step,
+                 "expert_return": self.expert_return,
+                 **{k: self.modules[k].state_dict() for k in ("teacher", "student", "critic", "reward_t", "reward_s")}}
+        if with_optim:
+            state.update({k: m.state_dict() for k, m in self.modules.items()})
+            state.update(log_ent_coef=self.log_ent_coef.detach().cpu(),
+                         old_teacher=None if self.old_teacher is None else self.old_teacher.state_dict(),
+                         buffer=self.rb.state_dict() if args.checkpoint_buffer else None,
+                         rng=checkpoint_file.rng_state())
+        try:
+            checkpoint_file.save(state, path)
+        except checkpoint_file.WriteError as e:  # disk full, I/O error: one line; the previous file is kept
+            fail(str(e))
+        if path == self.ckpt_path:
+            self.saved_step = self.global_step
+
+    def stop_if_nonfinite(self, stats):
+        """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
+        if not torch.isfinite(torch.stack(list(stats.values()))).all():
+            checkpoint_file.stop_nonfinite(os.path.basename(__file__), stats, self.global_step, self.run_dir,
+                                           self.ckpt_path, self.checkpoint)
+
+    def log_episodes(self, infos):
+        """The training episodes that ended in this step (the teacher's, the only agent that acts)."""
+        if "final_info" in infos and "episode" in infos["final_info"]:
+            for i in np.flatnonzero(infos["final_info"]["_episode"]):
+                ret, length = infos["final_info"]["episode"]["r"][i], infos["final_info"]["episode"]["l"][i]
+                self.writer.add_scalar("charts/episodic_return", ret, self.global_step)
+                self.writer.add_scalar("charts/episodic_length", length, self.global_step)
+                self.progress.episode(ret, length)
+
+    def learning_started(self):
+        self.learn_start = self.learn_start or self.progress.mark(self.global_step)
+
+    def log_losses(self, stats):
+        """Every --log-frequency steps once the actors have been updated: the losses, gradient steps and SPS."""
+        step = self.global_step
+        if step % self.args.log_frequency < self.args.num_envs and "actor_loss" in stats:
+            for name, value in zip(stats, torch.stack(list(stats.values())).tolist()):
+                self.writer.add_scalar(f"losses/{name}", value, step)
+            self.writer.add_scalar("charts/gradient_steps", self.gradient_steps, step)
+            self.writer.add_scalar("charts/SPS", self.progress.rate(self.sps_mark, step), step)
+            self.sps_mark = self.progress.mark(step)
+
+    def apply_curriculum(self):
+        """Set the curriculum's training noise in EVERY sub-env (set_noise_alpha reads it back from each) and log what
+        they use; returns it."""
+        args = self.args
+        self.alpha = curriculum_alpha(self.global_step, args.total_timesteps, args.alpha, args.curriculum_fraction,
+                                      args.curriculum)
+        set_noise_alpha(self.envs, self.alpha)
+        seen = get_noise_alpha(self.envs)
+        self.writer.add_scalar("charts/noise_alpha", min(seen), self.global_step)
+        self.writer.add_scalar("charts/noise_alpha_max", max(seen), self.global_step)
+        return self.alpha
+
+    def end_step(self) -> bool:
+        """The progress line; evaluation and checkpoint when due (outside the steps/s clock). True: stop requested."""
+        args, step = self.args, self.global_step
+        self.progress.update(step, extra=f"noise alpha {self.alpha:.3f}")
+        with self.progress.pause():
+            if args.eval_frequency > 0 and step % args.eval_frequency < args.num_envs:
+                self.evaluation()
+            if (args.checkpoint_frequency > 0 and step % args.checkpoint_frequency < args.num_envs) or (
+                    args.checkpoint_minutes > 0 and time.time() - self.last_checkpoint >= 60 * args.checkpoint_minutes):
+                self.checkpoint()
+                self.last_checkpoint = time.time()
+                print(f"checkpoint at global_step={step} written to {self.ckpt_path}", flush=True)
+        return self.session.stop_requested
+
+    def evaluation(self):
+        """Deterministic episodes of the teacher on the clean env (with its gait on Cassie) and of the student on the
+        noisy env at the TARGET alpha, whatever the curriculum trains with; keeps the best teacher."""
+        args, step, device, writer = self.args, self.global_step, self.device, self.writer
+        teacher = self.modules["teacher"]
+        seed = args.seed + 10_000  # the same eval episodes every time, so points of the curve are comparable
+        teacher_fns = [make_env(args.env_id, 0.0, args.noise, seed + i) for i in range(args.eval_episodes)]
+        gait = {}
+        ret, length = evaluate(teacher, "state", teacher_fns, seed, device, gait)  # teacher: clean state
+        writer.add_scalar("eval/teacher_return", ret.mean(), step)
+        writer.add_scalar("eval/teacher_length", length.mean(), step)
+        writer.add_scalar("eval/teacher_min_length", length.min(), step)
+        self.progress.evaluation("teacher", ret.mean(), length.mean())
+        line = f"  eval at step {step}: teacher {ret.mean():.1f} (length {length.mean():.0f}, min {length.min()})"
+        if args.env_id.startswith("l2t/Cassie"):
+            for k in ("speed", "height", "drift"):
+                writer.add_scalar(f"eval/teacher_{k}", gait[k].mean(), step)
+            line += (f", speed {gait['speed'].mean():.2f} m/s, height {gait['height'].mean():.2f} m, "
+                     f"drift {gait['drift'].mean():.2f} m")
+        if ret.mean() > self.best_return:
+            self.best_return, self.best_step = float(ret.mean()), step
+            self.best_teacher = {k: v.detach().clone() for k, v in teacher.state_dict().items()}
+        if args.student_loss != "none":
+            video = os.path.join(self.run_dir, "videos")
+            student_fns = [make_env(args.env_id, args.alpha, args.noise, seed + i, args.capture_video and i == 0,
+                                    video, f"student-step{step}") for i in range(args.eval_episodes)]
+            ret, length = evaluate(self.modules["student"], "observation", student_fns, seed, device)
+            writer.add_scalar("eval/student_return", ret.mean(), step)
+            writer.add_scalar("eval/student_length", length.mean(), step)
+            self.progress.evaluation("student", ret.mean(), length.mean())
+            line += f"; student {ret.mean():.1f} (length {length.mean():.0f})"
+        if self.expert_return is not None:
+            writer.add_scalar("eval/expert_return", self.expert_return, step)
+        print(line + f"; {self.gradient_steps} gradient steps", flush=True)
+        self.progress.update(step, force=True)
+
+    def close(self):
+        self.envs.close()
+        self.writer.close()
+
+    def finish(self):
+        """After the loop: the trained state first, before anything that can fail (evaluation, video, files); then
+        the final evaluation, --save-model and --save-expert. Returns the run's folder."""
+        args, step = self.args, self.global_step
+        if self.learn_start is not None:
+            print(f"SPS after learning starts (evaluation and checkpoints excluded): "
+                  f"{self.progress.rate(self.learn_start, step):.1f}")
+        if self.saved_step != step:
+            self.checkpoint()
+        if self.session.stop_requested:
+            self.close()
+            self.session.exit_stopped(f"global_step={step}", self.ckpt_path, resume_hint(args, self.ckpt_path, step))
+        try:
+            if args.eval_frequency == 0 or step % args.eval_frequency >= args.num_envs:
+                self.evaluation()  # always end with an evaluation
+                if self.best_step == step:  # a new best teacher: the checkpoint keeps it too
+                    self.checkpoint()
+        except Exception as e:
+            self.close()
+            fail(f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
+                 f"{self.ckpt_path}")
+        if args.save_model:
+            model_path = os.path.join(self.run_dir, f"{args.exp_name}.cleanrl_model")
+            self.checkpoint(model_path, with_optim=False)
+            print(f"model saved to {model_path}")
+        if args.save_expert is not None:
+            teacher = self.modules["teacher"]
+            if self.best_teacher is not None:
+                teacher.load_state_dict(self.best_teacher)
+            try:
+                write_expert(args, teacher, self.device,
+                             f"the best teacher (step {self.best_step}, eval return {self.best_return:.1f})")
+            except Exception as e:
+                self.close()
+                fail(f"--save-expert: the rollouts failed ({type(e).__name__}: {first_line(e)}); the trained run is "
+                     f"saved in {self.ckpt_path}")
+        self.close()
+        return self.run_dir
 
 
 def run_name(args: Args) -> str:
@@ -1039,32 +1097,31 @@ def save_expert_of_checkpoint(args, expert_ckpt, teacher, device):
     write_expert(args, teacher, device, f"the best teacher of {args.expert_checkpoint}")
 
 
-def restore(ckpt, args, modules, old_teacher, rb, log_ent_coef, count, best, state_dim, action_dim):
-    """Load networks, optimisers, temperature, buffer, counters, best teacher and RNG states (into `count` and
-    `best`); returns the first step that trains."""
-    for key, value in (("state_dim", state_dim), ("action_dim", action_dim)):
+def restore(ckpt, args, run):
+    """Load networks, optimisers, temperature, buffer and RNG states into the run's objects, and its counters and
+    best teacher into `run`; returns the first step that trains."""
+    for key, value in (("state_dim", run.state_dim), ("action_dim", run.action_dim)):
         if ckpt[key] != value:
             fail(f"--resume: checkpoint '{args.resume}' has {key}={ckpt[key]!r}, this env has {value!r}")
     try:
-        for key, module in modules.items():
+        for key, module in run.modules.items():
             module.load_state_dict(ckpt[key])
-        if old_teacher is not None:
-            old_teacher.load_state_dict(ckpt["old_teacher"] or ckpt["teacher"])
+        if run.old_teacher is not None:
+            run.old_teacher.load_state_dict(ckpt["old_teacher"] or ckpt["teacher"])
         if ckpt["buffer"] is not None:
-            rb.load_state_dict(ckpt["buffer"])
+            run.rb.load_state_dict(ckpt["buffer"])
     except (KeyError, ValueError, RuntimeError) as e:
         fail(f"--resume: checkpoint '{args.resume}' does not fit this run ({type(e).__name__}: {first_line(e)})")
     with torch.no_grad():
-        log_ent_coef.copy_(ckpt["log_ent_coef"])
-    count["global_step"], count["actor_updates"] = ckpt["global_step"], ckpt["actor_updates"]
-    count["gradient_steps"] = ckpt.get("gradient_steps", ckpt["actor_updates"])  # (older: one per actor update)
-    count["train_vector_steps"] = ckpt.get("train_vector_steps", count["gradient_steps"])
-    best.update({"return": ckpt["best_return"], "teacher": ckpt["best_teacher"], "step": ckpt["best_step"]})
+        run.log_ent_coef.copy_(ckpt["log_ent_coef"])
+    run.global_step, run.actor_updates = ckpt["global_step"], ckpt["actor_updates"]
+    run.gradient_steps = ckpt.get("gradient_steps", ckpt["actor_updates"])  # (older: one per actor update)
+    run.train_vector_steps = ckpt.get("train_vector_steps", run.gradient_steps)
+    run.best_return, run.best_teacher, run.best_step = ckpt["best_return"], ckpt["best_teacher"], ckpt["best_step"]
     checkpoint_file.set_rng_state(ckpt["rng"])
-    print(f"resumed from {args.resume} at global_step={ckpt['global_step']}, buffer size {rb.size}")
+    print(f"resumed from {args.resume} at global_step={ckpt['global_step']}, buffer size {run.rb.size}")
     # no saved data: the teacher (not random actions) refills learning_starts steps before training resumes
     return ckpt["global_step"] + args.learning_starts if ckpt["buffer"] is None else args.learning_starts
-
 
 if __name__ == "__main__":
     main(tyro.cli(Args))

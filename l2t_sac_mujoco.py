@@ -2,13 +2,12 @@
 # student on the noisy observation o, trained in ONE loop from the teacher's replay buffer.
 # Read next to "Learn to Teach" (paper 1, Wu et al.): section 3.2.1, Algorithm 2, Eqs. (1)-(6), and section 4.1.
 # The file reads top to bottom: flags, envs, networks, buffer, the losses in the paper's order (Eq. 1, then
-# Eqs. 3-6), the training loop with every update in view, and last the plumbing (argument checks, checkpoints).
+# Eqs. 3-6), the training loop (rollout, update, log) with every update in view, and last the plumbing.
 # docs/l2t_sac_mujoco.md: usage, logged metrics, implementation details and results.
 import math
 import os
 import random
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
@@ -42,9 +41,9 @@ class Args:
     cuda: bool = True
     """if toggled, cuda is used when available"""
     torch_threads: int = 0
-    """number of torch CPU threads; 0 keeps torch's default. Runs repeat exactly only at a fixed count"""
+    """number of torch CPU threads (0: torch's default); runs repeat exactly only at a fixed count"""
     capture_video: bool = False
-    """record one student evaluation episode per evaluation to `runs/{run_name}/videos` (needs moviepy; headless: MUJOCO_GL=egl)"""
+    """record one student evaluation episode per evaluation to `runs/{run_name}/videos` (MUJOCO_GL=egl)"""
     save_model: bool = False
     """save the final policies and critic to `runs/{run_name}/{exp_name}.cleanrl_model`"""
     runs_dir: str = "runs"
@@ -54,9 +53,9 @@ class Args:
     env_id: str = "HalfCheetah-v4"
     """the id of a Gymnasium environment with Box observations and actions"""
     alpha: float = 0.4
-    """noise scale alpha >= 0 of the student's observation (the paper uses 0.4 on MuJoCo)"""
+    """noise scale alpha >= 0 of the student's observation (the paper's MuJoCo value)"""
     noise: str = "uniform"
-    """noise model: `uniform` (the paper's: o = s + alpha*eps, eps_i ~ U[-|s_i|, |s_i|]) or `gaussian` (o = s + N(0, alpha^2))"""
+    """`uniform` (the paper's: o = s + alpha*eps, eps_i ~ U[-|s_i|, |s_i|]) or `gaussian` (o = s + N(0, alpha^2))"""
     num_envs: int = 1
     """number of parallel environments (one gradient step per vector step, as in CleanRL)"""
 
@@ -72,17 +71,17 @@ class Args:
     batch_size: int = 256
     """the batch size sampled from the replay memory, shared by teacher and student"""
     learning_starts: int = 5_000
-    """environment steps of uniformly random actions before learning starts"""
+    """environment steps of uniformly random actions before learning starts (paper, SB3's default: 100)"""
     policy_lr: float = 3e-4
     """the learning rate of the teacher's actor"""
     q_lr: float = 1e-3
-    """the learning rate of the teacher's critic"""
+    """the learning rate of the teacher's critic and temperature (paper, SB3's default: 3e-4)"""
     policy_frequency: int = 2
-    """actor updates are delayed: `policy_frequency` of them every `policy_frequency` steps (TD3's delay)"""
+    """`policy_frequency` delayed actor updates every `policy_frequency` steps (TD3's delay; paper, SB3: 1)"""
     target_network_frequency: int = 1
     """the frequency of Polyak updates of the target critic"""
     ent_coef: float = 0.2
-    """the entropy temperature of the teacher when not autotuned (autotuning starts at 1.0, as CleanRL and SB3)"""
+    """the teacher's entropy temperature when not autotuned (autotuning starts at 1.0)"""
     autotune: bool = True
     """automatic tuning of the entropy temperature towards entropy -dim(A)"""
     hidden_dim: int = 256
@@ -90,17 +89,17 @@ class Args:
 
     # Student (paper 1, Eqs. 3-6)
     student_loss: str = "l1+asym"
-    """one of l1, l2, kl, asym, l1+asym, l2+asym (Table 3; l1+asym was best), or none (teacher alone)"""
+    """l1, l2, kl, asym, l1+asym or l2+asym (Table 3; l1+asym was best), or none (teacher alone)"""
     student_lr: float = 3e-4
     """the learning rate of the student's actor"""
     bc_coef: float = 1.0
-    """weight of the BC term (l1/l2/kl) in the student loss; Eq. (6) is the plain sum, weight 1"""
+    """weight of the BC term (l1/l2/kl) in the student loss (Eq. 6: 1)"""
 
-    # Evaluation, logging, checkpoints
+    # Evaluation, logging, checkpoints, speed
     eval_frequency: int = 10_000
     """evaluate teacher and student every this many environment steps (0: only at the end)"""
     eval_episodes: int = 5
-    """episodes per evaluation, deterministic actions (paper: 5)"""
+    """episodes per evaluation, deterministic actions"""
     log_frequency: int = 100
     """log losses and SPS every this many environment steps"""
     checkpoint_frequency: int = 100_000
@@ -109,26 +108,10 @@ class Args:
     """include the replay buffer in checkpoints, so that `--resume` continues with the same data"""
     resume: Optional[str] = None
     """path of a checkpoint.pt to continue from (same flags; `--total-timesteps` may be raised)"""
-    student_thread: bool = False
-    """run the student's step (Eqs. 3-6) in a second thread, on the second core, while the teacher's runs: the same
-    minibatch, the same pre-step teacher outputs, so no staleness; the student samples from its own generator and
-    scores its action in its own critic pass, so the numbers differ from the default's. Sets one torch thread per
-    Python thread unless --torch-threads is given. Measured: 85 -> 101 steps/s against one-thread float32, slower
-    than torch's two intra-op threads (128). Opt-in (docs/l2t_sac_mujoco.md)"""
     bf16: bool = False
-    """float32 matrix products computed from bfloat16-rounded inputs (accumulated in float32), forward and backward:
-    `torch.set_float32_matmul_precision("medium")`, which oneDNN runs on AVX512-BF16/AMX CPUs. Weights, activations,
-    losses and optimisers stay float32. One update step of the default pair (benchmarks/sac_update_cost.py, one
-    thread, Intel Xeon with AMX, busy): 19.1 -> 14.4 ms. Opt-in until the learning check (docs/l2t_sac_mujoco.md)"""
+    """float32 matrix products from bfloat16-rounded inputs (torch's "medium" matmul precision; fast on AMX CPUs)"""
     flush_denormal: bool = True
-    """flush denormal floats (|x| < 1.2e-38) to zero (`torch.set_flush_denormal`, this thread and the threads it
-    starts), which the CPU otherwise computes on a slow path. A trained run makes them: Adam's moments of weights
-    into dead ReLU units (zero gradient) decay through the denormal range; at 2e5 steps 22 % of the critic
-    optimiser's state was denormal, and one update of the trained pair (one thread, idle Intel Xeon) took
-    13.5-14.4 ms with them, 11.2-11.7 without. On by default since its learning check (HalfCheetah-v4, alpha 0.4,
-    seeds 1 and 2, 2e5 steps): all 40 evaluations equal the float32 runs' to the last bit (docs/l2t_sac_mujoco.md).
-    `--no-flush-denormal`: the slow path"""
-
+    """flush denormal floats to zero (a trained run's Adam state makes them, and the CPU is slow on them)"""
 
 def make_env(env_id, alpha, noise, seed, capture_video=False, video_folder=None, name_prefix="rl-video"):
     """A thunk for gymnasium.vector: the env whose observation is {"state": s, "observation": o}."""
@@ -169,13 +152,10 @@ class Actor(nn.Module):
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)  # smooth clamp
         return self.fc_mean(h), log_std
 
-    def sample(self, x, generator=None):
-        """Reparameterised action a = tanh(mean + std * eps) in [-1, 1], its log-probability, and (mean, log_std).
-        `generator`: a torch.Generator for eps (default: torch's global one)."""
+    def sample(self, x):
+        """Reparameterised action a = tanh(mean + std * eps) in [-1, 1], its log-probability, and (mean, log_std)."""
         mean, log_std = self(x)
-        eps = torch.randn_like(mean) if generator is None else torch.randn(
-            mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-        u = mean + log_std.exp() * eps
+        u = mean + log_std.exp() * torch.randn_like(mean)
         # log N(u; mean, std) minus the log-det of tanh, log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))
         log_prob = (-0.5 * ((u - mean) / log_std.exp()).pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         log_prob = log_prob - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
@@ -268,6 +248,12 @@ def critic_loss(data, teacher, critic, target_critic, ent_coef, gamma):
 
 
 # ALGO LOGIC: the student's loss, Eqs. (3)-(6), on the teacher's minibatch (the teacher's step, Eq. 2, is in the loop)
+def gaussian_kl(mean_p, log_std_p, mean_q, log_std_q):
+    """KL(p || q) of two diagonal Gaussians, summed over action dims (tanh is a bijection: the squashed KL is equal)."""
+    var_p, var_q = (2 * log_std_p).exp(), (2 * log_std_q).exp()
+    return (log_std_q - log_std_p + (var_p + (mean_p - mean_q).pow(2)) / (2 * var_q) - 0.5).sum(-1)
+
+
 def student_loss(kind, student_out, teacher_mean, teacher_log_std, q_s, ent_coef, bc_coef=1.0):
     """L_s = bc_coef * L_BC + L_Asym (Eq. 6); returns (L_s, L_BC, L_Asym).
 
@@ -285,9 +271,8 @@ def student_loss(kind, student_out, teacher_mean, teacher_log_std, q_s, ent_coef
         bc = (torch.tanh(mean_s) - torch.tanh(teacher_mean)).abs().sum(-1).mean()
     elif kind.startswith("l2"):  # Eq. (3), squared L2
         bc = (torch.tanh(mean_s) - torch.tanh(teacher_mean)).pow(2).sum(-1).mean()
-    elif kind == "kl":  # Eq. (4): KL(pi_s(.|o) || pi_t(.|s)); tanh is a bijection, so it equals the Gaussians' KL
-        var_s, var_t = (2 * log_std_s).exp(), (2 * teacher_log_std).exp()
-        bc = (teacher_log_std - log_std_s + (var_s + (mean_s - teacher_mean).pow(2)) / (2 * var_t) - 0.5).sum(-1).mean()
+    elif kind == "kl":  # Eq. (4): KL(pi_s(.|o) || pi_t(.|s))
+        bc = gaussian_kl(mean_s, log_std_s, teacher_mean, teacher_log_std).mean()
     else:  # `asym` alone
         bc = zero
     # Eq. (5): the student's action on the noisy o scored by the teacher's critic on the clean s, with the teacher's
@@ -336,11 +321,7 @@ def train(args: Args, session):
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
-    if args.torch_threads > 0 or args.student_thread:  # --student-thread: one torch thread in each of two threads
-        torch.set_num_threads(args.torch_threads or 1)
-    # --bf16; set either way, since one process (a test, a notebook) may call main() with and without it
-    torch.set_float32_matmul_precision("medium" if args.bf16 else "highest")
-    torch.set_flush_denormal(args.flush_denormal)  # before the --student-thread pool, whose thread inherits it
+    configure_torch(args)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     # env setup: SAME_STEP autoreset, so the step that ends an episode returns the next episode's first
@@ -367,121 +348,38 @@ def train(args: Args, session):
     ent_optimizer = torch.optim.Adam([log_ent_coef], lr=args.q_lr, fused=True)
     rb = ReplayBuffer(args.buffer_size, state_dim, action_dim, device)
     use_student, use_asym = args.student_loss != "none", args.student_loss.endswith("asym")
-    # --student-thread: the student steps alone, in its own thread with its own random stream
-    student_pool = ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(torch.get_num_threads(),)) \
-        if use_student and args.student_thread else None
-    student_rng = torch.Generator(device).manual_seed(args.seed + 1) if student_pool else None
-    inline_student = use_student and student_pool is None
-    actor_optimizers = [actor_optimizer] + [student_optimizer] * inline_student + [ent_optimizer] * args.autotune
+    actor_optimizers = [actor_optimizer] + [student_optimizer] * use_student + [ent_optimizer] * args.autotune
     modules = {"teacher": teacher, "student": student, "critic": critic, "target_critic": target_critic,
                "q_optimizer": q_optimizer, "actor_optimizer": actor_optimizer, "student_optimizer": student_optimizer,
                "ent_optimizer": ent_optimizer}
-
-    global_step, train_from = 0, args.learning_starts
-    if ckpt is not None:  # networks, optimisers, temperature, step counter, RNG states, and the buffer if saved
-        global_step, train_from = restore(ckpt, args, modules, rb, log_ent_coef, state_dim, action_dim)
-        run_dir = os.path.dirname(os.path.abspath(args.resume))
-        checkpoint_file.remove_stale_temps_in(run_dir)  # left by a run killed while writing
-    else:  # a new folder of its own, locked while this run lives
-        run_dir = make_run_dir(args, envs)
-        session.lock(run_dir)
-    ckpt_path = os.path.join(run_dir, "checkpoint.pt")
-    writer = checkpoint_file.open_writer(run_dir, args, global_step)
-    saved_step = [None]  # the step of the last checkpoint.pt written
-
-    def checkpoint(path, with_optim=True):
-        state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id, "state_dim": state_dim,
-                 "action_dim": action_dim, "hidden_dim": args.hidden_dim, "student_loss": args.student_loss,
-                 "global_step": global_step, "action_low": action_low, "action_high": action_high,
-                 **{k: modules[k].state_dict() for k in ("teacher", "student", "critic")}}
-        if with_optim:
-            state.update({k: m.state_dict() for k, m in modules.items()}, log_ent_coef=log_ent_coef.detach().cpu(),
-                         buffer=rb.state_dict() if args.checkpoint_buffer else None,
-                         rng=checkpoint_file.rng_state())
-        try:
-            checkpoint_file.save(state, path)
-        except checkpoint_file.WriteError as e:  # disk full, I/O error: one line; the previous file is kept
-            fail(str(e))
-        if path == ckpt_path:
-            saved_step[0] = global_step
-
-    def student_step(data, mean_t, log_std_t, ent_coef):
-        """--student-thread: Eqs. (3)-(6) and the student's optimiser step alone (skipped if a loss is not finite:
-        the main thread then stops the run)."""
-        action_s, log_prob_s, mean_s, log_std_s = student.sample(data["obs"], generator=student_rng)
-        q_s = critic(data["state"], action_s, detach_params=True).min(0).values if use_asym else None
-        loss_s, bc, asym = student_loss(args.student_loss, (log_prob_s, mean_s, log_std_s), mean_t, log_std_t, q_s,
-                                        ent_coef, args.bc_coef)
-        out = {"student_bc_loss": bc.detach(), "student_asym_loss": asym.detach(),
-               "imitation_gap": (torch.tanh(mean_s) - torch.tanh(mean_t)).abs().mean().detach()}
-        if torch.isfinite(torch.stack(list(out.values()))).all():
-            student_optimizer.zero_grad(set_to_none=True)
-            loss_s.backward()
-            student_optimizer.step()
-        return out
-
-    def stop_if_nonfinite(stats):
-        """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
-        if not torch.isfinite(torch.stack(list(stats.values()))).all():
-            checkpoint_file.stop_nonfinite(os.path.basename(__file__), stats, global_step, run_dir, ckpt_path,
-                                           checkpoint)
-
-    def run_evaluation():
-        seed = args.seed + 10_000  # the same eval episodes every time, so points of the curve are comparable
-        teacher_fns = [make_env(args.env_id, 0.0, args.noise, seed + i) for i in range(args.eval_episodes)]
-        ret, length = evaluate(teacher, "state", teacher_fns, seed, device)  # teacher: clean state
-        writer.add_scalar("eval/teacher_return", ret.mean(), global_step)
-        writer.add_scalar("eval/teacher_length", length.mean(), global_step)
-        progress.evaluation("teacher", ret.mean(), length.mean())
-        if use_student:
-            video = os.path.join(run_dir, "videos")
-            student_fns = [make_env(args.env_id, args.alpha, args.noise, seed + i, args.capture_video and i == 0,
-                                    video, f"student-step{global_step}") for i in range(args.eval_episodes)]
-            ret, length = evaluate(student, "observation", student_fns, seed, device)  # student: noisy o at alpha
-            writer.add_scalar("eval/student_return", ret.mean(), global_step)
-            writer.add_scalar("eval/student_length", length.mean(), global_step)
-            progress.evaluation("student", ret.mean(), length.mean())
-        progress.update(global_step, force=True)
+    # the run's folder, writer, progress line, checkpoints and evaluations; on --resume everything above is restored
+    run = Run(args, session, envs, ckpt, modules, rb, log_ent_coef, device)
 
     # TRY NOT TO MODIFY: start the game
-    obs, _ = envs.reset(seed=args.seed + global_step)
-    # a line every 20 s (returns, evaluation, steps/s, time left); its clock leaves evaluation and checkpoints out
-    progress = Progress(args.total_timesteps, global_step)
-    sps_mark, learn_start = progress.mark(global_step), None  # the TensorBoard SPS window; when updates began
+    obs, _ = envs.reset(seed=args.seed + run.global_step)
     stats = {}
-    while global_step < args.total_timesteps:
-        # ALGO LOGIC: only the teacher acts, on the clean state; the student never adds samples (Alg. 2)
-        if global_step < args.learning_starts:
+    while run.global_step < args.total_timesteps:
+        # ALGO LOGIC: rollout: only the teacher acts, on the clean state; the student never adds samples (Alg. 2)
+        if run.global_step < args.learning_starts:
             actions = np.random.uniform(-1.0, 1.0, size=(args.num_envs, action_dim)).astype(np.float32)
         else:
             with torch.no_grad():
                 actions = teacher.sample(torch.as_tensor(obs["state"], dtype=torch.float32, device=device))[0]
             actions = actions.cpu().numpy()
-
-        # TRY NOT TO MODIFY: execute the game and log data.
         next_obs, rewards, terminations, truncations, infos = envs.step(
             to_env_action(actions, action_low, action_high))
-        global_step += args.num_envs
-        if "final_info" in infos and "episode" in infos["final_info"]:
-            for i in np.flatnonzero(infos["final_info"]["_episode"]):
-                ret, length = infos["final_info"]["episode"]["r"][i], infos["final_info"]["episode"]["l"][i]
-                writer.add_scalar("charts/episodic_return", ret, global_step)
-                writer.add_scalar("charts/episodic_length", length, global_step)
-                progress.episode(ret, length)
-
-        # TRY NOT TO MODIFY: the transition of an env whose episode ended ends in its real last observation
-        real_next = {k: v.copy() for k, v in next_obs.items()}
-        for i in np.flatnonzero(infos.get("_final_obs", ())):
-            for k in real_next:
-                real_next[k][i] = infos["final_obs"][i][k]
-        # truncation is not termination: only `terminations` stops the bootstrap in Eq. (1)
+        run.global_step += args.num_envs
+        run.log_episodes(infos)
+        # the transition of an env whose episode ended ends in its real last observation; truncation is not
+        # termination: only `terminations` stops the bootstrap in Eq. (1)
+        real_next = real_next_observation(next_obs, infos)
         rb.add(obs["state"], obs["observation"], actions, rewards, real_next["state"], real_next["observation"],
                terminations.astype(np.float32))
         obs = next_obs  # TRY NOT TO MODIFY: CRUCIAL step easy to overlook
 
-        # ALGO LOGIC: training (Alg. 2: one minibatch per gradient step, shared by teacher and student)
-        if global_step > train_from:
-            learn_start = learn_start or progress.mark(global_step)
+        # ALGO LOGIC: update (Alg. 2: one minibatch per gradient step, shared by teacher and student)
+        if run.global_step > run.train_from:
+            run.learning_started()
             data = rb.sample(args.batch_size)
             ent_coef = log_ent_coef.exp().detach()
 
@@ -489,23 +387,20 @@ def train(args: Args, session):
             qf_loss, q_values = critic_loss(data, teacher, critic, target_critic, ent_coef, args.gamma)
             stats.update(qf_loss=qf_loss.detach(), qf1_values=q_values[0].mean().detach(),
                          qf2_values=q_values[1].mean().detach())
-            stop_if_nonfinite(stats)
+            run.stop_if_nonfinite(stats)
             q_optimizer.zero_grad(set_to_none=True)
             qf_loss.backward()
             q_optimizer.step()
 
-            if global_step // args.num_envs % args.policy_frequency == 0:
+            if run.global_step // args.num_envs % args.policy_frequency == 0:
                 for _ in range(args.policy_frequency):  # delayed updates, compensated (CleanRL / TD3)
                     ent_coef = log_ent_coef.exp().detach()  # the temperature after the previous step
                     action_t, log_prob_t, mean_t, log_std_t = teacher.sample(data["state"])
-                    if student_pool is not None:  # --student-thread: the student's step meanwhile, on the other core
-                        student_job = student_pool.submit(student_step, data, mean_t.detach(), log_std_t.detach(),
-                                                          ent_coef)
-                    if inline_student:
+                    if use_student:
                         action_s, log_prob_s, mean_s, log_std_s = student.sample(data["obs"])
                     # the critic scores the teacher's action and (Eq. 5) the student's, both on the CLEAN s, in
                     # one batched pass; detach_params: these losses move the actors, not the critic
-                    if use_asym and inline_student:
+                    if use_asym:
                         q = critic(data["state"].repeat(2, 1), torch.cat([action_t, action_s]), detach_params=True)
                         q_t, q_s = q.min(0).values.chunk(2)
                     else:
@@ -519,14 +414,14 @@ def train(args: Args, session):
                     loss = actor_loss + ent_loss if args.autotune else actor_loss
                     stats.update(actor_loss=actor_loss.detach(), ent_coef_loss=ent_loss.detach(),
                                  ent_coef=ent_coef.squeeze())
-                    if inline_student:  # Eqs. (3)-(6) on the SAME minibatch; the teacher is a fixed target
+                    if use_student:  # Eqs. (3)-(6) on the SAME minibatch; the teacher is a fixed target
                         loss_s, bc, asym = student_loss(args.student_loss, (log_prob_s, mean_s, log_std_s),
                                                         mean_t.detach(), log_std_t.detach(), q_s, ent_coef,
                                                         args.bc_coef)
                         loss = loss + loss_s
                         stats.update(student_bc_loss=bc.detach(), student_asym_loss=asym.detach(),
                                      imitation_gap=(torch.tanh(mean_s) - torch.tanh(mean_t)).abs().mean().detach())
-                    stop_if_nonfinite(stats)
+                    run.stop_if_nonfinite(stats)
                     for optimizer in actor_optimizers:
                         optimizer.zero_grad(set_to_none=True)
                     # teacher, student and temperature share no parameters (each loss detaches the others'
@@ -534,61 +429,20 @@ def train(args: Args, session):
                     loss.backward()
                     for optimizer in actor_optimizers:
                         optimizer.step()
-                    if student_pool is not None:
-                        stats.update(student_job.result())
-                        stop_if_nonfinite(stats)
-            if global_step // args.num_envs % args.target_network_frequency == 0:
+            if run.global_step // args.num_envs % args.target_network_frequency == 0:
                 with torch.no_grad():  # Polyak averaging of the target critic
                     for p_target, p in zip(target_critic.parameters(), critic.parameters()):
                         p_target.lerp_(p, args.tau)
 
-            if global_step % args.log_frequency < args.num_envs and "actor_loss" in stats:
-                for name, value in zip(stats, torch.stack(list(stats.values())).tolist()):
-                    writer.add_scalar(f"losses/{name}", value, global_step)
-                writer.add_scalar("charts/SPS", progress.rate(sps_mark, global_step), global_step)
-                writer.add_scalar("charts/noise_alpha", args.alpha, global_step)
-                sps_mark = progress.mark(global_step)
-        progress.update(global_step)
-
-        with progress.pause():
-            if args.eval_frequency > 0 and global_step % args.eval_frequency < args.num_envs:
-                run_evaluation()
-            if args.checkpoint_frequency > 0 and global_step % args.checkpoint_frequency < args.num_envs:
-                checkpoint(ckpt_path)
-        if session.stop_requested:  # SIGINT / SIGTERM: this step is done; its checkpoint follows
+        # log: losses and SPS every --log-frequency steps; the progress line; evaluation and checkpoint when due
+        run.log_losses(stats)
+        if run.end_step():  # SIGINT / SIGTERM: this step is done; its checkpoint follows
             break
-
-    def close():
-        envs.close()
-        writer.close()
-        if student_pool is not None:
-            student_pool.shutdown()
-
-    if learn_start is not None:
-        print(f"SPS after learning starts (evaluation and checkpoints excluded): "
-              f"{progress.rate(learn_start, global_step):.1f}")
-    # the trained state first, before anything after training that can fail (evaluation, video, files)
-    if saved_step[0] != global_step:
-        checkpoint(ckpt_path)
-    if session.stop_requested:
-        close()
-        session.exit_stopped(f"global_step={global_step}", ckpt_path, resume_hint(args, ckpt_path, global_step))
-    try:
-        if args.eval_frequency == 0 or global_step % args.eval_frequency >= args.num_envs:
-            run_evaluation()  # always end with an evaluation
-    except Exception as e:
-        close()
-        fail(f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
-             f"{ckpt_path}")
-    if args.save_model:
-        model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
-        checkpoint(model_path, with_optim=False)
-        print(f"model saved to {model_path}")
-    close()
-    return run_dir
+    return run.finish()
 
 
-# Plumbing: argument checks, envs that fail in one line, checkpoints and resume. Not part of the algorithm.
+# Plumbing: the run (folder, logging, evaluation, checkpoints: `Run`), argument checks, envs that fail in one line,
+# resume. Not part of the algorithm.
 def fail(message: str):
     """Stop with a one-line error on stderr and exit status 1, no traceback."""
     raise SystemExit(f"{os.path.basename(__file__)}: error: {message}")
@@ -597,6 +451,163 @@ def fail(message: str):
 def first_line(error: Exception) -> str:
     lines = str(error).strip().splitlines()
     return lines[0] if lines else ""
+
+
+def configure_torch(args: Args):
+    """Threads, --bf16 and --flush-denormal, set either way: one process (a test, a notebook) may call main() with
+    and without them."""
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
+    torch.set_float32_matmul_precision("medium" if args.bf16 else "highest")
+    torch.set_flush_denormal(args.flush_denormal)
+
+
+def real_next_observation(next_obs, infos):
+    """With SAME_STEP autoreset, an env whose episode ended returns the next episode's first observation;
+    its transition must end in the real last observation, infos["final_obs"]."""
+    real_next = {k: v.copy() for k, v in next_obs.items()}
+    for i in np.flatnonzero(infos.get("_final_obs", ())):
+        for k in real_next:
+            real_next[k][i] = infos["final_obs"][i][k]
+    return real_next
+
+
+class Run:
+    """One run's folder, TensorBoard writer, progress line, step counter, checkpoints and evaluations.
+
+    A new run gets a folder of its own, locked while it lives; `--resume` restores the networks, optimisers,
+    temperature, step counter, RNG states and (if saved) the buffer into the objects given, and continues in the
+    checkpoint's folder."""
+
+    def __init__(self, args: Args, session, envs, ckpt, modules, rb, log_ent_coef, device):
+        self.args, self.session, self.envs, self.device = args, session, envs, device
+        self.modules, self.rb, self.log_ent_coef = modules, rb, log_ent_coef
+        self.state_dim = envs.single_observation_space["state"].shape[0]
+        self.action_dim = envs.single_action_space.shape[0]
+        self.global_step, self.train_from = 0, args.learning_starts
+        if ckpt is not None:
+            self.global_step, self.train_from = restore(ckpt, args, modules, rb, log_ent_coef, self.state_dim,
+                                                        self.action_dim)
+            self.run_dir = os.path.dirname(os.path.abspath(args.resume))
+            checkpoint_file.remove_stale_temps_in(self.run_dir)  # left by a run killed while writing
+        else:
+            self.run_dir = make_run_dir(args, envs)
+            session.lock(self.run_dir)
+        self.ckpt_path = os.path.join(self.run_dir, "checkpoint.pt")
+        self.writer = checkpoint_file.open_writer(self.run_dir, args, self.global_step)
+        self.saved_step = None  # the step of the last checkpoint.pt written
+        # a line every 20 s (returns, evaluation, steps/s, time left); its clock leaves evaluation and checkpoints out
+        self.progress = Progress(args.total_timesteps, self.global_step)
+        self.sps_mark, self.learn_start = self.progress.mark(self.global_step), None  # SPS window; updates began
+
+    def checkpoint(self, path=None, with_optim=True):
+        """checkpoint.pt (or `path`): networks, and with_optim optimisers, temperature, buffer and RNG states."""
+        args, path = self.args, path or self.ckpt_path
+        low, high = self.envs.single_action_space.low, self.envs.single_action_space.high
+        state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id, "state_dim": self.state_dim,
+                 "action_dim": self.action_dim, "hidden_dim": args.hidden_dim, "student_loss": args.student_loss,
+                 "global_step": self.global_step, "action_low": low, "action_high": high,
+                 **{k: self.modules[k].state_dict() for k in ("teacher", "student", "critic")}}
+        if with_optim:
+            state.update({k: m.state_dict() for k, m in self.modules.items()},
+                         log_ent_coef=self.log_ent_coef.detach().cpu(),
+                         buffer=self.rb.state_dict() if args.checkpoint_buffer else None,
+                         rng=checkpoint_file.rng_state())
+        try:
+            checkpoint_file.save(state, path)
+        except checkpoint_file.WriteError as e:  # disk full, I/O error: one line; the previous file is kept
+            fail(str(e))
+        if path == self.ckpt_path:
+            self.saved_step = self.global_step
+
+    def stop_if_nonfinite(self, stats):
+        """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
+        if not torch.isfinite(torch.stack(list(stats.values()))).all():
+            checkpoint_file.stop_nonfinite(os.path.basename(__file__), stats, self.global_step, self.run_dir,
+                                           self.ckpt_path, self.checkpoint)
+
+    def log_episodes(self, infos):
+        """The training episodes that ended in this step (the teacher's, the only agent that acts)."""
+        if "final_info" in infos and "episode" in infos["final_info"]:
+            for i in np.flatnonzero(infos["final_info"]["_episode"]):
+                ret, length = infos["final_info"]["episode"]["r"][i], infos["final_info"]["episode"]["l"][i]
+                self.writer.add_scalar("charts/episodic_return", ret, self.global_step)
+                self.writer.add_scalar("charts/episodic_length", length, self.global_step)
+                self.progress.episode(ret, length)
+
+    def learning_started(self):
+        self.learn_start = self.learn_start or self.progress.mark(self.global_step)
+
+    def log_losses(self, stats):
+        """Every --log-frequency steps once the actors have been updated: the losses, SPS and the noise level."""
+        step = self.global_step
+        if step % self.args.log_frequency < self.args.num_envs and "actor_loss" in stats:
+            for name, value in zip(stats, torch.stack(list(stats.values())).tolist()):
+                self.writer.add_scalar(f"losses/{name}", value, step)
+            self.writer.add_scalar("charts/SPS", self.progress.rate(self.sps_mark, step), step)
+            self.writer.add_scalar("charts/noise_alpha", self.args.alpha, step)
+            self.sps_mark = self.progress.mark(step)
+
+    def end_step(self) -> bool:
+        """The progress line; evaluation and checkpoint when due (outside the steps/s clock). True: stop requested."""
+        args, step = self.args, self.global_step
+        self.progress.update(step)
+        with self.progress.pause():
+            if args.eval_frequency > 0 and step % args.eval_frequency < args.num_envs:
+                self.evaluation()
+            if args.checkpoint_frequency > 0 and step % args.checkpoint_frequency < args.num_envs:
+                self.checkpoint()
+        return self.session.stop_requested
+
+    def evaluation(self):
+        """Deterministic episodes of the teacher on the clean env and of the student on the noisy one."""
+        args, step, device = self.args, self.global_step, self.device
+        seed = args.seed + 10_000  # the same eval episodes every time, so points of the curve are comparable
+        teacher_fns = [make_env(args.env_id, 0.0, args.noise, seed + i) for i in range(args.eval_episodes)]
+        ret, length = evaluate(self.modules["teacher"], "state", teacher_fns, seed, device)  # teacher: clean state
+        self.writer.add_scalar("eval/teacher_return", ret.mean(), step)
+        self.writer.add_scalar("eval/teacher_length", length.mean(), step)
+        self.progress.evaluation("teacher", ret.mean(), length.mean())
+        if args.student_loss != "none":
+            video = os.path.join(self.run_dir, "videos")
+            student_fns = [make_env(args.env_id, args.alpha, args.noise, seed + i, args.capture_video and i == 0,
+                                    video, f"student-step{step}") for i in range(args.eval_episodes)]
+            # student: noisy o at alpha
+            ret, length = evaluate(self.modules["student"], "observation", student_fns, seed, device)
+            self.writer.add_scalar("eval/student_return", ret.mean(), step)
+            self.writer.add_scalar("eval/student_length", length.mean(), step)
+            self.progress.evaluation("student", ret.mean(), length.mean())
+        self.progress.update(step, force=True)
+
+    def close(self):
+        self.envs.close()
+        self.writer.close()
+
+    def finish(self):
+        """After the loop: the trained state first, before anything that can fail (evaluation, video, files); then
+        the final evaluation and --save-model. Returns the run's folder."""
+        args, step = self.args, self.global_step
+        if self.learn_start is not None:
+            print(f"SPS after learning starts (evaluation and checkpoints excluded): "
+                  f"{self.progress.rate(self.learn_start, step):.1f}")
+        if self.saved_step != step:
+            self.checkpoint()
+        if self.session.stop_requested:
+            self.close()
+            self.session.exit_stopped(f"global_step={step}", self.ckpt_path, resume_hint(args, self.ckpt_path, step))
+        try:
+            if args.eval_frequency == 0 or step % args.eval_frequency >= args.num_envs:
+                self.evaluation()  # always end with an evaluation
+        except Exception as e:
+            self.close()
+            fail(f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
+                 f"{self.ckpt_path}")
+        if args.save_model:
+            model_path = os.path.join(self.run_dir, f"{args.exp_name}.cleanrl_model")
+            self.checkpoint(model_path, with_optim=False)
+            print(f"model saved to {model_path}")
+        self.close()
+        return self.run_dir
 
 
 def run_name(args: Args) -> str:

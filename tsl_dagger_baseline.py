@@ -66,11 +66,9 @@ class Args:
     cuda: bool = True
     """if toggled, cuda is used when available"""
     torch_threads: int = 0
-    """number of torch CPU threads; 0 keeps torch's default (on Digit: 1, as l2t_ppo_digit.py). Runs repeat exactly
-    only at a fixed count"""
+    """number of torch CPU threads (0: torch's default; on Digit 1); runs repeat exactly only at a fixed count"""
     capture_video: bool = False
-    """not Digit: record one student evaluation episode per round to `runs/{run_name}/videos` (needs moviepy;
-    headless: MUJOCO_GL=egl)"""
+    """not Digit: record one student evaluation episode per round to `runs/{run_name}/videos` (MUJOCO_GL=egl)"""
     save_model: bool = False
     """save the final student and its teacher to `runs/{run_name}/{exp_name}.cleanrl_model`"""
     runs_dir: str = "runs"
@@ -78,17 +76,15 @@ class Args:
 
     # Environment and noise: the same wrapper and alpha semantics as l2t_sac_mujoco.py
     env_id: str = "HalfCheetah-v4"
-    """the id of a Gymnasium environment with Box observations and actions, or `l2t/Digit-v2` (needs a teacher of
-    l2t_ppo_digit.py)"""
+    """a Gymnasium environment with Box observations and actions, or `l2t/Digit-v2` (with a l2t_ppo_digit.py teacher)"""
     alpha: Optional[float] = None
     """noise scale alpha >= 0 of the student's observation (default: 0.4; on Digit 0.1, as l2t_ppo_digit.py)"""
     noise: str = "uniform"
-    """noise model: `uniform` (o = s + alpha*eps, eps_i ~ U[-|s_i|, |s_i|]) or `gaussian` (o = s + N(0, alpha^2))"""
+    """`uniform` (o = s + alpha*eps, eps_i ~ U[-|s_i|, |s_i|]) or `gaussian` (o = s + N(0, alpha^2))"""
 
     # Stage 1: the teacher, loaded or (not on Digit) trained with SAC (CleanRL's defaults)
     teacher_checkpoint: Optional[str] = None
-    """a teacher saved by l2t_sac_mujoco.py (checkpoint.pt or .cleanrl_model) or by this script; if unset, stage 1
-    trains one. Digit: required, a checkpoint.pt (or --save-model file) of l2t_ppo_digit.py"""
+    """a teacher saved by l2t_sac_mujoco.py, l2t_ppo_digit.py (Digit: required) or this script (unset: stage 1)"""
     teacher_timesteps: int = 1_000_000
     """not Digit: environment steps of stage-1 SAC training when no --teacher-checkpoint is given"""
     buffer_size: int = 1_000_000
@@ -108,19 +104,17 @@ class Args:
     policy_frequency: int = 2
     """not Digit, stage 1: `policy_frequency` actor updates every `policy_frequency` steps"""
     hidden_dim: int = 256
-    """not Digit: width of the two hidden layers of a stage-1 teacher and its critic; the student takes its teacher's
-    width"""
+    """not Digit: width of the two hidden layers of a stage-1 teacher and critic (the student takes its teacher's)"""
 
     # Stage 2: the student
     method: str = "dagger"
     """`bc` (the teacher executes every action: the paper's BC agent) or `dagger` (teacher with probability beta)"""
     student_loss: Optional[str] = None
-    """`l1` or `l2` between the student's and the teacher's mean actions, or `nll` (-log pi_s(teacher action | o));
-    default `l1`, on Digit `l2` (= paper 2's Eq. 3, l2t_ppo_digit.py's `il`)"""
+    """`l1`, `l2` (mean actions) or `nll` (-log pi_s(a_teacher | o)); default `l1`, on Digit `l2` (paper 2's Eq. 3)"""
     stage2_timesteps: int = 1_000_000
     """environment steps of stage 2, split evenly over the rounds"""
     num_envs: int = 4
-    """parallel environments of stage 2 (stage 1 uses one, as CleanRL's SAC; l2t_ppo_digit.py's default is 16)"""
+    """parallel environments of stage 2 (stage 1 uses one, as CleanRL's SAC)"""
     dagger_rounds: int = 15
     """rounds of stage 2: collect, aggregate, retrain, evaluate (also for `bc`)"""
     beta_schedule: str = "linear"
@@ -130,8 +124,7 @@ class Args:
     epochs_per_round: int = 4
     """passes over the whole aggregated dataset after each round"""
     student_batch_size: int = 256
-    """minibatch size of the student's imitation updates, in steps (Digit: rounded down to whole sequences of
-    --seq-len, at least one sequence)"""
+    """minibatch size of the student's imitation updates in steps (Digit: whole sequences of --seq-len, at least one)"""
     student_lr: float = 3e-4
     """the learning rate of the student"""
     curriculum: bool = False
@@ -145,27 +138,21 @@ class Args:
     num_workers: int = 2
     """Digit only: worker processes that step the envs (0: all in this process); must divide --num-envs"""
     backend: str = "mujoco"
-    """Digit only: the physics, `mujoco` (MuJoCo on the CPU, --num-workers processes) or `warp` (MuJoCo Warp on
-    --device; envs/digit/warp_vector.py)"""
+    """Digit only: the physics, `mujoco` (CPU worker processes) or `warp` (MuJoCo Warp worlds on --device)"""
     device: str = ""
-    """torch device of the networks and, with `--backend warp`, of Digit's simulation (`cuda:0`, `cpu`); empty:
-    `cuda` when available and --cuda, else `cpu`"""
+    """torch device of the networks, and with `--backend warp` of the physics (empty: cuda if available)"""
     seq_len: int = 24
-    """Digit only: length of the stored sequences = the student's truncated-BPTT length (as l2t_ppo_digit.py's
-    rollout of 24 steps); each round's steps per env are rounded down to a multiple of it"""
+    """Digit only: length of the stored sequences, the student's truncated-BPTT length (l2t_ppo_digit.py's rollout)"""
     dataset_capacity: int = 240_000
-    """Digit only: bound of the aggregated dataset in steps (whole sequences); when full, reservoir sampling keeps a
-    uniform sample of every sequence collected so far (about 0.5 kB per step)"""
+    """Digit only: bound of the aggregated dataset in steps; when full, reservoir sampling keeps a uniform sample"""
 
     # Evaluation, checkpoints
     eval_episodes: int = 5
     """episodes per evaluation, deterministic actions"""
     checkpoint_frequency: int = 100_000
-    """not Digit, stage 1: write stage1_checkpoint.pt every this many steps and at the end of stage 1 (0: only at
-    the end)"""
+    """not Digit, stage 1: write stage1_checkpoint.pt every this many steps and at its end (0: only at the end)"""
     resume: Optional[str] = None
     """a stage1_checkpoint.pt (continues stage 1) or a stage-2 checkpoint.pt (continues with the next round)"""
-
 
 DIGIT_ONLY_FLAGS = ("terrain", "max_episode_steps", "num_workers", "seq_len", "dataset_capacity", "backend")
 NOT_DIGIT_FLAGS = ("teacher_timesteps", "buffer_size", "gamma", "tau", "batch_size", "learning_starts", "policy_lr",
@@ -315,9 +302,10 @@ def steps_per_round(args):
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
+# `Actor` and `TwinQ` are l2t_sac_mujoco.py's, byte for byte (tests/test_identical_blocks.py), so teachers load
+# across the two scripts
 class Actor(nn.Module):
-    """Tanh-Gaussian policy (CleanRL's SAC actor, the same as l2t_sac_mujoco.py's, so teachers load across the two
-    scripts); the teacher reads s, the student o."""
+    """Tanh-Gaussian policy (CleanRL's SAC actor). The teacher reads s, the student o; same architecture."""
 
     def __init__(self, in_dim: int, action_dim: int, hidden: int):
         super().__init__()
@@ -329,17 +317,21 @@ class Actor(nn.Module):
         """Mean and log-std of the Gaussian BEFORE the tanh squashing."""
         h = self.trunk(x)
         log_std = torch.tanh(self.fc_logstd(h))
-        return self.fc_mean(h), LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)  # smooth clamp
+        return self.fc_mean(h), log_std
 
     def sample(self, x):
-        """Reparameterised action a = tanh(mean + std * eps) in [-1, 1] and its log-probability."""
+        """Reparameterised action a = tanh(mean + std * eps) in [-1, 1], its log-probability, and (mean, log_std)."""
         mean, log_std = self(x)
         u = mean + log_std.exp() * torch.randn_like(mean)
-        return torch.tanh(u), squashed_log_prob(u, mean, log_std)
+        # log N(u; mean, std) minus the log-det of tanh, log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))
+        log_prob = (-0.5 * ((u - mean) / log_std.exp()).pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_prob = log_prob - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
+        return torch.tanh(u), log_prob, mean, log_std
 
     @torch.no_grad()
     def act(self, x):
-        """The deterministic action tanh(mean): what the teacher labels and executes, and the student executes."""
+        """The deterministic action tanh(mean), used in evaluation and deployment."""
         return torch.tanh(self(x)[0])
 
 
@@ -431,15 +423,15 @@ class TransitionDataset:
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Student and dataset, Digit (paper 2): l2t_ppo_digit.py's LSTM student, trained on fixed-length sequences, after that
-# script's PPO teacher. `mlp`, `EmpiricalNormalization`, `Teacher` and `Student` MATCH l2t_ppo_digit.py's (same names,
-# parameters, buffers and computations; copied, since scripts never import each other), so that its checkpoints load
-# with strict state_dict loading and the student here is the L2T student's architecture. Keep them in step with it.
+# script's PPO teacher. `mlp`, `EmpiricalNormalization`, `Teacher` and `Student` are l2t_ppo_digit.py's, byte for byte,
+# docstrings included (copied, since scripts never import each other; tests/test_identical_blocks.py), so that its
+# checkpoints load with strict state_dict loading and the student here is the L2T student's architecture.
 DIGIT_ACTION_DIM = ACTION_DIM  # envs.digit: one PD target per motor
-DIGIT_HIDDEN_SIZES = (512, 256, 128)  # paper 2, Fig. 2: teacher MLP, student MLP after the LSTM
+HIDDEN_SIZES = (512, 256, 128)  # paper 2, Fig. 2: teacher MLP, student MLP after the LSTM (l2t_ppo_digit.py's name)
 STUDENT_MAX_GRAD_NORM = 1.0  # the gradient-norm clip of the Digit student (l2t_ppo_digit.py's --max-grad-norm)
 
 
-def mlp(in_dim: int, out_dim: int, hidden=DIGIT_HIDDEN_SIZES) -> nn.Sequential:  # = l2t_ppo_digit.mlp
+def mlp(in_dim: int, out_dim: int, hidden=HIDDEN_SIZES) -> nn.Sequential:
     layers, last = [], in_dim
     for width in hidden:
         layers += [nn.Linear(last, width), nn.ELU()]
@@ -449,17 +441,21 @@ def mlp(in_dim: int, out_dim: int, hidden=DIGIT_HIDDEN_SIZES) -> nn.Sequential: 
 
 
 class EmpiricalNormalization(nn.Module):
-    """= l2t_ppo_digit.EmpiricalNormalization: running mean and variance, y = (x - mean) / (std + eps); `update(x)`
-    merges a batch (Chan et al.), `forward` only normalises; disabled, it is the identity (mean 0, std 1, eps 0)."""
+    """Running mean and variance of the inputs (rsl_rl's EmpiricalNormalization): y = (x - mean) / (std + eps).
 
-    def __init__(self, dim: int, enabled: bool = True, eps: float = 1e-2):
+    `update(x)` merges a batch into the statistics (Chan et al.); `forward` only normalises. Disabled, it is the
+    identity (mean 0, std 1, eps 0), so that every code path and the exported student are the same.
+    """
+
+    def __init__(self, dim: int, enabled: bool = True, eps: float = 1e-2, keep=None):
         super().__init__()
         self.enabled = enabled
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("var", torch.ones(dim))
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
         self.register_buffer("eps", torch.tensor(eps if enabled else 0.0))
-        self.register_buffer("keep", torch.ones(dim))  # the inputs the network sees (the checkpoint's mask is loaded)
+        # 1 = an input the network sees, 0 = one it never sees (zeroed after normalising; see `input_keep_mask`)
+        self.register_buffer("keep", torch.ones(dim) if keep is None else torch.as_tensor(keep, dtype=torch.float32))
 
     @torch.no_grad()
     def update(self, x: torch.Tensor):
@@ -468,7 +464,7 @@ class EmpiricalNormalization(nn.Module):
         n = x.shape[0]
         batch_mean, batch_var = x.mean(0), x.var(0, unbiased=False)
         total = self.count + n
-        rate = float(n / total)
+        rate = (n / total).to(self.mean.dtype)  # a tensor on the data's device: no host synchronisation
         delta = batch_mean - self.mean
         self.mean += rate * delta
         self.var += rate * (batch_var - self.var + delta * (batch_mean - self.mean))
@@ -479,25 +475,28 @@ class EmpiricalNormalization(nn.Module):
 
 
 class Teacher(nn.Module):
-    """= l2t_ppo_digit.Teacher: Gaussian, MLP [512, 256, 128] ELU mean on the privileged state, state-independent
-    std."""
+    """pi_t(a|s): Gaussian with an MLP [512, 256, 128] ELU mean on the privileged state and a state-independent std."""
 
-    def __init__(self, in_dim: int, action_dim: int, init_std: float = 1.0):
+    def __init__(self, in_dim: int, action_dim: int, init_std: float):
         super().__init__()
         self.actor = mlp(in_dim, action_dim)
         self.log_std = nn.Parameter(torch.full((action_dim,), math.log(init_std)))
 
     def forward(self, state):
+        """Mean and log-std (broadcast to the mean's shape)."""
         mean = self.actor(state)
         return mean, self.log_std.expand_as(mean)
 
 
 class Student(nn.Module):
-    """= l2t_ppo_digit.Student: LSTMCell(94 -> hidden), then an MLP [512, 256, 128] ELU to the mean action, and a
-    state-independent `log_std` (used by `nll` only). Hidden state (h, c), each (batch, hidden), zero at an
-    episode's start."""
+    """pi_s(a|o_1..o_t): LSTM(94 -> 128, one layer), then an MLP [512, 256, 128] ELU to the mean action (Fig. 2).
 
-    def __init__(self, in_dim: int, action_dim: int, hidden: int, init_std: float = 1.0):
+    The std is state-independent: its own parameter `log_std` (trained by `kl` only), see `student_log_std`.
+    Hidden state: a tuple (h, c), each (batch, hidden); zero at an episode's start. The LSTM is an `nn.LSTMCell`
+    (the same one-layer LSTM; 2.5x faster than `nn.LSTM` stepped one step at a time on this CPU).
+    """
+
+    def __init__(self, in_dim: int, action_dim: int, hidden: int, init_std: float):
         super().__init__()
         self.lstm = nn.LSTMCell(in_dim, hidden)
         self.head = mlp(hidden, action_dim)
@@ -508,14 +507,18 @@ class Student(nn.Module):
         return zeros, zeros.clone()
 
     def step(self, obs, hidden):
-        """One time step: obs (batch, 94) normalised -> (mean (batch, 20), new hidden)."""
+        """One time step for a batch: obs (batch, 94) normalised -> (mean (batch, 20), new hidden)."""
         hidden = self.lstm(obs, hidden)
         return self.head(hidden[0]), hidden
 
     def sequence(self, obs, hidden, dones):
-        """obs (T, batch, 94), hidden at the first step, dones (T, batch) -> means (T, batch, 20): step by step, the
-        hidden state of an env whose episode ended at t is zeroed after t; gradients flow through the whole
-        sequence (truncated BPTT over T), not into the given initial state."""
+        """A rollout segment: obs (T, batch, 94), hidden at its first step, dones (T, batch) -> means (T, batch, 20).
+
+        The computation of the rollout, step by step: after step t, the hidden state of every env whose episode
+        ended at t is zeroed, so the next step starts the new episode from a zero state. Gradients flow back
+        through the whole segment (truncated BPTT over T = num_steps), not into the given initial state. The MLP
+        head runs once on all T steps (bitwise the same outputs as step by step here, and faster).
+        """
         outs = []
         for t in range(obs.shape[0]):
             hidden = self.lstm(obs[t], hidden)
@@ -534,7 +537,7 @@ class LSTMStudent(nn.Module):
 
     def __init__(self, student_dim: int, lstm_hidden: int, obs_normalization: bool):
         super().__init__()
-        self.student = Student(student_dim, DIGIT_ACTION_DIM, lstm_hidden)
+        self.student = Student(student_dim, DIGIT_ACTION_DIM, lstm_hidden, 1.0)
         self.obs_norm = EmpiricalNormalization(student_dim, obs_normalization)
 
     def observation(self, obs, device):
@@ -668,7 +671,7 @@ class DigitTeacher(nn.Module):
 
     def __init__(self, obs_dim: int, obs_normalization: bool):
         super().__init__()
-        self.teacher = Teacher(obs_dim, DIGIT_ACTION_DIM)
+        self.teacher = Teacher(obs_dim, DIGIT_ACTION_DIM, 1.0)
         self.state_norm = EmpiricalNormalization(obs_dim, obs_normalization)
 
     @torch.no_grad()
@@ -678,9 +681,13 @@ class DigitTeacher(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Stage 1 (not on Digit): SAC on the clean state (CleanRL's SAC; l2t_sac_mujoco.py's update without a student)
+# Stage 1 (not on Digit): SAC on the clean state (CleanRL's SAC; l2t_sac_mujoco.py's update without a student).
+# The teacher's two critics: l2t_sac_mujoco.py's TwinQ, byte for byte; stage 1 only.
 class TwinQ(nn.Module):
-    """The teacher's two critics as one batched network (weights (2, in, out)); stage 1 only."""
+    """The two critics Q_1, Q_2 as ONE batched network: weights of shape (2, in, out) applied with baddbmm.
+
+    Mathematically two independent MLPs; computing them together halves the number of small ops per update.
+    """
 
     def __init__(self, in_dim: int, hidden: int, n: int = 2):
         super().__init__()
@@ -688,18 +695,20 @@ class TwinQ(nn.Module):
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            bound = 1 / math.sqrt(fan_in)
+            bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialisation, for each critic
             self.weights.append(nn.Parameter(torch.empty(n, fan_in, fan_out).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(n, 1, fan_out).uniform_(-bound, bound)))
         self.n = n
 
     def forward(self, state, action, detach_params: bool = False):
+        """Q_j(s, a) for j = 1..n, shape (n, batch). `detach_params`: gradients reach the inputs only."""
         x = torch.cat([state, action], -1).expand(self.n, -1, -1)
+        last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             if detach_params:
                 w, b = w.detach(), b.detach()
             x = torch.baddbmm(b, x, w)
-            if i < len(self.weights) - 1:
+            if i < last:
                 x = F.relu(x)
         return x.squeeze(-1)
 
@@ -777,7 +786,7 @@ def train_teacher(args, writer, device, run_dir, progress, resume=None, session=
             s2, done = rows[:, -state_dim - 1:-1], rows[:, -1]
             ent_coef = log_ent_coef.exp().detach()
             with torch.no_grad():  # SAC's soft Bellman target; no bootstrap past a termination
-                a2, logp2 = teacher.sample(s2)
+                a2, logp2 = teacher.sample(s2)[:2]
                 target_q = r + args.gamma * (1 - done) * (target_critic(s2, a2).min(0).values - ent_coef * logp2)
             q_loss = (critic(s, a) - target_q).pow(2).mean(1).sum()
             if not torch.isfinite(q_loss):  # checked before the step: the saved networks are still finite
@@ -787,7 +796,7 @@ def train_teacher(args, writer, device, run_dir, progress, resume=None, session=
             q_optimizer.step()
             if global_step % args.policy_frequency == 0:
                 for _ in range(args.policy_frequency):
-                    a_pi, logp = teacher.sample(s)
+                    a_pi, logp = teacher.sample(s)[:2]
                     actor_loss = (ent_coef * logp - critic(s, a_pi, detach_params=True).min(0).values).mean()
                     ent_loss = (-log_ent_coef.exp() * (logp.detach() + target_entropy)).mean()
                     if not torch.isfinite(actor_loss):

@@ -27,8 +27,6 @@ CONFIGS = {
     "teacher + student, l1": ["--student-loss", "l1"],
     "teacher only, --bf16": ["--student-loss", "none", "--bf16"],
     "teacher + student, l1+asym, --bf16": ["--bf16"],
-    "teacher + student, l1+asym, --student-thread": ["--student-thread"],
-    "teacher + student, l1+asym, --student-thread --bf16": ["--student-thread", "--bf16"],
 }
 
 

@@ -2,7 +2,6 @@
 
 import glob
 import os
-import threading
 import subprocess
 import sys
 
@@ -190,27 +189,6 @@ def test_nonfinite_loss_stops_after_saving_the_last_finite_state(sac, tmp_path):
         assert all(torch.isfinite(v).all() for v in saved[name].values())  # checked before the optimiser step
 
 
-def test_student_thread_leaves_the_teacher_exactly_as_without_a_student_and_repeats(sac, tmp_path):
-    """--student-thread: the student steps in its own thread with its own random stream, so the teacher, critic and
-    buffer are bit for bit those of a teacher-only run (the student never touches the teacher); the student still
-    learns, and two runs with the same seed give the same student."""
-    def final(tag, **kw):
-        run_dir = sac.main(tiny_args(sac, tmp_path / tag, total_timesteps=400, **kw))
-        return torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False), run_dir
-
-    alone, _ = final("alone", student_loss="none")
-    threaded, run_dir = final("thread", student_thread=True)
-    again, _ = final("again", student_thread=True)
-    for key in ("teacher", "critic", "target_critic"):
-        for name, value in alone[key].items():
-            assert torch.equal(value, threaded[key][name]), (key, name)
-    assert torch.equal(alone["buffer"]["storage"], threaded["buffer"]["storage"])
-    for name, value in threaded["student"].items():
-        assert torch.equal(value, again["student"][name])
-    gap = [v for _, v in scalars(run_dir)["losses/imitation_gap"]]
-    assert np.mean(gap[-3:]) < np.mean(gap[:3])
-
-
 def test_bf16_sets_the_matmul_precision_for_its_run_only_and_still_learns(sac, tmp_path):
     """--bf16 runs the products at torch's "medium" float32 precision; a later run in the same process without it is
     back at "highest" (bit for bit a fresh float32 run); the bf16 run's weights differ, yet its student learns."""
@@ -236,10 +214,9 @@ def test_bf16_sets_the_matmul_precision_for_its_run_only_and_still_learns(sac, t
     assert np.mean(gap[-3:]) < np.mean(gap[:3])
 
 
-def test_flush_denormal_holds_in_the_student_thread_and_only_for_its_run(sac, tmp_path, monkeypatch):
-    """--flush-denormal (the default) flushes denormal results to zero in the run's thread AND in the
-    --student-thread (which the CPU's per-thread setting could miss); a later run with --no-flush-denormal computes
-    denormals again."""
+def test_flush_denormal_holds_during_the_run_and_only_for_its_run(sac, tmp_path, monkeypatch):
+    """--flush-denormal (the default) flushes denormal results to zero while the run computes its losses; a later run
+    with --no-flush-denormal computes denormals again."""
     def denormal_product():
         return (torch.tensor([1e-38]) * 1e-2).item()  # 1e-40: denormal in float32
 
@@ -247,14 +224,14 @@ def test_flush_denormal_holds_in_the_student_thread_and_only_for_its_run(sac, tm
     loss = sac.student_loss
 
     def recording_loss(*a, **kw):
-        seen.append((threading.current_thread() is threading.main_thread(), denormal_product()))
+        seen.append(denormal_product())
         return loss(*a, **kw)
 
     monkeypatch.setattr(sac, "student_loss", recording_loss)
     assert sac.Args().flush_denormal  # on by default
-    sac.main(tiny_args(sac, tmp_path / "flush", student_thread=True))
-    assert seen and all(not main and value == 0.0 for main, value in seen)
+    sac.main(tiny_args(sac, tmp_path / "flush"))
+    assert seen and all(value == 0.0 for value in seen)
     assert denormal_product() == 0.0
     seen.clear()
     sac.main(tiny_args(sac, tmp_path / "plain", flush_denormal=False))
-    assert seen and all(main and value == pytest.approx(1e-40, rel=1e-2) for main, value in seen)
+    assert seen and all(value == pytest.approx(1e-40, rel=1e-2) for value in seen)

@@ -254,7 +254,7 @@ def test_nonfinite_teacher_action_is_refused_before_it_is_executed(tsl, tmp_path
 def test_dagger_round_on_the_warp_backend(tsl, tmp_path, digit_teacher):
     """--backend warp (warp's CPU device): a DAgger round collects, trains and evaluates on MuJoCo Warp through the
     numpy interface (HostArrays), with the same data layout as on MuJoCo."""
-    pytest.importorskip("mujoco_warp")
+    import mujoco_warp  # noqa: F401  (pinned in requirements.txt: a broken install fails, not skips)
     run_dir = tsl.main(digit_args(tsl, tmp_path, digit_teacher, backend="warp", device="cpu", stage2_timesteps=32,
                                   dagger_rounds=1, max_episode_steps=6))
     logged = scalars(run_dir)
