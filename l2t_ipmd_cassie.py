@@ -154,6 +154,7 @@ class Args:
     expert_checkpoint: Optional[str] = None
     """with --save-expert: roll out the best teacher of this checkpoint.pt instead of training"""
 
+
 def noisy_mask(env_id):
     """Which state entries get noise: the Cassie env's robot measurements (its clock stays clean), else all."""
     return CASSIE_NOISY_MASK if env_id.startswith("l2t/Cassie") else None
@@ -166,8 +167,9 @@ def make_env(env_id, alpha, noise, seed, capture_video=False, video_folder=None,
     def thunk():
         if capture_video:
             env = gym.make(env_id, render_mode="rgb_array", **kwargs)
-            env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda i: i == 0,
-                                           name_prefix=name_prefix, disable_logger=True)
+            env = gym.wrappers.RecordVideo(
+                env, video_folder, episode_trigger=lambda i: i == 0, name_prefix=name_prefix, disable_logger=True
+            )
         else:
             env = gym.make(env_id, **kwargs)
         env = gym.wrappers.RecordEpisodeStatistics(env)
@@ -249,8 +251,13 @@ class RewardNet(nn.Module):
 
     def __init__(self, in_dim: int, action_dim: int, hidden: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_dim + action_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
-                                 nn.ReLU(), nn.Linear(hidden, 1))
+        self.net = nn.Sequential(
+            nn.Linear(in_dim + action_dim, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 1),
+        )
 
     def forward(self, state, action):
         return self.net(torch.cat([state, action], -1)).squeeze(-1)
@@ -259,8 +266,15 @@ class RewardNet(nn.Module):
 # ALGO LOGIC: replay buffer. One row per transition (s, o, a, r_env, s', o', terminated) in one float32 tensor.
 class ReplayBuffer:
     def __init__(self, capacity: int, state_dim: int, action_dim: int, device):
-        widths = {"state": state_dim, "obs": state_dim, "action": action_dim, "reward": 1,
-                  "next_state": state_dim, "next_obs": state_dim, "terminated": 1}
+        widths = {
+            "state": state_dim,
+            "obs": state_dim,
+            "action": action_dim,
+            "reward": 1,
+            "next_state": state_dim,
+            "next_obs": state_dim,
+            "terminated": 1,
+        }
         self.slices, start = {}, 0
         for name, width in widths.items():
             self.slices[name] = slice(start, start + width)
@@ -287,8 +301,10 @@ class ReplayBuffer:
 
     def load_state_dict(self, d):
         if d["storage"].shape[1] != self.storage.shape[1] or d["size"] > self.capacity:
-            raise ValueError(f"buffer rows of width {d['storage'].shape[1]}, size {d['size']} do not fit "
-                             f"width {self.storage.shape[1]}, capacity {self.capacity}")
+            raise ValueError(
+                f"buffer rows of width {d['storage'].shape[1]}, size {d['size']} do not fit "
+                f"width {self.storage.shape[1]}, capacity {self.capacity}"
+            )
         self.storage[: d["size"]] = d["storage"].to(self.storage.device)
         self.pos, self.size = d["pos"], d["size"]
 
@@ -337,7 +353,6 @@ def critic_loss(data, reward, teacher, critic, target_critic, ent_coef, gamma):
         target_q, rho = td_target(reward, next_q, next_log_prob, data["terminated"], ent_coef, gamma)
     q_values = critic(data["state"], data["action"])  # (2, batch)
     return (q_values - target_q).pow(2).mean(1).sum(), q_values, rho  # MSE of Q_1 plus MSE of Q_2
-
 
 
 # ALGO LOGIC: Eq. (2), min_p beta <Q, p> + KL(pi_old || p), a mirror-descent step. `--policy-update sac` (default):
@@ -403,7 +418,7 @@ def reward_loss(reward_net, agent_state, agent_action, expert_state, expert_acti
         n = min(len(agent_x), len(expert_x))
         u = torch.rand(n, 1, device=agent_x.device)
         x = (u * agent_x[:n] + (1 - u) * expert_x[:n]).detach().requires_grad_(True)
-        r_x = reward_net(x[:, : agent_state.shape[1]], x[:, agent_state.shape[1]:])
+        r_x = reward_net(x[:, : agent_state.shape[1]], x[:, agent_state.shape[1] :])
         (grad,) = torch.autograd.grad(r_x.sum(), x, create_graph=True)
         psi = psi + grad_penalty * grad.pow(2).sum(-1).mean()
     loss = r_agent.mean() - r_expert.mean() + psi
@@ -464,8 +479,9 @@ def rollout_expert(actor, env_id, episodes, seed, device):
             rewards.append(reward)
             if terminated or truncated:
                 break
-        result.append(Episode(np.array(states), np.array(actions, dtype=np.float64), np.array(rewards),
-                              bool(terminated)))
+        result.append(
+            Episode(np.array(states), np.array(actions, dtype=np.float64), np.array(rewards), bool(terminated))
+        )
     env.close()
     return result
 
@@ -537,11 +553,20 @@ def train(args: Args, session):
     mask = None if mask is None else torch.tensor(np.array(mask), dtype=torch.float32, device=device)
     actor_optimizers = [actor_optimizer] + [student_optimizer] * use_student + [ent_optimizer] * args.autotune
     reward_optimizers = [reward_t_optimizer] * use_irl + [reward_s_optimizer] * use_student_reward
-    modules = {"teacher": teacher, "student": student, "critic": critic, "target_critic": target_critic,
-               "reward_t": reward_t, "reward_s": reward_s, "q_optimizer": q_optimizer,
-               "actor_optimizer": actor_optimizer, "student_optimizer": student_optimizer,
-               "reward_t_optimizer": reward_t_optimizer, "reward_s_optimizer": reward_s_optimizer,
-               "ent_optimizer": ent_optimizer}
+    modules = {
+        "teacher": teacher,
+        "student": student,
+        "critic": critic,
+        "target_critic": target_critic,
+        "reward_t": reward_t,
+        "reward_s": reward_s,
+        "q_optimizer": q_optimizer,
+        "actor_optimizer": actor_optimizer,
+        "student_optimizer": student_optimizer,
+        "reward_t_optimizer": reward_t_optimizer,
+        "reward_s_optimizer": reward_s_optimizer,
+        "ent_optimizer": ent_optimizer,
+    }
 
     # the run's folder, writer, progress line, counters, checkpoints, evaluations and best teacher; --resume restores
     # everything above into these objects
@@ -563,8 +588,15 @@ def train(args: Args, session):
         run.global_step += args.num_envs
         run.log_episodes(infos)  # the env's imitation reward: the training signal in `imitation` mode, logged in `irl`
         real_next = real_next_observation(next_obs, infos)
-        rb.add(obs["state"], obs["observation"], actions, rewards, real_next["state"], real_next["observation"],
-               terminations.astype(np.float32))
+        rb.add(
+            obs["state"],
+            obs["observation"],
+            actions,
+            rewards,
+            real_next["state"],
+            real_next["observation"],
+            terminations.astype(np.float32),
+        )
         obs = next_obs
 
         # ALGO LOGIC: update (Alg. 3: one minibatch per gradient step, shared by critic, reward nets, actors)
@@ -584,10 +616,15 @@ def train(args: Args, session):
                         reward = reward_t(data["state"], data["action"])
                 else:
                     reward = data["reward"]
-                qf_loss, q_values, rho = critic_loss(data, reward, teacher, critic, target_critic,
-                                                     log_ent_coef.exp().detach(), args.gamma)
-                stats.update(qf_loss=qf_loss.detach(), qf1_values=q_values[0].mean().detach(),
-                             qf2_values=q_values[1].mean().detach(), rho=rho)
+                qf_loss, q_values, rho = critic_loss(
+                    data, reward, teacher, critic, target_critic, log_ent_coef.exp().detach(), args.gamma
+                )
+                stats.update(
+                    qf_loss=qf_loss.detach(),
+                    qf1_values=q_values[0].mean().detach(),
+                    qf2_values=q_values[1].mean().detach(),
+                    rho=rho,
+                )
                 run.stop_if_nonfinite(stats)
                 q_optimizer.zero_grad(set_to_none=True)
                 qf_loss.backward()
@@ -602,8 +639,7 @@ def train(args: Args, session):
                         # the critic scores the teacher's action and (Eq. 5) the student's, both on the CLEAN s,
                         # in one batched pass; detach_params: these losses move the actors, not the critic
                         if use_asym:
-                            q = critic(data["state"].repeat(2, 1), torch.cat([action_t, action_s]),
-                                       detach_params=True)
+                            q = critic(data["state"].repeat(2, 1), torch.cat([action_t, action_s]), detach_params=True)
                             q_t, q_s = q.min(0).values.chunk(2)
                         else:
                             q_t, q_s = critic(data["state"], action_t, detach_params=True).min(0).values, None
@@ -616,15 +652,28 @@ def train(args: Args, session):
                         # SAC's temperature loss towards entropy -dim(A), with this (pre-update) teacher's log-probs
                         ent_loss = (-log_ent_coef.exp() * (log_prob_t.detach() + target_entropy)).mean()
                         loss = actor_loss + ent_loss if args.autotune else actor_loss
-                        stats.update(actor_loss=actor_loss.detach(), ent_coef_loss=ent_loss.detach(),
-                                     ent_coef=ent_coef.squeeze(), md_kl=md_kl.detach())
+                        stats.update(
+                            actor_loss=actor_loss.detach(),
+                            ent_coef_loss=ent_loss.detach(),
+                            ent_coef=ent_coef.squeeze(),
+                            md_kl=md_kl.detach(),
+                        )
                         if use_student:  # Eqs. (3)-(6) on the SAME minibatch; the teacher is a fixed target
-                            loss_s, bc, asym = student_loss(args.student_loss, (log_prob_s, mean_s, log_std_s),
-                                                            mean_t.detach(), log_std_t.detach(), q_s, ent_coef,
-                                                            args.bc_coef)
+                            loss_s, bc, asym = student_loss(
+                                args.student_loss,
+                                (log_prob_s, mean_s, log_std_s),
+                                mean_t.detach(),
+                                log_std_t.detach(),
+                                q_s,
+                                ent_coef,
+                                args.bc_coef,
+                            )
                             loss = loss + loss_s
-                            stats.update(student_bc_loss=bc.detach(), student_asym_loss=asym.detach(),
-                                         imitation_gap=(torch.tanh(mean_s) - torch.tanh(mean_t)).abs().mean().detach())
+                            stats.update(
+                                student_bc_loss=bc.detach(),
+                                student_asym_loss=asym.detach(),
+                                imitation_gap=(torch.tanh(mean_s) - torch.tanh(mean_t)).abs().mean().detach(),
+                            )
                         run.stop_if_nonfinite(stats)
                         for optimizer in actor_optimizers:
                             optimizer.zero_grad(set_to_none=True)
@@ -645,17 +694,22 @@ def train(args: Args, session):
                         a_s = student.sample(data["obs"])[0] if use_student_reward else None
                     loss = 0.0
                     if use_irl:
-                        loss_t, gap, r_agent = reward_loss(reward_t, data["state"], a_t, expert_s, expert_a,
-                                                           args.reward_reg, args.reward_grad_penalty)
+                        loss_t, gap, r_agent = reward_loss(
+                            reward_t, data["state"], a_t, expert_s, expert_a, args.reward_reg, args.reward_grad_penalty
+                        )
                         loss = loss + loss_t
                         stats.update(reward_loss=loss_t.detach(), reward_gap=gap, learned_reward_agent=r_agent)
                     if use_student_reward:
                         expert_o = add_noise(expert_s, alpha_now, args.noise, mask)
-                        loss_r, gap, r_agent = reward_loss(reward_s, data["obs"], a_s, expert_o, expert_a,
-                                                           args.reward_reg, args.reward_grad_penalty)
+                        loss_r, gap, r_agent = reward_loss(
+                            reward_s, data["obs"], a_s, expert_o, expert_a, args.reward_reg, args.reward_grad_penalty
+                        )
                         loss = loss + loss_r
-                        stats.update(student_reward_loss=loss_r.detach(), student_reward_gap=gap,
-                                     student_learned_reward_agent=r_agent)
+                        stats.update(
+                            student_reward_loss=loss_r.detach(),
+                            student_reward_gap=gap,
+                            student_learned_reward_agent=r_agent,
+                        )
                     run.stop_if_nonfinite(stats)
                     for optimizer in reward_optimizers:
                         optimizer.zero_grad(set_to_none=True)
@@ -736,19 +790,33 @@ class Run:
     def checkpoint(self, path=None, with_optim=True):
         """checkpoint.pt (or `path`): networks and counters, and with_optim optimisers, temperature, buffer, RNG."""
         args, path = self.args, path or self.ckpt_path
-        state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id, "state_dim": self.state_dim,
-                 "action_dim": self.action_dim, "hidden_dim": args.hidden_dim, "student_loss": args.student_loss,
-                 "reward_mode": args.reward_mode, "global_step": self.global_step, "actor_updates": self.actor_updates,
-                 "gradient_steps": self.gradient_steps, "train_vector_steps": self.train_vector_steps,
-                 "best_return": self.best_return, "best_teacher": self.best_teacher, "best_step": self.best_step,
-                 "expert_return": self.expert_return,
-                 **{k: self.modules[k].state_dict() for k in ("teacher", "student", "critic", "reward_t", "reward_s")}}
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "args": asdict(args),
+            "env_id": args.env_id,
+            "state_dim": self.state_dim,
+            "action_dim": self.action_dim,
+            "hidden_dim": args.hidden_dim,
+            "student_loss": args.student_loss,
+            "reward_mode": args.reward_mode,
+            "global_step": self.global_step,
+            "actor_updates": self.actor_updates,
+            "gradient_steps": self.gradient_steps,
+            "train_vector_steps": self.train_vector_steps,
+            "best_return": self.best_return,
+            "best_teacher": self.best_teacher,
+            "best_step": self.best_step,
+            "expert_return": self.expert_return,
+            **{k: self.modules[k].state_dict() for k in ("teacher", "student", "critic", "reward_t", "reward_s")},
+        }
         if with_optim:
             state.update({k: m.state_dict() for k, m in self.modules.items()})
-            state.update(log_ent_coef=self.log_ent_coef.detach().cpu(),
-                         old_teacher=None if self.old_teacher is None else self.old_teacher.state_dict(),
-                         buffer=self.rb.state_dict() if args.checkpoint_buffer else None,
-                         rng=checkpoint_file.rng_state())
+            state.update(
+                log_ent_coef=self.log_ent_coef.detach().cpu(),
+                old_teacher=None if self.old_teacher is None else self.old_teacher.state_dict(),
+                buffer=self.rb.state_dict() if args.checkpoint_buffer else None,
+                rng=checkpoint_file.rng_state(),
+            )
         try:
             checkpoint_file.save(state, path)
         except checkpoint_file.WriteError as e:  # disk full, I/O error: one line; the previous file is kept
@@ -759,8 +827,9 @@ class Run:
     def stop_if_nonfinite(self, stats):
         """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
         if not torch.isfinite(torch.stack(list(stats.values()))).all():
-            checkpoint_file.stop_nonfinite(os.path.basename(__file__), stats, self.global_step, self.run_dir,
-                                           self.ckpt_path, self.checkpoint)
+            checkpoint_file.stop_nonfinite(
+                os.path.basename(__file__), stats, self.global_step, self.run_dir, self.ckpt_path, self.checkpoint
+            )
 
     def log_episodes(self, infos):
         """The training episodes that ended in this step (the teacher's, the only agent that acts)."""
@@ -788,8 +857,9 @@ class Run:
         """Set the curriculum's training noise in EVERY sub-env (set_noise_alpha reads it back from each) and log what
         they use; returns it."""
         args = self.args
-        self.alpha = curriculum_alpha(self.global_step, args.total_timesteps, args.alpha, args.curriculum_fraction,
-                                      args.curriculum)
+        self.alpha = curriculum_alpha(
+            self.global_step, args.total_timesteps, args.alpha, args.curriculum_fraction, args.curriculum
+        )
         set_noise_alpha(self.envs, self.alpha)
         seen = get_noise_alpha(self.envs)
         self.writer.add_scalar("charts/noise_alpha", min(seen), self.global_step)
@@ -804,7 +874,8 @@ class Run:
             if args.eval_frequency > 0 and step % args.eval_frequency < args.num_envs:
                 self.evaluation()
             if (args.checkpoint_frequency > 0 and step % args.checkpoint_frequency < args.num_envs) or (
-                    args.checkpoint_minutes > 0 and time.time() - self.last_checkpoint >= 60 * args.checkpoint_minutes):
+                args.checkpoint_minutes > 0 and time.time() - self.last_checkpoint >= 60 * args.checkpoint_minutes
+            ):
                 self.checkpoint()
                 self.last_checkpoint = time.time()
                 print(f"checkpoint at global_step={step} written to {self.ckpt_path}", flush=True)
@@ -827,15 +898,27 @@ class Run:
         if args.env_id.startswith("l2t/Cassie"):
             for k in ("speed", "height", "drift"):
                 writer.add_scalar(f"eval/teacher_{k}", gait[k].mean(), step)
-            line += (f", speed {gait['speed'].mean():.2f} m/s, height {gait['height'].mean():.2f} m, "
-                     f"drift {gait['drift'].mean():.2f} m")
+            line += (
+                f", speed {gait['speed'].mean():.2f} m/s, height {gait['height'].mean():.2f} m, "
+                f"drift {gait['drift'].mean():.2f} m"
+            )
         if ret.mean() > self.best_return:
             self.best_return, self.best_step = float(ret.mean()), step
             self.best_teacher = {k: v.detach().clone() for k, v in teacher.state_dict().items()}
         if args.student_loss != "none":
             video = os.path.join(self.run_dir, "videos")
-            student_fns = [make_env(args.env_id, args.alpha, args.noise, seed + i, args.capture_video and i == 0,
-                                    video, f"student-step{step}") for i in range(args.eval_episodes)]
+            student_fns = [
+                make_env(
+                    args.env_id,
+                    args.alpha,
+                    args.noise,
+                    seed + i,
+                    args.capture_video and i == 0,
+                    video,
+                    f"student-step{step}",
+                )
+                for i in range(args.eval_episodes)
+            ]
             ret, length = evaluate(self.modules["student"], "observation", student_fns, seed, device)
             writer.add_scalar("eval/student_return", ret.mean(), step)
             writer.add_scalar("eval/student_length", length.mean(), step)
@@ -855,8 +938,10 @@ class Run:
         the final evaluation, --save-model and --save-expert. Returns the run's folder."""
         args, step = self.args, self.global_step
         if self.learn_start is not None:
-            print(f"SPS after learning starts (evaluation and checkpoints excluded): "
-                  f"{self.progress.rate(self.learn_start, step):.1f}")
+            print(
+                f"SPS after learning starts (evaluation and checkpoints excluded): "
+                f"{self.progress.rate(self.learn_start, step):.1f}"
+            )
         if self.saved_step != step:
             self.checkpoint()
         if self.session.stop_requested:
@@ -869,8 +954,10 @@ class Run:
                     self.checkpoint()
         except Exception as e:
             self.close()
-            fail(f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
-                 f"{self.ckpt_path}")
+            fail(
+                f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
+                f"{self.ckpt_path}"
+            )
         if args.save_model:
             model_path = os.path.join(self.run_dir, f"{args.exp_name}.cleanrl_model")
             self.checkpoint(model_path, with_optim=False)
@@ -880,12 +967,18 @@ class Run:
             if self.best_teacher is not None:
                 teacher.load_state_dict(self.best_teacher)
             try:
-                write_expert(args, teacher, self.device,
-                             f"the best teacher (step {self.best_step}, eval return {self.best_return:.1f})")
+                write_expert(
+                    args,
+                    teacher,
+                    self.device,
+                    f"the best teacher (step {self.best_step}, eval return {self.best_return:.1f})",
+                )
             except Exception as e:
                 self.close()
-                fail(f"--save-expert: the rollouts failed ({type(e).__name__}: {first_line(e)}); the trained run is "
-                     f"saved in {self.ckpt_path}")
+                fail(
+                    f"--save-expert: the rollouts failed ({type(e).__name__}: {first_line(e)}); the trained run is "
+                    f"saved in {self.ckpt_path}"
+                )
         self.close()
         return self.run_dir
 
@@ -918,13 +1011,22 @@ def check_memory(args: Args, state_dim: int, action_dim: int, device, envs):
     copies = 2 if args.checkpoint_buffer and torch.device(device).type == "cpu" else 1
     actor = guard.module_bytes(lambda: Actor(state_dim, action_dim, args.hidden_dim))
     reward = guard.module_bytes(lambda: RewardNet(state_dim, action_dim, args.hidden_dim))
-    nets = (2 * actor + 2 * reward + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim))
-            + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim), trainable=False)
-            + actor // 4 * 2)  # the best teacher kept for --save-expert, the mirror-descent anchor
+    nets = (
+        2 * actor
+        + 2 * reward
+        + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim))
+        + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim), trainable=False)
+        + actor // 4 * 2
+    )  # the best teacher kept for --save-expert, the mirror-descent anchor
     activations = 4 * 48 * args.batch_size * args.hidden_dim  # the hidden layers of one update, with gradients
-    guard.check_memory([("replay buffer", "--buffer-size", copies * row_bytes * args.buffer_size),
-                        ("networks", "--hidden-dim", nets + activations)], device,
-                       lambda message: (envs.close(), fail(message)))
+    guard.check_memory(
+        [
+            ("replay buffer", "--buffer-size", copies * row_bytes * args.buffer_size),
+            ("networks", "--hidden-dim", nets + activations),
+        ],
+        device,
+        lambda message: (envs.close(), fail(message)),
+    )
 
 
 def check_args(args: Args):
@@ -937,14 +1039,27 @@ def check_args(args: Args):
         fail(f"--alpha must be in [0, 1], got {args.alpha}")
     if args.noise not in NOISE_TYPES:
         fail(f"--noise must be one of {', '.join(NOISE_TYPES)}, got '{args.noise}'")
-    for flag, value, choices in (("student-loss", args.student_loss, STUDENT_LOSSES),
-                                 ("reward-mode", args.reward_mode, REWARD_MODES),
-                                 ("policy-update", args.policy_update, POLICY_UPDATES)):
+    for flag, value, choices in (
+        ("student-loss", args.student_loss, STUDENT_LOSSES),
+        ("reward-mode", args.reward_mode, REWARD_MODES),
+        ("policy-update", args.policy_update, POLICY_UPDATES),
+    ):
         if value not in choices:
             fail(f"--{flag} must be one of {', '.join(choices)}, got '{value}'")
-    for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "eval_episodes", "log_frequency",
-                 "policy_frequency", "target_network_frequency", "hidden_dim", "curriculum_interval", "md_period",
-                 "expert_episodes"):
+    for name in (
+        "total_timesteps",
+        "num_envs",
+        "buffer_size",
+        "batch_size",
+        "eval_episodes",
+        "log_frequency",
+        "policy_frequency",
+        "target_network_frequency",
+        "hidden_dim",
+        "curriculum_interval",
+        "md_period",
+        "expert_episodes",
+    ):
         if getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     for name in ("ent_coef", "reward_lr", "policy_lr", "q_lr", "student_lr"):
@@ -952,23 +1067,37 @@ def check_args(args: Args):
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if not (math.isfinite(args.checkpoint_minutes) and args.checkpoint_minutes >= 0):
         fail(f"--checkpoint-minutes must be >= 0, got {args.checkpoint_minutes}")
-    for name in ("learning_starts", "eval_frequency", "checkpoint_frequency", "torch_threads", "bc_coef",
-                 "reward_reg", "reward_grad_penalty", "md_coef"):
+    for name in (
+        "learning_starts",
+        "eval_frequency",
+        "checkpoint_frequency",
+        "torch_threads",
+        "bc_coef",
+        "reward_reg",
+        "reward_grad_penalty",
+        "md_coef",
+    ):
         if not getattr(args, name) >= 0:
             fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     if not (math.isfinite(args.updates_per_step) and args.updates_per_step > 0):
         fail(f"--updates-per-step must be a positive number, got {args.updates_per_step}")
     if args.updates_per_step > MAX_UPDATES_PER_STEP:
-        fail(f"--updates-per-step must be at most {MAX_UPDATES_PER_STEP:g}: gradient steps per vector step, already "
-             f"far past any replay ratio that learns; got {args.updates_per_step}")
+        fail(
+            f"--updates-per-step must be at most {MAX_UPDATES_PER_STEP:g}: gradient steps per vector step, already "
+            f"far past any replay ratio that learns; got {args.updates_per_step}"
+        )
     for name in ("reward_lr", "policy_lr", "q_lr", "student_lr"):
         if getattr(args, name) > MAX_LEARNING_RATE:
-            fail(f"--{name.replace('_', '-')} must be at most {MAX_LEARNING_RATE:g}: Adam moves every weight by about "
-                 f"the rate at each step, so a larger one throws the networks away; got {getattr(args, name)}")
+            fail(
+                f"--{name.replace('_', '-')} must be at most {MAX_LEARNING_RATE:g}: Adam moves every weight by about "
+                f"the rate at each step, so a larger one throws the networks away; got {getattr(args, name)}"
+            )
     for name in ("ent_coef", "bc_coef", "reward_reg", "reward_grad_penalty", "md_coef"):
         if getattr(args, name) > MAX_LOSS_WEIGHT:
-            fail(f"--{name.replace('_', '-')} must be at most {MAX_LOSS_WEIGHT:g}: float32 keeps 7 significant digits, "
-                 f"so a larger weight erases the other loss terms; got {getattr(args, name)}")
+            fail(
+                f"--{name.replace('_', '-')} must be at most {MAX_LOSS_WEIGHT:g}: float32 keeps 7 significant digits, "
+                f"so a larger weight erases the other loss terms; got {getattr(args, name)}"
+            )
     guard.check_seed(args.seed, fail)
     guard.check_threads({"--torch-threads": args.torch_threads}, fail)
     guard.check_name("--exp-name", args.exp_name, fail)
@@ -983,19 +1112,25 @@ def check_args(args: Args):
     if args.learning_starts < args.batch_size:
         fail(f"--learning-starts ({args.learning_starts}) must be at least --batch-size ({args.batch_size})")
     if args.buffer_size < max(args.batch_size, args.num_envs):
-        fail(f"--buffer-size ({args.buffer_size}) must hold at least one batch (--batch-size {args.batch_size}) and "
-             f"one vector step (--num-envs {args.num_envs})")
+        fail(
+            f"--buffer-size ({args.buffer_size}) must hold at least one batch (--batch-size {args.batch_size}) and "
+            f"one vector step (--num-envs {args.num_envs})"
+        )
     if args.num_envs > args.total_timesteps:
-        fail(f"--num-envs ({args.num_envs}) must not exceed --total-timesteps ({args.total_timesteps}): one vector "
-             "step is --num-envs environment steps")
+        fail(
+            f"--num-envs ({args.num_envs}) must not exceed --total-timesteps ({args.total_timesteps}): one vector "
+            "step is --num-envs environment steps"
+        )
     # vector steps k = 1, 2, ... end at step k * num_envs; those past --learning-starts train, with
     # --updates-per-step gradient steps each, and every --policy-frequency-th gradient step updates the actors
     first, last = args.learning_starts // args.num_envs + 1, -(-args.total_timesteps // args.num_envs)
     if math.floor(max(last - first + 1, 0) * args.updates_per_step + 1e-9) < args.policy_frequency:
-        fail(f"--total-timesteps ({args.total_timesteps}) leaves {max(last - first + 1, 0)} vector steps of "
-             f"--num-envs {args.num_envs} after --learning-starts ({args.learning_starts}): with --updates-per-step "
-             f"{args.updates_per_step:g}, fewer gradient steps than the --policy-frequency ({args.policy_frequency}) "
-             "of an actor update")
+        fail(
+            f"--total-timesteps ({args.total_timesteps}) leaves {max(last - first + 1, 0)} vector steps of "
+            f"--num-envs {args.num_envs} after --learning-starts ({args.learning_starts}): with --updates-per-step "
+            f"{args.updates_per_step:g}, fewer gradient steps than the --policy-frequency ({args.policy_frequency}) "
+            "of an actor update"
+        )
     if not (0 < args.gamma <= 1 and 0 < args.tau <= 1):
         fail(f"--gamma and --tau must be in (0, 1], got {args.gamma} and {args.tau}")
     try:
@@ -1011,9 +1146,13 @@ def check_args(args: Args):
     if args.resume is not None:
         guard.check_resume_file("--resume", args.resume, fail)
     elif args.expert_checkpoint is None:  # every output path, tried before any work
-        guard.check_run_folder("--runs-dir", args.runs_dir, run_name(args),
-                               ("checkpoint.pt", f"{args.exp_name}.cleanrl_model",
-                                f"nonfinite_step{args.total_timesteps}.pt"), fail)
+        guard.check_run_folder(
+            "--runs-dir",
+            args.runs_dir,
+            run_name(args),
+            ("checkpoint.pt", f"{args.exp_name}.cleanrl_model", f"nonfinite_step{args.total_timesteps}.pt"),
+            fail,
+        )
     if args.capture_video:
         guard.check_rendering(fail)
 
@@ -1033,8 +1172,12 @@ def load_checkpoint(path, args):
     """Load a checkpoint and check it belongs to this env, these networks and this mode; one-line error otherwise.
     (Its state and action sizes are checked against the env once the env exists.)"""
     ckpt = read_checkpoint("resume", path)
-    expected = {"env_id": args.env_id, "hidden_dim": args.hidden_dim, "student_loss": args.student_loss,
-                "reward_mode": args.reward_mode}
+    expected = {
+        "env_id": args.env_id,
+        "hidden_dim": args.hidden_dim,
+        "student_loss": args.student_loss,
+        "reward_mode": args.reward_mode,
+    }
     for key, value in expected.items():
         if ckpt[key] != value:
             fail(f"--resume: checkpoint '{path}' has {key}={ckpt[key]!r}, this run has {value!r}")
@@ -1069,8 +1212,10 @@ def write_expert(args, teacher, device, source):
         fail(f"--save-expert: {e}")
     returns = [float(e.rewards.sum()) for e in episodes]
     lengths = [len(e) for e in episodes]
-    print(f"expert demonstrations of {source} written to {args.save_expert}: returns {np.round(returns, 2).tolist()}, "
-          f"lengths {lengths}")
+    print(
+        f"expert demonstrations of {source} written to {args.save_expert}: returns {np.round(returns, 2).tolist()}, "
+        f"lengths {lengths}"
+    )
 
 
 def make_vector_env(args: Args):
@@ -1080,11 +1225,13 @@ def make_vector_env(args: Args):
     try:
         envs = gym.vector.SyncVectorEnv(
             [make_env(args.env_id, alpha, args.noise, args.seed + i, **kwargs) for i in range(args.num_envs)],
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
     except Exception as e:
         fail(f"--env-id: cannot create '{args.env_id}' ({type(e).__name__}: {first_line(e)})")
     if not isinstance(envs.single_action_space, gym.spaces.Box) or not (
-            np.all(envs.single_action_space.low == -1) and np.all(envs.single_action_space.high == 1)):
+        np.all(envs.single_action_space.low == -1) and np.all(envs.single_action_space.high == 1)
+    ):
         fail(f"--env-id: '{args.env_id}' has {envs.single_action_space}; this script needs Box actions in [-1, 1]")
     return envs
 
@@ -1122,6 +1269,7 @@ def restore(ckpt, args, run):
     print(f"resumed from {args.resume} at global_step={ckpt['global_step']}, buffer size {run.rb.size}")
     # no saved data: the teacher (not random actions) refills learning_starts steps before training resumes
     return ckpt["global_step"] + args.learning_starts if ckpt["buffer"] is None else args.learning_starts
+
 
 if __name__ == "__main__":
     main(tyro.cli(Args))

@@ -33,8 +33,15 @@ from envs import guard
 from envs import terrain as terrain_mod
 from envs.console import Progress, quiet_known_warnings
 from envs.digit import ACTION_DIM
-from envs.digit.env import (CURRICULUM_RULES, DIGIT_NOISY_MASK, HEIGHT_SCAN_CENTRE, OBS_DIM, OBS_SLICES, STUDENT_DIM,
-                            DigitEnv)
+from envs.digit.env import (
+    CURRICULUM_RULES,
+    DIGIT_NOISY_MASK,
+    HEIGHT_SCAN_CENTRE,
+    OBS_DIM,
+    OBS_SLICES,
+    STUDENT_DIM,
+    DigitEnv,
+)
 from envs.digit.rewards import REWARD_WEIGHT_SETS, REWARD_WEIGHTS
 from envs.digit.symmetry import ACTION_MAP, STATE_MAP, mirror
 from envs.digit.warp_backend import WarpOverflowError
@@ -176,19 +183,35 @@ class Args:
     """at the end, write the student with its observation normalisation as TorchScript to this path"""
 
 
-def make_envs(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco",
-              device="cpu"):
+def make_envs(
+    num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco", device="cpu"
+):
     """The vectorised Digit env (SAME_STEP autoreset; obs = {"state": s, "observation": o}, both (N, OBS_DIM)):
     numpy arrays from `DigitVectorEnv` (MuJoCo on the CPU), torch tensors on `device` from `DigitWarpVectorEnv`
     (MuJoCo Warp; its `on_device` is True). Both run the same task code (envs/digit/task.py)."""
     if backend == "warp":
         from envs.digit.warp_vector import DigitWarpVectorEnv
-        return DigitWarpVectorEnv(num_envs=num_envs, device=str(device), seed=seed, alpha=alpha, noise=noise,
-                                  env_kwargs=env_kwargs, terrain_columns=terrain_columns)
+
+        return DigitWarpVectorEnv(
+            num_envs=num_envs,
+            device=str(device),
+            seed=seed,
+            alpha=alpha,
+            noise=noise,
+            env_kwargs=env_kwargs,
+            terrain_columns=terrain_columns,
+        )
     from envs.digit.vector import DigitVectorEnv  # imported here so that a test can stand in a fake env
 
-    return DigitVectorEnv(num_envs=num_envs, num_workers=num_workers, seed=seed, alpha=alpha, noise=noise,
-                          env_kwargs=env_kwargs, terrain_columns=terrain_columns)
+    return DigitVectorEnv(
+        num_envs=num_envs,
+        num_workers=num_workers,
+        seed=seed,
+        alpha=alpha,
+        noise=noise,
+        env_kwargs=env_kwargs,
+        terrain_columns=terrain_columns,
+    )
 
 
 def reward_weights(args):
@@ -319,8 +342,14 @@ class L2TNets(nn.Module):
     both policies start near zero action, i.e. near the standing pose (`--actor-init-scale`).
     """
 
-    def __init__(self, lstm_hidden: int, init_std: float, obs_normalization: bool, actor_init_scale: float = 1.0,
-                 terrain: str = "rough"):
+    def __init__(
+        self,
+        lstm_hidden: int,
+        init_std: float,
+        obs_normalization: bool,
+        actor_init_scale: float = 1.0,
+        terrain: str = "rough",
+    ):
         super().__init__()
         self.teacher = Teacher(OBS_DIM, ACTION_DIM, init_std)  # on s: the privileged state, clean
         self.critic = mlp(OBS_DIM, 1)  # V^{pi_t}(s), the teacher's critic on the clean state
@@ -409,8 +438,9 @@ def final_obs(infos, key, like):
 
 # ALGO LOGIC: the rollout, Eq. (1) sample mixing. Only the teacher's quantities feed its PPO.
 @torch.no_grad()
-def collect_rollout(envs, nets, obs, hidden, alpha_mix, num_steps, gamma, kind, device, use_student=True,
-                    symmetry=False):
+def collect_rollout(
+    envs, nets, obs, hidden, alpha_mix, num_steps, gamma, kind, device, use_student=True, symmetry=False
+):
     """Step every env `num_steps` times; returns (buffer, next obs, next hidden, ended episodes, seconds in envs).
 
     In each step and each env, independently, the executed action is a sample of the student pi_s(.|o) with
@@ -431,10 +461,19 @@ def collect_rollout(envs, nets, obs, hidden, alpha_mix, num_steps, gamma, kind, 
     hidden state BEFORE each step), and per-rollout teacher_log_std, student_log_std, last_value.
     """
     n = envs.num_envs
-    buf = {k: torch.zeros(num_steps, n, d, device=device) for k, d in
-           (("states", OBS_DIM), ("obs", STUDENT_DIM), ("states_raw", OBS_DIM), ("actions", ACTION_DIM),
+    buf = {
+        k: torch.zeros(num_steps, n, d, device=device)
+        for k, d in (
+            ("states", OBS_DIM),
+            ("obs", STUDENT_DIM),
+            ("states_raw", OBS_DIM),
+            ("actions", ACTION_DIM),
             ("teacher_mean", ACTION_DIM),
-            ("student_mean", ACTION_DIM), ("h", nets.student.lstm.hidden_size), ("c", nets.student.lstm.hidden_size))}
+            ("student_mean", ACTION_DIM),
+            ("h", nets.student.lstm.hidden_size),
+            ("c", nets.student.lstm.hidden_size),
+        )
+    }
     for k in ("logprobs", "values", "rewards", "dones", "student_acted", "student_logprob"):
         buf[k] = torch.zeros(num_steps, n, device=device)
     t_log_std = nets.teacher.log_std.detach().clone()
@@ -469,8 +508,9 @@ def collect_rollout(envs, nets, obs, hidden, alpha_mix, num_steps, gamma, kind, 
         if on_device:  # the Warp backend: the env takes and returns tensors on this device, no host copies
             obs, reward, terminated, truncated, infos = envs.step(action.clamp(-1.0, 1.0))
             sim_time += time.time() - t0  # (launch time: the device runs asynchronously)
-            reward, done, hidden = device_step_bookkeeping(nets, obs, reward, terminated, truncated, infos, hidden,
-                                                           gamma, episode_log)
+            reward, done, hidden = device_step_bookkeeping(
+                nets, obs, reward, terminated, truncated, infos, hidden, gamma, episode_log
+            )
             buf["rewards"][t], buf["dones"][t] = reward, done
             continue
         obs, reward, terminated, truncated, infos = envs.step(action.clamp(-1.0, 1.0).cpu().numpy())
@@ -692,39 +732,59 @@ def train(args: Args, session):
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() and args.cuda else "cpu"))
 
     # env setup (before the networks: the workers fork from this process)
-    env_kwargs = {"terrain": args.terrain, "max_episode_steps": args.max_episode_steps,
-                  "reward_weights": reward_weights(args), "gravity_axes": args.gravity_axes,
-                  "curriculum": args.curriculum, "terrain_preset": args.terrain_preset,
-                  "max_init_level": args.max_init_level,
-                  # the first episodes too start at the ramp's strength (later ones: set each iteration)
-                  "randomization_scale": randomization_scale(ckpt["global_step"] if ckpt else 0,
-                                                             args.randomization_ramp_steps)}
+    env_kwargs = {
+        "terrain": args.terrain,
+        "max_episode_steps": args.max_episode_steps,
+        "reward_weights": reward_weights(args),
+        "gravity_axes": args.gravity_axes,
+        "curriculum": args.curriculum,
+        "terrain_preset": args.terrain_preset,
+        "max_init_level": args.max_init_level,
+        # the first episodes too start at the ramp's strength (later ones: set each iteration)
+        "randomization_scale": randomization_scale(ckpt["global_step"] if ckpt else 0, args.randomization_ramp_steps),
+    }
     try:
-        envs = make_envs(args.num_envs, args.num_workers, args.seed, args.alpha, args.noise, env_kwargs,
-                         args.terrain_columns, args.backend, device)
+        envs = make_envs(
+            args.num_envs,
+            args.num_workers,
+            args.seed,
+            args.alpha,
+            args.noise,
+            env_kwargs,
+            args.terrain_columns,
+            args.backend,
+            device,
+        )
     except Exception as e:
         fail(f"cannot create the Digit envs ({type(e).__name__}: {first_line(e)})")
     check_memory(args, device, envs)
     eval_envs = None
     use_student = args.student_loss != "none"
 
-    nets = L2TNets(args.lstm_hidden, args.init_noise_std, args.obs_normalization, args.actor_init_scale,
-                   args.terrain).to(device)
-    optimizers = {"teacher": torch.optim.Adam(nets.teacher.parameters(), lr=args.learning_rate),
-                  "critic": torch.optim.Adam(nets.critic.parameters(), lr=args.critic_lr),
-                  "student": torch.optim.Adam(nets.student.parameters(), lr=args.student_lr)}
+    nets = L2TNets(
+        args.lstm_hidden, args.init_noise_std, args.obs_normalization, args.actor_init_scale, args.terrain
+    ).to(device)
+    optimizers = {
+        "teacher": torch.optim.Adam(nets.teacher.parameters(), lr=args.learning_rate),
+        "critic": torch.optim.Adam(nets.critic.parameters(), lr=args.critic_lr),
+        "student": torch.optim.Adam(nets.student.parameters(), lr=args.student_lr),
+    }
     lr = args.learning_rate
 
     global_step, iteration = 0, 0
     best = {"teacher_return": -math.inf, "global_step": None}  # the best teacher evaluation at full randomisation
     if warm is not None:  # a warm start: the networks and normalisers only
         nets.load_state_dict(warm["nets"])
-        print(f"networks and normalisers from {args.init_from} (trained {warm['global_step']} steps); this run "
-              "starts at step 0")
+        print(
+            f"networks and normalisers from {args.init_from} (trained {warm['global_step']} steps); this run "
+            "starts at step 0"
+        )
         if warm["terrain"] != args.terrain:
             opened = open_inputs(nets, args.terrain, args.num_envs * args.num_steps)
-            print(f"--init-from: trained on {warm['terrain']} ground, this run is on {args.terrain}: {opened} more "
-                  "privileged inputs seen (their first-layer weights start at zero), state statistics re-estimated")
+            print(
+                f"--init-from: trained on {warm['terrain']} ground, this run is on {args.terrain}: {opened} more "
+                "privileged inputs seen (their first-layer weights start at zero), state statistics re-estimated"
+            )
     if ckpt is not None:  # networks, normalisers, optimisers, lr, counters, RNG states, terrain levels
         global_step, iteration, lr = restore(ckpt, args, nets, optimizers, best, envs)
         run_dir = os.path.dirname(os.path.abspath(args.resume))
@@ -741,14 +801,28 @@ def train(args: Args, session):
     saved_step = [None]  # the step of the last checkpoint.pt written
 
     def checkpoint(path, with_optim=True):
-        state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "obs_dim": OBS_DIM, "student_dim": STUDENT_DIM,
-                 "action_dim": ACTION_DIM, "lstm_hidden": args.lstm_hidden, "student_loss": args.student_loss,
-                 "obs_normalization": args.obs_normalization, "terrain": args.terrain,
-                 "global_step": global_step, "iteration": iteration, "learning_rate": lr, "nets": nets.state_dict(),
-                 "best": dict(best), "terrain_levels": [int(level) for level in envs.get_attr("terrain_level")]}
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "args": asdict(args),
+            "obs_dim": OBS_DIM,
+            "student_dim": STUDENT_DIM,
+            "action_dim": ACTION_DIM,
+            "lstm_hidden": args.lstm_hidden,
+            "student_loss": args.student_loss,
+            "obs_normalization": args.obs_normalization,
+            "terrain": args.terrain,
+            "global_step": global_step,
+            "iteration": iteration,
+            "learning_rate": lr,
+            "nets": nets.state_dict(),
+            "best": dict(best),
+            "terrain_levels": [int(level) for level in envs.get_attr("terrain_level")],
+        }
         if with_optim:
-            state.update(optimizers={name: optimizer.state_dict() for name, optimizer in optimizers.items()},
-                         rng=checkpoint_file.rng_state())
+            state.update(
+                optimizers={name: optimizer.state_dict() for name, optimizer in optimizers.items()},
+                rng=checkpoint_file.rng_state(),
+            )
         try:
             checkpoint_file.save(state, path)
         except checkpoint_file.WriteError as e:  # disk full, I/O error: one line; the previous file is kept
@@ -767,8 +841,9 @@ def train(args: Args, session):
         """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
         if not torch.isfinite(torch.stack(list(stats.values()))).all():
             try:
-                checkpoint_file.stop_nonfinite(os.path.basename(__file__), stats, global_step, run_dir, ckpt_path,
-                                               checkpoint)
+                checkpoint_file.stop_nonfinite(
+                    os.path.basename(__file__), stats, global_step, run_dir, ckpt_path, checkpoint
+                )
             finally:
                 for e in (envs, eval_envs):
                     if e is not None:
@@ -778,21 +853,41 @@ def train(args: Args, session):
         nonlocal eval_envs
         if eval_envs is None:  # built once; the same seeds every time, so the points of a curve are comparable
             workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
-            eval_envs = make_envs(args.eval_episodes, workers, args.seed + 10_000, args.alpha, args.noise, env_kwargs,
-                                  args.terrain_columns, args.backend, device)
+            eval_envs = make_envs(
+                args.eval_episodes,
+                workers,
+                args.seed + 10_000,
+                args.alpha,
+                args.noise,
+                env_kwargs,
+                args.terrain_columns,
+                args.backend,
+                device,
+            )
         eval_envs.call("set_randomization_scale", rand_scale)  # evaluated at the training strength (logged)
         line = f"  eval at step {global_step}:"
         for who in ("teacher", "student") if use_student else ("teacher",):
             result = evaluate(eval_envs, nets, who, args.seed + 10_000, device)  # teacher on s, student on o
             for key, values in result.items():
                 writer.add_scalar(f"eval/{who}_{key}", values.mean(), global_step)
-            line += (f" {who} {result['return'].mean():.2f} (length {result['length'].mean():.0f}, success "
-                     f"{result['success'].mean():.2f})")
+            line += (
+                f" {who} {result['return'].mean():.2f} (length {result['length'].mean():.0f}, success "
+                f"{result['success'].mean():.2f})"
+            )
             progress.evaluation(who, result["return"].mean(), result["length"].mean())
             if args.capture_video:  # on the tile of the first training env (rough: stairs), at its level
-                record_video(nets, who, {**env_kwargs, "randomization_scale": rand_scale}, args.alpha, args.noise,
-                             args.seed + 10_000, envs.get_attr("terrain_level")[0], os.path.join(run_dir, "videos"),
-                             f"{who}-step{global_step}", device)
+                record_video(
+                    nets,
+                    who,
+                    {**env_kwargs, "randomization_scale": rand_scale},
+                    args.alpha,
+                    args.noise,
+                    args.seed + 10_000,
+                    envs.get_attr("terrain_level")[0],
+                    os.path.join(run_dir, "videos"),
+                    f"{who}-step{global_step}",
+                    device,
+                )
         # the best teacher so far at the full randomisation (returns at a lower strength are not comparable)
         if rand_scale == 1.0 and progress.evals["teacher"][0] > best["teacher_return"]:
             best.update(teacher_return=progress.evals["teacher"][0], global_step=global_step)
@@ -817,9 +912,19 @@ def train(args: Args, session):
         # Eq. (1): the mixing coefficient rises linearly from 0 (constant within one rollout)
         alpha_mix = mix_coefficient(global_step, args.total_timesteps, args.alpha_mix, args.mix_schedule_fraction)
         try:
-            buf, obs, hidden, episodes, sim_time = collect_rollout(envs, nets, obs, hidden, alpha_mix, args.num_steps,
-                                                                   args.gamma, args.student_loss, device, use_student,
-                                                                   args.symmetry)
+            buf, obs, hidden, episodes, sim_time = collect_rollout(
+                envs,
+                nets,
+                obs,
+                hidden,
+                alpha_mix,
+                args.num_steps,
+                args.gamma,
+                args.student_loss,
+                device,
+                use_student,
+                args.symmetry,
+            )
         except WarpOverflowError as e:  # --backend warp: a MuJoCo Warp buffer overflowed (rows would be dropped)
             close()
             fail(f"{e} (the last checkpoint is {ckpt_path}, if one was written)")
@@ -834,20 +939,25 @@ def train(args: Args, session):
         # (rsl_rl's recurrent generator takes fixed env slices; we reshuffle each epoch), each from its stored
         # initial hidden state with resets at the dones.
         T, N = buf["rewards"].shape
-        advantages, returns = compute_gae(buf["rewards"], buf["values"], buf["dones"], buf["last_value"],
-                                          args.gamma, args.gae_lambda)
+        advantages, returns = compute_gae(
+            buf["rewards"], buf["values"], buf["dones"], buf["last_value"], args.gamma, args.gae_lambda
+        )
         if args.adv_norm == "rollout":
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        flat = {k: buf[k].reshape(T * N, *buf[k].shape[2:]) for k in ("states", "actions", "logprobs", "values",
-                                                                       "teacher_mean")}
+        flat = {
+            k: buf[k].reshape(T * N, *buf[k].shape[2:])
+            for k in ("states", "actions", "logprobs", "values", "teacher_mean")
+        }
         flat_adv, flat_ret = advantages.reshape(-1), returns.reshape(-1)
         if args.symmetry:  # left-right data augmentation: each transition also as its mirror image
             flat = symmetric_batch(flat, nets, buf["states_raw"].reshape(T * N, OBS_DIM))
             flat_adv, flat_ret = flat_adv.repeat(2), flat_ret.repeat(2)
         sums, rates = {}, []  # statistics summed as tensors (no synchronisation per minibatch); the rates used
         for _ in range(args.update_epochs):
-            t_batches = [mirrored_too(k, T * N, args.symmetry)
-                         for k in torch.randperm(T * N, device=device).tensor_split(args.num_minibatches)]
+            t_batches = [
+                mirrored_too(k, T * N, args.symmetry)
+                for k in torch.randperm(T * N, device=device).tensor_split(args.num_minibatches)
+            ]
             e_batches = torch.randperm(N, device=device).tensor_split(args.num_minibatches)
             for idx, envs_k in zip(t_batches, e_batches):
                 # --- teacher: critic and policy, Eq. (2) by PPO (Algorithm 1, lines 3-4)
@@ -857,8 +967,12 @@ def train(args: Args, session):
                 values = nets.value(flat["states"][idx])
                 with torch.no_grad():  # KL(pi_t_old || pi_t) on the minibatch's states (the rollout's, not mirrored)
                     n_real = len(idx) // 2 if args.symmetry else len(idx)
-                    kl = gaussian_kl(flat["teacher_mean"][idx[:n_real]], buf["teacher_log_std"].expand_as(
-                        mean[:n_real]), mean[:n_real], log_std[:n_real]).mean()
+                    kl = gaussian_kl(
+                        flat["teacher_mean"][idx[:n_real]],
+                        buf["teacher_log_std"].expand_as(mean[:n_real]),
+                        mean[:n_real],
+                        log_std[:n_real],
+                    ).mean()
                 if args.lr_schedule == "adaptive":  # rsl_rl: per minibatch, with the KL to the ROLLOUT's teacher
                     lr = adapt_learning_rate(lr, kl.item(), args.desired_kl)
                     for group in optimizers["teacher"].param_groups:
@@ -867,9 +981,16 @@ def train(args: Args, session):
                 adv = flat_adv[idx]
                 if args.adv_norm == "minibatch":
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                policy_loss, value_loss, clipfrac = ppo_loss_terms(new_logprob, flat["logprobs"][idx], adv, values,
-                                                                   flat["values"][idx], flat_ret[idx],
-                                                                   args.clip_coef, args.clip_vloss)
+                policy_loss, value_loss, clipfrac = ppo_loss_terms(
+                    new_logprob,
+                    flat["logprobs"][idx],
+                    adv,
+                    values,
+                    flat["values"][idx],
+                    flat_ret[idx],
+                    args.clip_coef,
+                    args.clip_vloss,
+                )
                 loss = policy_loss + args.vf_coef * value_loss - args.ent_coef * entropy
                 stats = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
                 stop_if_nonfinite(stats)
@@ -877,10 +998,12 @@ def train(args: Args, session):
                 optimizers["critic"].zero_grad(set_to_none=True)
                 loss.backward()
                 # a finite loss can still have non-finite gradients: checked too, before any weight changes
-                stop_if_nonfinite({"teacher_grad_norm": nn.utils.clip_grad_norm_(nets.teacher.parameters(),
-                                                                                 args.max_grad_norm),
-                                   "critic_grad_norm": nn.utils.clip_grad_norm_(nets.critic.parameters(),
-                                                                                args.max_grad_norm)})
+                stop_if_nonfinite(
+                    {
+                        "teacher_grad_norm": nn.utils.clip_grad_norm_(nets.teacher.parameters(), args.max_grad_norm),
+                        "critic_grad_norm": nn.utils.clip_grad_norm_(nets.critic.parameters(), args.max_grad_norm),
+                    }
+                )
                 optimizers["teacher"].step()
                 optimizers["critic"].step()
                 stats.update(approx_kl=kl, clipfrac=clipfrac)
@@ -898,15 +1021,22 @@ def train(args: Args, session):
                         adv_s = advantages[:, envs_k]
                         if args.adv_norm == "minibatch":
                             adv_s = (adv_s - adv_s.mean()) / (adv_s.std() + 1e-8)
-                        asym = asym_loss(mean_s, buf["student_log_std"], buf["actions"][:, envs_k],
-                                         buf["student_logprob"][:, envs_k], adv_s, args.clip_coef)
+                        asym = asym_loss(
+                            mean_s,
+                            buf["student_log_std"],
+                            buf["actions"][:, envs_k],
+                            buf["student_logprob"][:, envs_k],
+                            adv_s,
+                            args.clip_coef,
+                        )
                     student_loss = imitation + args.asym_coef * asym  # L_s = L_IL (+ L_Asym)
                     student_stats = {"student_imitation_loss": imitation, "student_asym_loss": asym}
                     stop_if_nonfinite(student_stats)
                     optimizers["student"].zero_grad(set_to_none=True)
                     student_loss.backward()
-                    stop_if_nonfinite({"student_grad_norm": nn.utils.clip_grad_norm_(nets.student.parameters(),
-                                                                                     args.max_grad_norm)})
+                    stop_if_nonfinite(
+                        {"student_grad_norm": nn.utils.clip_grad_norm_(nets.student.parameters(), args.max_grad_norm)}
+                    )
                     optimizers["student"].step()
                     stats.update(student_stats)
                 for name, value in stats.items():
@@ -928,10 +1058,12 @@ def train(args: Args, session):
         writer.add_scalar("charts/alpha_mix", alpha_mix, global_step)
         writer.add_scalar("charts/student_action_fraction", buf["student_acted"].mean().item(), global_step)
         writer.add_scalar("charts/action_std", nets.teacher.log_std.exp().mean().item(), global_step)
-        writer.add_scalar("charts/teacher_mean_beyond_bound", (buf["teacher_mean"].abs() > 1).float().mean().item(),
-                          global_step)  # the rollout's share of mean actions past the env's clip
-        writer.add_scalar("charts/student_action_std", student_log_std(args.student_loss, nets).exp().mean().item(),
-                          global_step)
+        writer.add_scalar(
+            "charts/teacher_mean_beyond_bound", (buf["teacher_mean"].abs() > 1).float().mean().item(), global_step
+        )  # the rollout's share of mean actions past the env's clip
+        writer.add_scalar(
+            "charts/student_action_std", student_log_std(args.student_loss, nets).exp().mean().item(), global_step
+        )
         writer.add_scalar("charts/noise_alpha", args.alpha, global_step)
         writer.add_scalar("charts/randomization_scale", rand_scale, global_step)
         writer.add_scalar("charts/iteration", iteration, global_step)
@@ -948,8 +1080,13 @@ def train(args: Args, session):
             level_note = f" | level {mean_level:.2f}"
         if episodes:  # training episodes that ended in this rollout (any policy mix), averaged
             mean = {k: float(np.mean([e[k] for e in episodes])) for k in episodes[0]}
-            for key, tag in (("r", "episodic_return"), ("l", "episodic_length"), ("terrain_level", "terrain_level"),
-                             ("success", "success_rate"), ("distance_walked", "distance_walked")):
+            for key, tag in (
+                ("r", "episodic_return"),
+                ("l", "episodic_length"),
+                ("terrain_level", "terrain_level"),
+                ("success", "success_rate"),
+                ("distance_walked", "distance_walked"),
+            ):
                 writer.add_scalar(f"charts/{tag}", mean[key], global_step)
             for key in (k for k in mean if k.startswith("reward/")):
                 writer.add_scalar(f"episode_{key}", mean[key], global_step)
@@ -957,12 +1094,18 @@ def train(args: Args, session):
                 kinds = np.array([COLUMN_TYPES[int(e["terrain_col"])] for e in episodes])
                 for kind in np.unique(kinds):
                     for key, tag in (("terrain_level", "level"), ("success", "success")):
-                        writer.add_scalar(f"terrain/{kind}_{tag}", np.mean([e[key] for e, k in zip(episodes, kinds)
-                                                                            if k == kind]), global_step)
+                        writer.add_scalar(
+                            f"terrain/{kind}_{tag}",
+                            np.mean([e[key] for e, k in zip(episodes, kinds) if k == kind]),
+                            global_step,
+                        )
         for e in episodes:
             progress.episode(e["r"], e["l"])
-        progress.update(global_step, extra=f"sim {sim_time / elapsed:.0%} | lr {mean_lr:.1e} | mix "
-                                                   f"{alpha_mix:.2f} | rand {rand_scale:.2f}{level_note}")
+        progress.update(
+            global_step,
+            extra=f"sim {sim_time / elapsed:.0%} | lr {mean_lr:.1e} | mix "
+            f"{alpha_mix:.2f} | rand {rand_scale:.2f}{level_note}",
+        )
 
         with progress.pause():
             if args.eval_frequency > 0 and iteration % args.eval_frequency == 0:
@@ -980,9 +1123,13 @@ def train(args: Args, session):
     if session.stop_requested:
         close()
         resume = guard.resume_command(__file__, args, ckpt_path)
-        session.exit_stopped(f"global_step={global_step} (iteration {iteration})", ckpt_path, resume if
-                             global_step < args.total_timesteps else f"{resume} and a larger --total-timesteps "
-                             "(training had finished)")
+        session.exit_stopped(
+            f"global_step={global_step} (iteration {iteration})",
+            ckpt_path,
+            resume
+            if global_step < args.total_timesteps
+            else f"{resume} and a larger --total-timesteps (training had finished)",
+        )
     try:
         if args.eval_frequency == 0 or iteration % args.eval_frequency != 0:
             run_evaluation()  # always end with an evaluation
@@ -990,8 +1137,10 @@ def train(args: Args, session):
                 checkpoint(ckpt_path)
     except Exception as e:
         close()
-        fail(f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
-             f"{ckpt_path}")
+        fail(
+            f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
+            f"{ckpt_path}"
+        )
     if args.save_model:
         model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
         checkpoint(model_path, with_optim=False)
@@ -1012,16 +1161,22 @@ def record_video(nets, who, env_kwargs, alpha, noise, seed, level, folder, prefi
     """One deterministic episode of the teacher (on s) or the student (on o) in one rendered Digit env, on column 0
     at `level` on rough ground, written as `{folder}/{prefix}-episode-0.mp4` (gymnasium's RecordVideo)."""
     rough = env_kwargs["terrain"] == "rough"
-    env = NoisyObservation(DigitEnv(render_mode="rgb_array", terrain_col=0 if rough else None, **env_kwargs), alpha,
-                           noise, noisy_mask=DIGIT_NOISY_MASK)
-    env = gym.wrappers.RecordVideo(env, folder, episode_trigger=lambda i: i == 0, name_prefix=prefix,
-                                   disable_logger=True)
+    env = NoisyObservation(
+        DigitEnv(render_mode="rgb_array", terrain_col=0 if rough else None, **env_kwargs),
+        alpha,
+        noise,
+        noisy_mask=DIGIT_NOISY_MASK,
+    )
+    env = gym.wrappers.RecordVideo(
+        env, folder, episode_trigger=lambda i: i == 0, name_prefix=prefix, disable_logger=True
+    )
     obs, _ = env.reset(seed=seed, options={"terrain_level": int(level)} if rough else None)
     hidden, done = nets.student.initial_hidden(1, device), False
     while not done:
         if who == "teacher":
-            action = nets.teacher(nets.state_norm(torch.as_tensor(obs["state"][None], dtype=torch.float32,
-                                                                  device=device)))[0]
+            action = nets.teacher(
+                nets.state_norm(torch.as_tensor(obs["state"][None], dtype=torch.float32, device=device))
+            )[0]
         else:
             o = torch.as_tensor(obs["observation"][None, :STUDENT_DIM], dtype=torch.float32, device=device)
             action, hidden = nets.student.step(nets.obs_norm(o), hidden)
@@ -1105,13 +1260,19 @@ def run_name(args: Args) -> str:
 def check_memory(args: Args, device, envs):
     """Refuse, before allocating, networks and rollout buffers larger than the memory free now (envs closed)."""
     L, T, N = args.lstm_hidden, args.num_steps, args.num_envs
-    nets = guard.module_bytes(lambda: L2TNets(L, args.init_noise_std, args.obs_normalization, args.actor_init_scale,
-                                              args.terrain))
+    nets = guard.module_bytes(
+        lambda: L2TNets(L, args.init_noise_std, args.obs_normalization, args.actor_init_scale, args.terrain)
+    )
     rollout = 4 * T * N * (3 * OBS_DIM + STUDENT_DIM + 4 * ACTION_DIM + 2 * L + 8)  # collect_rollout's buffer
     update = 4 * T * N * (2 if args.symmetry else 1) * (2 * OBS_DIM + 3 * sum(HIDDEN_SIZES) + 12 * L)  # activations
-    guard.check_memory([("networks", "--lstm-hidden", nets + 4 * 12 * T * N // args.num_minibatches * L),
-                        ("rollout and update", "--num-envs", rollout + update)], device,
-                       lambda message: (envs.close(), fail(message)))
+    guard.check_memory(
+        [
+            ("networks", "--lstm-hidden", nets + 4 * 12 * T * N // args.num_minibatches * L),
+            ("rollout and update", "--num-envs", rollout + update),
+        ],
+        device,
+        lambda message: (envs.close(), fail(message)),
+    )
 
 
 def first_line(error: Exception) -> str:
@@ -1128,8 +1289,10 @@ def check_args(args: Args):
     if args.alpha < 0:
         fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
     if args.alpha > MAX_NOISE_ALPHA:
-        fail(f"--alpha must be at most {MAX_NOISE_ALPHA:g}: noise {MAX_NOISE_ALPHA:g} times the sensors' own size "
-             f"already hides them, and beyond it float32 observations overflow; got {args.alpha}")
+        fail(
+            f"--alpha must be at most {MAX_NOISE_ALPHA:g}: noise {MAX_NOISE_ALPHA:g} times the sensors' own size "
+            f"already hides them, and beyond it float32 observations overflow; got {args.alpha}"
+        )
     if not 0 <= args.alpha_mix <= 1:
         fail(f"--alpha-mix must be in [0, 1], got {args.alpha_mix}")
     if not 0 <= args.mix_schedule_fraction <= 1:
@@ -1157,8 +1320,10 @@ def check_args(args: Args):
         if not math.isfinite(weight):
             fail(f"--reward-overrides: the weight of {term} must be a finite number, got {weight}")
         if abs(weight) > MAX_REWARD_WEIGHT:
-            fail(f"--reward-overrides: the weight of {term} must be within +-{MAX_REWARD_WEIGHT:g} (50 times the "
-                 f"largest of any set, termination's 200; the rewards are summed in float32), got {weight}")
+            fail(
+                f"--reward-overrides: the weight of {term} must be within +-{MAX_REWARD_WEIGHT:g} (50 times the "
+                f"largest of any set, termination's 200; the rewards are summed in float32), got {weight}"
+            )
     if args.gravity_axes not in ("z", "xyz"):
         fail(f"--gravity-axes must be z or xyz, got '{args.gravity_axes}'")
     if args.max_init_level < 0:
@@ -1173,40 +1338,73 @@ def check_args(args: Args):
         fail(f"--lr-schedule must be adaptive or fixed, got '{args.lr_schedule}'")
     if args.adv_norm not in ("rollout", "minibatch", "none"):
         fail(f"--adv-norm must be rollout, minibatch or none, got '{args.adv_norm}'")
-    for name in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "eval_episodes",
-                 "max_episode_steps", "lstm_hidden", "learning_rate", "student_lr", "desired_kl", "clip_coef",
-                 "max_grad_norm", "init_noise_std", "critic_lr", "actor_init_scale"):
+    for name in (
+        "total_timesteps",
+        "num_envs",
+        "num_steps",
+        "update_epochs",
+        "num_minibatches",
+        "eval_episodes",
+        "max_episode_steps",
+        "lstm_hidden",
+        "learning_rate",
+        "student_lr",
+        "desired_kl",
+        "clip_coef",
+        "max_grad_norm",
+        "init_noise_std",
+        "critic_lr",
+        "actor_init_scale",
+    ):
         if not getattr(args, name) > 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ("num_workers", "eval_frequency", "checkpoint_frequency", "torch_threads", "update_threads",
-                 "vf_coef", "ent_coef",
-                 "asym_coef", "randomization_ramp_steps"):
+    for name in (
+        "num_workers",
+        "eval_frequency",
+        "checkpoint_frequency",
+        "torch_threads",
+        "update_threads",
+        "vf_coef",
+        "ent_coef",
+        "asym_coef",
+        "randomization_ramp_steps",
+    ):
         if getattr(args, name) < 0:
             fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     for name in ("learning_rate", "critic_lr", "student_lr"):
         if getattr(args, name) > MAX_LEARNING_RATE:
-            fail(f"--{name.replace('_', '-')} must be at most {MAX_LEARNING_RATE:g}: Adam moves every weight by about "
-                 f"the rate at each step, so a larger one throws the networks away; got {getattr(args, name)}")
+            fail(
+                f"--{name.replace('_', '-')} must be at most {MAX_LEARNING_RATE:g}: Adam moves every weight by about "
+                f"the rate at each step, so a larger one throws the networks away; got {getattr(args, name)}"
+            )
     for name in ("vf_coef", "ent_coef", "asym_coef"):
         if getattr(args, name) > MAX_LOSS_WEIGHT:
-            fail(f"--{name.replace('_', '-')} must be at most {MAX_LOSS_WEIGHT:g}: float32 keeps 7 significant digits, "
-                 f"so a larger weight erases the other loss terms; got {getattr(args, name)}")
+            fail(
+                f"--{name.replace('_', '-')} must be at most {MAX_LOSS_WEIGHT:g}: float32 keeps 7 significant digits, "
+                f"so a larger weight erases the other loss terms; got {getattr(args, name)}"
+            )
     if args.init_noise_std > MAX_INIT_NOISE_STD:
-        fail(f"--init-noise-std must be at most {MAX_INIT_NOISE_STD:g}: the env clips actions to [-1, 1], so a wider "
-             f"Gaussian only piles its samples on the bounds, and its log-probabilities lose float32 precision; got "
-             f"{args.init_noise_std}")
+        fail(
+            f"--init-noise-std must be at most {MAX_INIT_NOISE_STD:g}: the env clips actions to [-1, 1], so a wider "
+            f"Gaussian only piles its samples on the bounds, and its log-probabilities lose float32 precision; got "
+            f"{args.init_noise_std}"
+        )
     if args.actor_init_scale > MAX_ACTOR_INIT_SCALE:
-        fail(f"--actor-init-scale must be at most {MAX_ACTOR_INIT_SCALE:g}: it multiplies the initial last layer "
-             f"(1 is torch's own initialisation), and larger mean actions lie far outside the env's clip at [-1, 1]; "
-             f"got {args.actor_init_scale}")
+        fail(
+            f"--actor-init-scale must be at most {MAX_ACTOR_INIT_SCALE:g}: it multiplies the initial last layer "
+            f"(1 is torch's own initialisation), and larger mean actions lie far outside the env's clip at [-1, 1]; "
+            f"got {args.actor_init_scale}"
+        )
     guard.check_seed(args.seed, fail)
     guard.check_threads({"--torch-threads": args.torch_threads, "--update-threads": args.update_threads}, fail)
     guard.check_name("--exp-name", args.exp_name, fail)
     if args.backend == "mujoco" and args.num_workers > 0 and args.num_envs % args.num_workers != 0:
         fail(f"--num-envs ({args.num_envs}) must be a multiple of --num-workers ({args.num_workers})")
     if args.num_minibatches > args.num_envs:
-        fail(f"--num-minibatches ({args.num_minibatches}) must not exceed --num-envs ({args.num_envs}): "
-             "the student's minibatches are groups of envs")
+        fail(
+            f"--num-minibatches ({args.num_minibatches}) must not exceed --num-envs ({args.num_envs}): "
+            "the student's minibatches are groups of envs"
+        )
     if not (0 < args.gamma <= 1 and 0 < args.gae_lambda <= 1):
         fail(f"--gamma and --gae-lambda must be in (0, 1], got {args.gamma} and {args.gae_lambda}")
     if args.init_from is not None and args.resume is None and not os.path.isfile(args.init_from):
@@ -1216,9 +1414,18 @@ def check_args(args: Args):
     if args.resume is not None:
         guard.check_resume_file("--resume", args.resume, fail)
     else:  # every output path, tried before any work
-        guard.check_run_folder("--runs-dir", args.runs_dir, run_name(args),
-                               ("checkpoint.pt", "best.pt", f"{args.exp_name}.cleanrl_model",
-                                f"nonfinite_step{args.total_timesteps + args.num_envs * args.num_steps}.pt"), fail)
+        guard.check_run_folder(
+            "--runs-dir",
+            args.runs_dir,
+            run_name(args),
+            (
+                "checkpoint.pt",
+                "best.pt",
+                f"{args.exp_name}.cleanrl_model",
+                f"nonfinite_step{args.total_timesteps + args.num_envs * args.num_steps}.pt",
+            ),
+            fail,
+        )
 
 
 def load_checkpoint(path, args, flag="--resume"):
@@ -1230,8 +1437,13 @@ def load_checkpoint(path, args, flag="--resume"):
         fail(f"{flag}: {e}")
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         fail(f"{flag}: '{path}' is not a {CHECKPOINT_FORMAT} checkpoint")
-    expected = {"obs_dim": OBS_DIM, "student_dim": STUDENT_DIM, "action_dim": ACTION_DIM,
-                "lstm_hidden": args.lstm_hidden, "obs_normalization": args.obs_normalization}  # the networks' shapes
+    expected = {
+        "obs_dim": OBS_DIM,
+        "student_dim": STUDENT_DIM,
+        "action_dim": ACTION_DIM,
+        "lstm_hidden": args.lstm_hidden,
+        "obs_normalization": args.obs_normalization,
+    }  # the networks' shapes
     if flag == "--resume":  # the same run: the same inputs and losses (--init-from may change ground: open_inputs)
         expected.update(terrain=args.terrain, student_loss=args.student_loss)
     for key, value in expected.items():
@@ -1253,8 +1465,10 @@ def load_checkpoint(path, args, flag="--resume"):
         fail(f"--resume: checkpoint is at step {ckpt['global_step']}; raise --total-timesteps above it to continue")
     levels = ckpt.get("terrain_levels")
     if args.terrain == "rough" and levels is not None and len(levels) != args.num_envs:
-        fail(f"--resume: checkpoint '{path}' continues the terrain curriculum of {len(levels)} envs, this run has "
-             f"--num-envs {args.num_envs}")
+        fail(
+            f"--resume: checkpoint '{path}' continues the terrain curriculum of {len(levels)} envs, this run has "
+            f"--num-envs {args.num_envs}"
+        )
     return ckpt
 
 

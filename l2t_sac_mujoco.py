@@ -113,14 +113,16 @@ class Args:
     flush_denormal: bool = True
     """flush denormal floats to zero (a trained run's Adam state makes them, and the CPU is slow on them)"""
 
+
 def make_env(env_id, alpha, noise, seed, capture_video=False, video_folder=None, name_prefix="rl-video"):
     """A thunk for gymnasium.vector: the env whose observation is {"state": s, "observation": o}."""
 
     def thunk():
         if capture_video:
             env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda i: i == 0,
-                                           name_prefix=name_prefix, disable_logger=True)
+            env = gym.wrappers.RecordVideo(
+                env, video_folder, episode_trigger=lambda i: i == 0, name_prefix=name_prefix, disable_logger=True
+            )
         else:
             env = gym.make(env_id)
         env = gym.wrappers.RecordEpisodeStatistics(env)
@@ -201,8 +203,15 @@ class TwinQ(nn.Module):
 # tensor so that a minibatch is a single gather. o' of step t is the very array that becomes o of step t+1.
 class ReplayBuffer:
     def __init__(self, capacity: int, state_dim: int, action_dim: int, device):
-        widths = {"state": state_dim, "obs": state_dim, "action": action_dim, "reward": 1,
-                  "next_state": state_dim, "next_obs": state_dim, "terminated": 1}
+        widths = {
+            "state": state_dim,
+            "obs": state_dim,
+            "action": action_dim,
+            "reward": 1,
+            "next_state": state_dim,
+            "next_obs": state_dim,
+            "terminated": 1,
+        }
         self.slices, start = {}, 0
         for name, width in widths.items():
             self.slices[name] = slice(start, start + width)
@@ -229,8 +238,10 @@ class ReplayBuffer:
 
     def load_state_dict(self, d):
         if d["storage"].shape[1] != self.storage.shape[1] or d["size"] > self.capacity:
-            raise ValueError(f"buffer rows of width {d['storage'].shape[1]}, size {d['size']} do not fit "
-                             f"width {self.storage.shape[1]}, capacity {self.capacity}")
+            raise ValueError(
+                f"buffer rows of width {d['storage'].shape[1]}, size {d['size']} do not fit "
+                f"width {self.storage.shape[1]}, capacity {self.capacity}"
+            )
         self.storage[: d["size"]] = d["storage"].to(self.storage.device)
         self.pos, self.size = d["pos"], d["size"]
 
@@ -349,9 +360,16 @@ def train(args: Args, session):
     rb = ReplayBuffer(args.buffer_size, state_dim, action_dim, device)
     use_student, use_asym = args.student_loss != "none", args.student_loss.endswith("asym")
     actor_optimizers = [actor_optimizer] + [student_optimizer] * use_student + [ent_optimizer] * args.autotune
-    modules = {"teacher": teacher, "student": student, "critic": critic, "target_critic": target_critic,
-               "q_optimizer": q_optimizer, "actor_optimizer": actor_optimizer, "student_optimizer": student_optimizer,
-               "ent_optimizer": ent_optimizer}
+    modules = {
+        "teacher": teacher,
+        "student": student,
+        "critic": critic,
+        "target_critic": target_critic,
+        "q_optimizer": q_optimizer,
+        "actor_optimizer": actor_optimizer,
+        "student_optimizer": student_optimizer,
+        "ent_optimizer": ent_optimizer,
+    }
     # the run's folder, writer, progress line, checkpoints and evaluations; on --resume everything above is restored
     run = Run(args, session, envs, ckpt, modules, rb, log_ent_coef, device)
 
@@ -366,15 +384,21 @@ def train(args: Args, session):
             with torch.no_grad():
                 actions = teacher.sample(torch.as_tensor(obs["state"], dtype=torch.float32, device=device))[0]
             actions = actions.cpu().numpy()
-        next_obs, rewards, terminations, truncations, infos = envs.step(
-            to_env_action(actions, action_low, action_high))
+        next_obs, rewards, terminations, truncations, infos = envs.step(to_env_action(actions, action_low, action_high))
         run.global_step += args.num_envs
         run.log_episodes(infos)
         # the transition of an env whose episode ended ends in its real last observation; truncation is not
         # termination: only `terminations` stops the bootstrap in Eq. (1)
         real_next = real_next_observation(next_obs, infos)
-        rb.add(obs["state"], obs["observation"], actions, rewards, real_next["state"], real_next["observation"],
-               terminations.astype(np.float32))
+        rb.add(
+            obs["state"],
+            obs["observation"],
+            actions,
+            rewards,
+            real_next["state"],
+            real_next["observation"],
+            terminations.astype(np.float32),
+        )
         obs = next_obs  # TRY NOT TO MODIFY: CRUCIAL step easy to overlook
 
         # ALGO LOGIC: update (Alg. 2: one minibatch per gradient step, shared by teacher and student)
@@ -385,8 +409,9 @@ def train(args: Args, session):
 
             # Eq. (1): the teacher's critic
             qf_loss, q_values = critic_loss(data, teacher, critic, target_critic, ent_coef, args.gamma)
-            stats.update(qf_loss=qf_loss.detach(), qf1_values=q_values[0].mean().detach(),
-                         qf2_values=q_values[1].mean().detach())
+            stats.update(
+                qf_loss=qf_loss.detach(), qf1_values=q_values[0].mean().detach(), qf2_values=q_values[1].mean().detach()
+            )
             run.stop_if_nonfinite(stats)
             q_optimizer.zero_grad(set_to_none=True)
             qf_loss.backward()
@@ -412,15 +437,25 @@ def train(args: Args, session):
                     # SAC's temperature loss towards entropy -dim(A), with this (pre-update) teacher's log-probs
                     ent_loss = (-log_ent_coef.exp() * (log_prob_t.detach() + target_entropy)).mean()
                     loss = actor_loss + ent_loss if args.autotune else actor_loss
-                    stats.update(actor_loss=actor_loss.detach(), ent_coef_loss=ent_loss.detach(),
-                                 ent_coef=ent_coef.squeeze())
+                    stats.update(
+                        actor_loss=actor_loss.detach(), ent_coef_loss=ent_loss.detach(), ent_coef=ent_coef.squeeze()
+                    )
                     if use_student:  # Eqs. (3)-(6) on the SAME minibatch; the teacher is a fixed target
-                        loss_s, bc, asym = student_loss(args.student_loss, (log_prob_s, mean_s, log_std_s),
-                                                        mean_t.detach(), log_std_t.detach(), q_s, ent_coef,
-                                                        args.bc_coef)
+                        loss_s, bc, asym = student_loss(
+                            args.student_loss,
+                            (log_prob_s, mean_s, log_std_s),
+                            mean_t.detach(),
+                            log_std_t.detach(),
+                            q_s,
+                            ent_coef,
+                            args.bc_coef,
+                        )
                         loss = loss + loss_s
-                        stats.update(student_bc_loss=bc.detach(), student_asym_loss=asym.detach(),
-                                     imitation_gap=(torch.tanh(mean_s) - torch.tanh(mean_t)).abs().mean().detach())
+                        stats.update(
+                            student_bc_loss=bc.detach(),
+                            student_asym_loss=asym.detach(),
+                            imitation_gap=(torch.tanh(mean_s) - torch.tanh(mean_t)).abs().mean().detach(),
+                        )
                     run.stop_if_nonfinite(stats)
                     for optimizer in actor_optimizers:
                         optimizer.zero_grad(set_to_none=True)
@@ -486,8 +521,9 @@ class Run:
         self.action_dim = envs.single_action_space.shape[0]
         self.global_step, self.train_from = 0, args.learning_starts
         if ckpt is not None:
-            self.global_step, self.train_from = restore(ckpt, args, modules, rb, log_ent_coef, self.state_dim,
-                                                        self.action_dim)
+            self.global_step, self.train_from = restore(
+                ckpt, args, modules, rb, log_ent_coef, self.state_dim, self.action_dim
+            )
             self.run_dir = os.path.dirname(os.path.abspath(args.resume))
             checkpoint_file.remove_stale_temps_in(self.run_dir)  # left by a run killed while writing
         else:
@@ -504,15 +540,26 @@ class Run:
         """checkpoint.pt (or `path`): networks, and with_optim optimisers, temperature, buffer and RNG states."""
         args, path = self.args, path or self.ckpt_path
         low, high = self.envs.single_action_space.low, self.envs.single_action_space.high
-        state = {"format": CHECKPOINT_FORMAT, "args": asdict(args), "env_id": args.env_id, "state_dim": self.state_dim,
-                 "action_dim": self.action_dim, "hidden_dim": args.hidden_dim, "student_loss": args.student_loss,
-                 "global_step": self.global_step, "action_low": low, "action_high": high,
-                 **{k: self.modules[k].state_dict() for k in ("teacher", "student", "critic")}}
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "args": asdict(args),
+            "env_id": args.env_id,
+            "state_dim": self.state_dim,
+            "action_dim": self.action_dim,
+            "hidden_dim": args.hidden_dim,
+            "student_loss": args.student_loss,
+            "global_step": self.global_step,
+            "action_low": low,
+            "action_high": high,
+            **{k: self.modules[k].state_dict() for k in ("teacher", "student", "critic")},
+        }
         if with_optim:
-            state.update({k: m.state_dict() for k, m in self.modules.items()},
-                         log_ent_coef=self.log_ent_coef.detach().cpu(),
-                         buffer=self.rb.state_dict() if args.checkpoint_buffer else None,
-                         rng=checkpoint_file.rng_state())
+            state.update(
+                {k: m.state_dict() for k, m in self.modules.items()},
+                log_ent_coef=self.log_ent_coef.detach().cpu(),
+                buffer=self.rb.state_dict() if args.checkpoint_buffer else None,
+                rng=checkpoint_file.rng_state(),
+            )
         try:
             checkpoint_file.save(state, path)
         except checkpoint_file.WriteError as e:  # disk full, I/O error: one line; the previous file is kept
@@ -523,8 +570,9 @@ class Run:
     def stop_if_nonfinite(self, stats):
         """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
         if not torch.isfinite(torch.stack(list(stats.values()))).all():
-            checkpoint_file.stop_nonfinite(os.path.basename(__file__), stats, self.global_step, self.run_dir,
-                                           self.ckpt_path, self.checkpoint)
+            checkpoint_file.stop_nonfinite(
+                os.path.basename(__file__), stats, self.global_step, self.run_dir, self.ckpt_path, self.checkpoint
+            )
 
     def log_episodes(self, infos):
         """The training episodes that ended in this step (the teacher's, the only agent that acts)."""
@@ -570,8 +618,18 @@ class Run:
         self.progress.evaluation("teacher", ret.mean(), length.mean())
         if args.student_loss != "none":
             video = os.path.join(self.run_dir, "videos")
-            student_fns = [make_env(args.env_id, args.alpha, args.noise, seed + i, args.capture_video and i == 0,
-                                    video, f"student-step{step}") for i in range(args.eval_episodes)]
+            student_fns = [
+                make_env(
+                    args.env_id,
+                    args.alpha,
+                    args.noise,
+                    seed + i,
+                    args.capture_video and i == 0,
+                    video,
+                    f"student-step{step}",
+                )
+                for i in range(args.eval_episodes)
+            ]
             # student: noisy o at alpha
             ret, length = evaluate(self.modules["student"], "observation", student_fns, seed, device)
             self.writer.add_scalar("eval/student_return", ret.mean(), step)
@@ -588,8 +646,10 @@ class Run:
         the final evaluation and --save-model. Returns the run's folder."""
         args, step = self.args, self.global_step
         if self.learn_start is not None:
-            print(f"SPS after learning starts (evaluation and checkpoints excluded): "
-                  f"{self.progress.rate(self.learn_start, step):.1f}")
+            print(
+                f"SPS after learning starts (evaluation and checkpoints excluded): "
+                f"{self.progress.rate(self.learn_start, step):.1f}"
+            )
         if self.saved_step != step:
             self.checkpoint()
         if self.session.stop_requested:
@@ -600,8 +660,10 @@ class Run:
                 self.evaluation()  # always end with an evaluation
         except Exception as e:
             self.close()
-            fail(f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
-                 f"{self.ckpt_path}")
+            fail(
+                f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
+                f"{self.ckpt_path}"
+            )
         if args.save_model:
             model_path = os.path.join(self.run_dir, f"{args.exp_name}.cleanrl_model")
             self.checkpoint(model_path, with_optim=False)
@@ -636,13 +698,20 @@ def check_memory(args: Args, state_dim: int, action_dim: int, device, envs):
     row_bytes = 4 * (4 * state_dim + action_dim + 2)  # ReplayBuffer: s, o, a, r, s', o', terminated in float32
     # a checkpoint copies the filled buffer while it is written (to the host: from a GPU, that copy is not here)
     copies = 2 if args.checkpoint_buffer and torch.device(device).type == "cpu" else 1
-    nets = (2 * guard.module_bytes(lambda: Actor(state_dim, action_dim, args.hidden_dim))
-            + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim))
-            + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim), trainable=False))
+    nets = (
+        2 * guard.module_bytes(lambda: Actor(state_dim, action_dim, args.hidden_dim))
+        + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim))
+        + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim), trainable=False)
+    )
     activations = 4 * 32 * args.batch_size * args.hidden_dim  # the hidden layers of one update, with gradients
-    guard.check_memory([("replay buffer", "--buffer-size", copies * row_bytes * args.buffer_size),
-                        ("networks", "--hidden-dim", nets + activations)], device,
-                       lambda message: (envs.close(), fail(message)))
+    guard.check_memory(
+        [
+            ("replay buffer", "--buffer-size", copies * row_bytes * args.buffer_size),
+            ("networks", "--hidden-dim", nets + activations),
+        ],
+        device,
+        lambda message: (envs.close(), fail(message)),
+    )
 
 
 def check_args(args: Args):
@@ -654,14 +723,25 @@ def check_args(args: Args):
     if not (math.isfinite(args.alpha) and args.alpha >= 0):
         fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
     if args.alpha > MAX_NOISE_ALPHA:
-        fail(f"--alpha must be at most {MAX_NOISE_ALPHA:g}: noise {MAX_NOISE_ALPHA:g} times the state's own size "
-             f"already hides the state, and beyond it float32 observations overflow; got {args.alpha}")
+        fail(
+            f"--alpha must be at most {MAX_NOISE_ALPHA:g}: noise {MAX_NOISE_ALPHA:g} times the state's own size "
+            f"already hides the state, and beyond it float32 observations overflow; got {args.alpha}"
+        )
     if args.noise not in NOISE_TYPES:
         fail(f"--noise must be one of {', '.join(NOISE_TYPES)}, got '{args.noise}'")
     if args.student_loss not in STUDENT_LOSSES:
         fail(f"--student-loss must be one of {', '.join(STUDENT_LOSSES)}, got '{args.student_loss}'")
-    for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "eval_episodes", "log_frequency",
-                 "policy_frequency", "target_network_frequency", "hidden_dim"):
+    for name in (
+        "total_timesteps",
+        "num_envs",
+        "buffer_size",
+        "batch_size",
+        "eval_episodes",
+        "log_frequency",
+        "policy_frequency",
+        "target_network_frequency",
+        "hidden_dim",
+    ):
         if getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     for name in ("ent_coef", "policy_lr", "q_lr", "student_lr"):
@@ -672,12 +752,16 @@ def check_args(args: Args):
             fail(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     for name in ("policy_lr", "q_lr", "student_lr"):
         if getattr(args, name) > MAX_LEARNING_RATE:
-            fail(f"--{name.replace('_', '-')} must be at most {MAX_LEARNING_RATE:g}: Adam moves every weight by about "
-                 f"the rate at each step, so a larger one throws the networks away; got {getattr(args, name)}")
+            fail(
+                f"--{name.replace('_', '-')} must be at most {MAX_LEARNING_RATE:g}: Adam moves every weight by about "
+                f"the rate at each step, so a larger one throws the networks away; got {getattr(args, name)}"
+            )
     for name in ("ent_coef", "bc_coef"):
         if getattr(args, name) > MAX_LOSS_WEIGHT:
-            fail(f"--{name.replace('_', '-')} must be at most {MAX_LOSS_WEIGHT:g}: float32 keeps 7 significant digits, "
-                 f"so a larger weight erases the other loss terms; got {getattr(args, name)}")
+            fail(
+                f"--{name.replace('_', '-')} must be at most {MAX_LOSS_WEIGHT:g}: float32 keeps 7 significant digits, "
+                f"so a larger weight erases the other loss terms; got {getattr(args, name)}"
+            )
     guard.check_seed(args.seed, fail)
     guard.check_threads({"--torch-threads": args.torch_threads}, fail)
     guard.check_name("--exp-name", args.exp_name, fail)
@@ -686,18 +770,24 @@ def check_args(args: Args):
     if args.learning_starts < args.batch_size:
         fail(f"--learning-starts ({args.learning_starts}) must be at least --batch-size ({args.batch_size})")
     if args.buffer_size < max(args.batch_size, args.num_envs):
-        fail(f"--buffer-size ({args.buffer_size}) must hold at least one batch (--batch-size {args.batch_size}) and "
-             f"one vector step (--num-envs {args.num_envs})")
+        fail(
+            f"--buffer-size ({args.buffer_size}) must hold at least one batch (--batch-size {args.batch_size}) and "
+            f"one vector step (--num-envs {args.num_envs})"
+        )
     if args.num_envs > args.total_timesteps:
-        fail(f"--num-envs ({args.num_envs}) must not exceed --total-timesteps ({args.total_timesteps}): one vector "
-             "step is --num-envs environment steps")
+        fail(
+            f"--num-envs ({args.num_envs}) must not exceed --total-timesteps ({args.total_timesteps}): one vector "
+            "step is --num-envs environment steps"
+        )
     # vector steps k = 1, 2, ... end at step k * num_envs; those past --learning-starts train, and the actors are
     # updated at the ones that are multiples of --policy-frequency
     first, last = args.learning_starts // args.num_envs + 1, -(-args.total_timesteps // args.num_envs)
     if -(-first // args.policy_frequency) * args.policy_frequency > last:
-        fail(f"--total-timesteps ({args.total_timesteps}) leaves {max(last - first + 1, 0)} vector steps of "
-             f"--num-envs {args.num_envs} after --learning-starts ({args.learning_starts}): no actor update, which "
-             f"comes every --policy-frequency ({args.policy_frequency}) vector steps")
+        fail(
+            f"--total-timesteps ({args.total_timesteps}) leaves {max(last - first + 1, 0)} vector steps of "
+            f"--num-envs {args.num_envs} after --learning-starts ({args.learning_starts}): no actor update, which "
+            f"comes every --policy-frequency ({args.policy_frequency}) vector steps"
+        )
     if not (0 < args.gamma <= 1 and 0 < args.tau <= 1):
         fail(f"--gamma and --tau must be in (0, 1], got {args.gamma} and {args.tau}")
     try:
@@ -707,9 +797,13 @@ def check_args(args: Args):
     if args.resume is not None:
         guard.check_resume_file("--resume", args.resume, fail)
     else:  # every output path, tried before any work
-        guard.check_run_folder("--runs-dir", args.runs_dir, run_name(args),
-                               ("checkpoint.pt", f"{args.exp_name}.cleanrl_model",
-                                f"nonfinite_step{args.total_timesteps}.pt"), fail)
+        guard.check_run_folder(
+            "--runs-dir",
+            args.runs_dir,
+            run_name(args),
+            ("checkpoint.pt", f"{args.exp_name}.cleanrl_model", f"nonfinite_step{args.total_timesteps}.pt"),
+            fail,
+        )
     if args.capture_video:
         guard.check_rendering(fail)
 
@@ -719,7 +813,8 @@ def make_vector_env(args: Args):
     try:
         envs = gym.vector.SyncVectorEnv(
             [make_env(args.env_id, args.alpha, args.noise, args.seed + i) for i in range(args.num_envs)],
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
     except Exception as e:  # e.g. mujoco missing, or an env whose spaces NoisyObservation cannot handle
         fail(f"--env-id: cannot create '{args.env_id}' ({type(e).__name__}: {first_line(e)})")
     if not isinstance(envs.single_action_space, gym.spaces.Box):

@@ -154,16 +154,30 @@ class Args:
     resume: Optional[str] = None
     """a stage1_checkpoint.pt (continues stage 1) or a stage-2 checkpoint.pt (continues with the next round)"""
 
+
 DIGIT_ONLY_FLAGS = ("terrain", "max_episode_steps", "num_workers", "seq_len", "dataset_capacity", "backend")
-NOT_DIGIT_FLAGS = ("teacher_timesteps", "buffer_size", "gamma", "tau", "batch_size", "learning_starts", "policy_lr",
-                   "q_lr", "policy_frequency", "hidden_dim", "checkpoint_frequency", "capture_video")
+NOT_DIGIT_FLAGS = (
+    "teacher_timesteps",
+    "buffer_size",
+    "gamma",
+    "tau",
+    "batch_size",
+    "learning_starts",
+    "policy_lr",
+    "q_lr",
+    "policy_frequency",
+    "hidden_dim",
+    "checkpoint_frequency",
+    "capture_video",
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Stage 2: DAgger (Ross et al. 2011, section 3, Algorithm 3.1). The student and its dataset are the only parts that
 # depend on the env family: MLPStudent + TransitionDataset, or LSTMStudent + SequenceDataset (Digit).
-def dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evaluate_student, rng, global_step,
-           first_round):
+def dagger(
+    args, run, envs, to_env, teacher, student, dataset, optimizer, evaluate_student, rng, global_step, first_round
+):
     """Rounds `first_round`..R-1 of stage 2; every round ends with an evaluation and a checkpoint. Returns the step."""
     N, R, T = args.num_envs, args.dagger_rounds, steps_per_round(args)
     obs, _ = envs.reset(seed=args.seed + 1 + first_round)
@@ -182,8 +196,10 @@ def dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evalua
             o = student.observation(obs, run.device)
             label = teacher.act(state)  # pi*(s): the teacher labels every visited state, from the CLEAN state
             if not torch.isfinite(label).all():  # before it is executed or fed to the student's normaliser
-                fail(f"non-finite teacher action at global_step={global_step} (round {i}): the teacher in "
-                     f"'{args.teacher_checkpoint or args.resume}' is broken")
+                fail(
+                    f"non-finite teacher action at global_step={global_step} (round {i}): the teacher in "
+                    f"'{args.teacher_checkpoint or args.resume}' is broken"
+                )
             memory_before = memory
             action_s, memory = student.collect(o, memory)  # the student's action (its LSTM advances whoever acts)
             teacher_acts = rng.random(N) < beta
@@ -201,7 +217,8 @@ def dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evalua
                 run.session.exit_stopped(
                     f"global_step={global_step} in round {i + 1}/{R} (its {(t + 1) * N} steps so far are dropped)",
                     os.path.join(run.dir, "checkpoint.pt"),
-                    resume_hint(args, os.path.join(run.dir, "checkpoint.pt"), f"round {i + 1}"))
+                    resume_hint(args, os.path.join(run.dir, "checkpoint.pt"), f"round {i + 1}"),
+                )
         sps = T * N / (time.time() - start)
         dataset.end_round()  # D <- D u D_i
 
@@ -212,8 +229,10 @@ def dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evalua
             fail(f"non-finite student action at global_step={global_step} (evaluation after round {i})")
         except Exception as e:  # (a video that cannot be written, ...): the round's training is kept
             save_checkpoint(run, args, i + 1, global_step, student, optimizer, dataset, rng)
-            fail(f"the evaluation after round {i + 1} failed ({type(e).__name__}: {first_line(e)}); the round is "
-                 f"saved in {os.path.join(run.dir, 'checkpoint.pt')}")
+            fail(
+                f"the evaluation after round {i + 1} failed ({type(e).__name__}: {first_line(e)}); the round is "
+                f"saved in {os.path.join(run.dir, 'checkpoint.pt')}"
+            )
 
         w = run.writer
         for key, values in result.items():
@@ -230,13 +249,20 @@ def dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evalua
         # paper 2, Fig. 4a: squared L2 between the student's and the teacher's actions on the round's steps
         w.add_scalar("losses/imitation_gap", gap.item() / T, global_step)
         run.progress.evaluation("student", result["return"].mean(), result["length"].mean())
-        run.progress.update(global_step, where=f"round {i + 1}/{R} done", force=True, extra=f"beta {beta:.3f}, "
-                            f"dataset loss {losses['dataset_loss_before']:.4f} -> {losses['dataset_loss_after']:.4f}")
+        run.progress.update(
+            global_step,
+            where=f"round {i + 1}/{R} done",
+            force=True,
+            extra=f"beta {beta:.3f}, "
+            f"dataset loss {losses['dataset_loss_before']:.4f} -> {losses['dataset_loss_after']:.4f}",
+        )
         save_checkpoint(run, args, i + 1, global_step, student, optimizer, dataset, rng)
         if run.session is not None and run.session.stop_requested and i + 1 < R:
-            run.session.exit_stopped(f"global_step={global_step}, after round {i + 1}/{R}",
-                                     os.path.join(run.dir, "checkpoint.pt"),
-                                     resume_hint(args, os.path.join(run.dir, "checkpoint.pt"), f"round {i + 2}"))
+            run.session.exit_stopped(
+                f"global_step={global_step}, after round {i + 1}/{R}",
+                os.path.join(run.dir, "checkpoint.pt"),
+                resume_hint(args, os.path.join(run.dir, "checkpoint.pt"), f"round {i + 2}"),
+            )
     return global_step
 
 
@@ -261,9 +287,12 @@ def train_student(args, run, student, optimizer, dataset, round_index):
             optimizer.step()
             total += loss.item() * len(idx)
         epoch_losses.append(total / dataset.size)
-    return {"student_loss": epoch_losses[-1], "student_loss_first_epoch": epoch_losses[0],  # means over an epoch
-            "dataset_loss_before": loss_before,  # the whole aggregate, no gradient
-            "dataset_loss_after": dataset_loss(args.student_loss, student, dataset, batch, run.device)}
+    return {
+        "student_loss": epoch_losses[-1],
+        "student_loss_first_epoch": epoch_losses[0],  # means over an epoch
+        "dataset_loss_before": loss_before,  # the whole aggregate, no gradient
+        "dataset_loss_after": dataset_loss(args.student_loss, student, dataset, batch, run.device),
+    }
 
 
 @torch.no_grad()
@@ -397,7 +426,7 @@ class TransitionDataset:
     def record(self, t, obs, state, label, done, teacher_acted, memory):
         n = len(obs)
         for name, value in (("obs", obs), ("label", label), ("teacher_acted", teacher_acted)):
-            getattr(self, name)[self.size:self.size + n] = torch.as_tensor(value).cpu()
+            getattr(self, name)[self.size : self.size + n] = torch.as_tensor(value).cpu()
         self.size += n
 
     def end_round(self):
@@ -541,7 +570,9 @@ class LSTMStudent(nn.Module):
         self.obs_norm = EmpiricalNormalization(student_dim, obs_normalization)
 
     def observation(self, obs, device):
-        return torch.as_tensor(obs["observation"][:, :self.student.lstm.input_size], dtype=torch.float32, device=device)
+        return torch.as_tensor(
+            obs["observation"][:, : self.student.lstm.input_size], dtype=torch.float32, device=device
+        )
 
     def initial_memory(self, n, device):
         return self.student.initial_hidden(n, device)
@@ -604,10 +635,14 @@ class SequenceDataset:
     def begin_round(self, steps, num_envs):
         """Buffers for one round of `steps` (a multiple of seq_len) steps of `num_envs` envs."""
         L, (obs_dim, action_dim, hidden) = self.seq_len, (self.obs.shape[-1], self.label.shape[-1], self.h0.shape[-1])
-        self.round = {"obs": torch.zeros(steps, num_envs, obs_dim), "label": torch.zeros(steps, num_envs, action_dim),
-                      "done": torch.zeros(steps, num_envs),
-                      "teacher_acted": torch.zeros(steps, num_envs, dtype=torch.bool),
-                      "h0": torch.zeros(steps // L, num_envs, hidden), "c0": torch.zeros(steps // L, num_envs, hidden)}
+        self.round = {
+            "obs": torch.zeros(steps, num_envs, obs_dim),
+            "label": torch.zeros(steps, num_envs, action_dim),
+            "done": torch.zeros(steps, num_envs),
+            "teacher_acted": torch.zeros(steps, num_envs, dtype=torch.bool),
+            "h0": torch.zeros(steps // L, num_envs, hidden),
+            "c0": torch.zeros(steps // L, num_envs, hidden),
+        }
 
     def record(self, t, obs, state, label, done, teacher_acted, hidden):
         """Step t of the round; `hidden` is the student's state before it (kept where a sequence starts)."""
@@ -647,8 +682,12 @@ class SequenceDataset:
 
     def batch(self, idx, device):
         """Sequences idx, time-major: obs (T, B, 94), label (T, B, 20), done (T, B), hidden ((B, H), (B, H))."""
-        return (self.obs[idx].transpose(0, 1).to(device), self.label[idx].transpose(0, 1).to(device),
-                self.done[idx].transpose(0, 1).to(device), (self.h0[idx].to(device), self.c0[idx].to(device)))
+        return (
+            self.obs[idx].transpose(0, 1).to(device),
+            self.label[idx].transpose(0, 1).to(device),
+            self.done[idx].transpose(0, 1).to(device),
+            (self.h0[idx].to(device), self.c0[idx].to(device)),
+        )
 
     def metrics(self):
         return {"dataset_size": self.size * self.seq_len, "dataset_steps_seen": self.seen * self.seq_len}
@@ -718,8 +757,9 @@ def train_teacher(args, writer, device, run_dir, progress, resume=None, session=
     temperature, replay buffer, step, RNG states) every --checkpoint-frequency steps and at the end; `resume` (such a
     checkpoint) continues from its step with fresh episodes; `session` (envs/guard.py): SIGINT / SIGTERM end the
     stage after the current step with its checkpoint. Returns the teacher and the environment steps it cost."""
-    envs = gym.vector.SyncVectorEnv([make_env(args.env_id, 0.0, args.noise, args.seed)],
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    envs = gym.vector.SyncVectorEnv(
+        [make_env(args.env_id, 0.0, args.noise, args.seed)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
     state_dim = envs.single_observation_space["state"].shape[0]
     action_dim = envs.single_action_space.shape[0]
     low, high = envs.single_action_space.low, envs.single_action_space.high
@@ -736,8 +776,14 @@ def train_teacher(args, writer, device, run_dir, progress, resume=None, session=
     width = 2 * state_dim + action_dim + 2
     storage = torch.zeros(min(args.buffer_size, args.teacher_timesteps), width, device=device)
     size = pos = start = 0
-    modules = {"teacher": teacher, "critic": critic, "target_critic": target_critic, "q_optimizer": q_optimizer,
-               "actor_optimizer": actor_optimizer, "ent_optimizer": ent_optimizer}
+    modules = {
+        "teacher": teacher,
+        "critic": critic,
+        "target_critic": target_critic,
+        "q_optimizer": q_optimizer,
+        "actor_optimizer": actor_optimizer,
+        "ent_optimizer": ent_optimizer,
+    }
     if resume is not None:
         try:
             for key, module in modules.items():
@@ -752,8 +798,16 @@ def train_teacher(args, writer, device, run_dir, progress, resume=None, session=
 
     def save_stage1(step):
         state = {key: module.state_dict() for key, module in modules.items()}
-        state.update(format=STAGE1_FORMAT, args=asdict(args), global_step=step, log_ent_coef=log_ent_coef.detach().cpu(),
-                     storage=storage[:size].cpu().clone(), size=size, pos=pos, rng=rng_state())
+        state.update(
+            format=STAGE1_FORMAT,
+            args=asdict(args),
+            global_step=step,
+            log_ent_coef=log_ent_coef.detach().cpu(),
+            storage=storage[:size].cpu().clone(),
+            size=size,
+            pos=pos,
+            rng=rng_state(),
+        )
         save_file(state, os.path.join(run_dir, "stage1_checkpoint.pt"))
 
     def stop_nonfinite(what, step):
@@ -782,8 +836,8 @@ def train_teacher(args, writer, device, run_dir, progress, resume=None, session=
 
         if global_step > args.learning_starts:
             rows = storage[torch.randint(0, size, (args.batch_size,), device=device)]
-            s, a, r = rows[:, :state_dim], rows[:, state_dim:state_dim + action_dim], rows[:, -state_dim - 2]
-            s2, done = rows[:, -state_dim - 1:-1], rows[:, -1]
+            s, a, r = rows[:, :state_dim], rows[:, state_dim : state_dim + action_dim], rows[:, -state_dim - 2]
+            s2, done = rows[:, -state_dim - 1 : -1], rows[:, -1]
             ent_coef = log_ent_coef.exp().detach()
             with torch.no_grad():  # SAC's soft Bellman target; no bootstrap past a termination
                 a2, logp2 = teacher.sample(s2)[:2]
@@ -856,14 +910,19 @@ def train(args: Args, session):
     run_dir = os.path.dirname(os.path.abspath(args.resume)) if args.resume is not None else None  # new: open_run
     if run_dir is not None and not session.lock(run_dir):
         fail(f"--resume: another process is running in the folder of '{args.resume}' (it holds the folder's lock)")
-    teacher_path, teacher_flag = ((os.path.join(run_dir, "teacher.pt"), "--resume") if ckpt is not None else
-                                  (args.teacher_checkpoint, "--teacher-checkpoint"))
+    teacher_path, teacher_flag = (
+        (os.path.join(run_dir, "teacher.pt"), "--resume")
+        if ckpt is not None
+        else (args.teacher_checkpoint, "--teacher-checkpoint")
+    )
     saved = None  # the teacher's file, when one is given
     if digit:
         teacher, saved = load_digit_teacher(teacher_path, teacher_flag)
         if saved.get("terrain") != args.terrain:  # the teacher reads the terrain through its height scan
-            fail(f"--terrain: the teacher was trained on terrain={saved.get('terrain')!r}, this run has "
-                 f"{args.terrain!r}; pass --terrain {saved.get('terrain')}")
+            fail(
+                f"--terrain: the teacher was trained on terrain={saved.get('terrain')!r}, this run has "
+                f"{args.terrain!r}; pass --terrain {saved.get('terrain')}"
+            )
     elif teacher_path is not None and stage1_ckpt is None:
         saved = read_teacher(teacher_path, args.env_id, teacher_flag)  # its sizes are checked against the envs below
 
@@ -884,8 +943,9 @@ def train(args: Args, session):
             if teacher_path is not None and stage1_ckpt is None:
                 teacher, teacher_steps, hidden = load_teacher(saved, teacher_path, state_dim, action_dim, teacher_flag)
             else:
-                teacher, teacher_steps = train_teacher(args, run.writer, device, run_dir, run.progress, stage1_ckpt,
-                                                       session)
+                teacher, teacher_steps = train_teacher(
+                    args, run.writer, device, run_dir, run.progress, stage1_ckpt, session
+                )
                 hidden = args.hidden_dim
             sizes = {"state_dim": state_dim, "action_dim": action_dim, "hidden_dim": hidden}
             teacher_file = {"format": TEACHER_FORMAT, "env_id": args.env_id, **sizes, "global_step": teacher_steps}
@@ -893,8 +953,10 @@ def train(args: Args, session):
         teacher.requires_grad_(False)
         run.teacher_steps = teacher_steps
         if ckpt is None:  # this run's teacher, for resuming (and, not on Digit, in l2t_sac_mujoco.py's model format)
-            save_file(teacher_file if digit else {**teacher_file, "teacher": teacher.state_dict()},
-                      os.path.join(run_dir, "teacher.pt"))
+            save_file(
+                teacher_file if digit else {**teacher_file, "teacher": teacher.state_dict()},
+                os.path.join(run_dir, "teacher.pt"),
+            )
 
         # Stage 2: the student from scratch on o, its dataset, and how each is evaluated
         R, N, T = args.dagger_rounds, args.num_envs, steps_per_round(args)
@@ -904,32 +966,55 @@ def train(args: Args, session):
             lstm_hidden = int(saved["lstm_hidden"])
             sizes = {"lstm_hidden": lstm_hidden, "obs_normalization": bool(saved["obs_normalization"])}
             student = LSTMStudent(STUDENT_DIM, lstm_hidden, sizes["obs_normalization"]).to(device)
-            dataset = SequenceDataset(min(args.dataset_capacity // args.seq_len, T // args.seq_len * N * R),
-                                      args.seq_len, STUDENT_DIM, DIGIT_ACTION_DIM, lstm_hidden, args.seed)
+            dataset = SequenceDataset(
+                min(args.dataset_capacity // args.seq_len, T // args.seq_len * N * R),
+                args.seq_len,
+                STUDENT_DIM,
+                DIGIT_ACTION_DIM,
+                lstm_hidden,
+                args.seed,
+            )
         else:
             student = MLPStudent(state_dim, action_dim, hidden).to(device)  # the teacher's architecture, on o
             dataset = TransitionDataset(T * N * R, state_dim, action_dim)
         optimizer = student.optimizer(args.student_lr)
-        global_step = teacher_steps if ckpt is None else restore_stage2(ckpt, student, optimizer, dataset, rng, args,
-                                                                       first_round)
+        global_step = (
+            teacher_steps if ckpt is None else restore_stage2(ckpt, student, optimizer, dataset, rng, args, first_round)
+        )
         evaluate_teacher, evaluate_student, eval_envs = make_evaluators(args, teacher, student, run_dir, device, task)
         if ckpt is None:
             try:
                 result = evaluate_teacher()
             except FloatingPointError:
-                fail(f"non-finite teacher action at global_step={teacher_steps} (evaluation): the teacher in "
-                     f"'{args.teacher_checkpoint or args.resume}' is broken")
+                fail(
+                    f"non-finite teacher action at global_step={teacher_steps} (evaluation): the teacher in "
+                    f"'{args.teacher_checkpoint or args.resume}' is broken"
+                )
             for key, values in result.items():  # once: the teacher does not change
                 run.writer.add_scalar(f"eval/teacher_{key}", values.mean(), teacher_steps)
             run.progress.evaluation("teacher", result["return"].mean(), result["length"].mean())
-            print(f"teacher: {teacher_steps} environment steps, eval/teacher_return={result['return'].mean():.1f}",
-                  flush=True)
+            print(
+                f"teacher: {teacher_steps} environment steps, eval/teacher_return={result['return'].mean():.1f}",
+                flush=True,
+            )
         if ckpt is None:  # stage 2's start: a SIGINT in the first round resumes from here
             save_checkpoint(run, args, 0, global_step, student, optimizer, dataset, rng)
         print(f"stage 2: {args.method}, rounds {first_round + 1}..{R}, {T * N} steps each", flush=True)
         run.progress.restart(teacher_steps + R * T * N, global_step)
-        global_step = dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evaluate_student, rng,
-                             global_step, first_round)
+        global_step = dagger(
+            args,
+            run,
+            envs,
+            to_env,
+            teacher,
+            student,
+            dataset,
+            optimizer,
+            evaluate_student,
+            rng,
+            global_step,
+            first_round,
+        )
 
         if args.save_model:
             save_model(args, run, teacher, student, global_step, sizes)
@@ -950,8 +1035,9 @@ def make_env(env_id, alpha, noise, seed, capture_video=False, video_folder=None,
     def thunk():
         if capture_video:
             env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda i: i == 0,
-                                           name_prefix=name_prefix, disable_logger=True)
+            env = gym.wrappers.RecordVideo(
+                env, video_folder, episode_trigger=lambda i: i == 0, name_prefix=name_prefix, disable_logger=True
+            )
         else:
             env = gym.make(env_id)
         env = gym.wrappers.RecordEpisodeStatistics(env)
@@ -971,12 +1057,29 @@ def make_digit_envs(num_envs, num_workers, seed, alpha, noise, task, backend="mu
     env_kwargs, columns = task
     if backend == "warp":
         from envs.digit.warp_vector import DigitWarpVectorEnv, HostArrays
-        return HostArrays(DigitWarpVectorEnv(num_envs=num_envs, device=str(device), seed=seed, alpha=alpha,
-                                             noise=noise, env_kwargs=env_kwargs, terrain_columns=columns))
+
+        return HostArrays(
+            DigitWarpVectorEnv(
+                num_envs=num_envs,
+                device=str(device),
+                seed=seed,
+                alpha=alpha,
+                noise=noise,
+                env_kwargs=env_kwargs,
+                terrain_columns=columns,
+            )
+        )
     from envs.digit.vector import DigitVectorEnv  # imported here so that a test can stand in a spy
 
-    return DigitVectorEnv(num_envs=num_envs, num_workers=num_workers, seed=seed, alpha=alpha, noise=noise,
-                          env_kwargs=env_kwargs, terrain_columns=columns)
+    return DigitVectorEnv(
+        num_envs=num_envs,
+        num_workers=num_workers,
+        seed=seed,
+        alpha=alpha,
+        noise=noise,
+        env_kwargs=env_kwargs,
+        terrain_columns=columns,
+    )
 
 
 def torch_device(args):
@@ -999,22 +1102,35 @@ def make_train_envs(args, alpha, task=None):
     action_dim); the dimensions only for Gymnasium envs (a teacher must fit them)."""
     if args.env_id == DIGIT_ENV_ID:
         try:
-            envs = make_digit_envs(args.num_envs, args.num_workers, args.seed + 1, alpha, args.noise, task,
-                                   args.backend, torch_device(args))
+            envs = make_digit_envs(
+                args.num_envs,
+                args.num_workers,
+                args.seed + 1,
+                alpha,
+                args.noise,
+                task,
+                args.backend,
+                torch_device(args),
+            )
         except Exception as e:
             fail(f"cannot create the Digit envs ({type(e).__name__}: {first_line(e)})")
         return envs, lambda action: action.clamp(-1.0, 1.0).cpu().numpy(), None, None
     try:
-        envs = gym.vector.SyncVectorEnv([make_env(args.env_id, alpha, args.noise, args.seed + 1 + i)
-                                         for i in range(args.num_envs)],
-                                        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+        envs = gym.vector.SyncVectorEnv(
+            [make_env(args.env_id, alpha, args.noise, args.seed + 1 + i) for i in range(args.num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
     except Exception as e:
         fail(f"--env-id: cannot create '{args.env_id}' ({type(e).__name__}: {first_line(e)})")
     if not isinstance(envs.single_action_space, gym.spaces.Box):
         fail(f"--env-id: '{args.env_id}' has {envs.single_action_space}; only continuous (Box) actions are supported")
     low, high = envs.single_action_space.low, envs.single_action_space.high
-    return (envs, lambda action: to_env_action(action.cpu().numpy(), low, high),
-            envs.single_observation_space["state"].shape[0], envs.single_action_space.shape[0])
+    return (
+        envs,
+        lambda action: to_env_action(action.cpu().numpy(), low, high),
+        envs.single_observation_space["state"].shape[0],
+        envs.single_action_space.shape[0],
+    )
 
 
 def to_env_action(action, low, high):
@@ -1104,18 +1220,44 @@ def make_evaluators(args, teacher, student, run_dir, device, task=None):
     if args.env_id == DIGIT_ENV_ID:
         workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
         envs = make_digit_envs(args.eval_episodes, workers, seed, args.alpha, args.noise, task, args.backend, device)
-        return (lambda: evaluate_digit(envs, teacher, student, "teacher", seed, device),
-                lambda round_index: evaluate_digit(envs, teacher, student, "student", seed, device), envs)
+        return (
+            lambda: evaluate_digit(envs, teacher, student, "teacher", seed, device),
+            lambda round_index: evaluate_digit(envs, teacher, student, "student", seed, device),
+            envs,
+        )
 
     def evaluate_student(round_index):
         video = os.path.join(run_dir, "videos")
-        return evaluate(student, "observation", [
-            make_env(args.env_id, args.alpha, args.noise, seed + i, args.capture_video and i == 0, video,
-                     f"student-round{round_index}") for i in range(args.eval_episodes)], seed, device)
+        return evaluate(
+            student,
+            "observation",
+            [
+                make_env(
+                    args.env_id,
+                    args.alpha,
+                    args.noise,
+                    seed + i,
+                    args.capture_video and i == 0,
+                    video,
+                    f"student-round{round_index}",
+                )
+                for i in range(args.eval_episodes)
+            ],
+            seed,
+            device,
+        )
 
-    return (lambda: evaluate(teacher, "state", [make_env(args.env_id, 0.0, args.noise, seed + i)
-                                                for i in range(args.eval_episodes)], seed, device),
-            evaluate_student, None)
+    return (
+        lambda: evaluate(
+            teacher,
+            "state",
+            [make_env(args.env_id, 0.0, args.noise, seed + i) for i in range(args.eval_episodes)],
+            seed,
+            device,
+        ),
+        evaluate_student,
+        None,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -1175,12 +1317,16 @@ def check_memory(args: Args, state_dim, action_dim, saved, stage1: bool, device)
         student = guard.module_bytes(lambda: MLPStudent(state_dim, action_dim, hidden))
         if stage1:
             rows = min(args.buffer_size, args.teacher_timesteps)  # (s, a, r, s', terminated), copied at checkpoints
-            nets = (guard.module_bytes(lambda: Actor(state_dim, action_dim, args.hidden_dim))
-                    + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim))
-                    + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim), trainable=False)
-                    + 4 * 32 * args.batch_size * args.hidden_dim)
-            parts += [("replay buffer", "--buffer-size", 2 * rows * 4 * (2 * state_dim + action_dim + 2)),
-                      ("stage-1 networks", "--hidden-dim", nets)]
+            nets = (
+                guard.module_bytes(lambda: Actor(state_dim, action_dim, args.hidden_dim))
+                + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim))
+                + guard.module_bytes(lambda: TwinQ(state_dim + action_dim, args.hidden_dim), trainable=False)
+                + 4 * 32 * args.batch_size * args.hidden_dim
+            )
+            parts += [
+                ("replay buffer", "--buffer-size", 2 * rows * 4 * (2 * state_dim + action_dim + 2)),
+                ("stage-1 networks", "--hidden-dim", nets),
+            ]
     parts.append(("student", "--student-batch-size", student + 4 * 32 * args.student_batch_size * hidden))
     guard.check_memory(parts, device, fail)
 
@@ -1197,44 +1343,69 @@ def check_args(args: Args):
     refused = NOT_DIGIT_FLAGS if digit else DIGIT_ONLY_FLAGS  # a flag of the other env family is refused, not ignored
     for field in dataclasses.fields(args):
         if field.name in refused and getattr(args, field.name) != field.default:
-            why = ("benchmarks/render_digit.py renders Digit" if field.name == "capture_video" else
-                   "on Digit, stage 1 is l2t_ppo_digit.py's and the student's sizes come from its checkpoint")
-            fail(f"{option(field.name)} does not apply to --env-id {DIGIT_ENV_ID} ({why})" if digit
-                 else f"{option(field.name)} applies to --env-id {DIGIT_ENV_ID} only, not {args.env_id}")
+            why = (
+                "benchmarks/render_digit.py renders Digit"
+                if field.name == "capture_video"
+                else "on Digit, stage 1 is l2t_ppo_digit.py's and the student's sizes come from its checkpoint"
+            )
+            fail(
+                f"{option(field.name)} does not apply to --env-id {DIGIT_ENV_ID} ({why})"
+                if digit
+                else f"{option(field.name)} applies to --env-id {DIGIT_ENV_ID} only, not {args.env_id}"
+            )
     for name in ("policy_lr", "q_lr", "student_lr"):
         if not getattr(args, name) > 0:
             fail(f"{option(name)} must be positive, got {getattr(args, name)}")
         if getattr(args, name) > MAX_LEARNING_RATE:
-            fail(f"{option(name)} must be at most {MAX_LEARNING_RATE:g}: Adam moves every weight by about the rate at "
-                 f"each step, so a larger one throws the networks away; got {getattr(args, name)}")
+            fail(
+                f"{option(name)} must be at most {MAX_LEARNING_RATE:g}: Adam moves every weight by about the rate at "
+                f"each step, so a larger one throws the networks away; got {getattr(args, name)}"
+            )
     if not (0 < args.gamma <= 1 and 0 < args.tau <= 1):
         fail(f"--gamma and --tau must be in (0, 1], got {args.gamma} and {args.tau}")
     if not (math.isfinite(args.alpha) and args.alpha >= 0):
         fail(f"--alpha must be a finite number >= 0, got {args.alpha}")
     if args.alpha > MAX_NOISE_ALPHA:
-        fail(f"--alpha must be at most {MAX_NOISE_ALPHA:g}: noise {MAX_NOISE_ALPHA:g} times the state's own size "
-             f"already hides the state, and beyond it float32 observations overflow; got {args.alpha}")
+        fail(
+            f"--alpha must be at most {MAX_NOISE_ALPHA:g}: noise {MAX_NOISE_ALPHA:g} times the state's own size "
+            f"already hides the state, and beyond it float32 observations overflow; got {args.alpha}"
+        )
     guard.check_seed(args.seed, fail)
     guard.check_threads({"--torch-threads": args.torch_threads}, fail)
     guard.check_name("--exp-name", args.exp_name, fail)
-    for name, value, choices in (("noise", args.noise, NOISE_TYPES), ("method", args.method, METHODS),
-                                 ("student_loss", args.student_loss, STUDENT_LOSSES),
-                                 ("beta_schedule", args.beta_schedule, BETA_SCHEDULES)):
+    for name, value, choices in (
+        ("noise", args.noise, NOISE_TYPES),
+        ("method", args.method, METHODS),
+        ("student_loss", args.student_loss, STUDENT_LOSSES),
+        ("beta_schedule", args.beta_schedule, BETA_SCHEDULES),
+    ):
         if value not in choices:
             fail(f"{option(name)} must be one of {', '.join(choices)}, got '{value}'")
     if not 0 <= args.beta_decay <= 1:
         fail(f"--beta-decay must be in [0, 1], got {args.beta_decay}")
     if args.checkpoint_frequency < 0:
         fail(f"--checkpoint-frequency must be >= 0, got {args.checkpoint_frequency}")
-    for name in ("stage2_timesteps", "num_envs", "dagger_rounds", "epochs_per_round", "student_batch_size",
-                 "eval_episodes", "buffer_size", "batch_size", "policy_frequency", "hidden_dim"):
+    for name in (
+        "stage2_timesteps",
+        "num_envs",
+        "dagger_rounds",
+        "epochs_per_round",
+        "student_batch_size",
+        "eval_episodes",
+        "buffer_size",
+        "batch_size",
+        "policy_frequency",
+        "hidden_dim",
+    ):
         if getattr(args, name) <= 0:
             fail(f"{option(name)} must be positive, got {getattr(args, name)}")
     if digit:
         check_digit_args(args)
     if args.stage2_timesteps < args.dagger_rounds * args.num_envs:
-        fail(f"--stage2-timesteps ({args.stage2_timesteps}) must allow one step per env in each of the "
-             f"--dagger-rounds ({args.dagger_rounds}) with --num-envs {args.num_envs}")
+        fail(
+            f"--stage2-timesteps ({args.stage2_timesteps}) must allow one step per env in each of the "
+            f"--dagger-rounds ({args.dagger_rounds}) with --num-envs {args.num_envs}"
+        )
     if args.teacher_checkpoint is None and args.resume is None and args.teacher_timesteps <= args.learning_starts:
         fail(f"--teacher-timesteps ({args.teacher_timesteps}) must exceed --learning-starts ({args.learning_starts})")
     if args.learning_starts < args.batch_size:
@@ -1245,9 +1416,11 @@ def check_args(args: Args):
         # stage 1 trains from step --learning-starts + 1 on and updates its actor at the multiples of
         # --policy-frequency
         if (args.learning_starts // args.policy_frequency + 1) * args.policy_frequency > args.teacher_timesteps:
-            fail(f"--teacher-timesteps ({args.teacher_timesteps}) leaves no actor update of stage 1 after "
-                 f"--learning-starts ({args.learning_starts}): it comes every --policy-frequency "
-                 f"({args.policy_frequency}) steps")
+            fail(
+                f"--teacher-timesteps ({args.teacher_timesteps}) leaves no actor update of stage 1 after "
+                f"--learning-starts ({args.learning_starts}): it comes every --policy-frequency "
+                f"({args.policy_frequency}) steps"
+            )
     try:
         gym.spec(args.env_id)
     except gym.error.Error as e:
@@ -1257,10 +1430,20 @@ def check_args(args: Args):
     if args.resume is not None:
         guard.check_resume_file("--resume", args.resume, fail)
     else:  # every output path, tried before any work
-        guard.check_run_folder("--runs-dir", args.runs_dir, run_name(args),
-                               ("checkpoint.pt", "stage1_checkpoint.pt", "teacher.pt", f"{args.exp_name}.cleanrl_model",
-                                f"nonfinite_round{args.dagger_rounds}.pt",
-                                f"nonfinite_stage1_step{args.teacher_timesteps}.pt"), fail)
+        guard.check_run_folder(
+            "--runs-dir",
+            args.runs_dir,
+            run_name(args),
+            (
+                "checkpoint.pt",
+                "stage1_checkpoint.pt",
+                "teacher.pt",
+                f"{args.exp_name}.cleanrl_model",
+                f"nonfinite_round{args.dagger_rounds}.pt",
+                f"nonfinite_stage1_step{args.teacher_timesteps}.pt",
+            ),
+            fail,
+        )
     if args.capture_video:
         guard.check_rendering(fail)
 
@@ -1268,9 +1451,11 @@ def check_args(args: Args):
 def check_digit_args(args: Args):
     """The flags only Digit uses."""
     if args.teacher_checkpoint is None and args.resume is None:
-        fail(f"--teacher-checkpoint is required with --env-id {DIGIT_ENV_ID}: this script trains no teacher on Digit "
-             "(stage 1 is a PPO teacher of l2t_ppo_digit.py, e.g. `python l2t_ppo_digit.py --student-loss none "
-             "--alpha-mix 0`, whose runs/<run>/checkpoint.pt is the teacher checkpoint)")
+        fail(
+            f"--teacher-checkpoint is required with --env-id {DIGIT_ENV_ID}: this script trains no teacher on Digit "
+            "(stage 1 is a PPO teacher of l2t_ppo_digit.py, e.g. `python l2t_ppo_digit.py --student-loss none "
+            "--alpha-mix 0`, whose runs/<run>/checkpoint.pt is the teacher checkpoint)"
+        )
     if args.terrain not in ("rough", "flat"):
         fail(f"--terrain must be rough or flat, got '{args.terrain}'")
     for name in ("max_episode_steps", "seq_len", "dataset_capacity"):
@@ -1285,11 +1470,15 @@ def check_digit_args(args: Args):
     if args.backend == "mujoco" and args.num_workers > 0 and args.num_envs % args.num_workers != 0:
         fail(f"--num-envs ({args.num_envs}) must be a multiple of --num-workers ({args.num_workers})")
     if args.dataset_capacity < args.seq_len:
-        fail(f"--dataset-capacity ({args.dataset_capacity}) must hold at least one sequence of --seq-len "
-             f"({args.seq_len}) steps")
+        fail(
+            f"--dataset-capacity ({args.dataset_capacity}) must hold at least one sequence of --seq-len "
+            f"({args.seq_len}) steps"
+        )
     if steps_per_round(args) < 1:
-        fail(f"--stage2-timesteps ({args.stage2_timesteps}) must allow one sequence of --seq-len ({args.seq_len}) "
-             f"steps per env in each of the --dagger-rounds ({args.dagger_rounds}) with --num-envs {args.num_envs}")
+        fail(
+            f"--stage2-timesteps ({args.stage2_timesteps}) must allow one sequence of --seq-len ({args.seq_len}) "
+            f"steps per env in each of the --dagger-rounds ({args.dagger_rounds}) with --num-envs {args.num_envs}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -1337,8 +1526,10 @@ def load_digit_teacher(path, flag="--teacher-checkpoint"):
         fail(f"{flag}: {e}")
     if not isinstance(saved, dict) or saved.get("format") != DIGIT_TEACHER_FORMAT:
         found = saved.get("format") if isinstance(saved, dict) else type(saved).__name__
-        fail(f"{flag}: '{path}' is not a checkpoint of l2t_ppo_digit.py (format {found!r}, expected "
-             f"{DIGIT_TEACHER_FORMAT!r}), which --env-id {DIGIT_ENV_ID} needs")
+        fail(
+            f"{flag}: '{path}' is not a checkpoint of l2t_ppo_digit.py (format {found!r}, expected "
+            f"{DIGIT_TEACHER_FORMAT!r}), which --env-id {DIGIT_ENV_ID} needs"
+        )
     for key, value in (("obs_dim", OBS_DIM), ("student_dim", STUDENT_DIM), ("action_dim", DIGIT_ACTION_DIM)):
         if saved.get(key) != value:
             fail(f"{flag}: '{path}' has {key}={saved.get(key)!r}, this env has {value!r}")
@@ -1349,13 +1540,26 @@ def load_digit_teacher(path, flag="--teacher-checkpoint"):
         int(saved["global_step"]), int(saved["lstm_hidden"])
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
         detail = " ".join(str(e).split())  # strict loading lists the missing / unexpected keys over several lines
-        fail(f"{flag}: '{path}' does not fit l2t_ppo_digit.py's teacher ({type(e).__name__}: "
-             f"{detail[:300] + ' ...' if len(detail) > 300 else detail})")
+        fail(
+            f"{flag}: '{path}' does not fit l2t_ppo_digit.py's teacher ({type(e).__name__}: "
+            f"{detail[:300] + ' ...' if len(detail) > 300 else detail})"
+        )
     return teacher, saved
 
 
-RESUME_KEYS = ("env_id", "method", "dagger_rounds", "stage2_timesteps", "num_envs", "student_loss", "curriculum",
-               "seq_len", "dataset_capacity", "terrain", "max_episode_steps")  # a resumed run must repeat these
+RESUME_KEYS = (
+    "env_id",
+    "method",
+    "dagger_rounds",
+    "stage2_timesteps",
+    "num_envs",
+    "student_loss",
+    "curriculum",
+    "seq_len",
+    "dataset_capacity",
+    "terrain",
+    "max_episode_steps",
+)  # a resumed run must repeat these
 
 
 def read_resume(args):
@@ -1371,12 +1575,17 @@ def read_resume(args):
         if ckpt["args"]["env_id"] != args.env_id:
             fail(f"--resume: checkpoint has env_id={ckpt['args']['env_id']!r}, this run has {args.env_id!r}")
         if ckpt["global_step"] >= args.teacher_timesteps:
-            fail(f"--resume: stage 1 finished at step {ckpt['global_step']}; resume from the run's "
-                 f"teacher with --teacher-checkpoint {os.path.join(os.path.dirname(args.resume), 'teacher.pt')}")
+            fail(
+                f"--resume: stage 1 finished at step {ckpt['global_step']}; resume from the run's "
+                f"teacher with --teacher-checkpoint {os.path.join(os.path.dirname(args.resume), 'teacher.pt')}"
+            )
         return None, ckpt, 0
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        fail(f"--resume: '{args.resume}' is not a {CHECKPOINT_FORMAT} checkpoint (on Digit only stage 2 runs here)"
-             if digit else f"--resume: '{args.resume}' is not a {CHECKPOINT_FORMAT} or {STAGE1_FORMAT} checkpoint")
+        fail(
+            f"--resume: '{args.resume}' is not a {CHECKPOINT_FORMAT} checkpoint (on Digit only stage 2 runs here)"
+            if digit
+            else f"--resume: '{args.resume}' is not a {CHECKPOINT_FORMAT} or {STAGE1_FORMAT} checkpoint"
+        )
     for key in RESUME_KEYS:
         if ckpt["args"].get(key) != getattr(args, key):
             fail(f"--resume: checkpoint has {key}={ckpt['args'].get(key)!r}, this run has {getattr(args, key)!r}")
@@ -1410,19 +1619,36 @@ def save_file(obj, path):
 
 def save_checkpoint(run, args, next_round, global_step, student, optimizer, dataset, rng):
     """checkpoint.pt after every round (atomic, with a digest: envs/checkpoint.py)."""
-    save_file({"format": CHECKPOINT_FORMAT, "args": asdict(args), "round": next_round,
-                          "global_step": global_step, "teacher_steps": run.teacher_steps,
-                          "student": student.state_dict(), "optimizer": optimizer.state_dict(),
-                          "dataset": dataset.state_dict(), "rng": rng_state(rng)},
-                         os.path.join(run.dir, "checkpoint.pt"))
+    save_file(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "args": asdict(args),
+            "round": next_round,
+            "global_step": global_step,
+            "teacher_steps": run.teacher_steps,
+            "student": student.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "dataset": dataset.state_dict(),
+            "rng": rng_state(rng),
+        },
+        os.path.join(run.dir, "checkpoint.pt"),
+    )
 
 
 def save_model(args, run, teacher, student, global_step, sizes):
     """--save-model: the final student and its teacher (not on Digit: l2t_sac_mujoco.py's model format)."""
     path = os.path.join(run.dir, f"{args.exp_name}.cleanrl_model")
-    save_file({"format": DIGIT_MODEL_FORMAT if args.env_id == DIGIT_ENV_ID else TEACHER_FORMAT,
-                          "env_id": args.env_id, **sizes, "global_step": global_step,
-                          "teacher": teacher.state_dict(), "student": student.state_dict()}, path)
+    save_file(
+        {
+            "format": DIGIT_MODEL_FORMAT if args.env_id == DIGIT_ENV_ID else TEACHER_FORMAT,
+            "env_id": args.env_id,
+            **sizes,
+            "global_step": global_step,
+            "teacher": teacher.state_dict(),
+            "student": student.state_dict(),
+        },
+        path,
+    )
     print(f"model saved to {path}")
 
 

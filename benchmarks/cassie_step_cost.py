@@ -42,8 +42,12 @@ def main():
         mujoco.mj_copyData(scratch, env.model, env.data)
         # the ctrl env.step will write (zero action): reference + velocity and torque feed-forward, clipped
         ref = env._ref
-        np.clip(ref.motor + env._lead * ref.motor_vel + env._ff_gain * ref.motor_torque, env._ctrl_lo,
-                env._ctrl_hi, out=scratch.ctrl)
+        np.clip(
+            ref.motor + env._lead * ref.motor_vel + env._ff_gain * ref.motor_torque,
+            env._ctrl_lo,
+            env._ctrl_hi,
+            out=scratch.ctrl,
+        )
         t0 = time.perf_counter()
         mujoco.mj_step(env.model, scratch, nstep=env.frame_skip)
         t1 = time.perf_counter()

@@ -27,8 +27,13 @@ def best(d, who):
         return None
     k = max(range(len(values)), key=values.__getitem__)
     lengths = d.get(f"eval/{who}_length", ([], []))[1]
-    return {"best": values[k], "step": steps[k], "length": lengths[k] if k < len(lengths) else float("nan"),
-            "last": values[-1], "last_step": steps[-1]}
+    return {
+        "best": values[k],
+        "step": steps[k],
+        "length": lengths[k] if k < len(lengths) else float("nan"),
+        "last": values[-1],
+        "last_step": steps[-1],
+    }
 
 
 def summary(paths):
@@ -39,11 +44,17 @@ def summary(paths):
             for row in csv.DictReader(f):
                 config = re.sub(r",? seed \d+$", "", row["run"])
                 t, s, e = float(row["teacher_best"]), float(row["student_best"]), float(row["expert"])
-                groups.setdefault(config, []).append({"teacher": t, "student": s, "teacher / expert": t / e,
-                                                      "student / teacher": s / t})
+                groups.setdefault(config, []).append(
+                    {"teacher": t, "student": s, "teacher / expert": t / e, "student / teacher": s / t}
+                )
     cols = ("teacher", "student", "teacher / expert", "student / teacher")
-    print("| run | seeds | " + " | ".join(f"{c} best, mean [min, max]" if c in ("teacher", "student") else
-                                         f"{c}, mean [min, max]" for c in cols) + " |")
+    print(
+        "| run | seeds | "
+        + " | ".join(
+            f"{c} best, mean [min, max]" if c in ("teacher", "student") else f"{c}, mean [min, max]" for c in cols
+        )
+        + " |"
+    )
     print("|---|---|" + "---|" * len(cols))
     for config, rows in groups.items():
         cells = []
@@ -72,22 +83,37 @@ def main():
     if len(labels) != len(args.runs):
         raise SystemExit("cassie_tables.py: error: --labels needs one label per run")
     rows = []
-    print("| run | teacher best (length, step) | student best (length, step) | final teacher / student | "
-          "teacher / expert | student / teacher |")
+    print(
+        "| run | teacher best (length, step) | student best (length, step) | final teacher / student | "
+        "teacher / expert | student / teacher |"
+    )
     print("|---|---|---|---|---|---|")
     for run, label in zip(args.runs, labels):
         d = load(run)
         t, s = best(d, "teacher"), best(d, "student")
         expert = d.get("eval/expert_return", ([], [float("nan")]))[1][-1]
-        row = {"run": label, "teacher_best": t["best"], "teacher_length": t["length"], "teacher_step": t["step"],
-               "student_best": s["best"] if s else float("nan"), "student_length": s["length"] if s else float("nan"),
-               "student_step": s["step"] if s else -1, "teacher_last": t["last"],
-               "student_last": s["last"] if s else float("nan"), "steps": t["last_step"], "expert": expert}
+        row = {
+            "run": label,
+            "teacher_best": t["best"],
+            "teacher_length": t["length"],
+            "teacher_step": t["step"],
+            "student_best": s["best"] if s else float("nan"),
+            "student_length": s["length"] if s else float("nan"),
+            "student_step": s["step"] if s else -1,
+            "teacher_last": t["last"],
+            "student_last": s["last"] if s else float("nan"),
+            "steps": t["last_step"],
+            "expert": expert,
+        }
         rows.append(row)
-        print(f"| {label} | {t['best']:.1f} ({t['length']:.0f}, {t['step'] // 1000}k) | "
-              + (f"{s['best']:.1f} ({s['length']:.0f}, {s['step'] // 1000}k)" if s else "-")
-              + f" | {t['last']:.1f} / " + (f"{s['last']:.1f}" if s else "-") + f" at {t['last_step'] // 1000}k | "
-              f"{t['best'] / expert:.2f} | " + (f"{s['best'] / t['best']:.2f}" if s else "-") + " |")
+        print(
+            f"| {label} | {t['best']:.1f} ({t['length']:.0f}, {t['step'] // 1000}k) | "
+            + (f"{s['best']:.1f} ({s['length']:.0f}, {s['step'] // 1000}k)" if s else "-")
+            + f" | {t['last']:.1f} / "
+            + (f"{s['last']:.1f}" if s else "-")
+            + f" at {t['last_step'] // 1000}k | "
+            f"{t['best'] / expert:.2f} | " + (f"{s['best'] / t['best']:.2f}" if s else "-") + " |"
+        )
     if args.csv:
         with open(args.csv, "w", newline="") as f:  # labels hold commas: the csv module quotes them
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -56,17 +56,32 @@ def evaluate(path, episodes, who, terrain, alpha, scale, seed, action_std=0.0, l
     nets = ppo.L2TNets(saved["lstm_hidden"], 1.0, saved["obs_normalization"], 1.0, saved["terrain"])
     nets.load_state_dict(saved["nets"])
     nets.eval()
-    weights = ppo.reward_weights(ppo.Args(reward_weights=args.get("reward_weights", "v1"),
-                                          reward_overrides=args.get("reward_overrides", {})))
+    weights = ppo.reward_weights(
+        ppo.Args(reward_weights=args.get("reward_weights", "v1"), reward_overrides=args.get("reward_overrides", {}))
+    )
     col = None if terrain_type is None else terrain_mod.column_types(terrain_mod.NUM_COLS).index(terrain_type)
-    env = DigitEnv(terrain=terrain, randomization_scale=scale, reward_weights=weights,
-                   gravity_axes=args.get("gravity_axes", "z"), terrain_col=col,
-                   terrain_preset=args.get("terrain_preset", "isaac"))
+    env = DigitEnv(
+        terrain=terrain,
+        randomization_scale=scale,
+        reward_weights=weights,
+        gravity_axes=args.get("gravity_axes", "z"),
+        terrain_col=col,
+        terrain_preset=args.get("terrain_preset", "isaac"),
+    )
     options = None if level is None else {"terrain_level": level}
     env = NoisyObservation(env, alpha, noisy_mask=DIGIT_NOISY_MASK)
     noise_rng = np.random.default_rng(seed)
-    out = {"return": [], "length": [], "success": [], "walk_err": [], "stand_err": [], "walk_speed_cmd": [],
-           "v": [], "cmd": [], "distance": []}
+    out = {
+        "return": [],
+        "length": [],
+        "success": [],
+        "walk_err": [],
+        "stand_err": [],
+        "walk_speed_cmd": [],
+        "v": [],
+        "cmd": [],
+        "distance": [],
+    }
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep, options=options)
         hidden = nets.student.initial_hidden(1)
@@ -114,37 +129,66 @@ def main():
     parser.add_argument("--alpha", type=float, default=0.1, help="the student's observation noise")
     parser.add_argument("--randomization-scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=20_000)
-    parser.add_argument("--action-std", type=float, default=0.0,
-                        help="add i.i.d. Gaussian noise of this std (action units) to every action: survival under "
-                             "exploration noise (0: deterministic, the default)")
-    parser.add_argument("--level", type=int, default=None,
-                        help="rough ground: start every episode on this terrain level (default: the env's draw)")
-    parser.add_argument("--terrain-type", choices=terrain_mod.TYPES, default=None,
-                        help="rough ground: only tiles of this type (default: a random type each episode)")
+    parser.add_argument(
+        "--action-std",
+        type=float,
+        default=0.0,
+        help="add i.i.d. Gaussian noise of this std (action units) to every action: survival under "
+        "exploration noise (0: deterministic, the default)",
+    )
+    parser.add_argument(
+        "--level",
+        type=int,
+        default=None,
+        help="rough ground: start every episode on this terrain level (default: the env's draw)",
+    )
+    parser.add_argument(
+        "--terrain-type",
+        choices=terrain_mod.TYPES,
+        default=None,
+        help="rough ground: only tiles of this type (default: a random type each episode)",
+    )
     a = parser.parse_args()
     torch.set_num_threads(1)
     if a.level is not None and not 0 <= a.level < terrain_mod.NUM_ROWS:
         raise SystemExit(f"digit_eval.py: error: --level must be in [0, {terrain_mod.NUM_ROWS - 1}], got {a.level}")
     try:
-        r = evaluate(a.checkpoint, a.episodes, a.who, a.terrain, a.alpha, a.randomization_scale, a.seed,
-                     a.action_std, a.level, a.terrain_type)
+        r = evaluate(
+            a.checkpoint,
+            a.episodes,
+            a.who,
+            a.terrain,
+            a.alpha,
+            a.randomization_scale,
+            a.seed,
+            a.action_std,
+            a.level,
+            a.terrain_type,
+        )
     except checkpoint_file.CheckpointError as e:
         raise SystemExit(f"digit_eval.py: error: {e}")
     walk = np.array(r["walk_err"])
     noise = f", action noise std {a.action_std}" if a.action_std > 0 else ""
-    where = "".join(f", {name} {value}" for name, value in (("level", a.level), ("terrain", a.terrain_type))
-                    if value is not None)
-    print(f"{a.who} of {a.checkpoint}{noise}{where}: {a.episodes} episodes, success {np.mean(r['success']):.2f}, "
-          f"return {np.mean(r['return']):.2f} +- {np.std(r['return']):.2f}, length {np.mean(r['length']):.0f} "
-          f"(median {np.median(r['length']):.0f}), distance from the spawn {np.mean(r['distance']):.1f} m")
+    where = "".join(
+        f", {name} {value}" for name, value in (("level", a.level), ("terrain", a.terrain_type)) if value is not None
+    )
+    print(
+        f"{a.who} of {a.checkpoint}{noise}{where}: {a.episodes} episodes, success {np.mean(r['success']):.2f}, "
+        f"return {np.mean(r['return']):.2f} +- {np.std(r['return']):.2f}, length {np.mean(r['length']):.0f} "
+        f"(median {np.median(r['length']):.0f}), distance from the spawn {np.mean(r['distance']):.1f} m"
+    )
     if len(walk):
-        print(f"  walking commands 0.1-0.5 m/s ({len(walk)} steps): mean |v_xy - cmd_xy| {walk.mean():.3f} m/s "
-              f"(median {np.median(walk):.3f}); mean commanded speed {np.mean(r['walk_speed_cmd']):.2f} m/s")
+        print(
+            f"  walking commands 0.1-0.5 m/s ({len(walk)} steps): mean |v_xy - cmd_xy| {walk.mean():.3f} m/s "
+            f"(median {np.median(walk):.3f}); mean commanded speed {np.mean(r['walk_speed_cmd']):.2f} m/s"
+        )
     if len(r["v"]) > 2:  # least squares v = gain * cmd + bias per axis: 1 and 0 track, 0 and 0 stand still
         v, cmd = np.array(r["v"]), np.array(r["cmd"])
         fits = [np.polyfit(cmd[:, i], v[:, i], 1) for i in range(2)]
-        print("  tracking fit over all scored steps: " + ", ".join(
-            f"v{n} = {g:.2f} cmd_{n} {b:+.2f} m/s" for n, (g, b) in zip("xy", fits)))
+        print(
+            "  tracking fit over all scored steps: "
+            + ", ".join(f"v{n} = {g:.2f} cmd_{n} {b:+.2f} m/s" for n, (g, b) in zip("xy", fits))
+        )
     if r["stand_err"]:
         print(f"  standing commands ({len(r['stand_err'])} steps): mean |v_xy| {np.mean(r['stand_err']):.3f} m/s")
 

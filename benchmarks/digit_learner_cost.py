@@ -79,10 +79,19 @@ def main():
 
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as runs:
-        args = ppo.Args(num_envs=a.num_envs, num_workers=0, total_timesteps=a.num_envs * 24 * a.iterations,
-                        eval_frequency=0, eval_episodes=2, checkpoint_frequency=0, runs_dir=runs,
-                        init_from=a.init_from, flush_denormal=not a.no_flush_denormal,
-                        terrain="flat" if a.init_from is None else "rough", symmetry=not a.no_symmetry)
+        args = ppo.Args(
+            num_envs=a.num_envs,
+            num_workers=0,
+            total_timesteps=a.num_envs * 24 * a.iterations,
+            eval_frequency=0,
+            eval_episodes=2,
+            checkpoint_frequency=0,
+            runs_dir=runs,
+            init_from=a.init_from,
+            flush_denormal=not a.no_flush_denormal,
+            terrain="flat" if a.init_from is None else "rough",
+            symmetry=not a.no_symmetry,
+        )
         if a.update_threads is not None:
             args.update_threads = a.update_threads
         if a.init_from is not None:  # the checkpoint's own ground: no inputs opened
@@ -91,17 +100,24 @@ def main():
         (path,) = [os.path.join(run_dir, f) for f in os.listdir(run_dir) if f.startswith("events.out")]
         ea = EventAccumulator(path, size_guidance={"scalars": 0})
         ea.Reload()
-        tag = {t: np.array([e.value for e in ea.Scalars(f"charts/{t}")][1:])
-               for t in ("SPS", "learn_fraction", "sim_fraction")}
+        tag = {
+            t: np.array([e.value for e in ea.Scalars(f"charts/{t}")][1:])
+            for t in ("SPS", "learn_fraction", "sim_fraction")
+        }
     ms = 1e3 / tag["SPS"]  # ms per env step of each iteration
     update = ms * tag["learn_fraction"]
     rollout = ms * (1.0 - tag["learn_fraction"] - tag["sim_fraction"])
-    print(f"load average before: {load:.2f}; {a.num_envs} envs x 24 steps, {a.iterations - 1} "
-          f"iterations timed; networks: {a.init_from or 'fresh'}; flush denormals: {not a.no_flush_denormal}; "
-          f"update threads: {args.update_threads}; symmetry: {args.symmetry}")
+    print(
+        f"load average before: {load:.2f}; {a.num_envs} envs x 24 steps, {a.iterations - 1} "
+        f"iterations timed; networks: {a.init_from or 'fresh'}; flush denormals: {not a.no_flush_denormal}; "
+        f"update threads: {args.update_threads}; symmetry: {args.symmetry}"
+    )
     print("| part | ms per env step, median [min, max] |\n|---|---|")
-    for name, v in (("rollout: network passes", rollout), ("update: PPO teacher + critic, student", update),
-                    ("learner in all", ms)):
+    for name, v in (
+        ("rollout: network passes", rollout),
+        ("update: PPO teacher + critic, student", update),
+        ("learner in all", ms),
+    ):
         print(f"| {name} | {np.median(v):.3f} [{v.min():.3f}, {v.max():.3f}] |")
 
 

@@ -19,14 +19,25 @@ import time
 
 import numpy as np
 
-TYPES = (("flat", 0), ("flat", 3), ("pyramid_stairs", 0), ("pyramid_stairs", 3), ("stepping_stones", 0),
-         ("stepping_stones", 3), ("random_rough", 0), ("random_rough", 3), ("pyramid_slope", 0), ("pyramid_slope", 3))
+TYPES = (
+    ("flat", 0),
+    ("flat", 3),
+    ("pyramid_stairs", 0),
+    ("pyramid_stairs", 3),
+    ("stepping_stones", 0),
+    ("stepping_stones", 3),
+    ("random_rough", 0),
+    ("random_rough", 3),
+    ("pyramid_slope", 0),
+    ("pyramid_slope", 3),
+)
 
 
 def standing(repeats):
     import mujoco
     from envs import terrain as terrain_mod
     from envs.digit.env import DigitEnv
+
     cols = terrain_mod.column_types(terrain_mod.NUM_COLS)
     print("| tile | row | physics, ms a control period | contacts | constraint rows | torso z (m) |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -57,6 +68,7 @@ def walking(path, steps=200):
     from envs import checkpoint as checkpoint_file
     from envs import terrain as terrain_mod
     from envs.digit.env import DigitEnv
+
     spec = importlib.util.spec_from_file_location("l2t_ppo_digit", os.path.join(HERE, "..", "l2t_ppo_digit.py"))
     ppo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ppo)
@@ -87,8 +99,11 @@ def walking(path, steps=200):
                 falls += int(terminated)
                 obs, _ = env.reset(seed=i, options={"terrain_level": 2})
         ms = {k: spent[k] / steps * 1e3 for k in timer}
-        print(f"| {kind} | {ms['STEP']:.3f} | {ms['POS_COLLISION']:.3f} | {ms['CONSTRAINT']:.3f} | {ncon / steps:.1f} | "
-              f"{nefc / steps:.0f} | {falls} |", flush=True)
+        print(
+            f"| {kind} | {ms['STEP']:.3f} | {ms['POS_COLLISION']:.3f} | {ms['CONSTRAINT']:.3f} | {ncon / steps:.1f} | "
+            f"{nefc / steps:.0f} | {falls} |",
+            flush=True,
+        )
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))

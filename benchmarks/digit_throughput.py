@@ -74,8 +74,9 @@ from envs.digit.vector import DigitVectorEnv  # noqa: E402
 ACTION_RANGE = 0.3
 
 
-def step_vs_physics(steps: int, seed: int = 0, terrain: str = "rough", source_physics: bool = False,
-                    sleep: bool = True):
+def step_vs_physics(
+    steps: int, seed: int = 0, terrain: str = "rough", source_physics: bool = False, sleep: bool = True
+):
     """(ms per env step, ms per raw control period, ratio) on the same states; see the module docstring."""
     env = DigitEnv(terrain=terrain, source_physics=source_physics)
     if not sleep:
@@ -132,21 +133,25 @@ def vector_throughput(num_envs: int, num_workers: int, steps: int, seed: int = 0
 def _sync(device):
     import warp as wp
     import torch
+
     wp.synchronize()
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def warp_throughput(num_envs: int, steps: int, device: str, terrain: str = "rough", seed: int = 0, warmup: int = 5,
-                    envs=None):
+def warp_throughput(
+    num_envs: int, steps: int, device: str, terrain: str = "rough", seed: int = 0, warmup: int = 5, envs=None
+):
     """(env steps/s, seconds per step in the physics, in the reset, in the rest) of DigitWarpVectorEnv over `steps`
     vector steps after `warmup` (``envs``: an existing env, else one is built and reset). The physics and the reset
     are synchronised on both sides to time them, so the steps/s is a little below the unsynchronised pipeline's."""
     import torch
     from envs.digit.warp_vector import DigitWarpVectorEnv
+
     if envs is None:
-        envs = DigitWarpVectorEnv(num_envs=num_envs, device=device, seed=seed, alpha=0.1,
-                                  env_kwargs={"terrain": terrain})
+        envs = DigitWarpVectorEnv(
+            num_envs=num_envs, device=device, seed=seed, alpha=0.1, env_kwargs={"terrain": terrain}
+        )
         envs.reset()
     gen = torch.Generator(device=envs.device).manual_seed(seed)
     spent = {"physics": 0.0, "reset": 0.0}
@@ -159,7 +164,9 @@ def warp_throughput(num_envs: int, steps: int, device: str, terrain: str = "roug
             _sync(device)
             spent[name] += time.perf_counter() - t0
             return out
+
         return wrapper
+
     period, reset = envs.sim.step, envs._reset_worlds
     envs.sim.step, envs._reset_worlds = timed("physics", period), timed("reset", reset)
     try:
@@ -174,18 +181,25 @@ def warp_throughput(num_envs: int, steps: int, device: str, terrain: str = "roug
         envs.sim.step, envs._reset_worlds = period, reset
     _sync(device)
     elapsed = time.perf_counter() - t0
-    return (num_envs * steps / elapsed, spent["physics"] / steps, spent["reset"] / steps,
-            (elapsed - spent["physics"] - spent["reset"]) / steps)
+    return (
+        num_envs * steps / elapsed,
+        spent["physics"] / steps,
+        spent["reset"] / steps,
+        (elapsed - spent["physics"] - spent["reset"]) / steps,
+    )
 
 
 def pipeline_throughput(envs, steps: int, seed: int = 0, no_sync: bool = False):
     """Env steps/s of `steps` unsynchronised vector steps of an env that has stepped before (its graphs captured).
     ``no_sync`` (CUDA): under torch's sync debug mode "error", so a host sync in a step raises."""
     import torch
+
     device = str(envs.device)
     gen = torch.Generator(device=envs.device).manual_seed(seed)
-    actions = [ACTION_RANGE * (2.0 * torch.rand(envs.num_envs, 20, generator=gen, device=envs.device) - 1.0)
-               for _ in range(steps)]
+    actions = [
+        ACTION_RANGE * (2.0 * torch.rand(envs.num_envs, 20, generator=gen, device=envs.device) - 1.0)
+        for _ in range(steps)
+    ]
     _sync(device)
     t0 = time.perf_counter()
     try:
@@ -206,15 +220,26 @@ def warp_training(num_envs: int, iterations: int, device: str, terrain: str = "r
     import importlib.util
     import tempfile
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     spec = importlib.util.spec_from_file_location("l2t_ppo_digit", os.path.join(root, "l2t_ppo_digit.py"))
     ppo = importlib.util.module_from_spec(spec)
     sys.modules["l2t_ppo_digit"] = ppo
     spec.loader.exec_module(ppo)
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = ppo.main(ppo.Args(backend="warp", device=device, terrain=terrain, num_envs=num_envs,
-                                    total_timesteps=iterations * num_envs * 24, eval_frequency=0, eval_episodes=1,
-                                    checkpoint_frequency=0, runs_dir=tmp))
+        run_dir = ppo.main(
+            ppo.Args(
+                backend="warp",
+                device=device,
+                terrain=terrain,
+                num_envs=num_envs,
+                total_timesteps=iterations * num_envs * 24,
+                eval_frequency=0,
+                eval_episodes=1,
+                checkpoint_frequency=0,
+                runs_dir=tmp,
+            )
+        )
         ea = EventAccumulator(run_dir, size_guidance={"scalars": 0})
         ea.Reload()
         sps = [e.value for e in ea.Scalars("charts/SPS")]
@@ -224,38 +249,46 @@ def warp_training(num_envs: int, iterations: int, device: str, terrain: str = "r
 
 def _device_line(device):
     import torch
+
     if torch.device(device).type == "cuda":
         total = torch.cuda.mem_get_info(device)[1]
         return f"{torch.cuda.get_device_name(device)}, {total / 2**30:.0f} GiB"
     return f"CPU, {os.cpu_count()} cores"
 
 
-def check(num_envs: int, device: str, terrain: str = "rough", steps: int = 50, train_iterations: int = 3,
-          seed: int = 0):
+def check(
+    num_envs: int, device: str, terrain: str = "rough", steps: int = 50, train_iterations: int = 3, seed: int = 0
+):
     """The ``--check`` run: [(check, result, passed or None for a measurement)] (see the module docstring)."""
     import torch
     import warp as wp
     from envs.digit.warp_backend import WarpOverflowError
     from envs.digit.warp_vector import DigitWarpVectorEnv
+
     rows = []
     cuda = torch.device(device).type == "cuda"
     t0 = time.perf_counter()
     try:
-        envs = DigitWarpVectorEnv(num_envs=num_envs, device=device, seed=seed, alpha=0.1,
-                                  env_kwargs={"terrain": terrain})
+        envs = DigitWarpVectorEnv(
+            num_envs=num_envs, device=device, seed=seed, alpha=0.1, env_kwargs={"terrain": terrain}
+        )
         envs.reset()
         _sync(device)
     except Exception as e:  # noqa: BLE001 - the table reports it
         return [("build the env, compile the kernels, first reset", f"{type(e).__name__}: {e}", False)]
-    rows.append((f"build {num_envs} worlds ({terrain}), compile and load the kernels, first reset",
-                 f"{time.perf_counter() - t0:.1f} s (Warp {wp.__version__})", True))
+    rows.append(
+        (
+            f"build {num_envs} worlds ({terrain}), compile and load the kernels, first reset",
+            f"{time.perf_counter() - t0:.1f} s (Warp {wp.__version__})",
+            True,
+        )
+    )
     measured, sync_result = None, None
     try:
         _, phys, reset, rest = warp_throughput(num_envs, steps, device, envs=envs, seed=seed)  # warm-up and split
         try:
             sps = pipeline_throughput(envs, steps, seed=seed + 1, no_sync=cuda)
-            sync_result = ("none (torch sync debug mode 'error')", True) if cuda else ("not checked (CPU device)",
-                                                                                       None)
+            sync_result = ("none (torch sync debug mode 'error')", True) if cuda else ("not checked (CPU device)", None)
         except RuntimeError as e:
             if isinstance(e, WarpOverflowError) or "synchroniz" not in str(e):
                 raise
@@ -267,17 +300,29 @@ def check(num_envs: int, device: str, terrain: str = "rough", steps: int = 50, t
     except WarpOverflowError as e:  # from a step's poll or from check_overflow
         overflow = (str(e), False)
     finite = bool(envs.sim.finite().all())
-    rows.append((f"up to {2 * steps} vector steps after 5 of warm-up, actions U(-{ACTION_RANGE}, {ACTION_RANGE})",
-                 "finite states" if finite else "NON-FINITE states", finite))
+    rows.append(
+        (
+            f"up to {2 * steps} vector steps after 5 of warm-up, actions U(-{ACTION_RANGE}, {ACTION_RANGE})",
+            "finite states" if finite else "NON-FINITE states",
+            finite,
+        )
+    )
     if sync_result is not None:
         rows.append(("host syncs in DigitWarpVectorEnv.step", *sync_result))
     use = envs.sim.usage()
     rows.append(("MuJoCo Warp buffer overflow (check_overflow)", *overflow))
     rows.append(("largest constraint rows of a world / njmax", f"{use['rows']} / {use['njmax']}", None))
-    rows.append(("largest contacts / collision candidates of the pool / naconmax",
-                 f"{use['contacts']} / {use['candidates']} / {use['naconmax']}", None))
+    rows.append(
+        (
+            "largest contacts / collision candidates of the pool / naconmax",
+            f"{use['contacts']} / {use['candidates']} / {use['naconmax']}",
+            None,
+        )
+    )
     flags = ", ".join(f"{name} {worlds}" for name, worlds in use["flags"].items()) or "none"
-    rows.append(("MuJoCo Warp flags set, worlds per flag (solver limits and heightfield caps do not stop)", flags, None))
+    rows.append(
+        ("MuJoCo Warp flags set, worlds per flag (solver limits and heightfield caps do not stop)", flags, None)
+    )
     if measured is not None:
         sps, phys, reset, rest = measured
         rows.append(("env steps/s (all envs, autoresets included, unsynchronised)", f"{sps:.0f}", None))
@@ -287,11 +332,18 @@ def check(num_envs: int, device: str, terrain: str = "rough", steps: int = 50, t
     if train_iterations > 0:
         try:
             tsps, learn = warp_training(num_envs, train_iterations, device, terrain)
-            name = (f"l2t_ppo_digit.py --backend warp, {train_iterations} iterations of {num_envs} x 24 steps: "
-                    "env steps/s per iteration (charts/SPS)")
+            name = (
+                f"l2t_ppo_digit.py --backend warp, {train_iterations} iterations of {num_envs} x 24 steps: "
+                "env steps/s per iteration (charts/SPS)"
+            )
             rows.append((name, " / ".join(f"{v:.0f}" for v in tsps), True))
-            rows.append(("... learning share of each iteration (charts/learn_fraction)",
-                         " / ".join(f"{v:.0%}" for v in learn), None))
+            rows.append(
+                (
+                    "... learning share of each iteration (charts/learn_fraction)",
+                    " / ".join(f"{v:.0%}" for v in learn),
+                    None,
+                )
+            )
         except SystemExit as e:  # the script's own one-line stop (printed above)
             rows.append(("l2t_ppo_digit.py --backend warp", f"stopped with exit status {e.code}", False))
         except Exception as e:  # noqa: BLE001 - the table reports it
@@ -320,30 +372,37 @@ def print_check(rows, device, num_envs):
 
 def main_warp(args):
     import warp as wp
-    print(f"CPU cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
-          f"MuJoCo {mujoco.__version__}, Warp {wp.__version__}, device {args.device}")
+
+    print(
+        f"CPU cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
+        f"MuJoCo {mujoco.__version__}, Warp {wp.__version__}, device {args.device}"
+    )
     if args.check:
         iterations = 3 if args.train_iterations is None else args.train_iterations
-        ok = print_check(check(args.num_envs, args.device, args.terrain, args.warp_steps, iterations), args.device,
-                         args.num_envs)
+        ok = print_check(
+            check(args.num_envs, args.device, args.terrain, args.warp_steps, iterations), args.device, args.num_envs
+        )
         return 0 if ok else 1
     sps, phys, reset, rest = warp_throughput(args.num_envs, args.warp_steps, args.device, args.terrain)
     print()
-    print(f"MuJoCo Warp, {args.terrain} terrain, randomisation on, actions U(-{ACTION_RANGE}, {ACTION_RANGE}), "
-          f"{args.num_envs} envs on {args.device}, {args.warp_steps} steps after 5 of warm-up.")
+    print(
+        f"MuJoCo Warp, {args.terrain} terrain, randomisation on, actions U(-{ACTION_RANGE}, {ACTION_RANGE}), "
+        f"{args.num_envs} envs on {args.device}, {args.warp_steps} steps after 5 of warm-up."
+    )
     print()
     print("| measurement | value |")
     print("|---|---|")
     print(f"| env steps/s (all envs) | {sps:.0f} |")
     print(f"| physics per vector step (control period, captured graph) | {1e3 * phys:.2f} ms |")
-    print(f"| reset per vector step (every world, masked: draws, reset_data, set_const, spawn, forward) | "
-          f"{1e3 * reset:.2f} ms |")
+    print(
+        f"| reset per vector step (every world, masked: draws, reset_data, set_const, spawn, forward) | "
+        f"{1e3 * reset:.2f} ms |"
+    )
     print(f"| task per vector step (observation, rewards, termination, events, noise) | {1e3 * rest:.2f} ms |")
     iterations = args.train_iterations or 0
     if iterations > 1:
         tsps, learn = warp_training(args.num_envs, iterations, args.device, args.terrain)
-        print(f"| l2t_ppo_digit.py --backend warp: env steps/s, {iterations} iterations | "
-              f"{np.mean(tsps[1:]):.0f} |")
+        print(f"| l2t_ppo_digit.py --backend warp: env steps/s, {iterations} iterations | {np.mean(tsps[1:]):.0f} |")
         print(f"| ... share of wall time in the update (charts/learn_fraction) | {np.mean(learn[1:]):.0%} |")
     print()
     print(f"Load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -356,24 +415,40 @@ def default_command_sps(tree, terrain, iterations, runs_dir, resume=None):
     checkpoints excluded (the script's own final "SPS" line; the share from its last progress line)."""
     import re
     import subprocess
+
     start = 0
     extra = ["--exp-name", "throughput"]
     if resume is not None:  # a copy of the checkpoint, so that every run starts from the same state
         import shutil
         from envs import checkpoint as checkpoint_file
+
         folder = os.path.join(runs_dir, f"resume-{time.time_ns()}")
         os.makedirs(folder)
         shutil.copy(resume, os.path.join(folder, "checkpoint.pt"))
         start = int(checkpoint_file.load(resume)["global_step"])
         extra = ["--resume", os.path.join(folder, "checkpoint.pt")]
-    cmd = [sys.executable, "l2t_ppo_digit.py", "--terrain", terrain, "--total-timesteps",
-           str(start + iterations * 64 * 24), "--eval-frequency", "0", "--eval-episodes", "2", "--checkpoint-frequency",
-           "0", "--runs-dir", runs_dir] + extra
+    cmd = [
+        sys.executable,
+        "l2t_ppo_digit.py",
+        "--terrain",
+        terrain,
+        "--total-timesteps",
+        str(start + iterations * 64 * 24),
+        "--eval-frequency",
+        "0",
+        "--eval-episodes",
+        "2",
+        "--checkpoint-frequency",
+        "0",
+        "--runs-dir",
+        runs_dir,
+    ] + extra
     out = subprocess.run(cmd, cwd=tree, capture_output=True, text=True)
     found = re.findall(r"SPS \(evaluation and checkpoints excluded\): ([0-9.]+)", out.stdout)
     if out.returncode != 0 or not found:
-        raise SystemExit(f"digit_throughput.py: the default command failed in {tree}:\n{out.stdout[-2000:]}"
-                         f"{out.stderr[-2000:]}")
+        raise SystemExit(
+            f"digit_throughput.py: the default command failed in {tree}:\n{out.stdout[-2000:]}{out.stderr[-2000:]}"
+        )
     sim = re.findall(r"\| sim ([0-9]+)%", out.stdout)
     return float(found[-1]), (float(sim[-1]) / 100 if sim else float("nan"))
 
@@ -385,29 +460,38 @@ def compare_commits(rev, repeats, iterations, resume=None, terrains=("flat", "ro
     import shutil
     import subprocess
     import tempfile
+
     tmp = tempfile.mkdtemp(prefix="l2t_compare_")
     old = os.path.join(tmp, "tree")
     subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", old, rev], check=True, capture_output=True)
     try:
-        sha = subprocess.run(["git", "-C", old, "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True).stdout.strip()
-        print(f"CPU cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-              f"{rev} = {sha} against this tree; {iterations} iterations a run, {repeats} repeats, alternating")
+        sha = subprocess.run(
+            ["git", "-C", old, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        print(
+            f"CPU cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+            f"{rev} = {sha} against this tree; {iterations} iterations a run, {repeats} repeats, alternating"
+        )
         sps = {}
         for terrain in terrains:
             for k in range(repeats):
                 for name, tree in (("before", old), ("this tree", ROOT)):
                     value, sim = default_command_sps(tree, terrain, iterations, os.path.join(tmp, "runs"), resume)
                     sps.setdefault((terrain, name), []).append(value)
-                    print(f"  {terrain}, {name}, repeat {k + 1}: {value:.0f} env steps/s, {sim:.0%} of the time in "
-                          "envs.step", flush=True)
+                    print(
+                        f"  {terrain}, {name}, repeat {k + 1}: {value:.0f} env steps/s, {sim:.0%} of the time in "
+                        "envs.step",
+                        flush=True,
+                    )
         print()
         print(f"| terrain | {rev} ({sha}) | this tree | speed-up |")
         print("|---|---:|---:|---:|")
         for terrain in terrains:
             a, b = sps[terrain, "before"], sps[terrain, "this tree"]
-            print(f"| {terrain} | {np.mean(a):.0f} ({min(a):.0f}-{max(a):.0f}) | {np.mean(b):.0f} ({min(b):.0f}-"
-                  f"{max(b):.0f}) | {np.mean(b) / np.mean(a):.2f}x |")
+            print(
+                f"| {terrain} | {np.mean(a):.0f} ({min(a):.0f}-{max(a):.0f}) | {np.mean(b):.0f} ({min(b):.0f}-"
+                f"{max(b):.0f}) | {np.mean(b) / np.mean(a):.2f}x |"
+            )
         print(f"\nLoad average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", old], capture_output=True)
@@ -416,40 +500,71 @@ def compare_commits(rev, repeats, iterations, resume=None, terrains=("flat", "ro
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", choices=("mujoco", "warp"), default="mujoco",
-                        help="mujoco: DigitVectorEnv on the CPU (the tables below); warp: DigitWarpVectorEnv")
+    parser.add_argument(
+        "--backend",
+        choices=("mujoco", "warp"),
+        default="mujoco",
+        help="mujoco: DigitVectorEnv on the CPU (the tables below); warp: DigitWarpVectorEnv",
+    )
     parser.add_argument("--num-envs", type=int, default=4096, help="warp: number of worlds")
     parser.add_argument("--device", default="cuda:0", help="warp: the device (cuda:0, ...; cpu for a try-out)")
     parser.add_argument("--warp-steps", type=int, default=50, help="warp: timed vector steps")
-    parser.add_argument("--train-iterations", type=int, default=None,
-                        help="warp: also run l2t_ppo_digit.py --backend warp for this many iterations (> 1; "
-                             "--check: default 3, 0 skips it)")
-    parser.add_argument("--check", action="store_true",
-                        help="warp: the GPU check (compile, step, no host sync, no overflow, steps/s, PPO iterations)")
+    parser.add_argument(
+        "--train-iterations",
+        type=int,
+        default=None,
+        help="warp: also run l2t_ppo_digit.py --backend warp for this many iterations (> 1; "
+        "--check: default 3, 0 skips it)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="warp: the GPU check (compile, step, no host sync, no overflow, steps/s, PPO iterations)",
+    )
     parser.add_argument("--terrain", choices=("rough", "flat"), default="rough", help="warp: the terrain")
     parser.add_argument("--ratio-steps", type=int, default=400, help="steps for the env-vs-physics ratio")
-    parser.add_argument("--env-steps", type=int, default=1600,
-                        help="env steps per throughput configuration (divided by num_envs for the vector steps)")
-    parser.add_argument("--configs", default="1x0,1x1,8x0,8x1,8x2,32x0,32x1,32x2",
-                        help="comma-separated num_envs x num_workers configurations for the throughput table")
+    parser.add_argument(
+        "--env-steps",
+        type=int,
+        default=1600,
+        help="env steps per throughput configuration (divided by num_envs for the vector steps)",
+    )
+    parser.add_argument(
+        "--configs",
+        default="1x0,1x1,8x0,8x1,8x2,32x0,32x1,32x2",
+        help="comma-separated num_envs x num_workers configurations for the throughput table",
+    )
     parser.add_argument("--skip-ratio", action="store_true", help="only the throughput table")
     parser.add_argument("--ratio-only", action="store_true", help="only the single-env step costs (one core)")
     parser.add_argument("--source-physics", action="store_true", help="single-env costs at the source's 0.5 ms")
     parser.add_argument("--no-sleep", action="store_true", help="single-env costs with MuJoCo's sleep flag off")
-    parser.add_argument("--compare-with", metavar="REV", default=None,
-                        help="the default training command's env steps/s here against a git worktree of REV")
+    parser.add_argument(
+        "--compare-with",
+        metavar="REV",
+        default=None,
+        help="the default training command's env steps/s here against a git worktree of REV",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="--compare-with: alternating repeats per tree")
     parser.add_argument("--iterations", type=int, default=20, help="--compare-with: PPO iterations a run")
-    parser.add_argument("--resume-from", metavar="CKPT", default=None,
-                        help="--compare-with: every run resumes a copy of this training checkpoint (rough ground only)")
+    parser.add_argument(
+        "--resume-from",
+        metavar="CKPT",
+        default=None,
+        help="--compare-with: every run resumes a copy of this training checkpoint (rough ground only)",
+    )
     args = parser.parse_args()
     if args.compare_with is not None:
         if args.repeats < 1 or args.iterations < 2:
             parser.error("--repeats must be >= 1 and --iterations >= 2")
         if args.resume_from is not None and not os.path.isfile(args.resume_from):
             parser.error(f"--resume-from: no file '{args.resume_from}'")
-        return compare_commits(args.compare_with, args.repeats, args.iterations, args.resume_from,
-                               ("rough",) if args.resume_from else ("flat", "rough"))
+        return compare_commits(
+            args.compare_with,
+            args.repeats,
+            args.iterations,
+            args.resume_from,
+            ("rough",) if args.resume_from else ("flat", "rough"),
+        )
     if args.backend == "warp":
         if args.num_envs < 1 or args.warp_steps < 1:
             parser.error("--num-envs and --warp-steps must be >= 1")
@@ -460,25 +575,32 @@ def main():
         parser.error("--check needs --backend warp")
     phys = dict(source_physics=args.source_physics, sleep=not args.no_sleep)
 
-    print(f"CPU cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
-          f"MuJoCo {mujoco.__version__}")
+    print(
+        f"CPU cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
+        f"MuJoCo {mujoco.__version__}"
+    )
     if not args.skip_ratio:
         ms_env, ms_raw, ratio = step_vs_physics(args.ratio_steps, **phys)
         flat_env, flat_raw, flat_ratio = step_vs_physics(args.ratio_steps, terrain="flat", **phys)
     if args.ratio_only:
-        print(f"physics: {'source 0.5 ms' if args.source_physics else '2 ms'}, sleep flag "
-              f"{'off' if args.no_sleep else 'on'}; rough: env step {ms_env:.2f} ms, raw physics {ms_raw:.2f} ms "
-              f"(ratio {ratio:.3f}); flat: env step {flat_env:.2f} ms, raw physics {flat_raw:.2f} ms "
-              f"(ratio {flat_ratio:.3f})")
+        print(
+            f"physics: {'source 0.5 ms' if args.source_physics else '2 ms'}, sleep flag "
+            f"{'off' if args.no_sleep else 'on'}; rough: env step {ms_env:.2f} ms, raw physics {ms_raw:.2f} ms "
+            f"(ratio {ratio:.3f}); flat: env step {flat_env:.2f} ms, raw physics {flat_raw:.2f} ms "
+            f"(ratio {flat_ratio:.3f})"
+        )
         return
 
     configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")]
     sps, busy = {}, {}
     for num_envs, num_workers in configs:
         sps[num_envs, num_workers], busy[num_envs, num_workers] = vector_throughput(
-            num_envs, num_workers, max(args.env_steps // num_envs, 20))
-        print(f"  measured {num_envs} envs, {num_workers} workers: {sps[num_envs, num_workers]:.0f} env steps/s",
-              flush=True)
+            num_envs, num_workers, max(args.env_steps // num_envs, 20)
+        )
+        print(
+            f"  measured {num_envs} envs, {num_workers} workers: {sps[num_envs, num_workers]:.0f} env steps/s",
+            flush=True,
+        )
 
     print()
     print(f"Rough terrain, randomisation on, actions U(-{ACTION_RANGE}, {ACTION_RANGE}), autoresets included.")
@@ -489,8 +611,10 @@ def main():
         print(f"| single env: one `DigitEnv.step` | {ms_env:.2f} ms |")
         print(f"| same state: raw physics (`mj_step` of one control period + `mj_forward`) | {ms_raw:.2f} ms |")
         print(f"| ratio env step / raw physics (target <= 1.2) | {ratio:.3f} |")
-        print(f"| for comparison, flat floor: env step / raw physics | {flat_env:.2f} ms / {flat_raw:.2f} ms = "
-              f"{flat_ratio:.3f} |")
+        print(
+            f"| for comparison, flat floor: env step / raw physics | {flat_env:.2f} ms / {flat_raw:.2f} ms = "
+            f"{flat_ratio:.3f} |"
+        )
         print()
     print("| envs | workers | env steps/s | speed-up 1 -> 2 workers (target >= 1.7) | worker busy / wall |")
     print("|---:|---:|---:|---:|---:|")

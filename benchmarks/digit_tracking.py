@@ -43,8 +43,10 @@ def main():
     for lo in range(int(steps.min()) // a.bin * a.bin, int(steps.max()) + 1, a.bin):
         m = (steps >= lo) & (steps < lo + a.bin)
         if m.any():
-            print(f"| {lo / 1e6:.1f}-{(lo + a.bin) / 1e6:.1f}M | {m.sum()} | {kernel[m].mean():.3f} | "
-                  f"{contact[m].mean():.3f} | {length[m].mean():.0f} |")
+            print(
+                f"| {lo / 1e6:.1f}-{(lo + a.bin) / 1e6:.1f}M | {m.sum()} | {kernel[m].mean():.3f} | "
+                f"{contact[m].mean():.3f} | {length[m].mean():.0f} |"
+            )
 
 
 if __name__ == "__main__":

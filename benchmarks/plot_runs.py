@@ -39,8 +39,9 @@ def load(run_dir):
         return out
     ea = EventAccumulator(run_dir, size_guidance={"scalars": 0})
     ea.Reload()
-    return {tag: ([e.step for e in ea.Scalars(tag)], [e.value for e in ea.Scalars(tag)])
-            for tag in ea.Tags()["scalars"]}
+    return {
+        tag: ([e.step for e in ea.Scalars(tag)], [e.value for e in ea.Scalars(tag)]) for tag in ea.Tags()["scalars"]
+    }
 
 
 def main():
@@ -76,17 +77,19 @@ def main():
             steps, values = np.array(d[tag][0]), np.array(d[tag][1])
             if args.smooth > 1 and not tag.startswith("eval/") and len(values) >= args.smooth:
                 values = np.convolve(values, np.ones(args.smooth) / args.smooth, mode="valid")
-                steps = steps[args.smooth - 1:]
+                steps = steps[args.smooth - 1 :]
             ax.plot(steps, values, label=label, marker="o" if tag.startswith("eval/") else None, markersize=3)
             raw = np.array(d[tag][1])
             best = int(np.argmax(raw))
-            print(f"{label:>20s} {tag:<32s} last {raw[-1]:10.3f} at {d[tag][0][-1]:>8d}   "
-                  f"best {raw[best]:10.3f} at {d[tag][0][best]:>8d}")
+            print(
+                f"{label:>20s} {tag:<32s} last {raw[-1]:10.3f} at {d[tag][0][-1]:>8d}   "
+                f"best {raw[best]:10.3f} at {d[tag][0][best]:>8d}"
+            )
         ax.set_title(tag, fontsize=9)
         ax.set_xlabel("environment steps", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(args.tags):]:
+    for ax in list(axes.flat)[len(args.tags) :]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     if args.title:

@@ -58,7 +58,13 @@ def main():
     for run in a.tsl:
         steps, values = curve(run, "eval/student_return")
         (teacher_step,), _ = curve(run, "eval/teacher_return")
-        method = "DAgger" if "__dagger__" in os.path.basename(run) else "BC" if "__bc__" in os.path.basename(run) else os.path.basename(run)
+        method = (
+            "DAgger"
+            if "__dagger__" in os.path.basename(run)
+            else "BC"
+            if "__bc__" in os.path.basename(run)
+            else os.path.basename(run)
+        )
         ax.plot([teacher_step] + steps, [None] + values, marker="o", ms=3, label=f"TSL {method} student (noisy obs)")
         ax.axvline(teacher_step, color="gray", ls=":", lw=1)
         rows.append((f"TSL {method} student", first_reaching(steps, values, threshold), steps[-1] - teacher_step))

@@ -22,16 +22,35 @@ import os
 import statistics
 
 # Paper 1, section 4.3: teacher, student (best recorded evaluation; HalfCheetah-v4, 1e6 steps, uniform noise)
-PAPER_TABLE2 = {("uniform", 0.4): (8840, 5896), ("uniform", 0.3): (7912, 6735), ("uniform", 0.2): (7929, 7197),
-                ("uniform", 0.1): (7865, 7435)}
+PAPER_TABLE2 = {
+    ("uniform", 0.4): (8840, 5896),
+    ("uniform", 0.3): (7912, 6735),
+    ("uniform", 0.2): (7929, 7197),
+    ("uniform", 0.1): (7865, 7435),
+}
 PAPER_TABLE3 = {"l2": (7906, 6662), "l1": (7868, 6687), "asym": (7919, 6722), "l1+asym": (7912, 6735)}
 TABLE3_ALPHA = 0.3
 DEFAULT_LOSS = "l1+asym"
 TABLE3_LOSSES = ("l1", "l2", "kl", "asym", DEFAULT_LOSS)
 LAST_K = 5
-FIELDS = ("run", "env_id", "noise", "alpha", "student_loss", "seed", "bf16", "steps", "teacher_best",
-          "teacher_best_step", "student_best", "student_best_step", "teacher_last5", "student_last5", "sps_median",
-          "wall_min")
+FIELDS = (
+    "run",
+    "env_id",
+    "noise",
+    "alpha",
+    "student_loss",
+    "seed",
+    "bf16",
+    "steps",
+    "teacher_best",
+    "teacher_best_step",
+    "student_best",
+    "student_best_step",
+    "teacher_last5",
+    "student_last5",
+    "sps_median",
+    "wall_min",
+)
 
 
 def read_run(run_dir, strict=True):
@@ -73,15 +92,24 @@ def read_run(run_dir, strict=True):
 
     (tb, tbs), (sb, sbs) = best(teacher), best(student)
     sps = list(scalars.get("charts/SPS", {}).values())
-    return {"run": os.path.basename(os.path.normpath(run_dir)), "env_id": hparams.get("env_id"),
-            "noise": hparams.get("noise"), "alpha": float(hparams.get("alpha")),
-            "student_loss": hparams.get("student_loss"), "seed": int(hparams.get("seed")),
-            "bf16": hparams.get("bf16", "False") == "True", "steps": teacher[-1][0],
-            "teacher_best": tb, "teacher_best_step": tbs, "student_best": sb, "student_best_step": sbs,
-            "teacher_last5": statistics.mean(v for _, v in teacher[-LAST_K:]),
-            "student_last5": statistics.mean(v for _, v in student[-LAST_K:]) if student else float("nan"),
-            "sps_median": statistics.median(sps) if sps else float("nan"),
-            "wall_min": (max(times) - min(times)) / 60 if times else float("nan")}
+    return {
+        "run": os.path.basename(os.path.normpath(run_dir)),
+        "env_id": hparams.get("env_id"),
+        "noise": hparams.get("noise"),
+        "alpha": float(hparams.get("alpha")),
+        "student_loss": hparams.get("student_loss"),
+        "seed": int(hparams.get("seed")),
+        "bf16": hparams.get("bf16", "False") == "True",
+        "steps": teacher[-1][0],
+        "teacher_best": tb,
+        "teacher_best_step": tbs,
+        "student_best": sb,
+        "student_best_step": sbs,
+        "teacher_last5": statistics.mean(v for _, v in teacher[-LAST_K:]),
+        "student_last5": statistics.mean(v for _, v in student[-LAST_K:]) if student else float("nan"),
+        "sps_median": statistics.median(sps) if sps else float("nan"),
+        "wall_min": (max(times) - min(times)) / 60 if times else float("nan"),
+    }
 
 
 def write_csv(rows, path):
@@ -126,22 +154,27 @@ def spread(values, fmt):
 
 def table(title, key_name, groups, paper):
     print(f"\n{title}\n")
-    print(f"| {key_name} | seeds | steps | teacher best | student best | student / teacher (best) | "
-          f"teacher, mean of last {LAST_K} evals | student, same | ratio, same | paper teacher / student (ratio) | "
-          "wall time per run, min |")
+    print(
+        f"| {key_name} | seeds | steps | teacher best | student best | student / teacher (best) | "
+        f"teacher, mean of last {LAST_K} evals | student, same | ratio, same | paper teacher / student (ratio) | "
+        "wall time per run, min |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for key, rs in groups:
         p = paper.get(key)
         steps = sorted({r["steps"] for r in rs})
         label = f"{key[0]} {key[1]}" if isinstance(key, tuple) else key
-        print(f"| {label} | {', '.join(str(r['seed']) for r in rs)} | {', '.join(f'{s:.0e}' for s in steps)} | "
-              f"{spread([r['teacher_best'] for r in rs], '.0f')} | {spread([r['student_best'] for r in rs], '.0f')} | "
-              f"{spread([r['student_best'] / r['teacher_best'] for r in rs], '.2f')} | "
-              f"{spread([r['teacher_last5'] for r in rs], '.0f')} | "
-              f"{spread([r['student_last5'] for r in rs], '.0f')} | "
-              f"{spread([r['student_last5'] / r['teacher_last5'] for r in rs], '.2f')} | "
-              + (f"{p[0]} / {p[1]} ({p[1] / p[0]:.2f})" if p else "-") + " | "
-              f"{spread([r['wall_min'] for r in rs], '.0f')} |")
+        print(
+            f"| {label} | {', '.join(str(r['seed']) for r in rs)} | {', '.join(f'{s:.0e}' for s in steps)} | "
+            f"{spread([r['teacher_best'] for r in rs], '.0f')} | {spread([r['student_best'] for r in rs], '.0f')} | "
+            f"{spread([r['student_best'] / r['teacher_best'] for r in rs], '.2f')} | "
+            f"{spread([r['teacher_last5'] for r in rs], '.0f')} | "
+            f"{spread([r['student_last5'] for r in rs], '.0f')} | "
+            f"{spread([r['student_last5'] / r['teacher_last5'] for r in rs], '.2f')} | "
+            + (f"{p[0]} / {p[1]} ({p[1] / p[0]:.2f})" if p else "-")
+            + " | "
+            f"{spread([r['wall_min'] for r in rs], '.0f')} |"
+        )
 
 
 def plot(t2, out):
@@ -152,16 +185,24 @@ def plot(t2, out):
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     alphas = sorted(a for _, a in PAPER_TABLE2)
-    ax.plot(alphas, [PAPER_TABLE2[("uniform", a)][1] / PAPER_TABLE2[("uniform", a)][0] for a in alphas], "k--o",
-            label="paper (1e6 steps)")
+    ax.plot(
+        alphas,
+        [PAPER_TABLE2[("uniform", a)][1] / PAPER_TABLE2[("uniform", a)][0] for a in alphas],
+        "k--o",
+        label="paper (1e6 steps)",
+    )
     for noise, style in (("uniform", "C0-o"), ("gaussian", "C1-s")):
         keys = sorted(a for n, a in t2 if n == noise)
         if not keys:
             continue
         ratios = [[r["student_best"] / r["teacher_best"] for r in t2[(noise, a)]] for a in keys]
         steps = sorted({r["steps"] for a in keys for r in t2[(noise, a)]})
-        ax.plot(keys, [statistics.mean(v) for v in ratios], style,
-                label=f"ours, {noise} ({', '.join(f'{s:.0e}' for s in steps)} steps)")
+        ax.plot(
+            keys,
+            [statistics.mean(v) for v in ratios],
+            style,
+            label=f"ours, {noise} ({', '.join(f'{s:.0e}' for s in steps)} steps)",
+        )
         for a, v in zip(keys, ratios):
             if len(v) > 1:
                 ax.vlines(a, min(v), max(v), colors=style[:2])
@@ -179,16 +220,26 @@ def plan(runs_dir, steps):
     """The commands of both tables (one seed per cell; seeds 1 and 2 at alpha 0.1 and 0.4; the best and worst loss
     get a second seed once known), each marked done when a run of that configuration reached `steps`."""
     done = [r for r in (read_run(d, strict=False) for d in sorted(glob.glob(os.path.join(runs_dir, "*")))) if r]
-    base = (f"python l2t_sac_mujoco.py --env-id HalfCheetah-v4 --total-timesteps {steps} --torch-threads 1 "
-            f"--checkpoint-frequency 50000 --runs-dir {runs_dir}")
+    base = (
+        f"python l2t_sac_mujoco.py --env-id HalfCheetah-v4 --total-timesteps {steps} --torch-threads 1 "
+        f"--checkpoint-frequency 50000 --runs-dir {runs_dir}"
+    )
     wanted = [("uniform", a, DEFAULT_LOSS, s) for a in (0.1, 0.4) for s in (1, 2)]
     wanted += [("uniform", a, DEFAULT_LOSS, 1) for a in (0.2, 0.3)]
     wanted += [("gaussian", a, DEFAULT_LOSS, 1) for a in (0.1, 0.4)]
     wanted += [("uniform", TABLE3_ALPHA, loss, 1) for loss in TABLE3_LOSSES if loss != DEFAULT_LOSS]
 
     def match(noise, alpha, loss, seed):
-        return [r for r in done if r["noise"] == noise and abs(r["alpha"] - alpha) < 1e-9 and r["student_loss"] == loss
-                and r["seed"] == seed and not r["bf16"] and r["steps"] >= steps]
+        return [
+            r
+            for r in done
+            if r["noise"] == noise
+            and abs(r["alpha"] - alpha) < 1e-9
+            and r["student_loss"] == loss
+            and r["seed"] == seed
+            and not r["bf16"]
+            and r["steps"] >= steps
+        ]
 
     table3 = {loss: match("uniform", TABLE3_ALPHA, loss, 1) for loss in TABLE3_LOSSES}
     if all(table3.values()):  # every loss has its seed-1 run: the best and worst student get a second seed
@@ -197,8 +248,10 @@ def plan(runs_dir, steps):
     for noise, alpha, loss, seed in wanted:
         hit = bool(match(noise, alpha, loss, seed))
         name = f"t_{noise[0]}{alpha}_{loss.replace('+', '')}"
-        print(("done     " if hit else "to run   ") + f"{base} --noise {noise} --alpha {alpha} --student-loss {loss} "
-              f"--seed {seed} --exp-name {name}")
+        print(
+            ("done     " if hit else "to run   ") + f"{base} --noise {noise} --alpha {alpha} --student-loss {loss} "
+            f"--seed {seed} --exp-name {name}"
+        )
 
 
 def main():
@@ -228,8 +281,12 @@ def main():
     if not rows:
         raise SystemExit("sac_tables.py: error: no run with evaluations")
     t2, t3 = cells(rows)
-    table("Table 2: noise level (default loss l1+asym)", "noise, alpha",
-          sorted(t2.items(), key=lambda kv: (kv[0][0] != "uniform", kv[0][0], -kv[0][1])), PAPER_TABLE2)
+    table(
+        "Table 2: noise level (default loss l1+asym)",
+        "noise, alpha",
+        sorted(t2.items(), key=lambda kv: (kv[0][0] != "uniform", kv[0][0], -kv[0][1])),
+        PAPER_TABLE2,
+    )
     table(f"Table 3: student loss (uniform noise, alpha {TABLE3_ALPHA})", "loss", sorted(t3.items()), PAPER_TABLE3)
     if args.csv:
         write_csv(rows, args.csv)

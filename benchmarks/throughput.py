@@ -32,16 +32,29 @@ CONFIGS = {
 
 def run(flags, steps, learning_starts, threads):
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, os.path.join(ROOT, "l2t_sac_mujoco.py"), "--total-timesteps",
-               str(learning_starts + steps), "--learning-starts", str(learning_starts), "--eval-frequency", "0",
-               "--eval-episodes", "1", "--checkpoint-frequency", "0", "--runs-dir", tmp] + flags
+        cmd = [
+            sys.executable,
+            os.path.join(ROOT, "l2t_sac_mujoco.py"),
+            "--total-timesteps",
+            str(learning_starts + steps),
+            "--learning-starts",
+            str(learning_starts),
+            "--eval-frequency",
+            "0",
+            "--eval-episodes",
+            "1",
+            "--checkpoint-frequency",
+            "0",
+            "--runs-dir",
+            tmp,
+        ] + flags
         if threads:
             cmd += ["--torch-threads", str(threads)]
         subprocess.run(cmd, check=True, capture_output=True)
         ea = EventAccumulator(glob.glob(os.path.join(tmp, "*"))[0], size_guidance={"scalars": 0})
         ea.Reload()
         sps = [e.value for e in ea.Scalars("charts/SPS") if e.step > learning_starts]
-        return statistics.median(sps[len(sps) // 2:])
+        return statistics.median(sps[len(sps) // 2 :])
 
 
 def main():

@@ -14,10 +14,18 @@ from envs.noise import NOISE_TYPES, NoisyObservation, get_noise_alpha, set_noise
 if "l2t/Cassie-v1" not in gym.registry:
     gym.register("l2t/Cassie-v1", entry_point="envs.cassie.env:CassieEnv", max_episode_steps=600)
 if "l2t/Digit-v2" not in gym.registry:
-    gym.register("l2t/Digit-v2", entry_point="envs.digit.env:DigitEnv", max_episode_steps=1000,
-                 vector_entry_point="envs.digit.vector:DigitVectorEnv")
+    gym.register(
+        "l2t/Digit-v2",
+        entry_point="envs.digit.env:DigitEnv",
+        max_episode_steps=1000,
+        vector_entry_point="envs.digit.vector:DigitVectorEnv",
+    )
     # v1: the same robot and physics with v1's reward weights, curriculum rule, terrain preset and initial levels
-    gym.register("l2t/Digit-v1", entry_point="envs.digit.env:DigitEnv", max_episode_steps=1000,
-                 kwargs=dict(reward_weights="v1", curriculum="isaac", terrain_preset="isaac", max_init_level=5))
+    gym.register(
+        "l2t/Digit-v1",
+        entry_point="envs.digit.env:DigitEnv",
+        max_episode_steps=1000,
+        kwargs=dict(reward_weights="v1", curriculum="isaac", terrain_preset="isaac", max_init_level=5),
+    )
 
 __all__ = ["NOISE_TYPES", "NoisyObservation", "get_noise_alpha", "set_noise_alpha"]

@@ -119,8 +119,11 @@ def write_error(path: str, error: OSError, written: int = 0) -> WriteError:
     lines = str(error).strip().splitlines()
     reason = error.strerror or (lines[0] if lines else type(error).__name__)
     after = f" after {_size(written)}" if written else ""
-    kept = (f"the previous {os.path.basename(path)} is unchanged" if os.path.exists(path) else
-            f"there is no earlier {os.path.basename(path)}")
+    kept = (
+        f"the previous {os.path.basename(path)} is unchanged"
+        if os.path.exists(path)
+        else f"there is no earlier {os.path.basename(path)}"
+    )
     return WriteError(f"cannot write '{path}' ({reason}{after}; {space} in '{folder}'); {kept}")
 
 
@@ -199,7 +202,7 @@ def remove_stale_temps(path: str) -> list:
     """Remove ``path.tmp<pid>`` files whose writer is gone (or is this process); returns the removed paths."""
     removed = []
     for tmp in glob.glob(glob.escape(path) + ".tmp*"):
-        match = re.fullmatch(r"\.tmp(\d+)", tmp[len(path):])
+        match = re.fullmatch(r"\.tmp(\d+)", tmp[len(path) :])
         if match is None:
             continue
         pid = int(match.group(1))
@@ -241,8 +244,9 @@ def open_writer(run_dir: str, args, global_step: int):
 
     writer = SummaryWriter(run_dir, purge_step=global_step + 1 if global_step > 0 else None)
     if global_step == 0:
-        writer.add_text("hyperparameters",
-                        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+        writer.add_text(
+            "hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items())
+        )
     return writer
 
 
@@ -253,5 +257,6 @@ def stop_nonfinite(script: str, stats: dict, global_step: int, run_dir: str, ckp
     path = os.path.join(run_dir, f"nonfinite_step{global_step}.pt")
     checkpoint(path)
     last = f"last periodic checkpoint {ckpt_path}" if os.path.exists(ckpt_path) else "no periodic checkpoint yet"
-    raise SystemExit(f"{script}: error: non-finite {', '.join(bad)} at global_step={global_step}; state saved to "
-                     f"{path}, {last}")
+    raise SystemExit(
+        f"{script}: error: non-finite {', '.join(bad)} at global_step={global_step}; state saved to {path}, {last}"
+    )

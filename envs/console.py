@@ -9,6 +9,7 @@ brackets), steps/s is measured since the previous line with evaluation and check
 left is the rest of the run at that rate. Plain lines, not a tqdm bar: they survive `nohup ... > log` and `tail -f`
 (a bar rewrites one line with carriage returns) and need no extra dependency.
 """
+
 import contextlib
 import sys
 import time
@@ -62,8 +63,7 @@ class Progress:
     It also keeps the run's clock for steps/s: time inside `with progress.pause():` (evaluation, checkpoints) is left
     out; `mark(step)` notes a point and `rate(mark, step)` gives the steps/s since it."""
 
-    def __init__(self, total_steps: int, step: int, interval: float = PROGRESS_SECONDS, window: int = 100,
-                 stream=None):
+    def __init__(self, total_steps: int, step: int, interval: float = PROGRESS_SECONDS, window: int = 100, stream=None):
         self.total, self.interval, self.stream = total_steps, interval, stream
         self.returns, self.lengths = deque(maxlen=window), deque(maxlen=window)
         self.evals = {}  # who -> (mean return, mean length)

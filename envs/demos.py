@@ -71,8 +71,9 @@ class Demos:
         s2 = np.concatenate([e.states[1:] for e in self.episodes])
         a = np.concatenate([e.actions for e in self.episodes])
         r = np.concatenate([e.rewards for e in self.episodes])
-        term = np.concatenate([np.arange(len(e)) == len(e) - 1 if e.terminated else np.zeros(len(e), bool)
-                               for e in self.episodes])
+        term = np.concatenate(
+            [np.arange(len(e)) == len(e) - 1 if e.terminated else np.zeros(len(e), bool) for e in self.episodes]
+        )
         return s, a, r, s2, term
 
 
@@ -89,8 +90,10 @@ def _check_episode(path, i: int, ep: Episode):
     if actions.ndim != 2 or len(actions) < 1:
         _fail(path, f"episode {i}: actions must have shape (T >= 1, action_dim), got {actions.shape}")
     if states.ndim != 2 or len(states) != len(actions) + 1:
-        _fail(path, f"episode {i}: states must have shape (T + 1, state_dim) = ({len(actions) + 1}, d), "
-                    f"got {states.shape}")
+        _fail(
+            path,
+            f"episode {i}: states must have shape (T + 1, state_dim) = ({len(actions) + 1}, d), got {states.shape}",
+        )
     if rewards.shape != (len(actions),):
         _fail(path, f"episode {i}: rewards must have shape ({len(actions)},), got {rewards.shape}")
 
@@ -117,8 +120,7 @@ def save_demos(path, env_id: str, episodes) -> None:
     atomic_write(os.fspath(path), lambda f: np.savez(f, **arrays))  # a crash leaves any previous file whole
 
 
-def load_demos(path, env_id: str | None = None, state_dim: int | None = None,
-               action_dim: int | None = None) -> Demos:
+def load_demos(path, env_id: str | None = None, state_dim: int | None = None, action_dim: int | None = None) -> Demos:
     """Read and validate a demo file; the optional arguments are what the caller expects (checked if given)."""
     if not os.path.isfile(path):
         _fail(path, "no such file")
@@ -150,8 +152,12 @@ def load_demos(path, env_id: str | None = None, state_dim: int | None = None,
     lengths, terminated = data["episode_lengths"], data["terminated"]
     states, actions, rewards = data["states"], data["actions"], data["rewards"]
     if lengths.ndim != 1 or len(lengths) < 1 or not np.issubdtype(lengths.dtype, np.integer) or lengths.min() < 1:
-        _fail(path, f"episode_lengths must be a non-empty 1-D integer array of values >= 1, got {lengths.tolist()}"
-              if lengths.size <= 10 else "episode_lengths must be a non-empty 1-D integer array of values >= 1")
+        _fail(
+            path,
+            f"episode_lengths must be a non-empty 1-D integer array of values >= 1, got {lengths.tolist()}"
+            if lengths.size <= 10
+            else "episode_lengths must be a non-empty 1-D integer array of values >= 1",
+        )
     if terminated.shape != lengths.shape or terminated.dtype != np.bool_:
         _fail(path, f"terminated must be bool of shape {lengths.shape}, got {terminated.dtype} {terminated.shape}")
     for name, arr in (("states", states), ("actions", actions), ("rewards", rewards)):
@@ -161,8 +167,10 @@ def load_demos(path, env_id: str | None = None, state_dim: int | None = None,
             _fail(path, f"{name} holds non-finite values")
     n, e = int(lengths.sum()), len(lengths)
     if states.ndim != 2 or len(states) != n + e:
-        _fail(path, f"states must have shape (sum(episode_lengths) + episodes, state_dim) = ({n + e}, d), "
-                    f"got {states.shape}")
+        _fail(
+            path,
+            f"states must have shape (sum(episode_lengths) + episodes, state_dim) = ({n + e}, d), got {states.shape}",
+        )
     if actions.ndim != 2 or len(actions) != n:
         _fail(path, f"actions must have shape (sum(episode_lengths), action_dim) = ({n}, d), got {actions.shape}")
     if rewards.shape != (n,):
@@ -175,8 +183,14 @@ def load_demos(path, env_id: str | None = None, state_dim: int | None = None,
     episodes = []
     t0 = 0
     for i, (T, term) in enumerate(zip(lengths.tolist(), terminated.tolist())):
-        episodes.append(Episode(states=states[t0 + i:t0 + i + T + 1], actions=actions[t0:t0 + T],
-                                rewards=rewards[t0:t0 + T], terminated=bool(term)))
+        episodes.append(
+            Episode(
+                states=states[t0 + i : t0 + i + T + 1],
+                actions=actions[t0 : t0 + T],
+                rewards=rewards[t0 : t0 + T],
+                terminated=bool(term),
+            )
+        )
         t0 += T
     return Demos(env_id=file_env, episodes=episodes)
 

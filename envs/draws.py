@@ -37,6 +37,7 @@ class TorchDraws:
 
     def __init__(self, generator):
         import torch
+
         self.xp, self.generator, self.device = torch, generator, generator.device
 
     def uniform(self, low, high, shape):

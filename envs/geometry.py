@@ -1,4 +1,5 @@
 """Small geometry helpers shared by the robot envs (one implementation each)."""
+
 import mujoco
 import numpy as np
 

@@ -79,8 +79,10 @@ def check_threads(values: dict, fail):
     limit = max_threads()
     for flag, n in values.items():
         if n > limit:
-            fail(f"{flag} must be at most {limit}, the CPUs of this machine, got {n} (more threads only take turns, "
-                 "and thousands of them fail to start: libgomp aborts or torch segfaults)")
+            fail(
+                f"{flag} must be at most {limit}, the CPUs of this machine, got {n} (more threads only take turns, "
+                "and thousands of them fail to start: libgomp aborts or torch segfaults)"
+            )
 
 
 def check_device(name: str, fail, flag: str = "--device"):
@@ -92,15 +94,19 @@ def check_device(name: str, fail, flag: str = "--device"):
     if device.type == "cpu":
         return
     if device.type == "meta":  # (and torch's own error for it takes seconds to build)
-        fail(f"{flag} {name}: torch cannot compute on this device here (meta tensors have shapes but no data); use "
-             "cpu or cuda")
+        fail(
+            f"{flag} {name}: torch cannot compute on this device here (meta tensors have shapes but no data); use "
+            "cpu or cuda"
+        )
     if device.type == "cuda":  # counted without creating a CUDA context (the Digit env workers fork after this)
         if not torch.cuda.is_available():
             fail(f"{flag} {name}: no CUDA device is available here")
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
-            fail(f"{flag} {name}: this machine has {count} CUDA device{'s' if count != 1 else ''} "
-                 f"(cuda:0{f' .. cuda:{count - 1}' if count > 1 else ''})")
+            fail(
+                f"{flag} {name}: this machine has {count} CUDA device{'s' if count != 1 else ''} "
+                f"(cuda:0{f' .. cuda:{count - 1}' if count > 1 else ''})"
+            )
         return
     try:
         with warnings.catch_warnings():
@@ -125,8 +131,10 @@ def check_rendering(fail, flag: str = "--capture-video"):
         with mujoco.Renderer(mujoco.MjModel.from_xml_string("<mujoco/>"), 8, 8) as renderer:
             renderer.render()
     except Exception as e:
-        fail(f"{flag}: cannot render offscreen ({type(e).__name__}: {first_line(e)}); set MUJOCO_GL=egl (or "
-             "osmesa), or leave the flag out")
+        fail(
+            f"{flag}: cannot render offscreen ({type(e).__name__}: {first_line(e)}); set MUJOCO_GL=egl (or "
+            "osmesa), or leave the flag out"
+        )
 
 
 def available_memory(device) -> tuple:
@@ -161,8 +169,10 @@ def check_memory(parts: list, device, fail):
         _, flag, _ = max(parts, key=lambda p: p[2])
         largest_first = sorted(parts, key=lambda p: -p[2])
         detail = ", ".join(f"{w} {format_bytes(b)}" for w, _, b in largest_first if b > 0.01 * need)
-        fail(f"{flag}: this run would allocate about {format_bytes(need)} ({detail}), more than the "
-             f"{format_bytes(free)} free on {where}; lower {flag}")
+        fail(
+            f"{flag}: this run would allocate about {format_bytes(need)} ({detail}), more than the "
+            f"{format_bytes(free)} free on {where}; lower {flag}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -200,21 +210,28 @@ def probe_write(folder: str):
 def check_name(flag: str, name: str, fail):
     """A name that becomes one path component: not empty, no '/', no NUL, not '.' or '..'."""
     if name in ("", ".", "..") or "/" in name or "\0" in name:
-        fail(f"{flag} must be a plain name (not empty, no '/', not '.' or '..'): it names the run's folder and "
-             f"files, got {name!r}")
+        fail(
+            f"{flag} must be a plain name (not empty, no '/', not '.' or '..'): it names the run's folder and "
+            f"files, got {name!r}"
+        )
 
 
 def check_writable_folder(flag: str, folder: str, fail):
     """`folder` exists or can be created, and a file can be written in it (tried)."""
     anchor = _existing_ancestor(folder)
     if not os.path.isdir(anchor):
-        fail(f"{flag}: '{anchor}' is a file, not a folder" if anchor == os.path.abspath(folder) else
-             f"{flag}: cannot create '{folder}': '{anchor}' is a file, not a folder")
+        fail(
+            f"{flag}: '{anchor}' is a file, not a folder"
+            if anchor == os.path.abspath(folder)
+            else f"{flag}: cannot create '{folder}': '{anchor}' is a file, not a folder"
+        )
     limit = name_max(anchor)
     for part in os.path.relpath(os.path.abspath(folder), anchor).split(os.sep):
         if len(os.fsencode(part)) > limit:
-            fail(f"{flag}: the name '{part[:40]}...' in '{folder}' is longer than the {limit} bytes the file system "
-                 "allows")
+            fail(
+                f"{flag}: the name '{part[:40]}...' in '{folder}' is longer than the {limit} bytes the file system "
+                "allows"
+            )
     try:
         probe_write(anchor)
     except OSError as e:
@@ -226,13 +243,17 @@ def check_run_folder(flag: str, runs_dir: str, run_name: str, files: tuple, fail
     hold (with atomic_write's temporary suffix) have names the file system accepts."""
     check_writable_folder(flag, runs_dir, fail)
     limit = name_max(runs_dir)
-    too_long = [(n, extra) for n, extra in [(run_name, len(f"-{MAX_RUN_SUFFIX}"))] + [(f, TEMP_SUFFIX_BYTES)
-                                                                                     for f in files]
-                if len(os.fsencode(n)) + extra > limit]
+    too_long = [
+        (n, extra)
+        for n, extra in [(run_name, len(f"-{MAX_RUN_SUFFIX}"))] + [(f, TEMP_SUFFIX_BYTES) for f in files]
+        if len(os.fsencode(n)) + extra > limit
+    ]
     if too_long:
         name, extra = too_long[0]
-        fail(f"{name_flag}: the run would write '{name[:48]}...', {len(os.fsencode(name))} bytes with the "
-             f"{extra} it adds, more than the {limit} bytes a file name may have here; shorten {name_flag}")
+        fail(
+            f"{name_flag}: the run would write '{name[:48]}...', {len(os.fsencode(name))} bytes with the "
+            f"{extra} it adds, more than the {limit} bytes a file name may have here; shorten {name_flag}"
+        )
 
 
 def check_output_file(flag: str, path: str, fail, example: str = "student.pt"):
@@ -244,8 +265,10 @@ def check_output_file(flag: str, path: str, fail, example: str = "student.pt"):
         fail(f"{flag}: folder '{folder}' does not exist")
     limit = name_max(folder)
     if len(os.fsencode(os.path.basename(path))) + TEMP_SUFFIX_BYTES > limit:
-        fail(f"{flag}: the file name '{os.path.basename(path)[:48]}...' is longer than the file system allows "
-             f"({limit} bytes, with {TEMP_SUFFIX_BYTES} for the temporary name it is written under)")
+        fail(
+            f"{flag}: the file name '{os.path.basename(path)[:48]}...' is longer than the file system allows "
+            f"({limit} bytes, with {TEMP_SUFFIX_BYTES} for the temporary name it is written under)"
+        )
     try:
         probe_write(folder)
     except OSError as e:
@@ -257,20 +280,26 @@ def check_resume_file(flag: str, path: str, fail):
     the temporary file of a killed write is explained, and that dead file removed."""
     if os.path.isdir(path):
         inside = os.path.join(path, "checkpoint.pt")
-        fail(f"{flag}: '{path}' is a folder; give the checkpoint file"
-             + (f", e.g. {inside}" if os.path.isfile(inside) else ""))
+        fail(
+            f"{flag}: '{path}' is a folder; give the checkpoint file"
+            + (f", e.g. {inside}" if os.path.isfile(inside) else "")
+        )
     if not os.path.isfile(path):
         stale = checkpoint_file.remove_stale_temps(path)
         if stale:
-            fail(f"{flag}: no checkpoint file at '{path}': its first write was killed before it finished, so that "
-                 f"run saved nothing to resume (its unfinished {os.path.basename(stale[0])} is removed); start a new "
-                 "run")
+            fail(
+                f"{flag}: no checkpoint file at '{path}': its first write was killed before it finished, so that "
+                f"run saved nothing to resume (its unfinished {os.path.basename(stale[0])} is removed); start a new "
+                "run"
+            )
         fail(f"{flag}: no checkpoint file at '{path}'")
     try:
         probe_write(os.path.dirname(os.path.abspath(path)))
     except OSError as e:
-        fail(f"{flag}: the run folder of '{path}' is not writable ({e.strerror or first_line(e)}); a resumed run "
-             "writes its checkpoints there")
+        fail(
+            f"{flag}: the run folder of '{path}' is not writable ({e.strerror or first_line(e)}); a resumed run "
+            "writes its checkpoints there"
+        )
 
 
 def new_run_dir(runs_dir: str, name: str) -> str:
@@ -290,8 +319,9 @@ def new_run_dir(runs_dir: str, name: str) -> str:
 def resume_command(script_file: str, args, ckpt_path: str) -> str:
     """The command line that continues this run: the script as it was started (else its path from here), the flags
     that differ from their defaults, and --resume."""
-    script = sys.argv[0] if os.path.abspath(sys.argv[0]) == os.path.abspath(script_file) else os.path.relpath(
-        script_file)
+    script = (
+        sys.argv[0] if os.path.abspath(sys.argv[0]) == os.path.abspath(script_file) else os.path.relpath(script_file)
+    )
     defaults = type(args)()
     words = ["python", script]
     for field in dataclasses.fields(args):
@@ -347,13 +377,20 @@ class Session:
         name = signal.Signals(signum).name
         if self.signal is None:
             self.signal = name
-            print(f"{self.script}: {name}: stopping after the current step to write a checkpoint (again: quit at "
-                  "once, without one)", file=sys.stderr, flush=True)
+            print(
+                f"{self.script}: {name}: stopping after the current step to write a checkpoint (again: quit at "
+                "once, without one)",
+                file=sys.stderr,
+                flush=True,
+            )
             return
         removed = checkpoint_file.abandon_writes()
-        print(f"{self.script}: {name} again: quit at once, no checkpoint written"
-              + (f" (the unfinished {', '.join(os.path.basename(p) for p in removed)} removed)" if removed else ""),
-              file=sys.stderr, flush=True)
+        print(
+            f"{self.script}: {name} again: quit at once, no checkpoint written"
+            + (f" (the unfinished {', '.join(os.path.basename(p) for p in removed)} removed)" if removed else ""),
+            file=sys.stderr,
+            flush=True,
+        )
         os._exit(130)
 
     def lock(self, run_dir: str) -> bool:
@@ -369,6 +406,10 @@ class Session:
 
     def exit_stopped(self, where: str, ckpt_path: str, resume: str):
         """After the checkpoint is written: one line saying where it is and how to continue; exit status 130."""
-        print(f"{self.script}: stopped by {self.signal} at {where}; checkpoint written to {ckpt_path}; continue "
-              f"with: {resume}", file=sys.stderr, flush=True)
+        print(
+            f"{self.script}: stopped by {self.signal} at {where}; checkpoint written to {ckpt_path}; continue "
+            f"with: {resume}",
+            file=sys.stderr,
+            flush=True,
+        )
         raise SystemExit(130)

@@ -6,8 +6,16 @@ import mujoco
 class TrackingRenderer:
     """Renders `rgb_array` frames of a model from a camera tracking body `body_id`; created lazily by the envs."""
 
-    def __init__(self, model, body_id: int, width: int, height: int, distance: float, elevation: float = -15.0,
-                 azimuth: float = 90.0):
+    def __init__(
+        self,
+        model,
+        body_id: int,
+        width: int,
+        height: int,
+        distance: float,
+        elevation: float = -15.0,
+        azimuth: float = 90.0,
+    ):
         self._renderer = mujoco.Renderer(model, height=height, width=width)
         self._camera = mujoco.MjvCamera()
         self._camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING

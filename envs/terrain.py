@@ -96,8 +96,15 @@ HFIELD_BASE = 1.0  # m of solid hfield base below its lowest point
 TERRAIN_BIT = 1 << 3  # contype/conaffinity bit used by box_contacts="filter"
 
 # (type, proportion), in column order
-PROPORTIONS = (("pyramid_stairs", 0.2), ("pyramid_stairs_inv", 0.2), ("stepping_stones", 0.2),
-               ("random_rough", 0.1), ("pyramid_slope", 0.1), ("pyramid_slope_inv", 0.1), ("flat", 0.1))
+PROPORTIONS = (
+    ("pyramid_stairs", 0.2),
+    ("pyramid_stairs_inv", 0.2),
+    ("stepping_stones", 0.2),
+    ("random_rough", 0.1),
+    ("pyramid_slope", 0.1),
+    ("pyramid_slope_inv", 0.1),
+    ("flat", 0.1),
+)
 TYPES = tuple(name for name, _ in PROPORTIONS)
 
 # Parameter ranges (d = 0, d = 1) and fixed sizes, metres unless noted.
@@ -143,8 +150,12 @@ def tile_params(kind: str, d: float, preset: str = "isaac") -> dict:
     if kind in ("pyramid_slope", "pyramid_slope_inv"):
         return dict(SLOPE, slope=_lerp(SLOPE["slope"], d))
     if kind == "stepping_stones":
-        return dict(STONES, stone_size=_lerp(STONES["stone_size"], d), gap=_lerp(r.get("gap", STONES["gap"]), d),
-                    height_var=_lerp(STONES["height_var"], d))
+        return dict(
+            STONES,
+            stone_size=_lerp(STONES["stone_size"], d),
+            gap=_lerp(r.get("gap", STONES["gap"]), d),
+            height_var=_lerp(STONES["height_var"], d),
+        )
     if kind == "random_rough":
         return dict(ROUGH, amplitude=_lerp(ROUGH["amplitude"], d))
     if kind == "flat":
@@ -156,8 +167,10 @@ def column_types(num_cols: int, proportions=PROPORTIONS) -> tuple:
     """Isaac Lab's curriculum column -> type rule: type of column c = min{i : c/num_cols + 0.001 < cumsum(p)_i}."""
     names = [n for n, _ in proportions]
     cum = np.cumsum([p for _, p in proportions]) / sum(p for _, p in proportions)
-    return tuple(names[min(int(np.searchsorted(cum, c / num_cols + 0.001, side="right")), len(names) - 1)]
-                 for c in range(num_cols))
+    return tuple(
+        names[min(int(np.searchsorted(cum, c / num_cols + 0.001, side="right")), len(names) - 1)]
+        for c in range(num_cols)
+    )
 
 
 def _tile(kind, d, rng, preset="isaac"):
@@ -173,8 +186,14 @@ def _tile(kind, d, rng, preset="isaac"):
     p = tile_params(kind, d, preset)
 
     def square_frame(inner, outer, z_lo, z_hi):  # 4 boxes filling outer square minus inner square
-        boxes.extend([(-outer, -outer, z_lo, outer, -inner, z_hi), (-outer, inner, z_lo, outer, outer, z_hi),
-                      (-outer, -inner, z_lo, -inner, inner, z_hi), (inner, -inner, z_lo, outer, inner, z_hi)])
+        boxes.extend(
+            [
+                (-outer, -outer, z_lo, outer, -inner, z_hi),
+                (-outer, inner, z_lo, outer, outer, z_hi),
+                (-outer, -inner, z_lo, -inner, inner, z_hi),
+                (inner, -inner, z_lo, outer, inner, z_hi),
+            ]
+        )
 
     if kind in ("pyramid_slope", "pyramid_slope_inv"):
         rise = p["slope"] * np.clip(edge - p["border"], 0.0, half - p["border"] - p["platform"] / 2)
@@ -219,6 +238,7 @@ def _tile(kind, d, rng, preset="isaac"):
 class Terrain:
     """A generated grid. Heights are world z (m); ``heights[iy, ix]`` is the hfield sample at
     (``x0 + ix * scale``, ``y0 + iy * scale``). ``boxes`` rows are (x_lo, y_lo, z_lo, x_hi, y_hi, z_hi)."""
+
     heights: np.ndarray  # (ny, nx)
     x0: float
     y0: float
@@ -260,7 +280,7 @@ class Terrain:
             k = max([len(cell) for cell in lists] + [1])
             table = np.full((nbx * nby, k), -1, dtype=np.int64)
             for c, cell in enumerate(lists):
-                table[c, :len(cell)] = cell
+                table[c, : len(cell)] = cell
             rect = np.vstack([self.boxes[:, [0, 1, 3, 4, 5]], [np.inf, np.inf, -np.inf, -np.inf, -np.inf]])
             self._lookup = (bx0, by0, nbx, nby, table, table[:, 0] >= 0, rect)
         return self._lookup
@@ -291,7 +311,7 @@ class Terrain:
         bx0, by0, nbx, nby, table, nonempty, rect = self._box_lookup()
         flat_xy, flat_z = xy.reshape(-1, 2), z.reshape(-1)  # z is a fresh array: writing to it is fine
         for a in range(0, len(flat_xy), chunk):
-            p = flat_xy[a:a + chunk]
+            p = flat_xy[a : a + chunk]
             i = np.minimum(np.maximum(np.floor(p[:, 0] - bx0).astype(np.int64), 0), nbx - 1)
             j = np.minimum(np.maximum(np.floor(p[:, 1] - by0).astype(np.int64), 0), nby - 1)
             cell = j * nbx + i
@@ -305,8 +325,15 @@ class Terrain:
         return flat_z.reshape(z.shape)
 
 
-def generate(num_rows=NUM_ROWS, num_cols=NUM_COLS, seed=0, types=None, border_width=BORDER_WIDTH,
-             proportions=PROPORTIONS, preset="isaac") -> Terrain:
+def generate(
+    num_rows=NUM_ROWS,
+    num_cols=NUM_COLS,
+    seed=0,
+    types=None,
+    border_width=BORDER_WIDTH,
+    proportions=PROPORTIONS,
+    preset="isaac",
+) -> Terrain:
     """Generate the tile grid (deterministic in ``seed``). ``types`` (one name a column) overrides the Isaac Lab
     column rule; row r has difficulty r / (num_rows - 1) (0 if there is one row); ``preset``: see ``PRESETS``."""
     if preset not in PRESETS:
@@ -330,14 +357,15 @@ def generate(num_rows=NUM_ROWS, num_cols=NUM_COLS, seed=0, types=None, border_wi
             centers[r, c] = cx, cy
             h, b = _tile(types[c], float(difficulty[r]), rng, preset)
             ix, iy = nb + r * per_tile, nb + c * per_tile
-            heights[iy:iy + per_tile + 1, ix:ix + per_tile + 1] = h  # edges are z = 0 in every tile
+            heights[iy : iy + per_tile + 1, ix : ix + per_tile + 1] = h  # edges are z = 0 in every tile
             if len(b):
                 boxes.append(b + [cx, cy, 0.0, cx, cy, 0.0])
                 box_tile.append(np.tile([r, c], (len(b), 1)))
     boxes = np.concatenate(boxes) if boxes else np.zeros((0, 6))
     box_tile = np.concatenate(box_tile) if box_tile else np.zeros((0, 2), np.int64)
-    terrain = Terrain(heights, x0, y0, HORIZONTAL_SCALE, boxes, box_tile, difficulty, types,
-                      np.zeros((num_rows, num_cols, 3)), seed)
+    terrain = Terrain(
+        heights, x0, y0, HORIZONTAL_SCALE, boxes, box_tile, difficulty, types, np.zeros((num_rows, num_cols, 3)), seed
+    )
     terrain.origins[..., :2] = centers
     terrain.origins[..., 2] = terrain.ground_height(centers)
     return terrain
@@ -359,7 +387,7 @@ def ground_pieces(terrain):
             cx, cy = terrain.origins[r, c, :2]
             ix = int(round((cx - TILE_SIZE / 2 - terrain.x0) / s))
             iy = int(round((cy - TILE_SIZE / 2 - terrain.y0) / s))
-            t = h[iy:iy + per + 1, ix:ix + per + 1]
+            t = h[iy : iy + per + 1, ix : ix + per + 1]
             inner = t[1:-1, 1:-1]
             has_boxes = bool(np.any((terrain.box_tile[:, 0] == r) & (terrain.box_tile[:, 1] == c)))
             if np.ptp(t) == 0.0:
@@ -384,15 +412,26 @@ def ground_pieces(terrain):
     gx_hi, gy_hi = terrain.origins[-1, -1, :2] + TILE_SIZE / 2
     X_lo, Y_lo = terrain.x0, terrain.y0
     X_hi, Y_hi = terrain.x0 + (nx - 1) * s, terrain.y0 + (ny - 1) * s
-    for b in ((X_lo, Y_lo, X_hi, gy_lo), (X_lo, gy_hi, X_hi, Y_hi), (X_lo, gy_lo, gx_lo, gy_hi),
-              (gx_hi, gy_lo, X_hi, gy_hi)):
+    for b in (
+        (X_lo, Y_lo, X_hi, gy_lo),
+        (X_lo, gy_hi, X_hi, Y_hi),
+        (X_lo, gy_lo, gx_lo, gy_hi),
+        (gx_hi, gy_lo, X_hi, gy_hi),
+    ):
         if b[2] - b[0] > 1e-9 and b[3] - b[1] > 1e-9:
             floors.append((b[0], b[1], -HFIELD_BASE, b[2], b[3], 0.0))
     return np.array(floors, dtype=np.float64).reshape(-1, 6), patches
 
 
-def add_to_spec(spec: mujoco.MjSpec, terrain: Terrain, contact_geoms=(), box_contacts="filter", replace="floor",
-                name="terrain", pair_params=None):
+def add_to_spec(
+    spec: mujoco.MjSpec,
+    terrain: Terrain,
+    contact_geoms=(),
+    box_contacts="filter",
+    replace="floor",
+    name="terrain",
+    pair_params=None,
+):
     """Add ``terrain`` to ``spec.worldbody`` as ``ground_pieces`` says: floor boxes ``{name}-floor-{i}``, hfield
     patches ``{name}-hfield-{i}`` and the stair / stone boxes ``{name}-box-{i}`` (group 0). ``contact_geoms``: robot
     geom names that touch the ground (e.g. envs.digit.GROUND_CONTACT_GEOMS); they meet every terrain geom either
@@ -421,32 +460,61 @@ def add_to_spec(spec: mujoco.MjSpec, terrain: Terrain, contact_geoms=(), box_con
 
     floors, patches = ground_pieces(terrain)
     for i, b in enumerate(floors):
-        contact(spec.worldbody.add_geom(name=f"{name}-floor-{i}", type=mujoco.mjtGeom.mjGEOM_BOX,
-                                        size=(b[3:] - b[:3]) / 2, pos=(b[3:] + b[:3]) / 2, rgba=[0.55, 0.6, 0.65, 1]))
+        contact(
+            spec.worldbody.add_geom(
+                name=f"{name}-floor-{i}",
+                type=mujoco.mjtGeom.mjGEOM_BOX,
+                size=(b[3:] - b[:3]) / 2,
+                pos=(b[3:] + b[:3]) / 2,
+                rgba=[0.55, 0.6, 0.65, 1],
+            )
+        )
     for i, (ix, iy, nx, ny) in enumerate(patches):
-        h = terrain.heights[iy:iy + ny, ix:ix + nx]
+        h = terrain.heights[iy : iy + ny, ix : ix + nx]
         lo, span = float(h.min()), float(h.max() - h.min())
         norm = (h - lo) / span if span > 0 else np.zeros_like(h)
         half_x, half_y = (nx - 1) * terrain.scale / 2, (ny - 1) * terrain.scale / 2
-        spec.add_hfield(name=f"{name}-hfield-{i}", size=[half_x, half_y, max(span, 1e-6), HFIELD_BASE], nrow=ny,
-                        ncol=nx, userdata=norm.ravel().tolist())
-        contact(spec.worldbody.add_geom(name=f"{name}-hfield-{i}", type=mujoco.mjtGeom.mjGEOM_HFIELD,
-                                        hfieldname=f"{name}-hfield-{i}", rgba=[0.55, 0.6, 0.65, 1],
-                                        pos=[terrain.x0 + ix * terrain.scale + half_x,
-                                             terrain.y0 + iy * terrain.scale + half_y, lo]))
+        spec.add_hfield(
+            name=f"{name}-hfield-{i}",
+            size=[half_x, half_y, max(span, 1e-6), HFIELD_BASE],
+            nrow=ny,
+            ncol=nx,
+            userdata=norm.ravel().tolist(),
+        )
+        contact(
+            spec.worldbody.add_geom(
+                name=f"{name}-hfield-{i}",
+                type=mujoco.mjtGeom.mjGEOM_HFIELD,
+                hfieldname=f"{name}-hfield-{i}",
+                rgba=[0.55, 0.6, 0.65, 1],
+                pos=[terrain.x0 + ix * terrain.scale + half_x, terrain.y0 + iy * terrain.scale + half_y, lo],
+            )
+        )
     shade = {t: 0.45 + 0.5 * i / max(len(TYPES) - 1, 1) for i, t in enumerate(TYPES)}
     for i, (b, (r, c)) in enumerate(zip(terrain.boxes, terrain.box_tile)):
-        contact(spec.worldbody.add_geom(name=f"{name}-box-{i}", type=mujoco.mjtGeom.mjGEOM_BOX,
-                                        size=(b[3:] - b[:3]) / 2, pos=(b[3:] + b[:3]) / 2,
-                                        rgba=[0.35 + 0.5 * terrain.difficulty[r], 0.4, shade[terrain.types[c]], 1]))
+        contact(
+            spec.worldbody.add_geom(
+                name=f"{name}-box-{i}",
+                type=mujoco.mjtGeom.mjGEOM_BOX,
+                size=(b[3:] - b[:3]) / 2,
+                pos=(b[3:] + b[:3]) / 2,
+                rgba=[0.35 + 0.5 * terrain.difficulty[r], 0.4, shade[terrain.types[c]], 1],
+            )
+        )
     for cg in contact_geoms:
         if filt:
             robot = spec.geom(cg)
             robot.contype = int(robot.contype) | TERRAIN_BIT
         else:
             for n in names:
-                spec.add_pair(name=f"{n}-{cg}", geomname1=n, geomname2=cg, condim=pp["condim"], friction=list(fr),
-                              solref=list(pp["solref"]))
+                spec.add_pair(
+                    name=f"{n}-{cg}",
+                    geomname1=n,
+                    geomname2=cg,
+                    condim=pp["condim"],
+                    friction=list(fr),
+                    solref=list(pp["solref"]),
+                )
     return names
 
 
@@ -481,8 +549,9 @@ def initial_levels(num_envs, num_rows, rng, max_init_level=MAX_INIT_LEVEL):
     return as_draws(rng).integers(0, min(max_init_level, num_rows - 1) + 1, num_envs)
 
 
-def update_levels(levels, distance_walked, commanded_distance, num_rows, rng, tile_size=TILE_SIZE, fell=None,
-                  rule="isaac"):
+def update_levels(
+    levels, distance_walked, commanded_distance, num_rows, rng, tile_size=TILE_SIZE, fell=None, rule="isaac"
+):
     """The new terrain levels of envs at ``levels`` whose episodes ended ``distance_walked`` (|root_xy - origin_xy|)
     from their origins; past the top a uniformly random level, never below 0. Two rules (the env's ``curriculum``):
 
@@ -515,8 +584,35 @@ def update_levels(levels, distance_walked, commanded_distance, num_rows, rng, ti
     return draws.xp.where(level >= num_rows, wrapped, level.clip(0, None) if draws.xp is np else level.clamp(min=0))
 
 
-__all__ = ["TILE_SIZE", "NUM_ROWS", "NUM_COLS", "BORDER_WIDTH", "HORIZONTAL_SCALE", "TERRAIN_BIT", "PROPORTIONS",
-           "TYPES", "STAIRS", "SLOPE", "STONES", "ROUGH", "PRESETS", "PAIR_PARAMS", "SCAN_POINTS", "SCAN_OFFSET",
-           "SCAN_CLIP",
-           "MAX_INIT_LEVEL", "LEVEL_RULES", "PROMOTE_DISTANCE", "Terrain", "tile_params", "column_types", "generate", "add_to_spec",
-           "scan_points_world", "scan_values", "height_scan", "initial_levels", "update_levels"]
+__all__ = [
+    "TILE_SIZE",
+    "NUM_ROWS",
+    "NUM_COLS",
+    "BORDER_WIDTH",
+    "HORIZONTAL_SCALE",
+    "TERRAIN_BIT",
+    "PROPORTIONS",
+    "TYPES",
+    "STAIRS",
+    "SLOPE",
+    "STONES",
+    "ROUGH",
+    "PRESETS",
+    "PAIR_PARAMS",
+    "SCAN_POINTS",
+    "SCAN_OFFSET",
+    "SCAN_CLIP",
+    "MAX_INIT_LEVEL",
+    "LEVEL_RULES",
+    "PROMOTE_DISTANCE",
+    "Terrain",
+    "tile_params",
+    "column_types",
+    "generate",
+    "add_to_spec",
+    "scan_points_world",
+    "scan_values",
+    "height_scan",
+    "initial_levels",
+    "update_levels",
+]

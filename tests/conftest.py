@@ -116,8 +116,14 @@ def run_cli_many(script, argvs, cwd, timeout=300):
     import sys as _sys
 
     driver = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cli_driver.py")
-    proc = subprocess.run([_sys.executable, driver, os.path.join(ROOT, script)], input=json.dumps(argvs),
-                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    proc = subprocess.run(
+        [_sys.executable, driver, os.path.join(ROOT, script)],
+        input=json.dumps(argvs),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
 
@@ -127,6 +133,7 @@ def run_cli_many(script, argvs, cwd, timeout=300):
 def _warp_sim(num_worlds, terrain):
     import mujoco_warp  # noqa: F401  (pinned in requirements.txt: a broken install fails the tests, never skips them)
     from envs.digit.warp_backend import WarpDigitSim
+
     sim = WarpDigitSim(num_worlds, terrain=terrain, device="cpu")
     sim.step()  # compile
     return sim

@@ -49,7 +49,8 @@ HUGE = str(10**12)
 # class 1: values the flag checks passed but a library refuses; class 2: output paths; class 7: a killed first
 # write; class 8: finite extremes. Shared by every script (each script adds its own below).
 COMMON = [
-    (["--seed", "-1"], r"--seed must be in \[0, 2\*\*32 - 1\]"), (["--seed", str(2**32)], "--seed"),
+    (["--seed", "-1"], r"--seed must be in \[0, 2\*\*32 - 1\]"),
+    (["--seed", str(2**32)], "--seed"),
     (["--torch-threads", "100000"], "--torch-threads must be at most"),
     (["--runs-dir", "{file}"], "--runs-dir: .* is a file"),
     (["--runs-dir", f"{UNWRITABLE}/runs"], "--runs-dir: cannot write"),
@@ -60,15 +61,28 @@ COMMON = [
 
 
 SAC = [
-    (["--policy-lr", "-1"], "--policy-lr"), (["--q-lr", "-1"], "--q-lr"), (["--student-lr", "0"], "--student-lr"),
-    (["--bc-coef", "nan"], "--bc-coef"), (["--bc-coef", "-1"], "--bc-coef"), (["--alpha", "-1"], "--alpha"),
-    (["--alpha", "inf"], "--alpha"), (["--noise", "laplace"], "--noise"), (["--student-loss", "l3"], "--student-loss"),
-    (["--total-timesteps", "0"], "--total-timesteps"), (["--batch-size", "0"], "--batch-size"),
-    (["--learning-starts", "10"], "--learning-starts"), (["--gamma", "1.5"], "--gamma"), (["--tau", "nan"], "--tau"),
-    (["--ent-coef", "-1"], "--ent-coef"), (["--num-envs", "0"], "--num-envs"),
-    (["--eval-frequency", "-1"], "--eval-frequency"), (["--env-id", "NoSuchEnv-v0"], "--env-id"),
-    (["--buffer-size", "0"], "--buffer-size"), (["--hidden-dim", "0"], "--hidden-dim"),
-    (["--resume", "no/such/checkpoint.pt"], "--resume"), (["--resume", "{garbage}"], "--resume: cannot read"),
+    (["--policy-lr", "-1"], "--policy-lr"),
+    (["--q-lr", "-1"], "--q-lr"),
+    (["--student-lr", "0"], "--student-lr"),
+    (["--bc-coef", "nan"], "--bc-coef"),
+    (["--bc-coef", "-1"], "--bc-coef"),
+    (["--alpha", "-1"], "--alpha"),
+    (["--alpha", "inf"], "--alpha"),
+    (["--noise", "laplace"], "--noise"),
+    (["--student-loss", "l3"], "--student-loss"),
+    (["--total-timesteps", "0"], "--total-timesteps"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--learning-starts", "10"], "--learning-starts"),
+    (["--gamma", "1.5"], "--gamma"),
+    (["--tau", "nan"], "--tau"),
+    (["--ent-coef", "-1"], "--ent-coef"),
+    (["--num-envs", "0"], "--num-envs"),
+    (["--eval-frequency", "-1"], "--eval-frequency"),
+    (["--env-id", "NoSuchEnv-v0"], "--env-id"),
+    (["--buffer-size", "0"], "--buffer-size"),
+    (["--hidden-dim", "0"], "--hidden-dim"),
+    (["--resume", "no/such/checkpoint.pt"], "--resume"),
+    (["--resume", "{garbage}"], "--resume: cannot read"),
     (["--resume", "{corrupted}"], "--resume: .* is corrupted"),
     *COMMON,
     # class 1: sizes beyond the memory, refused before anything is allocated
@@ -80,42 +94,77 @@ SAC = [
     (["--buffer-size", "100"], r"--buffer-size \(100\) must hold at least one batch"),
     (["--total-timesteps", "5001"], r"--total-timesteps \(5001\) leaves 1 vector steps"),
     # class 8: finite extremes
-    (["--alpha", "1e308"], "--alpha must be at most 10"), (["--policy-lr", "10"], "--policy-lr must be at most 1"),
-    (["--bc-coef", "1e300"], "--bc-coef must be at most"), (["--ent-coef", "1e10"], "--ent-coef must be at most"),
+    (["--alpha", "1e308"], "--alpha must be at most 10"),
+    (["--policy-lr", "10"], "--policy-lr must be at most 1"),
+    (["--bc-coef", "1e300"], "--bc-coef must be at most"),
+    (["--ent-coef", "1e10"], "--ent-coef must be at most"),
 ]
 PPO = [
-    (["--backend", "physx"], "--backend"), (["--device", "cuda:0"], "--device"), (["--device", "tpu:x"], "--device"),
-    (["--alpha-mix", "1.5"], "--alpha-mix"), (["--learning-rate", "-1"], "--learning-rate"),
-    (["--critic-lr", "-1"], "--critic-lr"), (["--student-lr", "nan"], "--student-lr"),
-    (["--ent-coef", "nan"], "--ent-coef"), (["--num-envs", "3", "--num-workers", "2"], "--num-envs"),
-    (["--num-minibatches", "128"], "--num-minibatches"), (["--terrain", "stairs"], "--terrain"),
-    (["--gamma", "0"], "--gamma"), (["--init-noise-std", "0"], "--init-noise-std"),
-    (["--student-loss", "none"], "--student-loss"), (["--randomization-ramp-steps", "-1"], "--randomization-ramp-steps"),
-    (["--actor-init-scale", "0"], "--actor-init-scale"), (["--alpha", "-0.1"], "--alpha"),
-    (["--reward-weights", "isaac"], "--reward-weights"), (["--gravity-axes", "x"], "--gravity-axes"),
+    (["--backend", "physx"], "--backend"),
+    (["--device", "cuda:0"], "--device"),
+    (["--device", "tpu:x"], "--device"),
+    (["--alpha-mix", "1.5"], "--alpha-mix"),
+    (["--learning-rate", "-1"], "--learning-rate"),
+    (["--critic-lr", "-1"], "--critic-lr"),
+    (["--student-lr", "nan"], "--student-lr"),
+    (["--ent-coef", "nan"], "--ent-coef"),
+    (["--num-envs", "3", "--num-workers", "2"], "--num-envs"),
+    (["--num-minibatches", "128"], "--num-minibatches"),
+    (["--terrain", "stairs"], "--terrain"),
+    (["--gamma", "0"], "--gamma"),
+    (["--init-noise-std", "0"], "--init-noise-std"),
+    (["--student-loss", "none"], "--student-loss"),
+    (["--randomization-ramp-steps", "-1"], "--randomization-ramp-steps"),
+    (["--actor-init-scale", "0"], "--actor-init-scale"),
+    (["--alpha", "-0.1"], "--alpha"),
+    (["--reward-weights", "isaac"], "--reward-weights"),
+    (["--gravity-axes", "x"], "--gravity-axes"),
     (["--reward-overrides", "speed", "1.0"], "--reward-overrides: unknown terms speed"),
     (["--reward-overrides", "foot_contact", "inf"], "--reward-overrides: the weight of foot_contact"),
     (["--export-student", "{folder}"], "--export-student: .* is a folder"),
     (["--export-student", "no/such/folder/student.pt"], "--export-student: folder"),
-    (["--resume", "no/such/checkpoint.pt"], "--resume"), (["--resume", "{garbage}"], "--resume: cannot read"),
+    (["--resume", "no/such/checkpoint.pt"], "--resume"),
+    (["--resume", "{garbage}"], "--resume: cannot read"),
     (["--resume", "{corrupted}"], "--resume: .* is corrupted"),
     *COMMON,
     (["--update-threads", "100000"], "--update-threads must be at most"),
     (["--device", "meta"], "--device meta: torch cannot compute on this device"),
-    (["--device", "mps"], "--device mps: torch cannot compute"), (["--device", "xla"], "--device xla"),
-    (["--lstm-hidden", "1000000", "--terrain", "flat", "--num-envs", "2", "--num-workers", "0",
-      "--num-minibatches", "2"], "--lstm-hidden: this run would allocate about .* [TP]B"),
+    (["--device", "mps"], "--device mps: torch cannot compute"),
+    (["--device", "xla"], "--device xla"),
+    (
+        [
+            "--lstm-hidden",
+            "1000000",
+            "--terrain",
+            "flat",
+            "--num-envs",
+            "2",
+            "--num-workers",
+            "0",
+            "--num-minibatches",
+            "2",
+        ],
+        "--lstm-hidden: this run would allocate about .* [TP]B",
+    ),
     (["--export-student", f"{UNWRITABLE}/student.pt"], "--export-student: cannot write in folder"),
-    (["--alpha", "1e308"], "--alpha must be at most 10"), (["--init-noise-std", "1e300"], "--init-noise-std must be"),
+    (["--alpha", "1e308"], "--alpha must be at most 10"),
+    (["--init-noise-std", "1e300"], "--init-noise-std must be"),
     (["--reward-overrides", "foot_contact", "1e308"], "--reward-overrides: the weight of foot_contact must be within"),
     (["--actor-init-scale", "1e5"], "--actor-init-scale must be at most"),
-    (["--learning-rate", "2"], "--learning-rate must be at most 1"), (["--vf-coef", "1e9"], "--vf-coef must be"),
+    (["--learning-rate", "2"], "--learning-rate must be at most 1"),
+    (["--vf-coef", "1e9"], "--vf-coef must be"),
 ]
 TSL = [
-    (["--backend", "warp"], "--backend"), (["--device", "cuda:0"], "--device"),
-    (["--student-lr", "-1"], "--student-lr"), (["--policy-lr", "-1"], "--policy-lr"), (["--q-lr", "0"], "--q-lr"),
-    (["--tau", "nan"], "--tau"), (["--alpha", "nan"], "--alpha"), (["--beta-decay", "1.5"], "--beta-decay"),
-    (["--method", "gail"], "--method"), (["--student-loss", "huber"], "--student-loss"),
+    (["--backend", "warp"], "--backend"),
+    (["--device", "cuda:0"], "--device"),
+    (["--student-lr", "-1"], "--student-lr"),
+    (["--policy-lr", "-1"], "--policy-lr"),
+    (["--q-lr", "0"], "--q-lr"),
+    (["--tau", "nan"], "--tau"),
+    (["--alpha", "nan"], "--alpha"),
+    (["--beta-decay", "1.5"], "--beta-decay"),
+    (["--method", "gail"], "--method"),
+    (["--student-loss", "huber"], "--student-loss"),
     (["--seq-len", "0"], "--seq-len applies to --env-id l2t/Digit"),
     (["--dataset-capacity", "0"], "--dataset-capacity applies to --env-id l2t/Digit"),
     (["--terrain", "flat"], "--terrain applies to --env-id l2t/Digit"),
@@ -123,22 +172,32 @@ TSL = [
     (["--teacher-checkpoint", "{garbage}"], "--teacher-checkpoint: cannot read"),
     (["--teacher-checkpoint", "{corrupted}"], "--teacher-checkpoint: .* is corrupted"),
     (["--resume", "{corrupted}"], "--resume: .* is corrupted"),
-    (["--dagger-rounds", "0"], "--dagger-rounds"), (["--stage2-timesteps", "4"], "--stage2-timesteps"),
+    (["--dagger-rounds", "0"], "--dagger-rounds"),
+    (["--stage2-timesteps", "4"], "--stage2-timesteps"),
     *COMMON,
     (["--device", "meta"], "--device meta: torch cannot compute"),
     (["--buffer-size", HUGE, "--teacher-timesteps", HUGE], "--buffer-size: this run would allocate about .* [TP]B"),
     (["--buffer-size", "100"], r"--buffer-size \(100\) must hold at least one batch"),
     (["--teacher-timesteps", "5001"], r"--teacher-timesteps \(5001\) leaves no actor update"),
-    (["--alpha", "1e308"], "--alpha must be at most 10"), (["--student-lr", "10"], "--student-lr must be at most 1"),
+    (["--alpha", "1e308"], "--alpha must be at most 10"),
+    (["--student-lr", "10"], "--student-lr must be at most 1"),
 ]
 IPMD = [
-    (["--policy-lr", "-1"], "--policy-lr"), (["--q-lr", "0"], "--q-lr"), (["--student-lr", "-1"], "--student-lr"),
-    (["--reward-lr", "-1"], "--reward-lr"), (["--bc-coef", "nan"], "--bc-coef"), (["--alpha", "2"], "--alpha"),
-    (["--gamma", "inf"], "--gamma"), (["--updates-per-step", "0"], "--updates-per-step"),
-    (["--min-reward", "1.5"], "--min-reward"), (["--reward-mode", "gail"], "--reward-mode"),
-    (["--policy-update", "trpo"], "--policy-update"), (["--curriculum-fraction", "2"], "--curriculum-fraction"),
+    (["--policy-lr", "-1"], "--policy-lr"),
+    (["--q-lr", "0"], "--q-lr"),
+    (["--student-lr", "-1"], "--student-lr"),
+    (["--reward-lr", "-1"], "--reward-lr"),
+    (["--bc-coef", "nan"], "--bc-coef"),
+    (["--alpha", "2"], "--alpha"),
+    (["--gamma", "inf"], "--gamma"),
+    (["--updates-per-step", "0"], "--updates-per-step"),
+    (["--min-reward", "1.5"], "--min-reward"),
+    (["--reward-mode", "gail"], "--reward-mode"),
+    (["--policy-update", "trpo"], "--policy-update"),
+    (["--curriculum-fraction", "2"], "--curriculum-fraction"),
     (["--expert-path", "no/such/expert.npz"], "--expert-path"),
-    (["--resume", "no/such/checkpoint.pt"], "--resume"), (["--resume", "{garbage}"], "--resume: cannot read"),
+    (["--resume", "no/such/checkpoint.pt"], "--resume"),
+    (["--resume", "{garbage}"], "--resume: cannot read"),
     (["--resume", "{corrupted}"], "--resume: .* is corrupted"),
     (["--expert-checkpoint", "{corrupted}", "--save-expert", "x.npz"], "--expert-checkpoint: .* is corrupted"),
     *COMMON,
@@ -149,7 +208,8 @@ IPMD = [
     (["--buffer-size", "100"], r"--buffer-size \(100\) must hold at least one batch"),
     (["--total-timesteps", "10008"], r"--total-timesteps \(10008\) leaves 1 vector steps"),
     (["--updates-per-step", "1e308"], "--updates-per-step must be at most"),
-    (["--reward-lr", "5"], "--reward-lr must be at most 1"), (["--md-coef", "1e300"], "--md-coef must be at most"),
+    (["--reward-lr", "5"], "--reward-lr must be at most 1"),
+    (["--md-coef", "1e300"], "--md-coef must be at most"),
 ]
 TYRO = [["--total-timesteps", "abc"], ["--no-such-flag", "1"]]
 DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cli_driver.py")
@@ -163,8 +223,12 @@ spec.loader.exec_module(importlib.util.module_from_spec(spec))
 sys.argv = [{DRIVER!r}, sys.argv[1]]
 runpy.run_path({DRIVER!r}, run_name="__main__")
 """
-SCRIPTS = {"l2t_sac_mujoco.py": (SAC, "l2t_sac_mujoco/1"), "l2t_ppo_digit.py": (PPO, "l2t_ppo_digit/2"),
-           "tsl_dagger_baseline.py": (TSL, "tsl_dagger_baseline/1"), "l2t_ipmd_cassie.py": (IPMD, "l2t_ipmd_cassie/1")}
+SCRIPTS = {
+    "l2t_sac_mujoco.py": (SAC, "l2t_sac_mujoco/1"),
+    "l2t_ppo_digit.py": (PPO, "l2t_ppo_digit/2"),
+    "tsl_dagger_baseline.py": (TSL, "tsl_dagger_baseline/1"),
+    "l2t_ipmd_cassie.py": (IPMD, "l2t_ipmd_cassie/1"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -175,18 +239,29 @@ def results(tmp_path_factory):
     for script, (cases, fmt) in SCRIPTS.items():
         cwd = str(tmp_path_factory.mktemp(script.split(".")[0]))
         inputs = str(tmp_path_factory.mktemp("inputs"))
-        names = {"garbage": garbage_file(inputs), "corrupted": corrupted_checkpoint(inputs, fmt), "folder": inputs,
-                 "file": garbage_file(inputs), "stale": killed_first_write(inputs)}
+        names = {
+            "garbage": garbage_file(inputs),
+            "corrupted": corrupted_checkpoint(inputs, fmt),
+            "folder": inputs,
+            "file": garbage_file(inputs),
+            "stale": killed_first_write(inputs),
+        }
         argvs = [[a.format(**names) for a in argv] for argv, _ in cases]
-        proc = subprocess.Popen([sys.executable, "-c", PRELOADED_DRIVER, os.path.join(ROOT, script)], text=True,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", PRELOADED_DRIVER, os.path.join(ROOT, script)],
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+        )
         started[script] = (proc, json.dumps(argvs + TYRO), cases, cwd)
     out = {}
     for script, (proc, stdin, cases, cwd) in started.items():
         stdout, stderr = proc.communicate(stdin, timeout=300)
         assert proc.returncode == 0, stderr[-2000:]
         ran = json.loads(stdout)
-        out[script] = (cases, ran[:len(cases)], ran[len(cases):], os.listdir(cwd))
+        out[script] = (cases, ran[: len(cases)], ran[len(cases) :], os.listdir(cwd))
     return out
 
 

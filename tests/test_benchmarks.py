@@ -35,8 +35,13 @@ def test_read_run_best_last5_and_config(sac_tables, tmp_path):
     teacher = [100.0, 900.0, 300.0, 400.0, 500.0, 600.0, 700.0]
     student = [50.0, 100.0, 800.0, 200.0, 300.0, 400.0, 500.0]
     row = sac_tables.read_run(fake_run(tmp_path / "a", teacher, student, alpha=0.1, seed=2))
-    assert (row["alpha"], row["seed"], row["noise"], row["student_loss"], row["bf16"]) == (0.1, 2, "uniform",
-                                                                                             "l1+asym", False)
+    assert (row["alpha"], row["seed"], row["noise"], row["student_loss"], row["bf16"]) == (
+        0.1,
+        2,
+        "uniform",
+        "l1+asym",
+        False,
+    )
     assert (row["teacher_best"], row["teacher_best_step"]) == (900.0, 20_000)
     assert (row["student_best"], row["student_best_step"]) == (800.0, 30_000)
     assert row["teacher_last5"] == pytest.approx(500.0) and row["student_last5"] == pytest.approx(440.0)
@@ -44,10 +49,12 @@ def test_read_run_best_last5_and_config(sac_tables, tmp_path):
 
 
 def test_cells_group_tables_and_csv_round_trip(sac_tables, tmp_path):
-    runs = [fake_run(tmp_path / "a", [1.0, 2.0], [1.0, 1.0], alpha=0.3),
-            fake_run(tmp_path / "b", [1.0, 4.0], [1.0, 3.0], alpha=0.3, student_loss="l2"),
-            fake_run(tmp_path / "c", [1.0, 2.0], [1.0, 2.0], alpha=0.4, noise="gaussian"),
-            fake_run(tmp_path / "d", [1.0, 2.0], [1.0, 2.0], alpha=0.3, bf16=True)]
+    runs = [
+        fake_run(tmp_path / "a", [1.0, 2.0], [1.0, 1.0], alpha=0.3),
+        fake_run(tmp_path / "b", [1.0, 4.0], [1.0, 3.0], alpha=0.3, student_loss="l2"),
+        fake_run(tmp_path / "c", [1.0, 2.0], [1.0, 2.0], alpha=0.4, noise="gaussian"),
+        fake_run(tmp_path / "d", [1.0, 2.0], [1.0, 2.0], alpha=0.3, bf16=True),
+    ]
     rows = [sac_tables.read_run(r) for r in runs]
     t2, t3 = sac_tables.cells(rows)
     # Table 2: default loss, float32, per (noise, alpha); Table 3: uniform 0.3, float32, per loss; bf16 in neither
@@ -68,8 +75,11 @@ def test_plan_adds_second_seed_for_best_and_worst_loss_once_all_are_in(sac_table
         capsys.readouterr()
         sac_tables.plan(str(tmp_path), 20_000)
         lines = capsys.readouterr().out.splitlines()
-        return sorted(line.split("--student-loss ")[1].split()[0] for line in lines if "--seed 2 " in line
-                      and "--alpha 0.3 " in line)
+        return sorted(
+            line.split("--student-loss ")[1].split()[0]
+            for line in lines
+            if "--seed 2 " in line and "--alpha 0.3 " in line
+        )
 
     assert second_seeds() == []  # l1+asym's seed-1 run is missing: best and worst not known yet
     fake_run(tmp_path / "l1asym", [100.0, 100.0], [60.0, 60.0], alpha=0.3)
@@ -82,8 +92,9 @@ def test_plan_adds_second_seed_for_best_and_worst_loss_once_all_are_in(sac_table
 
 
 def _digit_throughput():
-    spec = importlib.util.spec_from_file_location("digit_throughput",
-                                                  os.path.join(ROOT, "benchmarks", "digit_throughput.py"))
+    spec = importlib.util.spec_from_file_location(
+        "digit_throughput", os.path.join(ROOT, "benchmarks", "digit_throughput.py")
+    )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     return bench
@@ -111,6 +122,7 @@ def test_digit_throughput_measures_the_warp_backend():
             out = fn(*args, **kwargs)
             calls[name].append((t0, time.perf_counter()))
             return out
+
         return wrapper
 
     envs.step = clocked("step", envs.step)
@@ -137,6 +149,7 @@ def test_digit_throughput_check_prints_one_summary_table(capsys):
     """--check on warp's CPU device (2 flat worlds, the PPO part skipped): every check passes, and the table names
     the overflow check, the buffer use against njmax and the steps/s split."""
     import mujoco_warp  # noqa: F401  (a pinned requirement: a broken install fails here, it does not skip)
+
     bench = _digit_throughput()
     rows = bench.check(2, "cpu", terrain="flat", steps=2, train_iterations=0)
     assert bench.print_check(rows, "cpu", 2)

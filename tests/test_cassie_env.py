@@ -49,7 +49,9 @@ def test_reference_is_periodic_and_smooth_across_the_wrap():
     a, b = reference(0.0), reference(1.0 - 1e-9)
     # the interpolation wraps to sample 0: a jump here would be the difference of IK solutions at phase 0 and 1
     assert np.abs(a.motor - b.motor).max() < 1e-5
-    assert reference(1.0).motor == pytest.approx(a.motor) and reference(-0.25).motor == pytest.approx(reference(0.75).motor)
+    assert reference(1.0).motor == pytest.approx(a.motor) and reference(-0.25).motor == pytest.approx(
+        reference(0.75).motor
+    )
     c = ref_mod.cycle()
     motor = c["motor"]
     steps = np.abs(np.diff(np.vstack([motor, motor[:1]]), axis=0)).max(axis=1)
@@ -118,8 +120,8 @@ def test_reference_springs_carry_the_load():
     spring_q = [model.jnt_qposadr[model.joint(j).id] for j in ref_mod.SPRING_JOINTS]  # l-shin, l-heel, r-...
     for leg, (lo_p, hi_p) in enumerate(((0.1, 0.5), (0.6, 1.0))):
         single = (c["phase"] >= lo_p) & (c["phase"] < hi_p)
-        stance_q = np.rad2deg(c["qpos"][single][:, spring_q[2 * leg: 2 * leg + 2]])
-        swing_q = np.rad2deg(c["qpos"][single][:, spring_q[2 - 2 * leg: 4 - 2 * leg]])
+        stance_q = np.rad2deg(c["qpos"][single][:, spring_q[2 * leg : 2 * leg + 2]])
+        swing_q = np.rad2deg(c["qpos"][single][:, spring_q[2 - 2 * leg : 4 - 2 * leg]])
         assert np.all((stance_q[:, 0] < -3.0) & (stance_q[:, 0] > -7.0)), stance_q[:, 0]
         assert np.all((stance_q[:, 1] < -2.0) & (stance_q[:, 1] > -5.0)), stance_q[:, 1]
         assert np.abs(swing_q).max() < 1.5
@@ -133,6 +135,7 @@ def _cross(u, v):
 def _point_in_hull(p, points, margin):
     """True if the 2-D point p is inside the convex hull of `points`, or within `margin` of it."""
     pts = sorted(map(tuple, points))
+
     def half(seq):
         h = []
         for q in seq:
@@ -140,6 +143,7 @@ def _point_in_hull(p, points, margin):
                 h.pop()
             h.append(q)
         return h
+
     hull = np.array(half(pts)[:-1] + half(pts[::-1])[:-1])  # counter-clockwise
     inside = True
     for a, b in zip(hull, np.roll(hull, -1, axis=0)):
@@ -332,9 +336,13 @@ def test_eq9_reward_at_hand_built_poses(monkeypatch):
 
     Fails if a weight, a scale or a term's form (e.g. exp(-E_joint^2), the authors') differs from Eq. (9) as
     documented, or if the reference the reward compares against is not the step's."""
-    cases = [(lambda m, d: None, 1.0), (_sideways, 0.881959), (_turn_about_the_com, 0.909762),
-             (_hip_pitch_with_the_com_kept, 0.853611),
-             (lambda m, d: (_hip_pitch_with_the_com_kept(m, d), _turn_about_the_com(m, d), _sideways(m, d)), 0.645332)]
+    cases = [
+        (lambda m, d: None, 1.0),
+        (_sideways, 0.881959),
+        (_turn_about_the_com, 0.909762),
+        (_hip_pitch_with_the_com_kept, 0.853611),
+        (lambda m, d: (_hip_pitch_with_the_com_kept(m, d), _turn_about_the_com(m, d), _sideways(m, d)), 0.645332),
+    ]
     for edit, expected in cases:
         assert _reward_at_pose(monkeypatch, edit) == pytest.approx(expected, abs=2e-6)
 
@@ -343,7 +351,7 @@ def test_state_layout_matches_simulation():
     env = CassieEnv()
     state, info = env.reset(seed=0)
     for _ in range(3):
-        state, *_ , info = env.step(np.zeros(10))
+        state, *_, info = env.step(np.zeros(10))
     d, m = env.data, env.model
     assert state[0] == d.qpos[2]
     assert state[1:5] == pytest.approx(d.qpos[3:7] * np.sign(d.qpos[3]))
@@ -443,6 +451,7 @@ def test_feedforward_keeps_the_zero_action_robot_up_longer():
     """The inverse-dynamics feed-forward gives the reference's torques without any action: with zero action the
     free robot stays up longer than without it (measured over 10 seeds: 27-39 steps with, 18-25 without; v0 fell
     by step 13-15). Mean over 4 seeds: with > 1.2 x without, and with >= 22 steps."""
+
     def mean_length(feedforward):
         env = CassieEnv(feedforward=feedforward)
         lengths = []
@@ -528,8 +537,15 @@ def test_render_rgb_array():
 
 
 def _episodes(rng, lengths=(5, 3), state_dim=4, action_dim=2):
-    return [Episode(states=rng.normal(size=(T + 1, state_dim)), actions=rng.uniform(-1, 1, (T, action_dim)),
-                    rewards=rng.normal(size=T), terminated=bool(i % 2)) for i, T in enumerate(lengths)]
+    return [
+        Episode(
+            states=rng.normal(size=(T + 1, state_dim)),
+            actions=rng.uniform(-1, 1, (T, action_dim)),
+            rewards=rng.normal(size=T),
+            terminated=bool(i % 2),
+        )
+        for i, T in enumerate(lengths)
+    ]
 
 
 def test_demos_round_trip(tmp_path):
@@ -575,17 +591,20 @@ def _rewrite(src, dst, **changes):
     np.savez(dst, **arrays)
 
 
-@pytest.mark.parametrize("case, changes, kwargs, words", [
-    ("missing key", {"rewards": None}, {}, "missing keys ['rewards']"),
-    ("extra key", {"obs": np.zeros(3)}, {}, "unexpected keys ['obs']"),
-    ("wrong version", {"layout_version": np.array(2)}, {}, "layout_version is 2"),
-    ("ragged states", {"states": np.zeros((9, 4))}, {}, "states must have shape"),
-    ("ragged actions", {"actions": np.zeros((7, 2))}, {}, "actions must have shape"),
-    ("non-finite", {"rewards": np.full(8, np.nan)}, {}, "rewards holds non-finite"),
-    ("wrong state dim", {}, {"state_dim": 5}, "state_dim is 4, expected 5"),
-    ("wrong action dim", {}, {"action_dim": 3}, "action_dim is 2, expected 3"),
-    ("wrong env", {}, {"env_id": "l2t/Cassie-v0"}, "expected 'l2t/Cassie-v0'"),
-])
+@pytest.mark.parametrize(
+    "case, changes, kwargs, words",
+    [
+        ("missing key", {"rewards": None}, {}, "missing keys ['rewards']"),
+        ("extra key", {"obs": np.zeros(3)}, {}, "unexpected keys ['obs']"),
+        ("wrong version", {"layout_version": np.array(2)}, {}, "layout_version is 2"),
+        ("ragged states", {"states": np.zeros((9, 4))}, {}, "states must have shape"),
+        ("ragged actions", {"actions": np.zeros((7, 2))}, {}, "actions must have shape"),
+        ("non-finite", {"rewards": np.full(8, np.nan)}, {}, "rewards holds non-finite"),
+        ("wrong state dim", {}, {"state_dim": 5}, "state_dim is 4, expected 5"),
+        ("wrong action dim", {}, {"action_dim": 3}, "action_dim is 2, expected 3"),
+        ("wrong env", {}, {"env_id": "l2t/Cassie-v0"}, "expected 'l2t/Cassie-v0'"),
+    ],
+)
 def test_demos_refuse_malformed_files(tmp_path, case, changes, kwargs, words):
     good = tmp_path / "good.npz"
     save_demos(good, "l2t-test/Counter-v0", _episodes(np.random.default_rng(1)))

@@ -16,9 +16,17 @@ from envs import checkpoint as checkpoint_file
 
 def payload():
     torch.manual_seed(0)
-    return {"format": "test/1", "global_step": 1234, "nets": {"w": torch.randn(64, 64), "b": torch.zeros(64)},
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.default_rng(0).bit_generator.state,
-                    "python": (3, tuple(range(5)), None)}, "low": np.array([-1.0, -2.0])}
+    return {
+        "format": "test/1",
+        "global_step": 1234,
+        "nets": {"w": torch.randn(64, 64), "b": torch.zeros(64)},
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "numpy": np.random.default_rng(0).bit_generator.state,
+            "python": (3, tuple(range(5)), None),
+        },
+        "low": np.array([-1.0, -2.0]),
+    }
 
 
 def flip_tensor_byte(path, entry_suffix):

@@ -55,8 +55,10 @@ def test_gym_evaluation_executes_tanh_of_the_mean_and_repeats_exactly(script, ke
     runs = []
     for k in range(2):
         logs = [[] for _ in range(3)]
-        fns = [lambda i=i: RecordActions(module.make_env("l2t-test/Reach-v0", 0.3, "uniform", SEED + i)(), logs[i])
-               for i in range(3)]
+        fns = [
+            lambda i=i: RecordActions(module.make_env("l2t-test/Reach-v0", 0.3, "uniform", SEED + i)(), logs[i])
+            for i in range(3)
+        ]
         scramble_global_rngs(k)
         runs.append((returns_of(module.evaluate(actor, key, fns, SEED, "cpu")), logs))
     (ret0, logs0), (ret1, logs1) = runs

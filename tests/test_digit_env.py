@@ -14,12 +14,35 @@ from envs import NoisyObservation
 from envs import terrain as terrain_mod
 from envs.digit import MOTOR_JOINTS, PASSIVE_JOINTS, STAND_CTRL, STAND_QPOS
 from envs.digit import env as digit_env
-from envs.digit.env import (ADDED_MASS_RANGE, C1, C2, DIGIT_NOISY_MASK, ENV_ID, EXT_FORCE, EXT_TORQUE, FOOT_APEX,
-                            FOOT_STANCE_REL_COM, FRICTION_RANGE, GAIT_PERIOD, GRAVITY_DELTA, MAX_EPISODE_STEPS,
-                            OBS_DIM, OBS_SLICES, POLICY_DT, PUSH_VELOCITY, REWARD_WEIGHTS, STUDENT_DIM, STUDENT_SLICE,
-                            SUBSTEPS, DigitEnv, RewardInputs, foot_height_target, reward_terms, yaw_from_quat)
-from envs.digit.env import (BASE_XY_RANGE, JOINT_POS_NOISE, PAPER_REWARD_WEIGHTS, RECOMMENDED_INIT_STD,
-                            RESET_NOISE_IDX)
+from envs.digit.env import (
+    ADDED_MASS_RANGE,
+    C1,
+    C2,
+    DIGIT_NOISY_MASK,
+    ENV_ID,
+    EXT_FORCE,
+    EXT_TORQUE,
+    FOOT_APEX,
+    FOOT_STANCE_REL_COM,
+    FRICTION_RANGE,
+    GAIT_PERIOD,
+    GRAVITY_DELTA,
+    MAX_EPISODE_STEPS,
+    OBS_DIM,
+    OBS_SLICES,
+    POLICY_DT,
+    PUSH_VELOCITY,
+    REWARD_WEIGHTS,
+    STUDENT_DIM,
+    STUDENT_SLICE,
+    SUBSTEPS,
+    DigitEnv,
+    RewardInputs,
+    foot_height_target,
+    reward_terms,
+    yaw_from_quat,
+)
+from envs.digit.env import BASE_XY_RANGE, JOINT_POS_NOISE, PAPER_REWARD_WEIGHTS, RECOMMENDED_INIT_STD, RESET_NOISE_IDX
 from envs.digit.probes import break_even, exploration_rollouts, per_step_reward, perfect_tracker_levels
 
 SMALL = dict(terrain_rows=3, terrain_cols=7)
@@ -62,10 +85,22 @@ def test_registration_and_timing_constants():
 
 
 def test_observation_layout_matches_table_1(rough):
-    table_1 = [("clock", 2), ("base_lin_vel", 3), ("base_ang_vel", 3), ("projected_gravity", 3), ("command", 3),
-               ("joint_pos", 30), ("joint_vel", 30), ("last_action", 20),
-               ("base_lin_vel_w", 3), ("base_ang_vel_w", 3), ("base_pos_w", 3), ("base_quat_w", 4),
-               ("env_params", 13), ("height_scan", 187)]
+    table_1 = [
+        ("clock", 2),
+        ("base_lin_vel", 3),
+        ("base_ang_vel", 3),
+        ("projected_gravity", 3),
+        ("command", 3),
+        ("joint_pos", 30),
+        ("joint_vel", 30),
+        ("last_action", 20),
+        ("base_lin_vel_w", 3),
+        ("base_ang_vel_w", 3),
+        ("base_pos_w", 3),
+        ("base_quat_w", 4),
+        ("env_params", 13),
+        ("height_scan", 187),
+    ]
     start = 0
     for name, size in table_1:  # contiguous, in this order
         assert OBS_SLICES[name] == slice(start, start + size), name
@@ -165,7 +200,8 @@ def test_foot_height_target_is_a_smooth_swing_and_tracking_is_maximal_on_it():
     ts = np.linspace(0, 2 * h, 2001)
     targets = np.array([foot_height_target(t) for t in ts])
     assert targets.min() == pytest.approx(FOOT_STANCE_REL_COM) and targets.max() == pytest.approx(
-        FOOT_STANCE_REL_COM + FOOT_APEX, abs=1e-4)
+        FOOT_STANCE_REL_COM + FOOT_APEX, abs=1e-4
+    )
     # continuous: steps of h/1000 move it by far less than the apex / 100 (max slope of the quintic: 15/8 * 2
     # * apex per half swing)
     assert np.abs(np.diff(targets, axis=0)).max() < FOOT_APEX / 100
@@ -250,8 +286,9 @@ def test_randomised_friction_mass_gravity_force_are_in_range_and_simulated(rough
         # the model holds them: sampled from nominal each time (not cumulative)
         assert m.body_mass[torso] == pytest.approx(nominal_mass[torso] + dm, abs=1e-12)
         assert m.opt.gravity == pytest.approx(env._nominal["gravity"] + dg, abs=1e-12)
-        ground_pairs = [i for i in range(m.npair) if "terrain" in (m.geom(m.pair_geom1[i]).name,
-                                                                       m.geom(m.pair_geom2[i]).name)]
+        ground_pairs = [
+            i for i in range(m.npair) if "terrain" in (m.geom(m.pair_geom1[i]).name, m.geom(m.pair_geom2[i]).name)
+        ]
         assert m.pair_friction[ground_pairs, :2] == pytest.approx(np.full((len(ground_pairs), 2), mu))
         boxes = [g for g in range(m.ngeom) if m.geom(g).name.startswith("terrain-box-")]
         assert boxes and m.geom_friction[boxes, 0] == pytest.approx(np.full(len(boxes), mu))
@@ -496,7 +533,6 @@ def test_sleep_flag_skips_static_geoms_without_changing_the_trajectory():
     assert np.array_equal(runs[0], runs[1])
 
 
-
 @pytest.mark.parametrize("kw", [dict(terrain="flat"), SMALL], ids=["flat", "rough"])
 def test_flushing_denormals_leaves_the_physics_bit_for_bit_the_same(kw):
     """l2t_ppo_digit.py flushes denormal floats to zero (--flush-denormal) in its process and the env workers it
@@ -525,7 +561,9 @@ def test_flushing_denormals_leaves_the_physics_bit_for_bit_the_same(kw):
     assert len(runs[0]) > 152  # at least one fall and reset within the 150 steps
     assert all(np.array_equal(a, b) for a, b in zip(*runs)) and len(runs[0]) == len(runs[1])
 
+
 # ----------------------------------------------------------------------------- a learnable task (issue 11 item 3)
+
 
 def test_exploring_at_the_recommended_std_survives_and_surviving_pays():
     """Issue 11 item 3: (a) at RECOMMENDED_INIT_STD a zero-mean policy survives a median of >= 300 steps on nominal
@@ -579,10 +617,14 @@ def test_randomization_scale_scales_every_table_3_range():
         assert p[0] == pytest.approx(0.7) and np.all(p[1:] == 0) and np.all(offset == 0) and np.all(joints == 0)
         assert env._next_push_t == np.inf
     env.set_randomization_scale(0.5)  # from the next reset on
-    draws = np.array([np.concatenate([p, offset, joints]) for p, offset, joints in
-                      (_spawn_state(env, seed) for seed in range(20))])
-    half = 0.5 * np.array([0.3, 5.0, 0, 0, 0.5, 10, 10, 10, 2, 2, 2, 0, 0] + [BASE_XY_RANGE] * 2
-                          + [JOINT_POS_NOISE] * len(RESET_NOISE_IDX))
+    draws = np.array(
+        [np.concatenate([p, offset, joints]) for p, offset, joints in (_spawn_state(env, seed) for seed in range(20))]
+    )
+    half = 0.5 * np.array(
+        [0.3, 5.0, 0, 0, 0.5, 10, 10, 10, 2, 2, 2, 0, 0]
+        + [BASE_XY_RANGE] * 2
+        + [JOINT_POS_NOISE] * len(RESET_NOISE_IDX)
+    )
     spread = np.abs(draws - np.r_[0.7, np.zeros(draws.shape[1] - 1)])
     assert np.all(spread <= half + 1e-12)
     assert np.all(spread.max(0)[half > 0] > 0.6 * half[half > 0])  # and they do fill the halved ranges
@@ -658,6 +700,7 @@ def test_skipping_the_repeated_mj_step1_changes_nothing():
     """A step starts with mj_step2 when the last step's final mj_forward ran at the current state, else with a full
     mj_step; the rollouts are bit for bit those of plain mj_step calls, through a push (which changes qvel between
     steps), an externally set state and a reset."""
+
     def rollout(skip):
         env = DigitEnv(terrain="flat", max_episode_steps=40)
         env.reset(seed=3)
@@ -674,4 +717,5 @@ def test_skipping_the_repeated_mj_step1_changes_nothing():
             if terminated or truncated:
                 env.reset()
         return np.array(out)
+
     assert np.array_equal(rollout(True), rollout(False))

@@ -10,9 +10,22 @@ import mujoco
 import numpy as np
 import pytest
 
-from envs.digit import (GROUND_CONTACT_GEOMS, KD, KP, MODEL_PATH, MOTOR_JOINTS, PASSIVE_JOINTS, SIM_DT,
-                        SOURCE_EQ_SOLIMP, SOURCE_TIMESTEP, STAND_CTRL, STAND_QPOS, TORQUE_LIMITS, LLAPI_TORQUE_LIMITS,
-                        load_model)
+from envs.digit import (
+    GROUND_CONTACT_GEOMS,
+    KD,
+    KP,
+    MODEL_PATH,
+    MOTOR_JOINTS,
+    PASSIVE_JOINTS,
+    SIM_DT,
+    SOURCE_EQ_SOLIMP,
+    SOURCE_TIMESTEP,
+    STAND_CTRL,
+    STAND_QPOS,
+    TORQUE_LIMITS,
+    LLAPI_TORQUE_LIMITS,
+    load_model,
+)
 from conftest import assert_position_actuators
 
 SIDES = ("left", "right")
@@ -113,8 +126,10 @@ def test_only_listed_contact_pairs_exist_and_fire():
     # The OSU digit-v3-fast.xml list: 2 feet-floor, 4 rods-floor, feet-feet, 2 foot vs other toe-B rod,
     # toe-B rods L-R, heels L-R, and 5 arm geoms per arm vs the torso box = 21.
     assert model.npair == 21
-    pairs = {frozenset((model.geom(model.pair_geom1[i]).name, model.geom(model.pair_geom2[i]).name))
-             for i in range(model.npair)}
+    pairs = {
+        frozenset((model.geom(model.pair_geom1[i]).name, model.geom(model.pair_geom2[i]).name))
+        for i in range(model.npair)
+    }
     for geom in GROUND_CONTACT_GEOMS:
         assert frozenset(("floor", geom)) in pairs
     assert frozenset(("left-foot", "right-foot")) in pairs
@@ -227,8 +242,10 @@ def test_toe_motors_drive_toe_pitch_and_roll():
         settle(model, data, 0.5)
         moved = {}
         for side in SIDES:
-            delta = {j: MIRROR[side] * np.rad2deg(data.qpos[qadr(model, f"{side}-{j}")] - start[qadr(model, f"{side}-{j}")])
-                     for j in ("toe-a", "toe-b", "toe-pitch", "toe-roll")}
+            delta = {
+                j: MIRROR[side] * np.rad2deg(data.qpos[qadr(model, f"{side}-{j}")] - start[qadr(model, f"{side}-{j}")])
+                for j in ("toe-a", "toe-b", "toe-pitch", "toe-roll")
+            }
             a, b = delta["toe-a"], delta["toe-b"]
             for commanded, measured in ((d_a, a), (d_b, b)):
                 if commanded:  # the commanded motors went the right way (an unchanged one may creep)
@@ -318,7 +335,7 @@ def test_stands_on_flat_ground_with_the_pd_holding_the_pose():
     # upright, both feet on the floor, nearly still
     assert abs(data.xmat[model.body("torso").id][8]) > np.cos(0.1)
     assert np.abs(data.qvel[:3]).max() < 0.05
-    assert {model.geom(f"{side}-foot").id for side in SIDES} <= set(data.contact.geom[:data.ncon].ravel())
+    assert {model.geom(f"{side}-foot").id for side in SIDES} <= set(data.contact.geom[: data.ncon].ravel())
 
 
 def _stand_20_s(model):
@@ -380,8 +397,9 @@ def test_gear_80_joints_clip_at_the_source_simulations_113_nm():
     x gear = 1.4125 x 80 = 113.0 N m (not the LLAPI's 126.68, the source's reward normaliser); the other motors'
     source limits equal the LLAPI ones (OSU mj_digitsim.py; README.md "Reference numbers")."""
     model = load_model()
-    gear80 = np.array([name.split("-", 1)[1] in ("hip-roll", "shoulder-roll", "shoulder-pitch", "elbow")
-                       for name in MOTOR_JOINTS])
+    gear80 = np.array(
+        [name.split("-", 1)[1] in ("hip-roll", "shoulder-roll", "shoulder-pitch", "elbow") for name in MOTOR_JOINTS]
+    )
     assert gear80.sum() == 8
     assert np.allclose(model.actuator_forcerange[gear80], [-113.0, 113.0])
     assert np.allclose(TORQUE_LIMITS[gear80], 80 * 1.4125)

@@ -101,8 +101,9 @@ def test_eq6_foot_height_kernel_on_and_off_its_target():
 
 def test_velocity_tracking_kernels_off_their_peak():
     # exp(-|cmd_xy - v_xy|^2 / 0.25): error (0.3, -0.4), squared norm 0.25 -> e^-1
-    s = state(command=np.array([0.5, 0.2, 1.0]), lin_vel_yaw=np.array([0.2, 0.6, 0.0]),
-              ang_vel_w=np.array([0.0, 0.0, 0.5]))
+    s = state(
+        command=np.array([0.5, 0.2, 1.0]), lin_vel_yaw=np.array([0.2, 0.6, 0.0]), ang_vel_w=np.array([0.0, 0.0, 0.5])
+    )
     assert R.track_lin_vel_xy(s) == pytest.approx(E1)
     # exp(-(cmd_wz - w_z)^2 / 0.25): error 0.5 -> e^-1
     assert R.track_ang_vel_z(s) == pytest.approx(E1)
@@ -124,11 +125,23 @@ def test_termination_alive_and_the_weighted_sum():
 
 def test_batched_inputs_give_each_rows_value():
     """The terms read the last axis only: a batch of two states gives the two single-state values."""
-    a = state(command=np.array([0.5, 0.2, 1.0]), lin_vel_yaw=np.array([0.2, 0.6, 0.0]),
-              foot_force=np.array([50.0, 0.0]), time=GAIT_PERIOD / 4)
-    b = state(command=np.array([0.0, 0.0, 0.0]), lin_vel_yaw=np.array([0.0, 0.0, 0.0]),
-              foot_force=np.array([0.0, 50.0]), time=GAIT_PERIOD / 4)
-    both = RewardInputs(**{k: np.stack([np.asarray(getattr(a, k)), np.asarray(getattr(b, k))])
-                           for k in RewardInputs.__dataclass_fields__})
+    a = state(
+        command=np.array([0.5, 0.2, 1.0]),
+        lin_vel_yaw=np.array([0.2, 0.6, 0.0]),
+        foot_force=np.array([50.0, 0.0]),
+        time=GAIT_PERIOD / 4,
+    )
+    b = state(
+        command=np.array([0.0, 0.0, 0.0]),
+        lin_vel_yaw=np.array([0.0, 0.0, 0.0]),
+        foot_force=np.array([0.0, 50.0]),
+        time=GAIT_PERIOD / 4,
+    )
+    both = RewardInputs(
+        **{
+            k: np.stack([np.asarray(getattr(a, k)), np.asarray(getattr(b, k))])
+            for k in RewardInputs.__dataclass_fields__
+        }
+    )
     for term in (R.track_lin_vel_xy, R.foot_contact, R.track_foot_height, R.feet_air_time):
         np.testing.assert_allclose(term(both), [term(a), term(b)], err_msg=term.__name__)

@@ -1,4 +1,5 @@
 """The batched task of ``envs/digit/task.py``: one code path for numpy (MuJoCo on the CPU) and torch (Warp)."""
+
 import dataclasses
 
 import numpy as np
@@ -30,14 +31,27 @@ def _task_outputs(envs, to):
     def ground(xy):
         g = envs[0]._ground_batch(np.asarray(xy))
         return to(g)
+
     stack = lambda name: to(np.stack([getattr(e, name) for e in envs]))  # noqa: E731
     steps = to(np.array([float(e._t) for e in envs]))
-    obs, extra = task.observe(state, idx, steps, stack("_command"), stack("_last_action"), stack("_origin"),
-                              stack("_env_params"), ground)
+    obs, extra = task.observe(
+        state, idx, steps, stack("_command"), stack("_last_action"), stack("_origin"), stack("_env_params"), ground
+    )
     done = task.terminated(state, obs, extra)
     air, contact = task.update_foot_timers(state.foot_force, stack("_air_time"), stack("_contact_time"))
-    inputs = task.reward_inputs(state, idx, obs, extra, stack("_last_action") * 0.5, stack("_last_action"),
-                                stack("_command"), air, contact, done, steps * 0.02)
+    inputs = task.reward_inputs(
+        state,
+        idx,
+        obs,
+        extra,
+        stack("_last_action") * 0.5,
+        stack("_last_action"),
+        stack("_command"),
+        air,
+        contact,
+        done,
+        steps * 0.02,
+    )
     terms = reward_terms(inputs)
     return obs, done, np.stack([np.asarray(terms[k]) for k in REWARD_WEIGHTS], -1)
 
@@ -84,6 +98,7 @@ def test_step_task_on_a_block_matches_stepping_each_env_alone():
                 if r[2] or r[3]:
                     e.reset()
         return out
+
     alone, block = run(False), run(True)
     for step_a, step_b in zip(alone, block):
         for (oa, ra, ta, ua, terms_a), (ob, rb, tb, ub, terms_b) in zip(step_a, step_b):
@@ -97,6 +112,7 @@ def test_step_task_on_a_block_matches_stepping_each_env_alone():
 
 def test_quat_to_mat_matches_mujoco():
     import mujoco
+
     rng = np.random.default_rng(0)
     q = rng.normal(size=(5, 4))
     q /= np.linalg.norm(q, axis=1, keepdims=True)

@@ -9,8 +9,16 @@ import pytest
 
 import envs  # noqa: F401  (registers l2t/Digit-v2 with its vector entry point)
 from envs import NoisyObservation, get_noise_alpha, set_noise_alpha
-from envs.digit.env import (DIGIT_NOISY_MASK, OBS_DIM, OBS_SLICES, POLICY_DT, REWARD_WEIGHTS, STUDENT_DIM,
-                            DigitEnv, GAIT_PERIOD)
+from envs.digit.env import (
+    DIGIT_NOISY_MASK,
+    OBS_DIM,
+    OBS_SLICES,
+    POLICY_DT,
+    REWARD_WEIGHTS,
+    STUDENT_DIM,
+    DigitEnv,
+    GAIT_PERIOD,
+)
 from envs.digit.vector import EPISODE_KEYS, DigitVectorEnv
 
 FLAT5 = {"terrain": "flat", "max_episode_steps": 5}
@@ -88,9 +96,14 @@ def test_same_step_autoreset_final_obs_and_episode_statistics(num_workers):
                 assert np.array_equal(final["observation"][i], ref_obs["observation"].astype(np.float32))
                 ref_obs, _ = refs[i].reset()  # ... and the returned row is the next episode's first one
                 assert np.array_equal(obs["state"][i], ref_obs["state"].astype(np.float32))
-            np.testing.assert_allclose(final["state"][:, clock], np.tile(
-                [np.sin(2 * np.pi * 5 * POLICY_DT / GAIT_PERIOD), np.cos(2 * np.pi * 5 * POLICY_DT / GAIT_PERIOD)],
-                (n, 1)), atol=1e-6)
+            np.testing.assert_allclose(
+                final["state"][:, clock],
+                np.tile(
+                    [np.sin(2 * np.pi * 5 * POLICY_DT / GAIT_PERIOD), np.cos(2 * np.pi * 5 * POLICY_DT / GAIT_PERIOD)],
+                    (n, 1),
+                ),
+                atol=1e-6,
+            )
             np.testing.assert_array_equal(obs["state"][:, clock], np.tile([0.0, 1.0], (n, 1)))  # t = 0
             ep = infos["episode"]
             assert set(ep) == set(EPISODE_KEYS) and all(v.shape == (n,) for v in ep.values())
@@ -266,19 +279,19 @@ def test_make_vec_builds_it():
 def test_reset_with_per_env_terrain_levels_puts_each_env_on_its_own(num_workers):
     """options={"terrain_level": levels} (one per env, through the workers) starts env i on levels[i]; the wrong
     count is refused."""
-    envs = DigitVectorEnv(num_envs=4, num_workers=num_workers, seed=0, env_kwargs=SMALL_ROUGH)
+    venv = DigitVectorEnv(num_envs=4, num_workers=num_workers, seed=0, env_kwargs=SMALL_ROUGH)
     try:
         levels = [2, 0, 1, 2]
-        envs.reset(seed=3, options={"terrain_level": levels})
-        assert list(envs.get_attr("terrain_level")) == levels
-        envs.reset(seed=3)  # without the option: a fresh curriculum (U{0..2} on 3 rows), not the levels above
-        fresh = list(envs.get_attr("terrain_level"))
-        envs.reset(seed=3, options={"terrain_level": fresh[::-1]})
-        assert list(envs.get_attr("terrain_level")) == fresh[::-1]
+        venv.reset(seed=3, options={"terrain_level": levels})
+        assert list(venv.get_attr("terrain_level")) == levels
+        venv.reset(seed=3)  # without the option: a fresh curriculum (U{0..2} on 3 rows), not the levels above
+        fresh = list(venv.get_attr("terrain_level"))
+        venv.reset(seed=3, options={"terrain_level": fresh[::-1]})
+        assert list(venv.get_attr("terrain_level")) == fresh[::-1]
         with pytest.raises(ValueError, match="got 3 terrain levels for num_envs=4"):
-            envs.reset(options={"terrain_level": [0, 1, 2]})
+            venv.reset(options={"terrain_level": [0, 1, 2]})
     finally:
-        envs.close()
+        venv.close()
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
@@ -292,16 +305,15 @@ def test_fixed_terrain_columns_keep_each_env_on_its_type_as_isaac_lab_spreads_th
     assert column_assignment(4, "random", SMALL_ROUGH) == [{}] * 4 == column_assignment(4, "fixed", {"terrain": "flat"})
     with pytest.raises(ValueError, match="terrain_columns must be 'random' or 'fixed'"):
         column_assignment(4, "rows", SMALL_ROUGH)
-    envs = DigitVectorEnv(num_envs=4, num_workers=num_workers, seed=0, env_kwargs=SMALL_ROUGH,
-                          terrain_columns="fixed")
+    venv = DigitVectorEnv(num_envs=4, num_workers=num_workers, seed=0, env_kwargs=SMALL_ROUGH, terrain_columns="fixed")
     try:
-        envs.reset(seed=1)
+        venv.reset(seed=1)
         seen = set()
         for _ in range(20):  # episodes of 6 steps: three or four each
-            _, _, _, _, infos = envs.step(np.zeros(envs.action_space.shape, dtype=np.float32))
+            _, _, _, _, infos = venv.step(np.zeros(venv.action_space.shape, dtype=np.float32))
             if "episode" in infos:
                 done = infos["_episode"]
                 seen |= {(int(i), int(c)) for i, c in zip(np.flatnonzero(done), infos["episode"]["terrain_col"][done])}
         assert seen == {(0, 0), (1, 1), (2, 3), (3, 5)}
     finally:
-        envs.close()
+        venv.close()

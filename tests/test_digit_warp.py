@@ -5,6 +5,7 @@ CUDA-free stand-in for torch and warp, the stream its graphs are captured on.
 Warp compiles its kernels at the first step on a machine (~60 s on this project's 2-core machine, then cached in
 ``~/.cache/warp``): the simulators are session fixtures (``tests/conftest.py``), so that cost is paid once.
 """
+
 import contextlib
 import os
 from types import SimpleNamespace
@@ -31,16 +32,35 @@ def _warp_task(sim, envs, last_actions, actions, air, contact):
     """Observation, termination and weighted Table II terms of every world from the Warp state, with the task state
     (time, command, origin, env params) of the CPU env of the same row and the foot timers before the step."""
     st = sim.state()
-    air, contact = task.update_foot_timers(st.foot_force, torch.as_tensor(air, dtype=F32),
-                                           torch.as_tensor(contact, dtype=F32))
+    air, contact = task.update_foot_timers(
+        st.foot_force, torch.as_tensor(air, dtype=F32), torch.as_tensor(contact, dtype=F32)
+    )
     stack = lambda name: torch.as_tensor(np.stack([getattr(e, name) for e in envs]), dtype=F32)  # noqa: E731
     steps = torch.tensor([float(e._t) for e in envs])
-    obs, extra = task.observe(st, sim.idx, steps, stack("_command"), torch.as_tensor(last_actions, dtype=F32),
-                              stack("_origin"), stack("_env_params"), sim.ground_height)
+    obs, extra = task.observe(
+        st,
+        sim.idx,
+        steps,
+        stack("_command"),
+        torch.as_tensor(last_actions, dtype=F32),
+        stack("_origin"),
+        stack("_env_params"),
+        sim.ground_height,
+    )
     done = task.terminated(st, obs, extra)
-    inputs = task.reward_inputs(st, sim.idx, obs, extra, torch.as_tensor(actions, dtype=F32),
-                                torch.as_tensor(last_actions, dtype=F32), stack("_command"), air, contact, done,
-                                steps * 0.02)
+    inputs = task.reward_inputs(
+        st,
+        sim.idx,
+        obs,
+        extra,
+        torch.as_tensor(actions, dtype=F32),
+        torch.as_tensor(last_actions, dtype=F32),
+        stack("_command"),
+        air,
+        contact,
+        done,
+        steps * 0.02,
+    )
     terms = reward_terms(inputs, envs[0].reward_weights)  # the CPU env's weights (its default set)
     return obs.double().numpy(), done.numpy(), np.stack([terms[k].double().numpy() for k in REWARD_WEIGHTS], -1)
 
@@ -56,8 +76,13 @@ def _copy_into(sim, envs):
 # Tolerances of the flat-ground parity, per observation slice, after 5 control periods (50 physics steps) from the
 # same state: float32 against float64 physics. Measured maxima on this machine (2 worlds, actions U(-0.2, 0.2)):
 # positions and orientation ~1e-5, velocities ~3e-4 (the passive toe joints' rad/s), so the bounds are ~10x.
-OBS_TOL = {"joint_vel": 5e-3, "base_lin_vel": 2e-3, "base_ang_vel": 2e-3, "base_lin_vel_w": 2e-3,
-           "base_ang_vel_w": 2e-3}
+OBS_TOL = {
+    "joint_vel": 5e-3,
+    "base_lin_vel": 2e-3,
+    "base_ang_vel": 2e-3,
+    "base_lin_vel_w": 2e-3,
+    "base_ang_vel_w": 2e-3,
+}
 OBS_TOL_DEFAULT = 2e-4
 
 
@@ -87,12 +112,12 @@ def test_flat_ground_parity_with_mujoco_on_the_cpu(warp_flat_sim):
         cpu_terms = np.array([[c[4]["reward_terms"][k] for k in REWARD_WEIGHTS] for c in cpu])
         # each weighted term within 2 % of the CPU's or 2e-6 (a 50 Hz term of 1e-4 per second)
         np.testing.assert_allclose(terms, cpu_terms, rtol=0.02, atol=2e-6, err_msg=f"step {step}")
-        assert np.array([c[4]["foot_contact"] for c in cpu]).tolist() == (
-            sim.state().foot_force.numpy() > 1.0).tolist()
+        assert np.array([c[4]["foot_contact"] for c in cpu]).tolist() == (sim.state().foot_force.numpy() > 1.0).tolist()
     assert worst["joint_pos"] < 1e-4 and worst["base_pos_w"] < 1e-4
     # (the Warp model runs without MuJoCo's sleep flag; the velocity tolerances above hold only because the control
     # period refreshes com_vel after each step, see envs/digit/warp_backend.py)
     import mujoco
+
     assert not sim.mjm.opt.enableflags & int(mujoco.mjtEnableBit.mjENBL_SLEEP)
     sim.check_overflow()  # no flag raised
     assert sim.usage()["rows"] < sim.njmax
@@ -120,13 +145,14 @@ def test_reset_and_set_state_touch_only_the_masked_worlds(warp_flat_sim):
     mask[n - 1] = True
     sim.set_state(mask, target, sim.qvel.clone())
     assert float(sim.qpos[n - 1, 2]) == pytest.approx(float(before[n - 1, 2]) + 0.25, abs=1e-6)
-    assert torch.equal(sim.qpos[1:n - 1], before[1:n - 1])
+    assert torch.equal(sim.qpos[1 : n - 1], before[1 : n - 1])
 
 
 def test_per_world_randomisation_lands_in_its_world(warp_flat_sim):
     """Each world's parameters reach its own physics: one period from the same standing state, every world matches
     a CPU MuJoCo run with that world's friction, added mass and gravity (and so not the others')."""
     import mujoco
+
     sim = warp_flat_sim
     n = sim.num_worlds
     env = DigitEnv(terrain="flat", randomize=False)
@@ -141,8 +167,9 @@ def test_per_world_randomisation_lands_in_its_world(warp_flat_sim):
         assert torch.equal(sim.body_mass[~mask], sim.nominal["body_mass"].expand(int((~mask).sum()), -1))
         ground = sim.geom_friction[:, sim.ground_geoms, 0]  # written by the masked kernel
         assert torch.equal(ground[mask], friction[mask, None].expand(-1, ground.shape[1]))
-        assert torch.equal(ground[~mask], sim.nominal["geom_friction"][sim.ground_geoms, 0].expand(
-            int((~mask).sum()), -1))
+        assert torch.equal(
+            ground[~mask], sim.nominal["geom_friction"][sim.ground_geoms, 0].expand(int((~mask).sum()), -1)
+        )
         sim.reset(torch.ones(n, dtype=torch.bool))
         _copy_into(sim, [env] * n)
         sim.step()
@@ -190,8 +217,16 @@ def test_rough_terrain_standing_statistics_agree(warp_rough_sim):
     feet in contact."""
     sim = warp_rough_sim
     n = sim.num_worlds
-    envs = [DigitEnv(terrain="rough", terrain_col=c * 4, randomize=False, terrain_rows=sim.terrain.num_rows,
-                     terrain_cols=sim.terrain.num_cols) for c in range(n)]
+    envs = [
+        DigitEnv(
+            terrain="rough",
+            terrain_col=c * 4,
+            randomize=False,
+            terrain_rows=sim.terrain.num_rows,
+            terrain_cols=sim.terrain.num_cols,
+        )
+        for c in range(n)
+    ]
     for i, e in enumerate(envs):
         e.reset(seed=i, options={"terrain_level": 1})
     sim.reset(torch.ones(n, dtype=torch.bool))
@@ -219,10 +254,24 @@ def test_ppo_trains_two_iterations_on_the_warp_backend(tmp_path):
     """l2t_ppo_digit.py end to end with --backend warp on warp's CPU device: two iterations of 3 worlds with 8-step
     episodes (so the device-side autoreset, bootstrapping and episode statistics run), then an evaluation."""
     from conftest import load_script, scalars
+
     ppo = load_script("l2t_ppo_digit")
-    args = ppo.Args(backend="warp", device="cpu", terrain="flat", max_episode_steps=8, num_envs=3, num_steps=6,
-                    num_minibatches=2, update_epochs=1, total_timesteps=36, eval_frequency=1, eval_episodes=2,
-                    checkpoint_frequency=0, runs_dir=str(tmp_path), alpha_mix=0.5)
+    args = ppo.Args(
+        backend="warp",
+        device="cpu",
+        terrain="flat",
+        max_episode_steps=8,
+        num_envs=3,
+        num_steps=6,
+        num_minibatches=2,
+        update_epochs=1,
+        total_timesteps=36,
+        eval_frequency=1,
+        eval_episodes=2,
+        checkpoint_frequency=0,
+        runs_dir=str(tmp_path),
+        alpha_mix=0.5,
+    )
     run_dir = ppo.main(args)
     logged = scalars(run_dir)
     returns = logged["charts/episodic_return"]
@@ -238,8 +287,10 @@ def test_warp_vector_env_keeps_the_tasks_rules():
     their ranges, commands in theirs, noise on the sensor terms only."""
     from envs.digit.env import ADDED_MASS_RANGE, COMMAND_RANGES, EXT_FORCE, FRICTION_RANGE, GRAVITY_DELTA
     from envs.digit.warp_vector import DigitWarpVectorEnv
-    envs = DigitWarpVectorEnv(num_envs=3, device="cpu", seed=4, alpha=0.3,
-                              env_kwargs={"terrain": "flat", "max_episode_steps": 5})
+
+    envs = DigitWarpVectorEnv(
+        num_envs=3, device="cpu", seed=4, alpha=0.3, env_kwargs={"terrain": "flat", "max_episode_steps": 5}
+    )
     obs, _ = envs.reset()
     S = task.OBS_SLICES
     p = obs["state"][:, S["env_params"]]
@@ -253,8 +304,9 @@ def test_warp_vector_env_keeps_the_tasks_rules():
     diff = obs["observation"] != obs["state"]
     nonzero = obs["state"] != 0  # uniform noise scales with |s_i|: zero stays zero
     assert not diff[:, ~noisy].any() and diff[:, noisy][nonzero[:, noisy]].float().mean() > 0.9
-    assert torch.equal(envs.sim.body_mass[:, envs.sim.idx.torso],
-                       envs.sim.nominal["body_mass"][envs.sim.idx.torso] + p[:, 1])  # the drawn mass is simulated
+    assert torch.equal(
+        envs.sim.body_mass[:, envs.sim.idx.torso], envs.sim.nominal["body_mass"][envs.sim.idx.torso] + p[:, 1]
+    )  # the drawn mass is simulated
     for step in range(5):
         before = obs["state"].clone()
         obs, reward, terminated, truncated, infos = envs.step(torch.zeros(3, 20))
@@ -270,15 +322,18 @@ def test_warp_vector_env_keeps_the_tasks_rules():
 
 # raises=AssertionError: only the final depth check may fail (the bug); an error anywhere else (a missing file, an
 # API change in mujoco-warp) fails the test instead of passing as the expected failure
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="mujoco-warp 4.0.0 heightfield bug: a bogus foot contact 4 m away, 7.7 m deep")
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="mujoco-warp 4.0.0 heightfield bug: a bogus foot contact 4 m away, 7.7 m deep",
+)
 def test_no_bogus_heightfield_contact_at_a_recorded_state(warp_rough_sim):
     """A tripwire and a reproduction for upstream: world 0 of an 8-env rough-ground run (seed 1, random actions),
     saved at the step where Warp's forward returned a contact 7.7 m deep; MuJoCo on the CPU finds none deeper than
     3 mm there. The scene is the terrain as the env built it then: ONE heightfield under the whole grid, with an
     explicit pair per robot geom (``single_hfield_model``). When an upstream fix lands this test passes, and strict
     xfail turns that into a failure: then drop the caveat from the README and envs/digit/README.md."""
-    import mujoco
+
     m = single_hfield_model(warp_rough_sim.terrain)
     state = np.load(os.path.join(os.path.dirname(__file__), "data", "warp_hfield_bug_state.npz"))
     assert deepest_contacts(m, state["qpos"], state["qvel"])[1] > -0.05
@@ -287,8 +342,10 @@ def test_no_bogus_heightfield_contact_at_a_recorded_state(warp_rough_sim):
 def test_the_env_model_has_no_bogus_contact_at_the_recorded_state(warp_rough_sim):
     """The env's own terrain (floor boxes and small hfield patches, ``terrain.ground_pieces``) at the recorded state
     of the test above: on the CPU and on Warp the deepest contact is millimetres."""
-    cpu, warp = deepest_contacts(warp_rough_sim.mjm, *np.load(os.path.join(
-        os.path.dirname(__file__), "data", "warp_hfield_bug_state.npz")).values())
+    cpu, warp = deepest_contacts(
+        warp_rough_sim.mjm,
+        *np.load(os.path.join(os.path.dirname(__file__), "data", "warp_hfield_bug_state.npz")).values(),
+    )
     assert cpu > -0.003 and warp > -0.05, (cpu, warp)
 
 
@@ -296,13 +353,14 @@ def deepest_contacts(m, qpos, qvel):
     """(deepest contact distance on the CPU, the same on Warp) of model ``m`` at the state (qpos, qvel)."""
     import mujoco
     import mujoco_warp as mjw
+
     d = mujoco.MjData(m)
     d.qpos[:], d.qvel[:] = qpos, qvel
     mujoco.mj_forward(m, d)
     dw = mjw.put_data(m, d, nworld=1, njmax=256, nconmax=96)
     mjw.forward(mjw.put_model(m), dw)
     n = int(dw.nacon.numpy()[0])
-    return float(d.contact.dist[:d.ncon].min()), float(dw.contact.dist.numpy()[:n].min())
+    return float(d.contact.dist[: d.ncon].min()), float(dw.contact.dist.numpy()[:n].min())
 
 
 def single_hfield_model(terrain):
@@ -313,6 +371,7 @@ def single_hfield_model(terrain):
     from envs import terrain as T
     from envs.digit import GROUND_CONTACT_GEOMS, MODEL_PATH
     from envs.digit.task import TORSO_GEOMS
+
     spec = mujoco.MjSpec.from_file(str(MODEL_PATH))
     for pair in [p for p in spec.pairs if "floor" in (p.geomname1, p.geomname2)]:
         spec.delete(pair)
@@ -321,21 +380,32 @@ def single_hfield_model(terrain):
     lo, span = float(h.min()), float(h.max() - h.min())
     ny, nx = h.shape
     half_x, half_y = (nx - 1) * terrain.scale / 2, (ny - 1) * terrain.scale / 2
-    spec.add_hfield(name="terrain", size=[half_x, half_y, span, T.HFIELD_BASE], nrow=ny, ncol=nx,
-                    userdata=((h - lo) / span).ravel().tolist())
-    g = spec.worldbody.add_geom(name="terrain", type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname="terrain",
-                                pos=[terrain.x0 + half_x, terrain.y0 + half_y, lo])
+    spec.add_hfield(
+        name="terrain",
+        size=[half_x, half_y, span, T.HFIELD_BASE],
+        nrow=ny,
+        ncol=nx,
+        userdata=((h - lo) / span).ravel().tolist(),
+    )
+    g = spec.worldbody.add_geom(
+        name="terrain",
+        type=mujoco.mjtGeom.mjGEOM_HFIELD,
+        hfieldname="terrain",
+        pos=[terrain.x0 + half_x, terrain.y0 + half_y, lo],
+    )
     g.contype = g.conaffinity = 0
     pp = T.PAIR_PARAMS
     fr = pp["friction"]
     for i, b in enumerate(terrain.boxes):
-        g = spec.worldbody.add_geom(name=f"terrain-box-{i}", type=mujoco.mjtGeom.mjGEOM_BOX,
-                                    size=(b[3:] - b[:3]) / 2, pos=(b[3:] + b[:3]) / 2)
+        g = spec.worldbody.add_geom(
+            name=f"terrain-box-{i}", type=mujoco.mjtGeom.mjGEOM_BOX, size=(b[3:] - b[:3]) / 2, pos=(b[3:] + b[:3]) / 2
+        )
         g.contype, g.conaffinity, g.priority, g.condim = 0, T.TERRAIN_BIT, 1, pp["condim"]
         g.friction, g.solref = [fr[0], fr[2], fr[3]], list(pp["solref"])
     for cg in GROUND_CONTACT_GEOMS + TORSO_GEOMS:
-        spec.add_pair(geomname1="terrain", geomname2=cg, condim=pp["condim"], friction=list(fr),
-                      solref=list(pp["solref"]))
+        spec.add_pair(
+            geomname1="terrain", geomname2=cg, condim=pp["condim"], friction=list(fr), solref=list(pp["solref"])
+        )
         spec.geom(cg).contype = int(spec.geom(cg).contype) | T.TERRAIN_BIT
     return spec.compile()
 
@@ -345,6 +415,7 @@ def test_warp_vector_env_spawns_on_the_stepping_stone_platform(warp_rough_sim):
     world's feet land on the 1 m platform, resting on the ground (soles 1 mm above it)."""
     from envs import terrain as terrain_mod
     from envs.digit.warp_vector import DigitWarpVectorEnv
+
     col = list(warp_rough_sim.terrain.types).index("stepping_stones")
     envs = DigitWarpVectorEnv(num_envs=4, device="cpu", seed=5, env_kwargs={"terrain": "rough", "terrain_col": col})
     envs.reset(options={"terrain_level": 0})
@@ -362,10 +433,17 @@ def test_captured_graphs_match_eager_launches():
     """The Warp env replays captured graphs (the control period, and the reset work of every step: reset_data,
     set_const, kinematics, forward). Through two autoresets they give bit for bit what eager launches give."""
     from envs.digit.warp_vector import DigitWarpVectorEnv
+
     runs = []
     for graph in (False, True):
-        envs = DigitWarpVectorEnv(num_envs=2, device="cpu", seed=3, alpha=0.1, graph=graph,
-                                  env_kwargs={"terrain": "flat", "max_episode_steps": 4})
+        envs = DigitWarpVectorEnv(
+            num_envs=2,
+            device="cpu",
+            seed=3,
+            alpha=0.1,
+            graph=graph,
+            env_kwargs={"terrain": "flat", "max_episode_steps": 4},
+        )
         envs.reset()
         gen = torch.Generator().manual_seed(0)
         rewards = [envs.step(0.1 * torch.randn(2, 20, generator=gen))[1] for _ in range(10)]
@@ -379,6 +457,7 @@ def test_overflow_check_names_the_setting_to_raise():
     rows (their forces read 0) and flags the worlds; the simulator stops on it with one line naming njmax, from
     check_overflow and from the step's own poll of the flags (every overflow_poll_steps control periods)."""
     from envs.digit.warp_backend import WarpDigitSim, WarpOverflowError
+
     sim = WarpDigitSim(2, terrain="flat", device="cpu", njmax=16, overflow_poll_steps=2)
     env = DigitEnv(terrain="flat", randomize=False)
     env.reset(seed=0)
@@ -399,6 +478,7 @@ def test_graphs_are_captured_on_one_dedicated_stream():
     and is replayed on the simulator's own stream (never handle 0), which is created and wrapped for Warp once, waits
     for the caller's torch stream before the work, and makes the caller's stream wait for it after."""
     from envs.digit.warp_backend import DeviceStream, GraphRunner
+
     log, created, wrapped, current = [], [], [], [None]
 
     class TorchStream:
@@ -430,9 +510,12 @@ def test_graphs_are_captured_on_one_dedicated_stream():
         return SimpleNamespace(cuda_stream=torch_stream.cuda_stream)
 
     fake_wp = SimpleNamespace(
-        ScopedStream=scoped_stream, ScopedCapture=scoped_capture, ScopedDevice=lambda device: contextlib.nullcontext(),
+        ScopedStream=scoped_stream,
+        ScopedCapture=scoped_capture,
+        ScopedDevice=lambda device: contextlib.nullcontext(),
         stream_from_torch=stream_from_torch,
-        capture_launch=lambda graph, stream=None: log.append(("launch", stream.cuda_stream, current[0].cuda_stream)))
+        capture_launch=lambda graph, stream=None: log.append(("launch", stream.cuda_stream, current[0].cuda_stream)),
+    )
     device = SimpleNamespace(is_cuda=True)
     runner = GraphRunner(fake_wp, device, DeviceStream(fake_wp, fake_torch, device, "cuda:0"))
     for name in ("period", "period", "period", "forward", "forward"):
@@ -454,8 +537,10 @@ def test_warp_vector_env_moves_the_terrain_level_at_episode_ends():
     whose episodes did not end, or reset the worlds onto the old tiles.)"""
     from envs import terrain as terrain_mod
     from envs.digit.warp_vector import DigitWarpVectorEnv
-    envs = DigitWarpVectorEnv(num_envs=4, device="cpu", seed=7, env_kwargs={"terrain": "rough", "curriculum": "isaac",
-                                                                           "max_episode_steps": 2})
+
+    envs = DigitWarpVectorEnv(
+        num_envs=4, device="cpu", seed=7, env_kwargs={"terrain": "rough", "curriculum": "isaac", "max_episode_steps": 2}
+    )
     envs.reset(options={"terrain_level": 3})
     assert envs.get_attr("terrain_level") == (3, 3, 3, 3)
     zero = torch.zeros(4, 20)

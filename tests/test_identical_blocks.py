@@ -18,8 +18,10 @@ SAC, IPMD, PPO, TSL = "l2t_sac_mujoco.py", "l2t_ipmd_cassie.py", "l2t_ppo_digit.
 
 # (the scripts, the top-level names whose source text must be the same in all of them)
 SHARED = [
-    ((SAC, IPMD), ("Actor", "TwinQ", "ReplayBuffer", "gaussian_kl", "student_loss", "run_name", "make_run_dir",
-                   "resume_hint")),
+    (
+        (SAC, IPMD),
+        ("Actor", "TwinQ", "ReplayBuffer", "gaussian_kl", "student_loss", "run_name", "make_run_dir", "resume_hint"),
+    ),
     ((SAC, IPMD, TSL), ("real_next_observation",)),
     ((SAC, TSL), ("Actor", "TwinQ", "make_env", "to_env_action")),  # TSL's stage-1 teacher loads across the two
     ((PPO, TSL), ("mlp", "EmpiricalNormalization", "Teacher", "Student")),  # Digit checkpoints load strictly
@@ -54,8 +56,9 @@ def top_level(script):
 CASES = [(scripts, name) for scripts, names in SHARED for name in names]
 
 
-@pytest.mark.parametrize("scripts, name", CASES, ids=[f"{name}:{'+'.join(s[:-3] for s in scripts)}"
-                                                       for scripts, name in CASES])
+@pytest.mark.parametrize(
+    "scripts, name", CASES, ids=[f"{name}:{'+'.join(s[:-3] for s in scripts)}" for scripts, name in CASES]
+)
 def test_shared_block_is_byte_identical(scripts, name):
     texts = {}
     for script in scripts:
@@ -64,8 +67,9 @@ def test_shared_block_is_byte_identical(scripts, name):
         texts[script] = blocks[name]
     first = scripts[0]
     for script in scripts[1:]:
-        diff = "".join(difflib.unified_diff(texts[first].splitlines(True), texts[script].splitlines(True), first,
-                                            script, n=1))
+        diff = "".join(
+            difflib.unified_diff(texts[first].splitlines(True), texts[script].splitlines(True), first, script, n=1)
+        )
         assert texts[script] == texts[first], f"`{name}` differs between {first} and {script}:\n{diff}"
 
 

@@ -30,8 +30,9 @@ def make_demo(path, env_id=CASSIE, steps=40, seed=0, state_dim=None, action_dim=
 
     rng = np.random.default_rng(seed)
     if state_dim is not None:
-        ep = Episode(rng.normal(size=(steps + 1, state_dim)), rng.uniform(-1, 1, (steps, action_dim)),
-                     np.ones(steps), False)
+        ep = Episode(
+            rng.normal(size=(steps + 1, state_dim)), rng.uniform(-1, 1, (steps, action_dim)), np.ones(steps), False
+        )
     else:
         env = gym.make(env_id)
         s, _ = env.reset(seed=seed)
@@ -48,10 +49,33 @@ def make_demo(path, env_id=CASSIE, steps=40, seed=0, state_dim=None, action_dim=
 
 
 def tiny(tmp_path, *extra):
-    return [sys.executable, SCRIPT, "--total-timesteps", "320", "--learning-starts", "160", "--batch-size", "32",
-            "--num-envs", "2", "--hidden-dim", "32", "--eval-frequency", "160", "--eval-episodes", "1",
-            "--log-frequency", "40", "--curriculum-interval", "40", "--torch-threads", "1",
-            "--runs-dir", str(tmp_path), *extra]
+    return [
+        sys.executable,
+        SCRIPT,
+        "--total-timesteps",
+        "320",
+        "--learning-starts",
+        "160",
+        "--batch-size",
+        "32",
+        "--num-envs",
+        "2",
+        "--hidden-dim",
+        "32",
+        "--eval-frequency",
+        "160",
+        "--eval-episodes",
+        "1",
+        "--log-frequency",
+        "40",
+        "--curriculum-interval",
+        "40",
+        "--torch-threads",
+        "1",
+        "--runs-dir",
+        str(tmp_path),
+        *extra,
+    ]
 
 
 def run(cmd, timeout=120):
@@ -172,10 +196,23 @@ def test_curriculum_schedule(ipmd):
 def test_curriculum_reaches_every_sub_env_and_the_stored_noise_follows_it(ipmd, tmp_path):
     """The noise scale the sub-envs report follows the schedule, and the observations they produced (in the
     checkpointed buffer) carry noise of exactly that scale: never above alpha(t)|s|, and close to it."""
-    args = ipmd.Args(total_timesteps=400, learning_starts=100, batch_size=32, num_envs=2, hidden_dim=32,
-                     eval_frequency=0, eval_episodes=1, curriculum_interval=20, curriculum_fraction=0.5, alpha=0.2,
-                     reward_mode="imitation", expert_path=None, runs_dir=str(tmp_path), torch_threads=1,
-                     log_frequency=100)
+    args = ipmd.Args(
+        total_timesteps=400,
+        learning_starts=100,
+        batch_size=32,
+        num_envs=2,
+        hidden_dim=32,
+        eval_frequency=0,
+        eval_episodes=1,
+        curriculum_interval=20,
+        curriculum_fraction=0.5,
+        alpha=0.2,
+        reward_mode="imitation",
+        expert_path=None,
+        runs_dir=str(tmp_path),
+        torch_threads=1,
+        log_frequency=100,
+    )
     run_dir = ipmd.main(args)
     logged = scalars(run_dir)
     lo, hi = dict(logged["charts/noise_alpha"]), dict(logged["charts/noise_alpha_max"])
@@ -202,17 +239,37 @@ def test_smoke_irl(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     (run_dir,) = glob.glob(str(tmp_path / "l2t_Cassie-v1__*"))
     logged = scalars(run_dir)
-    for tag in ("eval/teacher_return", "eval/student_return", "eval/teacher_length", "eval/student_length",
-                "eval/expert_return"):
+    for tag in (
+        "eval/teacher_return",
+        "eval/student_return",
+        "eval/teacher_length",
+        "eval/student_length",
+        "eval/expert_return",
+    ):
         assert [s for s, _ in logged[tag]] == [160, 320], tag
     expert_return = float(load_demos(demo).episodes[0].rewards.sum())
     assert logged["eval/expert_return"][0][1] == pytest.approx(expert_return, rel=1e-5)
-    for tag in ("losses/reward_loss", "losses/reward_gap", "losses/student_reward_loss", "losses/rho",
-                "losses/qf_loss", "losses/student_bc_loss"):
+    for tag in (
+        "losses/reward_loss",
+        "losses/reward_gap",
+        "losses/student_reward_loss",
+        "losses/rho",
+        "losses/qf_loss",
+        "losses/student_bc_loss",
+    ):
         assert tag in logged and all(np.isfinite(v) for _, v in logged[tag]), tag
     # resume continues the same run: step counter, then events after the checkpoint's step
-    proc = run(tiny(tmp_path, "--expert-path", demo, "--total-timesteps", "480",
-                    "--resume", os.path.join(run_dir, "checkpoint.pt")))
+    proc = run(
+        tiny(
+            tmp_path,
+            "--expert-path",
+            demo,
+            "--total-timesteps",
+            "480",
+            "--resume",
+            os.path.join(run_dir, "checkpoint.pt"),
+        )
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "resumed from" in proc.stdout and "global_step=320" in proc.stdout
     logged = scalars(run_dir)
@@ -221,8 +278,21 @@ def test_smoke_irl(tmp_path):
 
 def test_smoke_imitation_and_save_expert(tmp_path, ipmd):
     out = str(tmp_path / "expert.npz")
-    proc = run(tiny(tmp_path, "--reward-mode", "imitation", "--expert-path", str(tmp_path / "none.npz"),
-                    "--student-loss", "l2", "--save-expert", out, "--expert-episodes", "2"))
+    proc = run(
+        tiny(
+            tmp_path,
+            "--reward-mode",
+            "imitation",
+            "--expert-path",
+            str(tmp_path / "none.npz"),
+            "--student-loss",
+            "l2",
+            "--save-expert",
+            out,
+            "--expert-episodes",
+            "2",
+        )
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (run_dir,) = glob.glob(str(tmp_path / "l2t_Cassie-v1__*"))
     logged = scalars(run_dir)
@@ -239,8 +309,22 @@ def test_smoke_imitation_and_save_expert(tmp_path, ipmd):
         assert np.allclose(a.actions, b.actions) and a.rewards.sum() == pytest.approx(b.rewards.sum())
     # --expert-checkpoint writes the same file without training
     out2 = str(tmp_path / "expert2.npz")
-    proc = run([sys.executable, SCRIPT, "--hidden-dim", "32", "--save-expert", out2, "--expert-episodes", "2",
-                "--expert-checkpoint", os.path.join(run_dir, "checkpoint.pt"), "--torch-threads", "1"])
+    proc = run(
+        [
+            sys.executable,
+            SCRIPT,
+            "--hidden-dim",
+            "32",
+            "--save-expert",
+            out2,
+            "--expert-episodes",
+            "2",
+            "--expert-checkpoint",
+            os.path.join(run_dir, "checkpoint.pt"),
+            "--torch-threads",
+            "1",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert np.array_equal(load_demos(out2).episodes[1].actions, demos.episodes[1].actions)
 
@@ -250,17 +334,29 @@ def test_updates_per_step_student_reward_and_resume_counters(tmp_path, ipmd):
     --resume; in `imitation` mode the student's reward network is never trained (nothing uses it), even with a
     student and an expert file; --min-reward reaches the training envs."""
     demo = make_demo(str(tmp_path / "demo.npz"), steps=20)
-    common = dict(learning_starts=160, batch_size=32, num_envs=2, hidden_dim=32, eval_frequency=0, eval_episodes=1,
-                  expert_path=demo, runs_dir=str(tmp_path), torch_threads=1, log_frequency=40, reward_mode="imitation",
-                  student_loss="l1")
+    common = dict(
+        learning_starts=160,
+        batch_size=32,
+        num_envs=2,
+        hidden_dim=32,
+        eval_frequency=0,
+        eval_episodes=1,
+        expert_path=demo,
+        runs_dir=str(tmp_path),
+        torch_threads=1,
+        log_frequency=40,
+        reward_mode="imitation",
+        student_loss="l1",
+    )
     run_dir = ipmd.main(ipmd.Args(total_timesteps=320, updates_per_step=0.5, **common))
     ckpt = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
     assert ckpt["train_vector_steps"] == 80 and ckpt["gradient_steps"] == 40  # (320 - 160) / 2 vector steps
     assert ckpt["reward_s_optimizer"]["state"] == {} and ckpt["reward_t_optimizer"]["state"] == {}  # never stepped
     assert ckpt["student_optimizer"]["state"] != {}  # while the student itself did learn
     assert "losses/student_reward_loss" not in scalars(run_dir)
-    ipmd.main(ipmd.Args(total_timesteps=480, updates_per_step=0.5, resume=os.path.join(run_dir, "checkpoint.pt"),
-                        **common))
+    ipmd.main(
+        ipmd.Args(total_timesteps=480, updates_per_step=0.5, resume=os.path.join(run_dir, "checkpoint.pt"), **common)
+    )
     ckpt = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
     assert ckpt["global_step"] == 480 and ckpt["train_vector_steps"] == 160 and ckpt["gradient_steps"] == 80
     # several gradient steps per vector step, and the env option: every step's reward is < 0.99, so every training
@@ -272,9 +368,17 @@ def test_updates_per_step_student_reward_and_resume_counters(tmp_path, ipmd):
     assert len(lengths) > 100 and max(lengths) == 1
 
 
-@pytest.mark.parametrize("field,value", [("updates_per_step", 0.0), ("updates_per_step", -1.0),
-                                         ("updates_per_step", float("nan")), ("min_reward", 1.5),
-                                         ("min_reward", -0.1), ("checkpoint_minutes", -1.0)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("updates_per_step", 0.0),
+        ("updates_per_step", -1.0),
+        ("updates_per_step", float("nan")),
+        ("min_reward", 1.5),
+        ("min_reward", -0.1),
+        ("checkpoint_minutes", -1.0),
+    ],
+)
 def test_bad_new_flags_are_one_line(tmp_path, ipmd, field, value):
     """Checked before any env is built (in-process: the CLI path through tyro is covered by test_bad_input)."""
     args = ipmd.Args(reward_mode="imitation", runs_dir=str(tmp_path), **{field: value})
@@ -297,8 +401,9 @@ def test_bad_input_is_one_line(tmp_path, problem):
         make_demo(path, state_dim=40, action_dim=10, steps=5)
     elif problem in ("alpha", "alpha-neg", "mode"):
         make_demo(path, state_dim=57, action_dim=10, steps=5)
-        extra += {"alpha": ["--alpha", "1.5"], "alpha-neg": ["--alpha", "-0.1"],
-                  "mode": ["--reward-mode", "gail"]}[problem]
+        extra += {"alpha": ["--alpha", "1.5"], "alpha-neg": ["--alpha", "-0.1"], "mode": ["--reward-mode", "gail"]}[
+            problem
+        ]
     proc = run(tiny(tmp_path, *extra), timeout=60)
     assert proc.returncode != 0
     message = proc.stderr.strip()
@@ -319,8 +424,18 @@ def test_nonfinite_loss_stops_with_a_checkpoint(tmp_path, ipmd, monkeypatch):
         return loss * float("nan"), gap * float("nan"), r_agent
 
     monkeypatch.setattr(ipmd, "reward_loss", poisoned)
-    args = ipmd.Args(total_timesteps=300, learning_starts=100, batch_size=32, num_envs=2, hidden_dim=32,
-                     eval_frequency=0, eval_episodes=1, expert_path=demo, runs_dir=str(tmp_path), torch_threads=1)
+    args = ipmd.Args(
+        total_timesteps=300,
+        learning_starts=100,
+        batch_size=32,
+        num_envs=2,
+        hidden_dim=32,
+        eval_frequency=0,
+        eval_episodes=1,
+        expert_path=demo,
+        runs_dir=str(tmp_path),
+        torch_threads=1,
+    )
     with pytest.raises(SystemExit, match="non-finite reward_loss"):
         ipmd.main(args)
     (saved,) = glob.glob(str(tmp_path / "*" / "nonfinite_step*.pt"))

@@ -56,11 +56,29 @@ def reach_args(ipmd, tmp_path, expert, **overrides):
     """600 steps, learning from step 100; small networks, larger learning rates than the defaults, no noise
     curriculum (evaluation is at alpha anyway), no gradient penalty on the reward (it slowed the teacher 2x here),
     IPMD's own average-reward criterion (gamma 1)."""
-    kwargs = dict(env_id="l2t-test/Reach-v0", expert_path=expert, reward_mode="irl", total_timesteps=600,
-                  learning_starts=100, batch_size=64, num_envs=1, hidden_dim=64, policy_lr=3e-3, q_lr=3e-3,
-                  student_lr=3e-3, reward_lr=3e-3, reward_grad_penalty=0.0, curriculum=False, alpha=0.1,
-                  eval_frequency=0, eval_episodes=EVAL_EPISODES, checkpoint_frequency=0, log_frequency=100,
-                  runs_dir=str(tmp_path), torch_threads=1)
+    kwargs = dict(
+        env_id="l2t-test/Reach-v0",
+        expert_path=expert,
+        reward_mode="irl",
+        total_timesteps=600,
+        learning_starts=100,
+        batch_size=64,
+        num_envs=1,
+        hidden_dim=64,
+        policy_lr=3e-3,
+        q_lr=3e-3,
+        student_lr=3e-3,
+        reward_lr=3e-3,
+        reward_grad_penalty=0.0,
+        curriculum=False,
+        alpha=0.1,
+        eval_frequency=0,
+        eval_episodes=EVAL_EPISODES,
+        checkpoint_frequency=0,
+        log_frequency=100,
+        runs_dir=str(tmp_path),
+        torch_threads=1,
+    )
     kwargs.update(overrides)
     return ipmd.Args(**kwargs)
 

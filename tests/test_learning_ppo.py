@@ -27,8 +27,9 @@ STUDENT_GAP = 0.85
 def ppo(monkeypatch):
     module = load_script("l2t_ppo_digit")
 
-    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco",
-             device="cpu"):
+    def make(
+        num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco", device="cpu"
+    ):
         return ReachDigitVec(num_envs, alpha=alpha, seed=seed)
 
     monkeypatch.setattr(module, "make_envs", make)
@@ -39,11 +40,32 @@ def reach_args(ppo, tmp_path, **overrides):
     """6 iterations of 32 envs x 10 steps (1920 steps, two 5-step episodes per env per rollout); a fixed learning
     rate, gamma 0.5 (the greedy policy is optimal on Reach), an initial std of 0.5 so that PPO explores, alpha_mix
     0.2 from the start (the student acts in 20 % of the steps)."""
-    kwargs = dict(num_envs=32, num_workers=0, num_steps=10, num_minibatches=4, update_epochs=4, total_timesteps=1920,
-                  eval_frequency=0, eval_episodes=EVAL_EPISODES, checkpoint_frequency=0, runs_dir=str(tmp_path),
-                  terrain="flat", alpha=0.1, alpha_mix=0.2, mix_schedule_fraction=0.0, lr_schedule="fixed",
-                  learning_rate=1e-3, student_lr=1e-3, gamma=0.5, gae_lambda=0.9, ent_coef=0.0, init_noise_std=0.5,
-                  randomization_ramp_steps=0, torch_threads=1, update_threads=1)
+    kwargs = dict(
+        num_envs=32,
+        num_workers=0,
+        num_steps=10,
+        num_minibatches=4,
+        update_epochs=4,
+        total_timesteps=1920,
+        eval_frequency=0,
+        eval_episodes=EVAL_EPISODES,
+        checkpoint_frequency=0,
+        runs_dir=str(tmp_path),
+        terrain="flat",
+        alpha=0.1,
+        alpha_mix=0.2,
+        mix_schedule_fraction=0.0,
+        lr_schedule="fixed",
+        learning_rate=1e-3,
+        student_lr=1e-3,
+        gamma=0.5,
+        gae_lambda=0.9,
+        ent_coef=0.0,
+        init_noise_std=0.5,
+        randomization_ramp_steps=0,
+        torch_threads=1,
+        update_threads=1,
+    )
     kwargs.update(overrides)
     return ppo.Args(**kwargs)
 

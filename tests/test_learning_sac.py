@@ -31,10 +31,24 @@ def sac():
 def reach_args(sac, tmp_path, **overrides):
     """600 steps, learning from step 100; small networks, a larger learning rate than CleanRL's, gamma 0.5 (the
     greedy policy is optimal on Reach, and a short horizon makes the critic's targets settle quickly)."""
-    kwargs = dict(env_id="l2t-test/Reach-v0", total_timesteps=600, learning_starts=100, batch_size=64, num_envs=1,
-                  hidden_dim=64, gamma=0.5, policy_lr=3e-3, q_lr=3e-3, student_lr=3e-3, alpha=0.1,
-                  eval_frequency=0, eval_episodes=EVAL_EPISODES, checkpoint_frequency=0, runs_dir=str(tmp_path),
-                  torch_threads=1)
+    kwargs = dict(
+        env_id="l2t-test/Reach-v0",
+        total_timesteps=600,
+        learning_starts=100,
+        batch_size=64,
+        num_envs=1,
+        hidden_dim=64,
+        gamma=0.5,
+        policy_lr=3e-3,
+        q_lr=3e-3,
+        student_lr=3e-3,
+        alpha=0.1,
+        eval_frequency=0,
+        eval_episodes=EVAL_EPISODES,
+        checkpoint_frequency=0,
+        runs_dir=str(tmp_path),
+        torch_threads=1,
+    )
     kwargs.update(overrides)
     return sac.Args(**kwargs)
 

@@ -44,8 +44,18 @@ def write_scripted_teacher(tsl, path):
         actor.trunk[0].weight[1] = torch.tensor([1.0, -1.0])  # relu(x - g)
         actor.trunk[2].weight[0, 0] = actor.trunk[2].weight[1, 1] = 1.0
         actor.fc_mean.weight[0, :2] = torch.tensor([GAIN, -GAIN])  # mean = GAIN (g - x)
-    checkpoint_file.save({"format": tsl.TEACHER_FORMAT, "env_id": "l2t-test/Reach-v0", "state_dim": 2, "action_dim": 1,
-                          "hidden_dim": HIDDEN, "global_step": 0, "teacher": actor.state_dict()}, path)
+    checkpoint_file.save(
+        {
+            "format": tsl.TEACHER_FORMAT,
+            "env_id": "l2t-test/Reach-v0",
+            "state_dim": 2,
+            "action_dim": 1,
+            "hidden_dim": HIDDEN,
+            "global_step": 0,
+            "teacher": actor.state_dict(),
+        },
+        path,
+    )
     return path
 
 
@@ -56,10 +66,23 @@ def write_scripted_teacher(tsl, path):
 @pytest.mark.parametrize("kind", ["l1", "l2", "nll"])
 def test_tsl_student_learns_reach_from_a_scripted_teacher(tsl, tmp_path, scripted_teacher, method, kind):
     seed = 1
-    args = tsl.Args(env_id="l2t-test/Reach-v0", teacher_checkpoint=scripted_teacher, method=method, student_loss=kind,
-                    stage2_timesteps=600, num_envs=4, dagger_rounds=3, epochs_per_round=20, student_batch_size=64,
-                    student_lr=3e-3, eval_episodes=EVAL_EPISODES, alpha=0.1, seed=seed, runs_dir=str(tmp_path / "runs"),
-                    torch_threads=1)
+    args = tsl.Args(
+        env_id="l2t-test/Reach-v0",
+        teacher_checkpoint=scripted_teacher,
+        method=method,
+        student_loss=kind,
+        stage2_timesteps=600,
+        num_envs=4,
+        dagger_rounds=3,
+        epochs_per_round=20,
+        student_batch_size=64,
+        student_lr=3e-3,
+        eval_episodes=EVAL_EPISODES,
+        alpha=0.1,
+        seed=seed,
+        runs_dir=str(tmp_path / "runs"),
+        torch_threads=1,
+    )
     logged = scalars(tsl.main(args))
     teacher = logged["eval/teacher_return"][-1][1]
     student = logged["eval/student_return"][-1][1]

@@ -66,10 +66,19 @@ class FakeDigitVec(gym.vector.VectorEnv):
         infos = {}
         if done.any():
             final = self._obs()
-            infos = {"final_obs": final, "_final_obs": done.copy(), "_episode": done.copy(),
-                     "episode": {"r": self.t * self.reward, "l": self.t.copy(), "terrain_level": np.ones(self.num_envs),
-                                 "distance_walked": np.full(self.num_envs, 2.0), "success": truncated.astype(float),
-                                 "terrain_col": np.arange(self.num_envs) % 20}}
+            infos = {
+                "final_obs": final,
+                "_final_obs": done.copy(),
+                "_episode": done.copy(),
+                "episode": {
+                    "r": self.t * self.reward,
+                    "l": self.t.copy(),
+                    "terrain_level": np.ones(self.num_envs),
+                    "distance_walked": np.full(self.num_envs, 2.0),
+                    "success": truncated.astype(float),
+                    "terrain_col": np.arange(self.num_envs) % 20,
+                },
+            }
             self.t[done] = 0
             self.episode[done] += 1
             self.levels[done] = (self.levels[done] + 1) % 10
@@ -95,11 +104,13 @@ def fresh(ppo, normalization=False, seed=0):
 
 def rollout(ppo, nets, envs, alpha_mix, steps, kind="il", seed=1):
     obs, _ = envs.reset(seed=seed)
-    return ppo.collect_rollout(envs, nets, obs, nets.student.initial_hidden(envs.num_envs), alpha_mix, steps, 0.99,
-                               kind, "cpu")
+    return ppo.collect_rollout(
+        envs, nets, obs, nets.student.initial_hidden(envs.num_envs), alpha_mix, steps, 0.99, kind, "cpu"
+    )
 
 
 # --- Eq. (1): sample mixing --------------------------------------------------------------------------------------
+
 
 def test_student_acts_with_probability_alpha_mix_in_every_env(ppo):
     nets, envs = fresh(ppo), FakeDigitVec(6, lengths=[7] * 6)
@@ -146,8 +157,9 @@ def test_stored_log_probs_and_values_are_the_teachers_for_every_executed_action(
         mean, log_std = nets.teacher(buf["states"])
         recomputed = torch.distributions.Normal(mean, log_std.exp()).log_prob(buf["actions"]).sum(-1)
         values = nets.value(buf["states"])
-        student_lp = torch.distributions.Normal(buf["student_mean"], nets.teacher.log_std.exp()).log_prob(
-            buf["actions"]).sum(-1)
+        student_lp = (
+            torch.distributions.Normal(buf["student_mean"], nets.teacher.log_std.exp()).log_prob(buf["actions"]).sum(-1)
+        )
     assert torch.allclose(buf["logprobs"], recomputed, atol=1e-4)
     assert torch.allclose(buf["values"], values, atol=1e-6)
     assert torch.allclose(buf["student_logprob"], student_lp, atol=1e-4)  # `il`: sampled with the teacher's std
@@ -156,6 +168,7 @@ def test_stored_log_probs_and_values_are_the_teachers_for_every_executed_action(
 
 
 # --- the LSTM student ----------------------------------------------------------------------------------------------
+
 
 def test_hidden_state_is_zero_at_the_start_of_every_episode(ppo):
     nets, envs = fresh(ppo), FakeDigitVec(3, lengths=[3, 5, 30])
@@ -178,8 +191,9 @@ def test_sequence_minibatch_reproduces_the_rollout_outputs(ppo):
         buf, obs, hidden, _, _ = ppo.collect_rollout(envs, nets, obs, hidden, 0.2, 10, 0.99, "il", "cpu")
     assert (buf["h"][0, 5] != 0).any()
     for envs_k in (torch.arange(6), torch.tensor([4, 1]), torch.tensor([0, 2, 5])):
-        means = nets.student.sequence(buf["obs"][:, envs_k], (buf["h"][0, envs_k], buf["c"][0, envs_k]),
-                                      buf["dones"][:, envs_k])
+        means = nets.student.sequence(
+            buf["obs"][:, envs_k], (buf["h"][0, envs_k], buf["c"][0, envs_k]), buf["dones"][:, envs_k]
+        )
         # the same computation up to rounding: the matmul kernels may round the last bit differently for another
         # batch size, and for the same batch on another CPU (bitwise equal on an AMD EPYC, not on an Intel Xeon)
         assert torch.allclose(means, buf["student_mean"][:, envs_k], rtol=0, atol=1e-6)
@@ -187,6 +201,7 @@ def test_sequence_minibatch_reproduces_the_rollout_outputs(ppo):
 
 
 # --- PPO ---------------------------------------------------------------------------------------------------------
+
 
 def test_clipped_surrogate_and_value_loss_match_hand_computation(ppo):
     new_lp = torch.tensor([0.0, 0.5, -0.5])
@@ -258,8 +273,13 @@ def test_student_losses(ppo):
     il = ppo.student_loss_terms("il", mean_s, ls_s, mean_t, ls_t)
     assert il.item() == pytest.approx((mean_s - mean_t).pow(2).sum(-1).mean().item())
     kl = ppo.student_loss_terms("kl", mean_s, ls_s, mean_t, ls_t)
-    ref = torch.distributions.kl_divergence(torch.distributions.Normal(mean_s, ls_s.exp()),
-                                            torch.distributions.Normal(mean_t, ls_t.exp())).sum(-1).mean()
+    ref = (
+        torch.distributions.kl_divergence(
+            torch.distributions.Normal(mean_s, ls_s.exp()), torch.distributions.Normal(mean_t, ls_t.exp())
+        )
+        .sum(-1)
+        .mean()
+    )
     assert kl.item() == pytest.approx(ref.item(), rel=1e-5)
     # the asymmetric term at the rollout-time student: ratio 1, the loss is -mean(A); its gradient raises the
     # student's probability of actions with positive teacher advantage
@@ -277,9 +297,20 @@ def test_student_losses(ppo):
 
 # --- the script end to end ---------------------------------------------------------------------------------------
 
+
 def fake_args(ppo, tmp_path, **overrides):
-    kwargs = dict(num_envs=4, num_workers=0, num_steps=6, num_minibatches=2, update_epochs=2, total_timesteps=48,
-                  eval_frequency=0, eval_episodes=2, checkpoint_frequency=0, runs_dir=str(tmp_path))
+    kwargs = dict(
+        num_envs=4,
+        num_workers=0,
+        num_steps=6,
+        num_minibatches=2,
+        update_epochs=2,
+        total_timesteps=48,
+        eval_frequency=0,
+        eval_episodes=2,
+        checkpoint_frequency=0,
+        runs_dir=str(tmp_path),
+    )
     kwargs.update(overrides)
     return ppo.Args(**kwargs)
 
@@ -288,8 +319,18 @@ def fake_args(ppo, tmp_path, **overrides):
 def fake_envs(ppo, monkeypatch):
     made = []
 
-    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco",
-             device="cpu", reward=1.0):
+    def make(
+        num_envs,
+        num_workers,
+        seed,
+        alpha,
+        noise,
+        env_kwargs,
+        terrain_columns="random",
+        backend="mujoco",
+        device="cpu",
+        reward=1.0,
+    ):
         made.append(FakeDigitVec(num_envs, reward=reward, seed=seed))
         made[-1].terrain_columns = terrain_columns
         return made[-1]
@@ -302,8 +343,16 @@ def fake_envs(ppo, monkeypatch):
 def test_every_student_loss_trains_and_logs(ppo, tmp_path, fake_envs, kind):
     run_dir = ppo.main(fake_args(ppo, tmp_path, student_loss=kind, alpha_mix=0.5, mix_schedule_fraction=0.0))
     logged = scalars(run_dir)
-    for tag in ("losses/student_imitation_loss", "losses/policy_loss", "losses/value_loss", "losses/imitation_gap",
-                "charts/student_action_fraction", "charts/learning_rate", "charts/sim_fraction", "eval/student_return"):
+    for tag in (
+        "losses/student_imitation_loss",
+        "losses/policy_loss",
+        "losses/value_loss",
+        "losses/imitation_gap",
+        "charts/student_action_fraction",
+        "charts/learning_rate",
+        "charts/sim_fraction",
+        "eval/student_return",
+    ):
         assert tag in logged and all(np.isfinite(v) for _, v in logged[tag]), tag
     assert logged["charts/alpha_mix"][0][1] == pytest.approx(0.5)
     if kind == "il+asym":
@@ -319,8 +368,11 @@ def test_actor_init_scale_scales_both_initial_mean_actions(ppo):
     s, o = torch.randn(5, OBS_DIM), torch.randn(5, STUDENT_DIM)
     with torch.no_grad():
         assert torch.allclose(small.teacher(s)[0], 0.01 * default.teacher(s)[0], atol=1e-7)
-        assert torch.allclose(small.student.step(o, small.student.initial_hidden(5))[0],
-                              0.01 * default.student.step(o, default.student.initial_hidden(5))[0], atol=1e-7)
+        assert torch.allclose(
+            small.student.step(o, small.student.initial_hidden(5))[0],
+            0.01 * default.student.step(o, default.student.initial_hidden(5))[0],
+            atol=1e-7,
+        )
         assert torch.equal(small.critic(s), default.critic(s))  # the critic keeps its default init
     assert default.teacher(s)[0].abs().mean() > 0.01  # so the comparison above is not between zeros
 
@@ -350,8 +402,9 @@ def test_on_flat_ground_the_networks_see_one_height_scan_value(ppo):
 def test_the_env_kwargs_carry_the_task_flags_and_the_ramps_start(ppo, tmp_path, monkeypatch):
     seen = []
 
-    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco",
-             device="cpu"):
+    def make(
+        num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco", device="cpu"
+    ):
         seen.append(dict(env_kwargs))
         return FakeDigitVec(num_envs, seed=seed)
 
@@ -366,8 +419,9 @@ def test_the_env_kwargs_carry_the_task_flags_and_the_ramps_start(ppo, tmp_path, 
 
 
 def test_randomization_ramps_in_and_the_critic_keeps_its_own_fixed_rate(ppo, tmp_path, fake_envs):
-    run_dir = ppo.main(fake_args(ppo, tmp_path, total_timesteps=96, randomization_ramp_steps=48, critic_lr=3e-4,
-                                 learning_rate=1e-3))
+    run_dir = ppo.main(
+        fake_args(ppo, tmp_path, total_timesteps=96, randomization_ramp_steps=48, critic_lr=3e-4, learning_rate=1e-3)
+    )
     scales = [args[0] for name, args in fake_envs[0].calls if name == "set_randomization_scale"]
     assert scales == [0.0, 0.5, 1.0]  # one call per change, at iterations starting at steps 0, 24, 48 (then stays)
     logged = scalars(run_dir)
@@ -398,8 +452,9 @@ def test_teacher_alone_runs_without_a_student(ppo, tmp_path, fake_envs):
 
 
 def test_nonfinite_loss_stops_after_saving_the_last_finite_state(ppo, tmp_path, monkeypatch):
-    monkeypatch.setattr(ppo, "make_envs",
-                        lambda n, w, seed, a, noise, kw, cols, *_: FakeDigitVec(n, reward=float("nan")))
+    monkeypatch.setattr(
+        ppo, "make_envs", lambda n, w, seed, a, noise, kw, cols, *_: FakeDigitVec(n, reward=float("nan"))
+    )
     with pytest.raises(SystemExit, match="non-finite .*value_loss") as e:
         ppo.main(fake_args(ppo, tmp_path))
     (path,) = glob.glob(str(tmp_path / "*" / "nonfinite_step*.pt"))
@@ -444,29 +499,32 @@ def test_clipped_surrogate_survives_a_ratio_that_overflows(ppo):
     assert ratio[5].item() == pytest.approx(math.exp(ppo.LOG_RATIO_LIMIT), rel=1e-5)
 
 
-@pytest.mark.parametrize("overrides, flag", [
-    (dict(alpha_mix=1.5), "--alpha-mix"),
-    (dict(alpha_mix=-0.1), "--alpha-mix"),
-    (dict(alpha_mix=float("nan")), "--alpha-mix"),
-    (dict(num_envs=0), "--num-envs"),
-    (dict(num_workers=-1), "--num-workers"),
-    (dict(num_envs=3, num_workers=2), "--num-envs"),
-    (dict(num_envs=2, num_minibatches=4), "--num-minibatches"),
-    (dict(student_loss="l3"), "--student-loss"),
-    (dict(student_loss="none", alpha_mix=0.2), "--student-loss"),
-    (dict(alpha=-1.0), "--alpha"),
-    (dict(noise="laplace"), "--noise"),
-    (dict(terrain="stairs"), "--terrain"),
-    (dict(resume="no/such/checkpoint.pt"), "--resume"),
-    (dict(export_student="no/such/folder/student.pt"), "--export-student"),
-    (dict(critic_lr=-1.0), "--critic-lr"),
-    (dict(critic_lr=float("nan")), "--critic-lr"),
-    (dict(actor_init_scale=0.0), "--actor-init-scale"),
-    (dict(randomization_ramp_steps=-1), "--randomization-ramp-steps"),
-    (dict(terrain_columns="rows"), "--terrain-columns"),
-    (dict(terrain_preset="mjlab"), "--terrain-preset"),
-    (dict(max_init_level=-1), "--max-init-level"),
-])
+@pytest.mark.parametrize(
+    "overrides, flag",
+    [
+        (dict(alpha_mix=1.5), "--alpha-mix"),
+        (dict(alpha_mix=-0.1), "--alpha-mix"),
+        (dict(alpha_mix=float("nan")), "--alpha-mix"),
+        (dict(num_envs=0), "--num-envs"),
+        (dict(num_workers=-1), "--num-workers"),
+        (dict(num_envs=3, num_workers=2), "--num-envs"),
+        (dict(num_envs=2, num_minibatches=4), "--num-minibatches"),
+        (dict(student_loss="l3"), "--student-loss"),
+        (dict(student_loss="none", alpha_mix=0.2), "--student-loss"),
+        (dict(alpha=-1.0), "--alpha"),
+        (dict(noise="laplace"), "--noise"),
+        (dict(terrain="stairs"), "--terrain"),
+        (dict(resume="no/such/checkpoint.pt"), "--resume"),
+        (dict(export_student="no/such/folder/student.pt"), "--export-student"),
+        (dict(critic_lr=-1.0), "--critic-lr"),
+        (dict(critic_lr=float("nan")), "--critic-lr"),
+        (dict(actor_init_scale=0.0), "--actor-init-scale"),
+        (dict(randomization_ramp_steps=-1), "--randomization-ramp-steps"),
+        (dict(terrain_columns="rows"), "--terrain-columns"),
+        (dict(terrain_preset="mjlab"), "--terrain-preset"),
+        (dict(max_init_level=-1), "--max-init-level"),
+    ],
+)
 def test_bad_input_is_a_one_line_error_naming_the_flag(ppo, tmp_path, overrides, flag):
     with pytest.raises(SystemExit) as e:
         ppo.main(fake_args(ppo, tmp_path, **overrides))
@@ -475,8 +533,9 @@ def test_bad_input_is_a_one_line_error_naming_the_flag(ppo, tmp_path, overrides,
 
 
 def test_cli_error_is_one_line_without_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, SCRIPT, "--alpha-mix", "2"], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, "--alpha-mix", "2"], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if "error" in line]
     assert errors == ["l2t_ppo_digit.py: error: --alpha-mix must be in [0, 1], got 2.0"]
@@ -488,9 +547,22 @@ def test_smoke_digit_two_iterations_evaluate_resume_and_export(ppo, tmp_path):
     a checkpoint that resumes with the step counter continuing, a mismatched resume refused, and the exported
     TorchScript student reproducing the Python student."""
     export = tmp_path / "student.pt"
-    args = dict(terrain="flat", max_episode_steps=20, num_envs=2, num_workers=2, num_steps=8, num_minibatches=2,
-                update_epochs=2, total_timesteps=32, eval_frequency=1, eval_episodes=2, checkpoint_frequency=1,
-                runs_dir=str(tmp_path), alpha_mix=0.5, save_model=True)
+    args = dict(
+        terrain="flat",
+        max_episode_steps=20,
+        num_envs=2,
+        num_workers=2,
+        num_steps=8,
+        num_minibatches=2,
+        update_epochs=2,
+        total_timesteps=32,
+        eval_frequency=1,
+        eval_episodes=2,
+        checkpoint_frequency=1,
+        runs_dir=str(tmp_path),
+        alpha_mix=0.5,
+        save_model=True,
+    )
     run_dir = ppo.main(ppo.Args(**args))
     path = os.path.join(run_dir, "checkpoint.pt")
     first = torch.load(path, weights_only=False)
@@ -501,13 +573,17 @@ def test_smoke_digit_two_iterations_evaluate_resume_and_export(ppo, tmp_path):
     assert all(0 < v <= 20 for _, v in logged["eval/student_length"])
 
     # mismatched or wrong files are refused in one line
-    for overrides, match in ((dict(student_loss="kl"), "student_loss"), (dict(terrain="rough"), "terrain"),
-                             (dict(total_timesteps=32), "raise --total-timesteps")):
+    for overrides, match in (
+        (dict(student_loss="kl"), "student_loss"),
+        (dict(terrain="rough"), "terrain"),
+        (dict(total_timesteps=32), "raise --total-timesteps"),
+    ):
         with pytest.raises(SystemExit, match=match):
             ppo.main(ppo.Args(**{**args, "total_timesteps": 64, "resume": path, **overrides}))
     with pytest.raises(SystemExit, match="saved model"):
-        ppo.main(ppo.Args(**{**args, "total_timesteps": 64,
-                             "resume": os.path.join(run_dir, "l2t_ppo_digit.cleanrl_model")}))
+        ppo.main(
+            ppo.Args(**{**args, "total_timesteps": 64, "resume": os.path.join(run_dir, "l2t_ppo_digit.cleanrl_model")})
+        )
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(SystemExit, match="--resume: cannot read"):
@@ -544,21 +620,33 @@ def test_reward_overrides_reach_the_env_and_bind_the_resume(ppo, tmp_path, monke
     overrides is refused in one line (it would be another task)."""
     seen = []
 
-    def make(num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco",
-             device="cpu"):
+    def make(
+        num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco", device="cpu"
+    ):
         seen.append(env_kwargs["reward_weights"])
         return FakeDigitVec(num_envs, seed=seed)
 
     monkeypatch.setattr(ppo, "make_envs", make)
     from envs.digit.rewards import PAPER_REWARD_WEIGHTS
 
-    run_dir = ppo.main(fake_args(ppo, tmp_path, reward_weights="paper",
-                                 reward_overrides={"track_lin_vel_xy": 2.0, "foot_contact": 0.5}))
+    run_dir = ppo.main(
+        fake_args(
+            ppo, tmp_path, reward_weights="paper", reward_overrides={"track_lin_vel_xy": 2.0, "foot_contact": 0.5}
+        )
+    )
     assert seen[0] == {**PAPER_REWARD_WEIGHTS, "track_lin_vel_xy": 2.0, "foot_contact": 0.5}
     path = os.path.join(run_dir, "checkpoint.pt")
     with pytest.raises(SystemExit, match="reward_overrides"):
-        ppo.main(fake_args(ppo, tmp_path, reward_weights="paper", reward_overrides={"track_lin_vel_xy": 1.0},
-                           total_timesteps=96, resume=path))
+        ppo.main(
+            fake_args(
+                ppo,
+                tmp_path,
+                reward_weights="paper",
+                reward_overrides={"track_lin_vel_xy": 1.0},
+                total_timesteps=96,
+                resume=path,
+            )
+        )
     ppo.main(fake_args(ppo, tmp_path, total_timesteps=48))  # no overrides: the named set itself
     assert seen[-1] == "v2"
 
@@ -569,8 +657,9 @@ def test_init_from_starts_a_new_run_from_the_checkpoints_networks(ppo, tmp_path,
     first = ppo.main(fake_args(ppo, tmp_path, exp_name="first"))
     path = os.path.join(first, "checkpoint.pt")
     saved = checkpoint_file.load(path)
-    second = ppo.main(fake_args(ppo, tmp_path, exp_name="second", init_from=path,
-                                reward_overrides={"track_lin_vel_xy": 2.0}))
+    second = ppo.main(
+        fake_args(ppo, tmp_path, exp_name="second", init_from=path, reward_overrides={"track_lin_vel_xy": 2.0})
+    )
     assert second != first
     warm = checkpoint_file.load(os.path.join(second, "checkpoint.pt"))
     assert warm["global_step"] == saved["global_step"] == 48  # counted from 0 again
@@ -579,9 +668,17 @@ def test_init_from_starts_a_new_run_from_the_checkpoints_networks(ppo, tmp_path,
     cold = checkpoint_file.load(os.path.join(ppo.main(fake_args(ppo, tmp_path, exp_name="cold")), "checkpoint.pt"))
     assert float(cold["nets"][count]) == pytest.approx(float(saved["nets"][count]))
     # continuing the warm-started run: its same flags plus --resume; the resume wins, the counter goes on
-    resumed = ppo.main(fake_args(ppo, tmp_path, exp_name="second", init_from=path, total_timesteps=96,
-                                 reward_overrides={"track_lin_vel_xy": 2.0},
-                                 resume=os.path.join(second, "checkpoint.pt")))
+    resumed = ppo.main(
+        fake_args(
+            ppo,
+            tmp_path,
+            exp_name="second",
+            init_from=path,
+            total_timesteps=96,
+            reward_overrides={"track_lin_vel_xy": 2.0},
+            resume=os.path.join(second, "checkpoint.pt"),
+        )
+    )
     assert resumed == second
     assert checkpoint_file.load(os.path.join(second, "checkpoint.pt"))["global_step"] == 96
     with pytest.raises(SystemExit, match="--init-from: checkpoint .* has lstm_hidden=128, this run has 16"):
@@ -672,8 +769,17 @@ def test_terrain_columns_reach_the_envs_and_bind_the_resume(ppo, tmp_path, fake_
     ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path, terrain_columns="random"))
     assert fake_envs[-1].terrain_columns == "random"
     with pytest.raises(SystemExit, match="has terrain_preset='gentle', this run has 'isaac'"):  # the same for the grid
-        ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=144, resume=path, terrain_columns="random",
-                           terrain_preset="isaac"))
+        ppo.main(
+            fake_args(
+                ppo,
+                tmp_path,
+                terrain="rough",
+                total_timesteps=144,
+                resume=path,
+                terrain_columns="random",
+                terrain_preset="isaac",
+            )
+        )
 
 
 def test_resume_keeps_the_curriculum_rule_and_reads_older_checkpoints_as_isaac(ppo, tmp_path, fake_envs):
@@ -694,19 +800,23 @@ def test_resume_keeps_the_curriculum_rule_and_reads_older_checkpoints_as_isaac(p
         ppo.main(fake_args(ppo, tmp_path, curriculum="rows"))
 
 
-def test_capture_video_writes_a_teacher_and_a_student_episode_and_refuses_when_rendering_fails(ppo, tmp_path,
-                                                                                               monkeypatch):
+def test_capture_video_writes_a_teacher_and_a_student_episode_and_refuses_when_rendering_fails(
+    ppo, tmp_path, monkeypatch
+):
     """--capture-video: each evaluation writes one MP4 of the teacher and one of the student (flat ground, 12-step
     episodes, real rendering); without a working offscreen renderer the run stops before any work."""
-    run_dir = ppo.main(fake_args(ppo, tmp_path, terrain="flat", max_episode_steps=12, total_timesteps=24,
-                                 capture_video=True))
+    run_dir = ppo.main(
+        fake_args(ppo, tmp_path, terrain="flat", max_episode_steps=12, total_timesteps=24, capture_video=True)
+    )
     videos = sorted(os.listdir(os.path.join(run_dir, "videos")))
     assert videos == ["student-step24-episode-0.mp4", "teacher-step24-episode-0.mp4"]
     assert all(os.path.getsize(os.path.join(run_dir, "videos", v)) > 1000 for v in videos)
 
     def broken(*a, **k):
         raise RuntimeError("no OpenGL context")
+
     import mujoco
+
     monkeypatch.setattr(mujoco, "Renderer", broken)
     with pytest.raises(SystemExit, match="--capture-video: cannot render offscreen"):
         ppo.main(fake_args(ppo, tmp_path / "broken", capture_video=True))
@@ -723,8 +833,13 @@ def test_symmetric_batch_appends_mirror_images_with_the_originals_targets(ppo):
     nets = ppo.L2TNets(16, 0.05, True, 1.0, "rough")
     raw = torch.randn(6, OBS_DIM)
     nets.state_norm.update(torch.cat([raw, mirror(raw, STATE_MAP)]))
-    flat = {"states": nets.state_norm(raw), "actions": torch.randn(6, 20), "logprobs": torch.randn(6),
-            "values": torch.randn(6), "teacher_mean": torch.randn(6, 20)}
+    flat = {
+        "states": nets.state_norm(raw),
+        "actions": torch.randn(6, 20),
+        "logprobs": torch.randn(6),
+        "values": torch.randn(6),
+        "teacher_mean": torch.randn(6, 20),
+    }
     out = ppo.symmetric_batch(flat, nets, raw)
     assert torch.equal(out["states"][:6], flat["states"]) and torch.equal(out["actions"][:6], flat["actions"])
     assert torch.allclose(out["states"][6:], nets.state_norm(mirror(raw, STATE_MAP)))
@@ -764,6 +879,7 @@ def test_a_warp_buffer_overflow_stops_the_run_with_one_line(ppo, tmp_path, monke
     class Overflowing(FakeDigitVec):
         def step(self, actions):
             raise WarpOverflowError("a MuJoCo Warp buffer overflowed: raise njmax=16")
+
     monkeypatch.setattr(ppo, "make_envs", lambda num_envs, *a, **k: Overflowing(num_envs))
     with pytest.raises(SystemExit, match="raise njmax=16"):
         ppo.main(fake_args(ppo, tmp_path))

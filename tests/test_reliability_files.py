@@ -21,9 +21,20 @@ from envs import guard
 
 def tiny(sac, tmp_path, **overrides):
     """A run of l2t_sac_mujoco.py on the Counter toy env that takes a second or two."""
-    kwargs = dict(env_id="l2t-test/Counter-v0", total_timesteps=200, learning_starts=64, batch_size=32, num_envs=2,
-                  hidden_dim=32, eval_frequency=0, eval_episodes=1, checkpoint_frequency=0, alpha=0.3,
-                  runs_dir=str(tmp_path), torch_threads=1)
+    kwargs = dict(
+        env_id="l2t-test/Counter-v0",
+        total_timesteps=200,
+        learning_starts=64,
+        batch_size=32,
+        num_envs=2,
+        hidden_dim=32,
+        eval_frequency=0,
+        eval_episodes=1,
+        checkpoint_frequency=0,
+        alpha=0.3,
+        runs_dir=str(tmp_path),
+        torch_threads=1,
+    )
     kwargs.update(overrides)
     return sac.Args(**kwargs)
 
@@ -99,9 +110,11 @@ def test_write_errors_of_the_file_system_become_one_line(tmp_path, monkeypatch):
     path = str(tmp_path / "c.pt")
     checkpoint_file.save({"w": torch.zeros(10)}, path)
     for code in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
+
         class Failing(FullDisk):
             def write(self, data, code=code):
                 raise OSError(code, os.strerror(code))
+
         monkeypatch.setattr(checkpoint_file, "open", Failing, raising=False)
         with pytest.raises(checkpoint_file.WriteError, match=os.strerror(code)) as e:
             checkpoint_file.save({"w": torch.ones(100_000)}, path)
@@ -149,8 +162,10 @@ def test_a_resume_of_a_run_that_is_still_running_is_refused(sac, tmp_path):
 
 def test_a_resumed_run_removes_the_dead_temporary_files_of_its_folder(sac, tmp_path):
     run_dir = sac.main(tiny(sac, tmp_path, save_model=True))
-    dead = [os.path.join(run_dir, f"{name}.tmp{pid}") for name, pid in
-            (("checkpoint.pt", 2**22 + 1), ("l2t_sac_mujoco.cleanrl_model", 2**22 + 2))]
+    dead = [
+        os.path.join(run_dir, f"{name}.tmp{pid}")
+        for name, pid in (("checkpoint.pt", 2**22 + 1), ("l2t_sac_mujoco.cleanrl_model", 2**22 + 2))
+    ]
     for path in dead:
         open(path, "wb").close()
     sac.main(tiny(sac, tmp_path, total_timesteps=300, resume=os.path.join(run_dir, "checkpoint.pt")))
@@ -184,6 +199,7 @@ def test_capture_video_without_rendering_is_refused_before_training(name, tmp_pa
 
 def test_an_evaluation_that_fails_after_training_keeps_the_trained_run(sac, tmp_path, monkeypatch):
     """The final checkpoint comes first: an evaluation (or its video) that fails afterwards loses nothing."""
+
     def failing(*a, **k):
         raise RuntimeError("could not write the video")
 
@@ -200,11 +216,24 @@ def test_ipmd_keeps_the_trained_run_when_the_expert_rollout_fails(ipmd, tmp_path
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(ipmd, "rollout_expert", failing)
-    args = ipmd.Args(env_id="l2t-test/Counter-v0", total_timesteps=200, learning_starts=64, batch_size=32,
-                     num_envs=2, hidden_dim=32, eval_frequency=0, eval_episodes=1, checkpoint_frequency=0,
-                     reward_mode="imitation", expert_path=str(tmp_path / "none.npz"), log_frequency=40,
-                     curriculum_interval=40, runs_dir=str(tmp_path / "runs"), torch_threads=1,
-                     save_expert=str(tmp_path / "expert.npz"))
+    args = ipmd.Args(
+        env_id="l2t-test/Counter-v0",
+        total_timesteps=200,
+        learning_starts=64,
+        batch_size=32,
+        num_envs=2,
+        hidden_dim=32,
+        eval_frequency=0,
+        eval_episodes=1,
+        checkpoint_frequency=0,
+        reward_mode="imitation",
+        expert_path=str(tmp_path / "none.npz"),
+        log_frequency=40,
+        curriculum_interval=40,
+        runs_dir=str(tmp_path / "runs"),
+        torch_threads=1,
+        save_expert=str(tmp_path / "expert.npz"),
+    )
     with pytest.raises(SystemExit, match="--save-expert: the rollouts failed .*Input/output error.*saved in"):
         ipmd.main(args)
     (run_dir,) = glob.glob(str(tmp_path / "runs" / "*"))

@@ -40,8 +40,13 @@ def test_threads_up_to_the_cpus_and_devices_torch_computes_on():
         guard.check_threads({"--torch-threads": 1, "--update-threads": guard.max_threads() + 1}, fail)
     for name in ("cpu", "cpu:0"):
         guard.check_device(name, fail)
-    for name, pattern in (("meta", "no data"), ("mps", "cannot compute"), ("vulkan", "cannot compute"),
-                          ("cuda:3", "cuda:3"), ("gpu", "must be a torch device")):
+    for name, pattern in (
+        ("meta", "no data"),
+        ("mps", "cannot compute"),
+        ("vulkan", "cannot compute"),
+        ("cuda:3", "cuda:3"),
+        ("gpu", "must be a torch device"),
+    ):
         with pytest.raises(Refused, match=pattern):
             if name == "cuda:3" and guard.torch.cuda.device_count() > 3:
                 raise Refused("cuda:3")
@@ -51,8 +56,9 @@ def test_threads_up_to_the_cpus_and_devices_torch_computes_on():
 def test_memory_estimates_name_the_largest_part():
     guard.check_memory([("a", "--small", 10)], "cpu", fail)
     with pytest.raises(Refused, match=r"--buffer-size: this run would allocate about 2.0 PB \(replay buffer 2.0 PB\)"):
-        guard.check_memory([("networks", "--hidden-dim", 10**6), ("replay buffer", "--buffer-size", 2 * 10**15)],
-                           "cpu", fail)
+        guard.check_memory(
+            [("networks", "--hidden-dim", 10**6), ("replay buffer", "--buffer-size", 2 * 10**15)], "cpu", fail
+        )
     # counted on the meta device: nothing allocated, no random number drawn
     state = guard.torch.get_rng_state()
     assert guard.module_bytes(lambda: guard.torch.nn.Linear(10**6, 10**6)) == 4 * 4 * (10**12 + 10**6)
@@ -84,13 +90,22 @@ def test_new_run_dir_never_reuses_a_folder(tmp_path):
 @pytest.mark.parametrize("name", ["l2t_sac_mujoco", "l2t_ipmd_cassie", "l2t_ppo_digit", "tsl_dagger_baseline"])
 def test_the_resume_line_parses_back_to_the_same_flags(name):
     script = load_script(name)
-    changed = {"l2t_sac_mujoco": dict(exp_name="my run", alpha=0.2, autotune=False, capture_video=True),
-               "l2t_ipmd_cassie": dict(min_reward=0.3, expert_path=None, curriculum=False, updates_per_step=0.25),
-               "l2t_ppo_digit": dict(reward_overrides={"track_lin_vel_xy": 1.5, "foot_contact": -0.5},
-                                     symmetry=True, device="cpu", init_noise_std=0.1),
-               "tsl_dagger_baseline": dict(alpha=0.3, student_loss="l2", teacher_checkpoint="t.pt")}[name]
-    args = script.Args(**changed, total_timesteps=123) if hasattr(script.Args(), "total_timesteps") else \
-        script.Args(**changed, stage2_timesteps=123)
+    changed = {
+        "l2t_sac_mujoco": dict(exp_name="my run", alpha=0.2, autotune=False, capture_video=True),
+        "l2t_ipmd_cassie": dict(min_reward=0.3, expert_path=None, curriculum=False, updates_per_step=0.25),
+        "l2t_ppo_digit": dict(
+            reward_overrides={"track_lin_vel_xy": 1.5, "foot_contact": -0.5},
+            symmetry=True,
+            device="cpu",
+            init_noise_std=0.1,
+        ),
+        "tsl_dagger_baseline": dict(alpha=0.3, student_loss="l2", teacher_checkpoint="t.pt"),
+    }[name]
+    args = (
+        script.Args(**changed, total_timesteps=123)
+        if hasattr(script.Args(), "total_timesteps")
+        else script.Args(**changed, stage2_timesteps=123)
+    )
     words = guard.resume_command(script.__file__, args, "runs/a b/checkpoint.pt")
     import shlex
 
@@ -113,8 +128,10 @@ def test_a_signal_sets_the_flag_and_the_session_restores_the_handlers(capsys):
     assert signal.getsignal(signal.SIGTERM) is before
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("script.py: SIGTERM: stopping after the current step to write a checkpoint")
-    assert err[1] == ("script.py: stopped by SIGTERM at step 7; checkpoint written to runs/x/checkpoint.pt; continue "
-                      "with: python script.py --resume runs/x/checkpoint.pt")
+    assert err[1] == (
+        "script.py: stopped by SIGTERM at step 7; checkpoint written to runs/x/checkpoint.pt; continue "
+        "with: python script.py --resume runs/x/checkpoint.pt"
+    )
 
 
 def test_a_worker_forked_in_a_session_ignores_the_signal_while_its_run_lives():

@@ -21,19 +21,105 @@ from conftest import ROOT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COUNTER = ["--env-id", "l2t-test/Counter-v0", "--torch-threads", "1"]
-SAC = ["l2t_sac_mujoco.py", *COUNTER, "--learning-starts", "64", "--batch-size", "32", "--num-envs", "2",
-       "--hidden-dim", "32", "--eval-frequency", "0", "--eval-episodes", "1", "--checkpoint-frequency", "0"]
-IPMD = ["l2t_ipmd_cassie.py", *COUNTER, "--learning-starts", "64", "--batch-size", "32", "--num-envs", "2",
-        "--hidden-dim", "32", "--eval-frequency", "0", "--eval-episodes", "1", "--checkpoint-frequency", "0",
-        "--reward-mode", "imitation", "--expert-path", "none.npz", "--log-frequency", "40",
-        "--curriculum-interval", "40"]
-PPO = ["l2t_ppo_digit.py", "--terrain", "flat", "--max-episode-steps", "20", "--num-envs", "2", "--num-workers", "2",
-       "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "1", "--eval-frequency", "0",
-       "--eval-episodes", "2", "--checkpoint-frequency", "0"]
-TSL1 = ["tsl_dagger_baseline.py", *COUNTER, "--learning-starts", "32", "--batch-size", "32", "--hidden-dim", "32",
-        "--checkpoint-frequency", "0", "--stage2-timesteps", "40", "--dagger-rounds", "1", "--eval-episodes", "1"]
-TSL2 = ["tsl_dagger_baseline.py", *COUNTER, "--stage2-timesteps", "4000", "--dagger-rounds", "2", "--num-envs", "2",
-        "--epochs-per-round", "1", "--eval-episodes", "1"]
+SAC = [
+    "l2t_sac_mujoco.py",
+    *COUNTER,
+    "--learning-starts",
+    "64",
+    "--batch-size",
+    "32",
+    "--num-envs",
+    "2",
+    "--hidden-dim",
+    "32",
+    "--eval-frequency",
+    "0",
+    "--eval-episodes",
+    "1",
+    "--checkpoint-frequency",
+    "0",
+]
+IPMD = [
+    "l2t_ipmd_cassie.py",
+    *COUNTER,
+    "--learning-starts",
+    "64",
+    "--batch-size",
+    "32",
+    "--num-envs",
+    "2",
+    "--hidden-dim",
+    "32",
+    "--eval-frequency",
+    "0",
+    "--eval-episodes",
+    "1",
+    "--checkpoint-frequency",
+    "0",
+    "--reward-mode",
+    "imitation",
+    "--expert-path",
+    "none.npz",
+    "--log-frequency",
+    "40",
+    "--curriculum-interval",
+    "40",
+]
+PPO = [
+    "l2t_ppo_digit.py",
+    "--terrain",
+    "flat",
+    "--max-episode-steps",
+    "20",
+    "--num-envs",
+    "2",
+    "--num-workers",
+    "2",
+    "--num-steps",
+    "8",
+    "--num-minibatches",
+    "2",
+    "--update-epochs",
+    "1",
+    "--eval-frequency",
+    "0",
+    "--eval-episodes",
+    "2",
+    "--checkpoint-frequency",
+    "0",
+]
+TSL1 = [
+    "tsl_dagger_baseline.py",
+    *COUNTER,
+    "--learning-starts",
+    "32",
+    "--batch-size",
+    "32",
+    "--hidden-dim",
+    "32",
+    "--checkpoint-frequency",
+    "0",
+    "--stage2-timesteps",
+    "40",
+    "--dagger-rounds",
+    "1",
+    "--eval-episodes",
+    "1",
+]
+TSL2 = [
+    "tsl_dagger_baseline.py",
+    *COUNTER,
+    "--stage2-timesteps",
+    "4000",
+    "--dagger-rounds",
+    "2",
+    "--num-envs",
+    "2",
+    "--epochs-per-round",
+    "1",
+    "--eval-episodes",
+    "1",
+]
 STOPPED = re.compile(r": stopped by (SIGINT|SIGTERM) at .*; checkpoint written to (\S+); continue with: python ")
 
 
@@ -41,13 +127,20 @@ def case(name, argv, signals=(), ready="runs/*/events.out.tfevents.*", then=0.5,
     """One run: `argv` (the script first) in the folder `name`; once `ready` (a glob there) exists and `then` seconds
     passed, each of `signals` ((signal, "group" or "pid", seconds after the previous)) is sent. `ckpt`: a glob of a
     checkpoint written by an earlier case; "{ckpt}" in argv becomes its path, "{total}" its step plus `extra`."""
-    return dict(name=name, argv=list(argv), signals=[list(s) for s in signals], ready=ready, then=then, ckpt=ckpt,
-                extra=extra)
+    return dict(
+        name=name, argv=list(argv), signals=[list(s) for s in signals], ready=ready, then=then, ckpt=ckpt, extra=extra
+    )
 
 
 def run_driver(cases, cwd):
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__)], input=json.dumps(cases), capture_output=True,
-                          text=True, timeout=600, cwd=cwd)
+    proc = subprocess.run(
+        [sys.executable, os.path.abspath(__file__)],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {r["name"]: r for r in json.loads(proc.stdout)}
 
@@ -58,23 +151,49 @@ def runs(tmp_path_factory):
     big = ["--total-timesteps", "10000000"]
     cases = [
         case("sac", SAC + big, [("SIGINT", "group", 0)]),
-        case("sac_resumed", SAC + ["--total-timesteps", "{total}", "--resume", "{ckpt}"],
-             ckpt="sac/runs/*/checkpoint.pt", extra=40),
+        case(
+            "sac_resumed",
+            SAC + ["--total-timesteps", "{total}", "--resume", "{ckpt}"],
+            ckpt="sac/runs/*/checkpoint.pt",
+            extra=40,
+        ),
         case("ipmd", IPMD + big, [("SIGINT", "group", 0)]),
-        case("ipmd_resumed", IPMD + ["--total-timesteps", "{total}", "--resume", "{ckpt}"],
-             ckpt="ipmd/runs/*/checkpoint.pt", extra=40),
+        case(
+            "ipmd_resumed",
+            IPMD + ["--total-timesteps", "{total}", "--resume", "{ckpt}"],
+            ckpt="ipmd/runs/*/checkpoint.pt",
+            extra=40,
+        ),
         case("ppo", PPO + big, [("SIGINT", "group", 0)], then=1.0),
-        case("ppo_resumed", PPO + ["--total-timesteps", "{total}", "--resume", "{ckpt}"],
-             ckpt="ppo/runs/*/checkpoint.pt", extra=16),
+        case(
+            "ppo_resumed",
+            PPO + ["--total-timesteps", "{total}", "--resume", "{ckpt}"],
+            ckpt="ppo/runs/*/checkpoint.pt",
+            extra=16,
+        ),
         case("ppo_sigterm", PPO + big, [("SIGTERM", "group", 0)], then=1.0),
         # an iteration of several seconds, so that the second signal comes while the first waits for its end
-        case("ppo_twice", PPO + big + ["--num-steps", "4000"], [("SIGINT", "group", 0), ("SIGINT", "group", 0.5)],
-             then=1.0),
+        case(
+            "ppo_twice",
+            PPO + big + ["--num-steps", "4000"],
+            [("SIGINT", "group", 0), ("SIGINT", "group", 0.5)],
+            then=1.0,
+        ),
         case("tsl1", TSL1 + ["--teacher-timesteps", "10000000"], [("SIGTERM", "pid", 0)]),
-        case("tsl1_resumed", TSL1 + ["--teacher-timesteps", "{total}", "--resume", "{ckpt}"],
-             ckpt="tsl1/runs/*/stage1_checkpoint.pt", extra=100),
-        case("tsl2", TSL2 + ["--teacher-checkpoint", "{ckpt}"], [("SIGINT", "group", 0)], ready="runs/*/checkpoint.pt",
-             then=0.0, ckpt="sac/runs/*/checkpoint.pt"),
+        case(
+            "tsl1_resumed",
+            TSL1 + ["--teacher-timesteps", "{total}", "--resume", "{ckpt}"],
+            ckpt="tsl1/runs/*/stage1_checkpoint.pt",
+            extra=100,
+        ),
+        case(
+            "tsl2",
+            TSL2 + ["--teacher-checkpoint", "{ckpt}"],
+            [("SIGINT", "group", 0)],
+            ready="runs/*/checkpoint.pt",
+            then=0.0,
+            ckpt="sac/runs/*/checkpoint.pt",
+        ),
         case("tsl2_resumed", TSL2 + ["--resume", "{ckpt}"], ckpt="tsl2/runs/*/checkpoint.pt"),
     ]
     return run_driver(cases, cwd), cwd
@@ -105,7 +224,7 @@ def test_a_signal_writes_a_checkpoint_exits_130_and_resume_continues_at_its_step
     final = torch.load(resumed["ckpt_path"], weights_only=False)
     assert final[step_key] > saved[step_key]
     if script == "tsl1":  # stage 1 continues with the saved replay buffer
-        assert torch.equal(final["storage"][:saved["size"]], saved["storage"])
+        assert torch.equal(final["storage"][: saved["size"]], saved["storage"])
     else:
         assert f"at global_step={saved[step_key]}" in resumed["stdout"]  # continued from the checkpoint's step
 
@@ -213,8 +332,14 @@ def _run_case(c, root):
         left = _group_members(pid)
     for member in left:
         os.kill(member, signal.SIGKILL)
-    result.update(returncode=os.waitstatus_to_exitcode(status), stdout=open(out).read(), stderr=open(err).read(),
-                  left_behind=left, processes=processes, ckpt_path=ckpt_path)
+    result.update(
+        returncode=os.waitstatus_to_exitcode(status),
+        stdout=open(out).read(),
+        stderr=open(err).read(),
+        left_behind=left,
+        processes=processes,
+        ckpt_path=ckpt_path,
+    )
     stopped = STOPPED.search(result["stderr"])
     if stopped and os.path.isfile(os.path.join(folder, stopped.group(2))):  # kept as it was (a resume rewrites it)
         shutil.copy(os.path.join(folder, stopped.group(2)), os.path.join(folder, "stopped.pt"))

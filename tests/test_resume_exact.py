@@ -38,8 +38,11 @@ def same(a, b) -> bool:
 
 
 def rng_now():
-    return {"torch": torch.get_rng_state().clone(), "numpy": copy.deepcopy(np.random.get_state()),
-            "python": random.getstate()}
+    return {
+        "torch": torch.get_rng_state().clone(),
+        "numpy": copy.deepcopy(np.random.get_state()),
+        "python": random.getstate(),
+    }
 
 
 @pytest.fixture
@@ -72,13 +75,30 @@ def assert_rng_restored(now, saved):
 
 # --- l2t_ppo_digit.py ----------------------------------------------------------------------------------------------
 
+
 def test_ppo_resume_restores_networks_normalisers_optimisers_rate_and_rng(tmp_path, monkeypatch, recorded_adams):
     ppo = load_script("l2t_ppo_digit")
-    monkeypatch.setattr(ppo, "make_envs", lambda num_envs, workers, seed, alpha, *a, **k:
-                        ReachDigitVec(num_envs, alpha=alpha, seed=seed))
-    kwargs = dict(num_envs=4, num_workers=0, num_steps=6, num_minibatches=2, update_epochs=2, eval_frequency=0,
-                  eval_episodes=2, checkpoint_frequency=0, runs_dir=str(tmp_path), terrain="flat", alpha=0.2,
-                  seed=3, student_loss="kl", init_noise_std=0.5)
+    monkeypatch.setattr(
+        ppo,
+        "make_envs",
+        lambda num_envs, workers, seed, alpha, *a, **k: ReachDigitVec(num_envs, alpha=alpha, seed=seed),
+    )
+    kwargs = dict(
+        num_envs=4,
+        num_workers=0,
+        num_steps=6,
+        num_minibatches=2,
+        update_epochs=2,
+        eval_frequency=0,
+        eval_episodes=2,
+        checkpoint_frequency=0,
+        runs_dir=str(tmp_path),
+        terrain="flat",
+        alpha=0.2,
+        seed=3,
+        student_loss="kl",
+        init_noise_std=0.5,
+    )
     run_dir = ppo.main(ppo.Args(total_timesteps=48, **kwargs))
     path = os.path.join(run_dir, "checkpoint.pt")
     saved = checkpoint_file.load(path)
@@ -93,19 +113,32 @@ def test_ppo_resume_restores_networks_normalisers_optimisers_rate_and_rng(tmp_pa
 
     def spy(envs, nets, obs, hidden, *args, **kw):
         if not captured:  # the resumed loop's first rollout, before it draws anything
-            captured.update(rng=rng_now(), nets=copy.deepcopy(nets.state_dict()), obs=copy.deepcopy(obs),
-                            hidden=[h.clone() for h in hidden],
-                            optimizers={name: copy.deepcopy(optimizer_of(recorded_adams, list(part.parameters())).state_dict())
-                                        for name, part in (("teacher", nets.teacher), ("critic", nets.critic),
-                                                           ("student", nets.student))})
+            captured.update(
+                rng=rng_now(),
+                nets=copy.deepcopy(nets.state_dict()),
+                obs=copy.deepcopy(obs),
+                hidden=[h.clone() for h in hidden],
+                optimizers={
+                    name: copy.deepcopy(optimizer_of(recorded_adams, list(part.parameters())).state_dict())
+                    for name, part in (("teacher", nets.teacher), ("critic", nets.critic), ("student", nets.student))
+                },
+            )
         return real(envs, nets, obs, hidden, *args, **kw)
 
     monkeypatch.setattr(ppo, "collect_rollout", spy)
     ppo.main(ppo.Args(total_timesteps=72, resume=path, **kwargs))
 
     assert captured["nets"].keys() == saved["nets"].keys()
-    for key in ("state_norm.mean", "state_norm.var", "state_norm.count", "obs_norm.mean", "obs_norm.var",
-                "obs_norm.count", "teacher.log_std", "student.log_std"):
+    for key in (
+        "state_norm.mean",
+        "state_norm.var",
+        "state_norm.count",
+        "obs_norm.mean",
+        "obs_norm.var",
+        "obs_norm.count",
+        "teacher.log_std",
+        "student.log_std",
+    ):
         assert key in saved["nets"]
     for key, value in saved["nets"].items():
         assert same(captured["nets"][key], value), key
@@ -121,11 +154,23 @@ def test_ppo_resume_restores_networks_normalisers_optimisers_rate_and_rng(tmp_pa
 
 # --- l2t_sac_mujoco.py ---------------------------------------------------------------------------------------------
 
+
 def test_sac_resume_restores_networks_optimisers_temperature_buffer_and_rng(tmp_path, monkeypatch, recorded_adams):
     sac = load_script("l2t_sac_mujoco")
-    kwargs = dict(env_id="l2t-test/Reach-v0", learning_starts=40, batch_size=16, num_envs=2, hidden_dim=16,
-                  eval_frequency=0, eval_episodes=1, checkpoint_frequency=0, runs_dir=str(tmp_path), torch_threads=1,
-                  seed=5, alpha=0.2)
+    kwargs = dict(
+        env_id="l2t-test/Reach-v0",
+        learning_starts=40,
+        batch_size=16,
+        num_envs=2,
+        hidden_dim=16,
+        eval_frequency=0,
+        eval_episodes=1,
+        checkpoint_frequency=0,
+        runs_dir=str(tmp_path),
+        torch_threads=1,
+        seed=5,
+        alpha=0.2,
+    )
     run_dir = sac.main(sac.Args(total_timesteps=100, **kwargs))
     path = os.path.join(run_dir, "checkpoint.pt")
     saved = checkpoint_file.load(path)
@@ -137,11 +182,13 @@ def test_sac_resume_restores_networks_optimisers_temperature_buffer_and_rng(tmp_
     recorded_adams.clear()  # the resumed run's only
     actors, critics, buffers, captured = [], [], [], {}
     for cls, store in ((sac.Actor, actors), (sac.TwinQ, critics), (sac.ReplayBuffer, buffers)):
+
         def init(self, *a, _real=cls.__init__, _store=store, **k):
             _real(self, *a, **k)
             where = self.storage if isinstance(self, sac.ReplayBuffer) else next(self.parameters())
             if where.device.type != "meta":
                 _store.append(self)  # (the memory check builds the networks on the meta device too)
+
         monkeypatch.setattr(cls, "__init__", init)
     real_sample = sac.Actor.sample
 
@@ -155,13 +202,18 @@ def test_sac_resume_restores_networks_optimisers_temperature_buffer_and_rng(tmp_
             ent = [o for o in recorded_adams if [p.shape for g in o.param_groups for p in g["params"]] == [(1,)]]
             assert len(ent) == 1
             captured.update(
-                rng=rng_now(), states=x.clone(), modules={k: copy.deepcopy(m.state_dict()) for k, m in modules.items()},
+                rng=rng_now(),
+                states=x.clone(),
+                modules={k: copy.deepcopy(m.state_dict()) for k, m in modules.items()},
                 log_ent_coef=ent[0].param_groups[0]["params"][0].detach().clone(),
                 buffer=copy.deepcopy(buffers[0].state_dict()),
-                optimizers={"actor_optimizer": optimizer_of(recorded_adams, list(self.parameters())),
-                            "student_optimizer": optimizer_of(recorded_adams, list(student[0].parameters())),
-                            "q_optimizer": optimizer_of(recorded_adams, list(critic[0].parameters())),
-                            "ent_optimizer": ent[0]})
+                optimizers={
+                    "actor_optimizer": optimizer_of(recorded_adams, list(self.parameters())),
+                    "student_optimizer": optimizer_of(recorded_adams, list(student[0].parameters())),
+                    "q_optimizer": optimizer_of(recorded_adams, list(critic[0].parameters())),
+                    "ent_optimizer": ent[0],
+                },
+            )
             captured["optimizers"] = {k: copy.deepcopy(o.state_dict()) for k, o in captured["optimizers"].items()}
         return real_sample(self, x, *a, **k)
 

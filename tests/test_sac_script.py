@@ -18,9 +18,20 @@ SCRIPT = os.path.join(ROOT, "l2t_sac_mujoco.py")
 
 def tiny_args(sac, tmp_path, **overrides):
     """A run on the Counter toy env that takes a second or two."""
-    kwargs = dict(env_id="l2t-test/Counter-v0", total_timesteps=200, learning_starts=64, batch_size=32,
-                  num_envs=2, hidden_dim=32, eval_frequency=0, eval_episodes=2, checkpoint_frequency=0,
-                  alpha=0.3, runs_dir=str(tmp_path), torch_threads=1)
+    kwargs = dict(
+        env_id="l2t-test/Counter-v0",
+        total_timesteps=200,
+        learning_starts=64,
+        batch_size=32,
+        num_envs=2,
+        hidden_dim=32,
+        eval_frequency=0,
+        eval_episodes=2,
+        checkpoint_frequency=0,
+        alpha=0.3,
+        runs_dir=str(tmp_path),
+        torch_threads=1,
+    )
     kwargs.update(overrides)
     return sac.Args(**kwargs)
 
@@ -28,17 +39,41 @@ def tiny_args(sac, tmp_path, **overrides):
 def test_smoke_halfcheetah_logs_evaluates_and_reloads(sac, tmp_path):
     """The real script on the default env for a few hundred steps: events, checkpoint, and a saved model
     that reloads to the same actions, and so to the same evaluation return as the run logged."""
-    cmd = [sys.executable, SCRIPT, "--total-timesteps", "600", "--learning-starts", "300", "--batch-size", "64",
-           "--eval-frequency", "300", "--eval-episodes", "2", "--save-model", "--torch-threads", "1",
-           "--runs-dir", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        SCRIPT,
+        "--total-timesteps",
+        "600",
+        "--learning-starts",
+        "300",
+        "--batch-size",
+        "64",
+        "--eval-frequency",
+        "300",
+        "--eval-episodes",
+        "2",
+        "--save-model",
+        "--torch-threads",
+        "1",
+        "--runs-dir",
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (run_dir,) = glob.glob(str(tmp_path / "HalfCheetah-v4__*"))
     logged = scalars(run_dir)
     assert [step for step, _ in logged["eval/student_return"]] == [300, 600]
     assert [step for step, _ in logged["eval/teacher_return"]] == [300, 600]
-    for tag in ("losses/qf_loss", "losses/actor_loss", "losses/student_bc_loss", "losses/student_asym_loss",
-                "losses/ent_coef", "losses/imitation_gap", "charts/SPS", "charts/noise_alpha"):
+    for tag in (
+        "losses/qf_loss",
+        "losses/actor_loss",
+        "losses/student_bc_loss",
+        "losses/student_asym_loss",
+        "losses/ent_coef",
+        "losses/imitation_gap",
+        "charts/SPS",
+        "charts/noise_alpha",
+    ):
         assert tag in logged and all(np.isfinite(v) for _, v in logged[tag]), tag
 
     model = torch.load(os.path.join(run_dir, "l2t_sac_mujoco.cleanrl_model"), weights_only=False)
@@ -139,14 +174,17 @@ def test_resume_without_saved_buffer_refills_before_learning(sac, tmp_path):
     assert all(torch.equal(before[k], after["critic"][k]) for k in before)
 
 
-@pytest.mark.parametrize("overrides, flag", [
-    (dict(alpha=-0.1), "--alpha"),
-    (dict(noise="laplace"), "--noise"),
-    (dict(student_loss="l3"), "--student-loss"),
-    (dict(env_id="NoSuchEnv-v0"), "--env-id"),
-    (dict(total_timesteps=50), "--total-timesteps"),
-    (dict(resume="no/such/checkpoint.pt"), "--resume"),
-])
+@pytest.mark.parametrize(
+    "overrides, flag",
+    [
+        (dict(alpha=-0.1), "--alpha"),
+        (dict(noise="laplace"), "--noise"),
+        (dict(student_loss="l3"), "--student-loss"),
+        (dict(env_id="NoSuchEnv-v0"), "--env-id"),
+        (dict(total_timesteps=50), "--total-timesteps"),
+        (dict(resume="no/such/checkpoint.pt"), "--resume"),
+    ],
+)
 def test_bad_input_is_a_one_line_error_naming_the_flag(sac, tmp_path, overrides, flag):
     with pytest.raises(SystemExit) as e:
         sac.main(tiny_args(sac, tmp_path, **overrides))
@@ -158,7 +196,9 @@ def test_mismatched_resume_is_refused(sac, tmp_path):
     run_dir = sac.main(tiny_args(sac, tmp_path, total_timesteps=100, save_model=True))
     path = os.path.join(run_dir, "checkpoint.pt")
     with pytest.raises(SystemExit, match="--resume: .* is a saved model"):
-        sac.main(tiny_args(sac, tmp_path, total_timesteps=200, resume=os.path.join(run_dir, "l2t_sac_mujoco.cleanrl_model")))
+        sac.main(
+            tiny_args(sac, tmp_path, total_timesteps=200, resume=os.path.join(run_dir, "l2t_sac_mujoco.cleanrl_model"))
+        )
     for overrides in (dict(hidden_dim=64), dict(student_loss="l2"), dict(total_timesteps=100)):
         with pytest.raises(SystemExit, match="--resume"):
             sac.main(tiny_args(sac, tmp_path, resume=path, **{"total_timesteps": 200, **overrides}))
@@ -170,8 +210,9 @@ def test_mismatched_resume_is_refused(sac, tmp_path):
 
 
 def test_cli_error_is_one_line_without_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, SCRIPT, "--alpha", "-1"], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, "--alpha", "-1"], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if "error" in line]
@@ -192,6 +233,7 @@ def test_nonfinite_loss_stops_after_saving_the_last_finite_state(sac, tmp_path):
 def test_bf16_sets_the_matmul_precision_for_its_run_only_and_still_learns(sac, tmp_path):
     """--bf16 runs the products at torch's "medium" float32 precision; a later run in the same process without it is
     back at "highest" (bit for bit a fresh float32 run); the bf16 run's weights differ, yet its student learns."""
+
     def final(tag, **kw):
         run_dir = sac.main(tiny_args(sac, tmp_path / tag, total_timesteps=400, **kw))
         return torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False), run_dir
@@ -217,6 +259,7 @@ def test_bf16_sets_the_matmul_precision_for_its_run_only_and_still_learns(sac, t
 def test_flush_denormal_holds_during_the_run_and_only_for_its_run(sac, tmp_path, monkeypatch):
     """--flush-denormal (the default) flushes denormal results to zero while the run computes its losses; a later run
     with --no-flush-denormal computes denormals again."""
+
     def denormal_product():
         return (torch.tensor([1e-38]) * 1e-2).item()  # 1e-40: denormal in float32
 

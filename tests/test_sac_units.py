@@ -1,6 +1,5 @@
 """Units of l2t_sac_mujoco.py: the policy's log-probability, the batched critic, the buffer, the losses."""
 
-
 import numpy as np
 import pytest
 import torch
@@ -73,8 +72,13 @@ def test_critic_target_stops_at_termination_only(sac):
         nn.init.zeros_(p)
     with torch.no_grad():
         target.biases[-1].fill_(10.0)
-    data = {"state": torch.randn(32, 3), "action": torch.rand(32, 2) * 2 - 1, "next_state": torch.randn(32, 3),
-            "reward": torch.ones(32), "terminated": (torch.arange(32) % 2).float()}
+    data = {
+        "state": torch.randn(32, 3),
+        "action": torch.rand(32, 2) * 2 - 1,
+        "next_state": torch.randn(32, 3),
+        "reward": torch.ones(32),
+        "terminated": (torch.arange(32) % 2).float(),
+    }
     opt = torch.optim.Adam(critic.parameters(), lr=1e-2)
     losses = []
     for _ in range(400):
@@ -120,8 +124,9 @@ def test_each_student_loss_is_finite_and_pulls_the_student_to_the_teacher(sac, k
         _, _, mean_t, log_std_t = teacher.sample(data["state"])
         action_s, log_prob_s, mean_s, log_std_s = student.sample(data["obs"])
         q_s = critic(data["state"], action_s).min(0).values if kind.endswith("asym") else None
-        loss, bc, asym = sac.student_loss(kind, (log_prob_s, mean_s, log_std_s), mean_t.detach(), log_std_t.detach(),
-                                          q_s, ent_coef)
+        loss, bc, asym = sac.student_loss(
+            kind, (log_prob_s, mean_s, log_std_s), mean_t.detach(), log_std_t.detach(), q_s, ent_coef
+        )
         assert torch.isfinite(loss) and torch.isfinite(bc) and torch.isfinite(asym)
         opt.zero_grad()
         loss.backward()

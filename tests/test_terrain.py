@@ -45,8 +45,15 @@ def test_difficulty_rows_and_column_rule():
     assert ter.difficulty[0] == 0.0 and ter.difficulty[-1] == 1.0 and np.all(np.diff(ter.difficulty) > 0)
     # Isaac Lab's rule with 20 columns: 4 stairs, 4 inverted stairs, 4 stones, then 2 of each other type
     counts = {t: ter.types.count(t) for t in T.TYPES}
-    assert counts == {"pyramid_stairs": 4, "pyramid_stairs_inv": 4, "stepping_stones": 4, "random_rough": 2,
-                      "pyramid_slope": 2, "pyramid_slope_inv": 2, "flat": 2}
+    assert counts == {
+        "pyramid_stairs": 4,
+        "pyramid_stairs_inv": 4,
+        "stepping_stones": 4,
+        "random_rough": 2,
+        "pyramid_slope": 2,
+        "pyramid_slope_inv": 2,
+        "flat": 2,
+    }
     assert ter.heights.shape == (20 * 80 + 1, 10 * 80 + 1)  # 0.1 m samples, y rows x x columns
 
 
@@ -131,7 +138,7 @@ def test_rough_and_flat(ter):
         # the tile's interior samples (the 0.25 m border excluded)
         iy = int(round((ter.tile_center(row, c)[1] - 4 - ter.y0) / T.HORIZONTAL_SCALE))
         ix = int(round((ter.tile_center(row, c)[0] - 4 - ter.x0) / T.HORIZONTAL_SCALE))
-        tile = ter.heights[iy:iy + n + 1, ix:ix + n + 1]
+        tile = ter.heights[iy : iy + n + 1, ix : ix + n + 1]
         interior = tile[3:-3, 3:-3]
         assert interior.min() >= -EXACT and interior.max() <= a + EXACT
         assert interior.max() > a - 0.02 - EXACT  # 5000+ uniform draws reach the top level
@@ -233,8 +240,7 @@ def test_scan_offset_and_clip_on_flat(ter):
     np.testing.assert_allclose(scan[1], 0.999, atol=EXACT)
     np.testing.assert_allclose(scan[2], 1.0)  # clipped
     np.testing.assert_allclose(scan[3], -0.7, atol=EXACT)
-    deep = T.height_scan(ter, np.array([[*ter.tile_center(ROWS - 1, col(ter, "stepping_stones")), -0.8]]),
-                         np.zeros(1))
+    deep = T.height_scan(ter, np.array([[*ter.tile_center(ROWS - 1, col(ter, "stepping_stones")), -0.8]]), np.zeros(1))
     assert deep.min() == -1.0  # over the platform: -0.8 - 0 - 0.5 = -1.3 -> -1
 
 
@@ -323,10 +329,12 @@ def test_ground_pieces_cover_the_grid_once():
     floors, patches = T.ground_pieces(ter)
     ny, nx = ter.heights.shape
     area = ((floors[:, 3] - floors[:, 0]) * (floors[:, 4] - floors[:, 1])).sum()
-    area += sum((n_x - 1) * (n_y - 1) * ter.scale ** 2 for _, _, n_x, n_y in patches)
-    assert area == pytest.approx((nx - 1) * (ny - 1) * ter.scale ** 2, rel=1e-12)
-    kinds = {ter.types[int(round((iy * ter.scale + ter.y0 + T.TILE_SIZE / 2 - ter.origins[0, 0, 1]) / T.TILE_SIZE))]
-             for _, iy, _, _ in patches}
+    area += sum((n_x - 1) * (n_y - 1) * ter.scale**2 for _, _, n_x, n_y in patches)
+    assert area == pytest.approx((nx - 1) * (ny - 1) * ter.scale**2, rel=1e-12)
+    kinds = {
+        ter.types[int(round((iy * ter.scale + ter.y0 + T.TILE_SIZE / 2 - ter.origins[0, 0, 1]) / T.TILE_SIZE))]
+        for _, iy, _, _ in patches
+    }
     assert kinds <= {"random_rough", "pyramid_slope", "pyramid_slope_inv"}
 
 
@@ -334,6 +342,7 @@ def test_digit_on_terrain_contacts():
     """Digit's feet touch hfield patches, floor boxes and stair boxes with exactly the Digit floor-pair parameters
     (filter mode: no explicit pair with the terrain)."""
     from envs.digit import GROUND_CONTACT_GEOMS, MODEL_PATH, STAND_QPOS
+
     ter = T.generate(num_rows=2, types=("pyramid_stairs", "random_rough", "flat"), seed=0, border_width=1.0)
     spec = mujoco.MjSpec.from_file(str(MODEL_PATH))
     names = T.add_to_spec(spec, ter, GROUND_CONTACT_GEOMS)

@@ -36,17 +36,43 @@ def ppo():
 @pytest.fixture(scope="module")
 def digit_teacher(ppo, tmp_path_factory):
     """A teacher checkpoint.pt of l2t_ppo_digit.py: one PPO iteration, teacher alone."""
-    run_dir = ppo.main(ppo.Args(terrain="flat", max_episode_steps=20, num_envs=2, num_workers=0, num_steps=8,
-                                num_minibatches=2, update_epochs=1, total_timesteps=TEACHER_STEPS, eval_episodes=2,
-                                checkpoint_frequency=0, student_loss="none", alpha_mix=0.0,
-                                runs_dir=str(tmp_path_factory.mktemp("ppo"))))
+    run_dir = ppo.main(
+        ppo.Args(
+            terrain="flat",
+            max_episode_steps=20,
+            num_envs=2,
+            num_workers=0,
+            num_steps=8,
+            num_minibatches=2,
+            update_epochs=1,
+            total_timesteps=TEACHER_STEPS,
+            eval_episodes=2,
+            checkpoint_frequency=0,
+            student_loss="none",
+            alpha_mix=0.0,
+            runs_dir=str(tmp_path_factory.mktemp("ppo")),
+        )
+    )
     return os.path.join(run_dir, "checkpoint.pt")
 
 
 def digit_args(tsl, tmp_path, teacher, **overrides):
-    kwargs = dict(env_id="l2t/Digit-v2", teacher_checkpoint=teacher, terrain="flat", max_episode_steps=20,
-                  num_envs=2, num_workers=0, seq_len=8, stage2_timesteps=64, dagger_rounds=2, epochs_per_round=4,
-                  student_batch_size=16, eval_episodes=2, runs_dir=str(tmp_path / "tsl"), torch_threads=1)
+    kwargs = dict(
+        env_id="l2t/Digit-v2",
+        teacher_checkpoint=teacher,
+        terrain="flat",
+        max_episode_steps=20,
+        num_envs=2,
+        num_workers=0,
+        seq_len=8,
+        stage2_timesteps=64,
+        dagger_rounds=2,
+        epochs_per_round=4,
+        student_batch_size=16,
+        eval_episodes=2,
+        runs_dir=str(tmp_path / "tsl"),
+        torch_threads=1,
+    )
     kwargs.update(overrides)
     return tsl.Args(**kwargs)
 
@@ -88,8 +114,9 @@ def spies(tsl, monkeypatch):
 def test_bc_round_on_digit_teacher_acts_student_learns_on_the_shared_axis(tsl, tmp_path, digit_teacher, spies):
     """beta = 1 (bc): the student never acts and every executed action is the teacher's mean on the clean state;
     the eval scalars start after the teacher's steps; the student's loss on the aggregate falls over the epochs."""
-    run_dir = tsl.main(digit_args(tsl, tmp_path, digit_teacher, method="bc", num_workers=2, stage2_timesteps=32,
-                                  dagger_rounds=1))
+    run_dir = tsl.main(
+        digit_args(tsl, tmp_path, digit_teacher, method="bc", num_workers=2, stage2_timesteps=32, dagger_rounds=1)
+    )
     logged = scalars(run_dir)
     assert [s for s, _ in logged["eval/teacher_return"]] == [TEACHER_STEPS]
     for tag in ("eval/student_return", "eval/student_length", "charts/stage2_samples", "losses/student_loss"):
@@ -159,8 +186,10 @@ def test_teacher_and_student_match_l2t_ppo_digit(tsl, ppo, digit_teacher):
     obs, dones = torch.randn(6, 3, STUDENT_DIM), (torch.rand(6, 3) < 0.3).float()
     hidden = student.student.initial_hidden(3)
     with torch.no_grad():
-        assert torch.equal(student.student.sequence(student.obs_norm(obs), hidden, dones),
-                           nets.student.sequence(nets.obs_norm(obs), hidden, dones))
+        assert torch.equal(
+            student.student.sequence(student.obs_norm(obs), hidden, dones),
+            nets.student.sequence(nets.obs_norm(obs), hidden, dones),
+        )
 
 
 def test_reservoir_keeps_a_uniform_sample_of_whole_sequences(tsl):
@@ -170,8 +199,10 @@ def test_reservoir_keeps_a_uniform_sample_of_whole_sequences(tsl):
         t = torch.arange(20, dtype=torch.float32).reshape(20, 1, 1)  # (steps, envs, dim): sequence k = steps 2k, 2k+1
         h = torch.arange(10, dtype=torch.float32).reshape(10, 1, 1)  # one sequence per round of 2 steps, 1 env
         for k in range(10):
-            steps = t[2 * k:2 * k + 2]
-            data.add(steps, steps + 100, torch.zeros(2, 1), torch.ones(2, 1, dtype=torch.bool), h[k:k + 1], -h[k:k + 1])
+            steps = t[2 * k : 2 * k + 2]
+            data.add(
+                steps, steps + 100, torch.zeros(2, 1), torch.ones(2, 1, dtype=torch.bool), h[k : k + 1], -h[k : k + 1]
+            )
         assert data.size == 3 and data.seen == 10
         ids = data.h0[:, 0].long()
         assert torch.equal(data.obs[:, :, 0], torch.stack([2 * ids, 2 * ids + 1], 1).float())  # intact sequences
@@ -182,11 +213,15 @@ def test_reservoir_keeps_a_uniform_sample_of_whole_sequences(tsl):
 
 def test_wrong_teacher_checkpoint_is_a_one_line_error(tsl, tmp_path, digit_teacher):
     saved = torch.load(digit_teacher, weights_only=False)
-    cases = {"sac.pt": ({"format": "l2t_sac_mujoco/1", "teacher": {}}, "is not a checkpoint of l2t_ppo_digit.py"),
-             "dims.pt": ({**saved, "obs_dim": 100}, "obs_dim=100"),
-             "shape.pt": ({**saved, "nets": {**saved["nets"], "teacher.log_std": torch.zeros(3)}}, "does not fit"),
-             "missing.pt": ({**saved, "nets": {k: v for k, v in saved["nets"].items() if k != "state_norm.mean"}},
-                            "does not fit.*Missing key")}
+    cases = {
+        "sac.pt": ({"format": "l2t_sac_mujoco/1", "teacher": {}}, "is not a checkpoint of l2t_ppo_digit.py"),
+        "dims.pt": ({**saved, "obs_dim": 100}, "obs_dim=100"),
+        "shape.pt": ({**saved, "nets": {**saved["nets"], "teacher.log_std": torch.zeros(3)}}, "does not fit"),
+        "missing.pt": (
+            {**saved, "nets": {k: v for k, v in saved["nets"].items() if k != "state_norm.mean"}},
+            "does not fit.*Missing key",
+        ),
+    }
     for name, (content, match) in cases.items():
         checkpoint_file.save(content, str(tmp_path / name))
         with pytest.raises(SystemExit, match=match) as e:
@@ -196,18 +231,34 @@ def test_wrong_teacher_checkpoint_is_a_one_line_error(tsl, tmp_path, digit_teach
     with pytest.raises(SystemExit, match="cannot read"):
         tsl.main(digit_args(tsl, tmp_path, str(tmp_path / "garbage.pt")))
     with pytest.raises(SystemExit, match="needs --env-id l2t/Digit-v2"):  # a Digit teacher for a MuJoCo env
-        tsl.main(tsl.Args(env_id="l2t-test/Counter-v0", teacher_checkpoint=digit_teacher, stage2_timesteps=60,
-                          dagger_rounds=1, runs_dir=str(tmp_path / "tsl"), torch_threads=1))
+        tsl.main(
+            tsl.Args(
+                env_id="l2t-test/Counter-v0",
+                teacher_checkpoint=digit_teacher,
+                stage2_timesteps=60,
+                dagger_rounds=1,
+                runs_dir=str(tmp_path / "tsl"),
+                torch_threads=1,
+            )
+        )
 
 
-@pytest.mark.parametrize("overrides, flag", [
-    (dict(teacher_checkpoint=None), "--teacher-checkpoint is required"),
-    (dict(terrain="stairs"), "--terrain"), (dict(num_workers=3), "--num-envs"), (dict(num_workers=-1), "--num-workers"),
-    (dict(seq_len=0), "--seq-len"), (dict(dataset_capacity=4), "--dataset-capacity"),
-    (dict(stage2_timesteps=24), "--stage2-timesteps"), (dict(capture_video=True), "--capture-video does not apply"),
-    (dict(hidden_dim=64), "--hidden-dim does not apply"), (dict(teacher_timesteps=10), "--teacher-timesteps does not"),
-    (dict(terrain="rough"), "--terrain: the teacher was trained on terrain='flat'"),  # before any env is built
-])
+@pytest.mark.parametrize(
+    "overrides, flag",
+    [
+        (dict(teacher_checkpoint=None), "--teacher-checkpoint is required"),
+        (dict(terrain="stairs"), "--terrain"),
+        (dict(num_workers=3), "--num-envs"),
+        (dict(num_workers=-1), "--num-workers"),
+        (dict(seq_len=0), "--seq-len"),
+        (dict(dataset_capacity=4), "--dataset-capacity"),
+        (dict(stage2_timesteps=24), "--stage2-timesteps"),
+        (dict(capture_video=True), "--capture-video does not apply"),
+        (dict(hidden_dim=64), "--hidden-dim does not apply"),
+        (dict(teacher_timesteps=10), "--teacher-timesteps does not"),
+        (dict(terrain="rough"), "--terrain: the teacher was trained on terrain='flat'"),  # before any env is built
+    ],
+)
 def test_bad_digit_input_is_a_one_line_error_naming_the_flag(tsl, tmp_path, digit_teacher, overrides, flag):
     with pytest.raises(SystemExit) as e:
         tsl.main(digit_args(tsl, tmp_path, digit_teacher, **overrides))
@@ -215,8 +266,9 @@ def test_bad_digit_input_is_a_one_line_error_naming_the_flag(tsl, tmp_path, digi
 
 
 def test_cli_without_teacher_says_there_is_no_stage_1_on_digit(tmp_path):
-    proc = subprocess.run([sys.executable, SCRIPT, "--env-id", "l2t/Digit-v2"], capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, "--env-id", "l2t/Digit-v2"], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and "trains no teacher on Digit" in errors[0]
@@ -255,8 +307,19 @@ def test_dagger_round_on_the_warp_backend(tsl, tmp_path, digit_teacher):
     """--backend warp (warp's CPU device): a DAgger round collects, trains and evaluates on MuJoCo Warp through the
     numpy interface (HostArrays), with the same data layout as on MuJoCo."""
     import mujoco_warp  # noqa: F401  (pinned in requirements.txt: a broken install fails, not skips)
-    run_dir = tsl.main(digit_args(tsl, tmp_path, digit_teacher, backend="warp", device="cpu", stage2_timesteps=32,
-                                  dagger_rounds=1, max_episode_steps=6))
+
+    run_dir = tsl.main(
+        digit_args(
+            tsl,
+            tmp_path,
+            digit_teacher,
+            backend="warp",
+            device="cpu",
+            stage2_timesteps=32,
+            dagger_rounds=1,
+            max_episode_steps=6,
+        )
+    )
     logged = scalars(run_dir)
     assert [s for s, _ in logged["eval/student_return"]] == [TEACHER_STEPS + ROUND_STEPS]
     assert all(0 < v <= 6 for _, v in logged["eval/student_length"])
@@ -269,22 +332,53 @@ def test_the_digit_envs_are_built_with_the_teachers_task_settings(tsl, ppo, tmp_
     """The student learns on its teacher's task: curriculum rule, terrain preset, initial levels, reward weights,
     gravity axes and terrain columns are read from the teacher's checkpoint, not from this script's flags (a
     teacher trained with non-default values of each; every built env must carry them)."""
-    run_dir = ppo.main(ppo.Args(terrain="rough", max_episode_steps=20, num_envs=2, num_workers=0, num_steps=8,
-                                num_minibatches=2, update_epochs=1, total_timesteps=TEACHER_STEPS, eval_episodes=2,
-                                checkpoint_frequency=0, student_loss="none", alpha_mix=0.0, curriculum="isaac",
-                                terrain_preset="isaac", max_init_level=3, gravity_axes="xyz",
-                                terrain_columns="random", reward_overrides={"foot_contact": 0.7},
-                                runs_dir=str(tmp_path / "ppo")))
+    run_dir = ppo.main(
+        ppo.Args(
+            terrain="rough",
+            max_episode_steps=20,
+            num_envs=2,
+            num_workers=0,
+            num_steps=8,
+            num_minibatches=2,
+            update_epochs=1,
+            total_timesteps=TEACHER_STEPS,
+            eval_episodes=2,
+            checkpoint_frequency=0,
+            student_loss="none",
+            alpha_mix=0.0,
+            curriculum="isaac",
+            terrain_preset="isaac",
+            max_init_level=3,
+            gravity_axes="xyz",
+            terrain_columns="random",
+            reward_overrides={"foot_contact": 0.7},
+            runs_dir=str(tmp_path / "ppo"),
+        )
+    )
     seen, original = [], tsl.make_digit_envs
 
     def make(*args, **kwargs):  # what each env of the vector env is, as built
         envs = original(*args, **kwargs)
-        seen.append({name: envs.get_attr(name) for name in ("curriculum", "max_init_level", "gravity_axes",
-                                                            "reward_weights", "terrain_col", "terrain")})
+        seen.append(
+            {
+                name: envs.get_attr(name)
+                for name in ("curriculum", "max_init_level", "gravity_axes", "reward_weights", "terrain_col", "terrain")
+            }
+        )
         return envs
+
     monkeypatch.setattr(tsl, "make_digit_envs", make)
-    tsl.main(digit_args(tsl, tmp_path, os.path.join(run_dir, "checkpoint.pt"), terrain="rough", method="bc",
-                        stage2_timesteps=32, dagger_rounds=1))
+    tsl.main(
+        digit_args(
+            tsl,
+            tmp_path,
+            os.path.join(run_dir, "checkpoint.pt"),
+            terrain="rough",
+            method="bc",
+            stage2_timesteps=32,
+            dagger_rounds=1,
+        )
+    )
     assert len(seen) == 2  # training and evaluation envs
     for got in seen:
         for attr, value in (("curriculum", "isaac"), ("max_init_level", 3), ("gravity_axes", "xyz")):

@@ -34,7 +34,9 @@ class CounterEnv(gym.Env):
 
 
 gym.register("l2t-test/Counter-v0", entry_point=CounterEnv, max_episode_steps=6)
-gym.register("l2t-test/NaNReward-v0", entry_point=CounterEnv, max_episode_steps=6, kwargs={"reward_value": float("nan")})
+gym.register(
+    "l2t-test/NaNReward-v0", entry_point=CounterEnv, max_episode_steps=6, kwargs={"reward_value": float("nan")}
+)
 
 
 # --- Reach: a toy control task whose optimal action depends on the state, for the learning tests ---------------------
@@ -151,10 +153,19 @@ class ReachDigitVec(gym.vector.VectorEnv):
         n = self.num_envs
         infos = {}
         if done.any():
-            infos = {"final_obs": self._obs(), "_final_obs": done.copy(), "_episode": done.copy(),
-                     "episode": {"r": self.ret.copy(), "l": self.t.astype(float), "success": done.astype(float),
-                                 "distance_walked": np.zeros(n), "terrain_level": np.zeros(n),
-                                 "terrain_col": np.zeros(n)}}
+            infos = {
+                "final_obs": self._obs(),
+                "_final_obs": done.copy(),
+                "_episode": done.copy(),
+                "episode": {
+                    "r": self.ret.copy(),
+                    "l": self.t.astype(float),
+                    "success": done.astype(float),
+                    "distance_walked": np.zeros(n),
+                    "terrain_level": np.zeros(n),
+                    "terrain_col": np.zeros(n),
+                },
+            }
             self._draw(done)
         return self._obs(), reward.astype(np.float32), np.zeros(n, dtype=bool), done, infos
 

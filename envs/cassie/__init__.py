@@ -46,11 +46,35 @@ del _model
 
 # The reference motion and the env import the names above, so they come after them. (The env is registered in
 # envs/__init__.py, the one registration site of every env.)
-from envs.cassie.env import (CASSIE_NOISY_MASK, ENV_ID, MAX_EPISODE_STEPS, STATE_DIM, STATE_SLICES,  # noqa: E402
-                             CassieEnv)
+from envs.cassie.env import (  # noqa: E402
+    CASSIE_NOISY_MASK,
+    ENV_ID,
+    MAX_EPISODE_STEPS,
+    STATE_DIM,
+    STATE_SLICES,
+    CassieEnv,
+)
+
 # (the function `reference` is not re-exported: the name would hide the module envs.cassie.reference)
 from envs.cassie.reference import PERIOD, SPEED  # noqa: E402
 
-__all__ = ["MODEL_PATH", "LEG_MOTORS", "MOTOR_JOINTS", "KP", "KD", "TORQUE_LIMITS", "SIM_DT",
-           "HOME_QPOS", "HOME_CTRL", "load_model", "ENV_ID", "CassieEnv", "CASSIE_NOISY_MASK", "STATE_DIM", "STATE_SLICES",
-           "MAX_EPISODE_STEPS", "PERIOD", "SPEED"]
+__all__ = [
+    "MODEL_PATH",
+    "LEG_MOTORS",
+    "MOTOR_JOINTS",
+    "KP",
+    "KD",
+    "TORQUE_LIMITS",
+    "SIM_DT",
+    "HOME_QPOS",
+    "HOME_CTRL",
+    "load_model",
+    "ENV_ID",
+    "CassieEnv",
+    "CASSIE_NOISY_MASK",
+    "STATE_DIM",
+    "STATE_SLICES",
+    "MAX_EPISODE_STEPS",
+    "PERIOD",
+    "SPEED",
+]

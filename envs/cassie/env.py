@@ -160,12 +160,20 @@ INIT_VEL_NOISE = 0.05  # uniform half-width, all velocities
 PASSIVE_JOINTS = tuple(f"{leg}-{j}" for leg in ("left", "right") for j in ("shin", "tarsus", "heel-spring"))
 STATE_DIM = 57
 STATE_SLICES = {  # name -> slice of the state, as in the Observation Space table
-    "height": slice(0, 1), "quat": slice(1, 5), "lin_vel": slice(5, 8), "ang_vel": slice(8, 11),
-    "motor_pos": slice(11, 21), "motor_vel": slice(21, 31), "passive_pos": slice(31, 37),
-    "passive_vel": slice(37, 43), "xy_offset": slice(43, 45), "phase": slice(45, 47), "ref_motor": slice(47, 57),
+    "height": slice(0, 1),
+    "quat": slice(1, 5),
+    "lin_vel": slice(5, 8),
+    "ang_vel": slice(8, 11),
+    "motor_pos": slice(11, 21),
+    "motor_vel": slice(21, 31),
+    "passive_pos": slice(31, 37),
+    "passive_vel": slice(37, 43),
+    "xy_offset": slice(43, 45),
+    "phase": slice(45, 47),
+    "ref_motor": slice(47, 57),
 }
 CASSIE_NOISY_MASK = np.zeros(STATE_DIM, dtype=bool)
-CASSIE_NOISY_MASK[:STATE_SLICES["phase"].start] = True  # the robot's measurements; the clock entries stay clean
+CASSIE_NOISY_MASK[: STATE_SLICES["phase"].start] = True  # the robot's measurements; the clock entries stay clean
 CASSIE_NOISY_MASK.setflags(write=False)
 
 
@@ -175,8 +183,9 @@ def held_pelvis_model() -> mujoco.MjModel:
     spec.delete(spec.key("home"))
     pelvis = spec.body("cassie-pelvis")
     spec.worldbody.add_body(name="pelvis-holder", mocap=True, pos=list(pelvis.pos))
-    weld = spec.add_equality(type=mujoco.mjtEq.mjEQ_WELD, objtype=mujoco.mjtObj.mjOBJ_BODY,
-                             name1="pelvis-holder", name2="cassie-pelvis")
+    weld = spec.add_equality(
+        type=mujoco.mjtEq.mjEQ_WELD, objtype=mujoco.mjtObj.mjOBJ_BODY, name1="pelvis-holder", name2="cassie-pelvis"
+    )
     weld.solref = [0.005, 1.0]
     return spec.compile()
 
@@ -186,9 +195,17 @@ class CassieEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 33}
 
-    def __init__(self, render_mode: str | None = None, frame_skip: int = FRAME_SKIP, random_phase: bool = True,
-                 hold_pelvis: bool = False, width: int = 640, height: int = 480, feedforward: bool = True,
-                 min_reward: float = MIN_REWARD):
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        frame_skip: int = FRAME_SKIP,
+        random_phase: bool = True,
+        hold_pelvis: bool = False,
+        width: int = 640,
+        height: int = 480,
+        feedforward: bool = True,
+        min_reward: float = MIN_REWARD,
+    ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if int(frame_skip) < 1:
@@ -211,8 +228,9 @@ class CassieEnv(gym.Env):
         passive = [m.joint(j).id for j in PASSIVE_JOINTS]
         self._passive_q = m.jnt_qposadr[passive].copy()
         self._passive_v = m.jnt_dofadr[passive].copy()
-        self._hip_q = np.array([m.jnt_qposadr[m.joint(f"{leg}-hip-{j}").id]
-                                for leg in ("left", "right") for j in ("roll", "yaw", "pitch")])
+        self._hip_q = np.array(
+            [m.jnt_qposadr[m.joint(f"{leg}-hip-{j}").id] for leg in ("left", "right") for j in ("roll", "yaw", "pitch")]
+        )
         # PD target range: the joint range widened by TARGET_MARGIN (MuJoCo clamps ctrl to ctrlrange, so widen it)
         m.actuator_ctrlrange[:, 0] -= TARGET_MARGIN
         m.actuator_ctrlrange[:, 1] += TARGET_MARGIN
@@ -276,8 +294,12 @@ class CassieEnv(gym.Env):
         a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
         if not np.isfinite(a).all():  # np.clip lets NaN through to the controls
             raise ValueError(f"action must be finite, got {action!r}")
-        np.clip(ref.motor + self._lead * ref.motor_vel + self._ff_gain * ref.motor_torque + ACTION_SCALE * a,
-                self._ctrl_lo, self._ctrl_hi, out=d.ctrl)
+        np.clip(
+            ref.motor + self._lead * ref.motor_vel + self._ff_gain * ref.motor_torque + ACTION_SCALE * a,
+            self._ctrl_lo,
+            self._ctrl_hi,
+            out=d.ctrl,
+        )
         self._t += 1
         ref_x, ref_y = self._ref_pelvis_xy(self._t)
         if self.hold_pelvis:
@@ -304,9 +326,15 @@ class CassieEnv(gym.Env):
         terminated = not finite or d.qpos[2] < MIN_HEIGHT or self._tilt() > MAX_TILT or reward < self.min_reward
         if not finite:
             reward = 0.0
-        info = {"phase": ref.phase, "reward_joint": float(r_joint), "reward_com": float(r_com),
-                "reward_ori": float(r_ori), "joint_error": joint_error, "com_error": com_error,
-                "ori_error": ori_error}
+        info = {
+            "phase": ref.phase,
+            "reward_joint": float(r_joint),
+            "reward_com": float(r_com),
+            "reward_ori": float(r_ori),
+            "joint_error": joint_error,
+            "com_error": com_error,
+            "ori_error": ori_error,
+        }
         self._ref = reference(self._phase(self._t + 1))
         state = self._state() if finite else np.zeros(STATE_DIM)
         return state, reward, bool(terminated), False, info
@@ -361,6 +389,24 @@ class CassieEnv(gym.Env):
             self._renderer = None
 
 
-__all__ = ["ENV_ID", "CassieEnv", "CASSIE_NOISY_MASK", "STATE_DIM", "STATE_SLICES", "FRAME_SKIP",
-           "MAX_EPISODE_STEPS", "ACTION_SCALE", "C_JOINT", "C_COM", "C_ORI", "W_JOINT", "K_COM", "K_ORI",
-           "MIN_HEIGHT", "MAX_TILT", "MIN_REWARD", "TARGET_MARGIN", "held_pelvis_model"]
+__all__ = [
+    "ENV_ID",
+    "CassieEnv",
+    "CASSIE_NOISY_MASK",
+    "STATE_DIM",
+    "STATE_SLICES",
+    "FRAME_SKIP",
+    "MAX_EPISODE_STEPS",
+    "ACTION_SCALE",
+    "C_JOINT",
+    "C_COM",
+    "C_ORI",
+    "W_JOINT",
+    "K_COM",
+    "K_ORI",
+    "MIN_HEIGHT",
+    "MAX_TILT",
+    "MIN_REWARD",
+    "TARGET_MARGIN",
+    "held_pelvis_model",
+]

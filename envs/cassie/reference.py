@@ -262,18 +262,26 @@ class _InverseDynamics:
         if lead_share is not None and n_contact == 4:
             lead, share = lead_share
             row = np.zeros(A.shape[1])
-            row[26 + 6 * lead + 2: 26 + 6 * lead + 6: 3] = 1.0  # the two vertical forces of the leading foot
+            row[26 + 6 * lead + 2 : 26 + 6 * lead + 6 : 3] = 1.0  # the two vertical forces of the leading foot
             A = np.vstack([A, 10.0 * row])
             rhs = np.append(b, 10.0 * share * b[2])
         x, *_ = np.linalg.lstsq(A, rhs, rcond=1e-6)  # cut near-null directions (internal squeeze forces)
         # the net ground wrench is the root rows of b: world force at the pelvis origin, torque in the pelvis frame
         force, torque = b[:3], quat_to_mat(qpos[3:7]) @ b[3:6]
         o = qpos[:3]
-        cop = np.array([o[0] - (torque[1] + o[2] * force[0]) / force[2],
-                        o[1] + (torque[0] - o[2] * force[1]) / force[2]])
-        return {"motor_torque": x[:10], "spring_torque": x[10:14], "rod_force": x[14:26].reshape(4, 3),
-                "contact_force": x[26:].reshape(n_contact, 3), "contact_points": np.array(contact_points),
-                "residual": float(np.linalg.norm(A[: len(b)] @ x - b)), "ground_force": force, "cop": cop}
+        cop = np.array(
+            [o[0] - (torque[1] + o[2] * force[0]) / force[2], o[1] + (torque[0] - o[2] * force[1]) / force[2]]
+        )
+        return {
+            "motor_torque": x[:10],
+            "spring_torque": x[10:14],
+            "rod_force": x[14:26].reshape(4, 3),
+            "contact_force": x[26:].reshape(n_contact, 3),
+            "contact_points": np.array(contact_points),
+            "residual": float(np.linalg.norm(A[: len(b)] @ x - b)),
+            "ground_force": force,
+            "cop": cop,
+        }
 
 
 DOUBLE_SUPPORT = STANCE_FRACTION - 0.5  # cycles, each double support
@@ -373,10 +381,22 @@ def cycle() -> dict:
         correction = correction + _periodic_zmp_correction(cop - cop_target, dt)
     motor_q = m.jnt_qposadr[m.actuator_trnid[:, 0]]
     motor_v = m.jnt_dofadr[m.actuator_trnid[:, 0]]
-    out = dict(phase=phases, qpos=qpos, qvel=qvel, qacc=qacc, motor=qpos[:, motor_q], motor_vel=qvel[:, motor_v],
-               motor_torque=np.array([r["motor_torque"] for r in ids]), com=com, lipm_com=lipm,
-               cop=cop, cop_target=cop_target, spring_torque=spring_torque, stance=stance,
-               ik_residual=residual)
+    out = dict(
+        phase=phases,
+        qpos=qpos,
+        qvel=qvel,
+        qacc=qacc,
+        motor=qpos[:, motor_q],
+        motor_vel=qvel[:, motor_v],
+        motor_torque=np.array([r["motor_torque"] for r in ids]),
+        com=com,
+        lipm_com=lipm,
+        cop=cop,
+        cop_target=cop_target,
+        spring_torque=spring_torque,
+        stance=stance,
+        ik_residual=residual,
+    )
     for v in out.values():
         v.setflags(write=False)
     return out
@@ -387,8 +407,11 @@ _BALL_QPOS = None
 
 def _ball_qpos_slices():
     model = load_model()
-    return [slice(model.jnt_qposadr[j], model.jnt_qposadr[j] + 4) for j in range(model.njnt)
-            if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_BALL]
+    return [
+        slice(model.jnt_qposadr[j], model.jnt_qposadr[j] + 4)
+        for j in range(model.njnt)
+        if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_BALL
+    ]
 
 
 def interpolate(phase: float):
@@ -425,11 +448,39 @@ def reference(phase: float) -> Reference:
         qpos[sl] /= np.linalg.norm(qpos[sl])
     com = lerp(c["com"] - c["qpos"][:, :3] * [1.0, 0.0, 0.0])
     com[0] += qpos[0]
-    return Reference(phase=phase, qpos=qpos, qvel=lerp(c["qvel"]), motor=lerp(c["motor"]),
-                     motor_vel=lerp(c["motor_vel"]), motor_torque=lerp(c["motor_torque"]),
-                     pelvis_pos=qpos[:3].copy(), pelvis_quat=qpos[3:7].copy(), com=com)
+    return Reference(
+        phase=phase,
+        qpos=qpos,
+        qvel=lerp(c["qvel"]),
+        motor=lerp(c["motor"]),
+        motor_vel=lerp(c["motor_vel"]),
+        motor_torque=lerp(c["motor_torque"]),
+        pelvis_pos=qpos[:3].copy(),
+        pelvis_quat=qpos[3:7].copy(),
+        com=com,
+    )
 
 
-__all__ = ["SPEED", "PERIOD", "STANCE_FRACTION", "PELVIS_HEIGHT", "SWING_HEIGHT", "N_SAMPLES", "N_PASSES",
-           "STEP_TIME", "FOOT_Y", "COM_HEIGHT", "OMEGA", "V_MID", "Reference", "cycle", "reference", "pelvis_xy",
-           "lipm_com", "sway_amplitude", "foot_targets", "interpolate", "inverse_dynamics"]
+__all__ = [
+    "SPEED",
+    "PERIOD",
+    "STANCE_FRACTION",
+    "PELVIS_HEIGHT",
+    "SWING_HEIGHT",
+    "N_SAMPLES",
+    "N_PASSES",
+    "STEP_TIME",
+    "FOOT_Y",
+    "COM_HEIGHT",
+    "OMEGA",
+    "V_MID",
+    "Reference",
+    "cycle",
+    "reference",
+    "pelvis_xy",
+    "lipm_com",
+    "sway_amplitude",
+    "foot_targets",
+    "interpolate",
+    "inverse_dynamics",
+]

@@ -31,11 +31,15 @@ ARM_MOTORS = ("shoulder-roll", "shoulder-pitch", "shoulder-yaw", "elbow")
 MOTOR_JOINTS = tuple(f"{side}-{name}" for side in ("left", "right") for name in LEG_MOTORS + ARM_MOTORS)
 ACTION_DIM = len(MOTOR_JOINTS)  # 20: one action (PD target) per motor
 # Unactuated hinges (springs and the passive tarsus / toe joints); the rods are ball joints.
-PASSIVE_JOINTS = tuple(f"{side}-{name}" for side in ("left", "right")
-                       for name in ("shin", "tarsus", "heel-spring", "toe-pitch", "toe-roll"))
+PASSIVE_JOINTS = tuple(
+    f"{side}-{name}"
+    for side in ("left", "right")
+    for name in ("shin", "tarsus", "heel-spring", "toe-pitch", "toe-roll")
+)
 # Geoms that touch the ground (the source's floor pairs): feet and the toe rods.
-GROUND_CONTACT_GEOMS = tuple(f"{side}-{name}" for side in ("left", "right")
-                             for name in ("foot", "toe-a-rod", "toe-b-rod"))
+GROUND_CONTACT_GEOMS = tuple(
+    f"{side}-{name}" for side in ("left", "right") for name in ("foot", "toe-a-rod", "toe-b-rod")
+)
 
 
 def _const(values):
@@ -60,11 +64,14 @@ KD = _const(np.where(_LEG, OSU_KD * np.sqrt(LEG_GAIN_FACTOR), OSU_KD))  # N m s 
 # gear. Gear 80 (hip roll, shoulder roll, shoulder pitch, elbow): 1.4125 x 80 = 113.0; the others equal the LLAPI
 # output limits. (v0 used the LLAPI's 126.682458 for the gear-80 joints; the source uses that only to normalise a
 # torque reward.)
-TORQUE_LIMITS = _const([113.0, 79.176536, 216.927898, 231.31695, 41.975942, 41.975942,
-                        113.0, 113.0, 79.176536, 113.0] * 2)
+TORQUE_LIMITS = _const(
+    [113.0, 79.176536, 216.927898, 231.31695, 41.975942, 41.975942, 113.0, 113.0, 79.176536, 113.0] * 2
+)
 # The LLAPI joint-level output torque limits (motor limit x gear), for reference.
-LLAPI_TORQUE_LIMITS = _const([126.682458, 79.176536, 216.927898, 231.31695, 41.975942, 41.975942,
-                              126.682458, 126.682458, 79.176536, 126.682458] * 2)
+LLAPI_TORQUE_LIMITS = _const(
+    [126.682458, 79.176536, 216.927898, 231.31695, 41.975942, 41.975942, 126.682458, 126.682458, 79.176536, 126.682458]
+    * 2
+)
 
 
 # The source's physics (OSU digit-v3.xml): 0.5 ms steps and its equality solimp. digit.xml uses 2 ms and a stiffer
@@ -94,7 +101,27 @@ STAND_QPOS = _const(_model.key("stand").qpos)  # (61,) OSU reset pose, feet ~0.4
 STAND_CTRL = _const(_model.key("stand").ctrl)  # (20,) motor joint angles of that pose = PD targets
 del _model
 
-__all__ = ["MODEL_PATH", "LEG_MOTORS", "ARM_MOTORS", "MOTOR_JOINTS", "ACTION_DIM", "PASSIVE_JOINTS",
-           "GROUND_CONTACT_GEOMS", "KP", "KD", "OSU_KP", "OSU_KD", "LEG_GAIN_FACTOR", "TORQUE_LIMITS",
-           "LLAPI_TORQUE_LIMITS", "SIM_DT", "POLICY_DT", "STAND_QPOS", "STAND_CTRL", "SOURCE_TIMESTEP",
-           "SOURCE_EQ_SOLIMP", "set_source_physics", "load_model"]
+__all__ = [
+    "MODEL_PATH",
+    "LEG_MOTORS",
+    "ARM_MOTORS",
+    "MOTOR_JOINTS",
+    "ACTION_DIM",
+    "PASSIVE_JOINTS",
+    "GROUND_CONTACT_GEOMS",
+    "KP",
+    "KD",
+    "OSU_KP",
+    "OSU_KD",
+    "LEG_GAIN_FACTOR",
+    "TORQUE_LIMITS",
+    "LLAPI_TORQUE_LIMITS",
+    "SIM_DT",
+    "POLICY_DT",
+    "STAND_QPOS",
+    "STAND_CTRL",
+    "SOURCE_TIMESTEP",
+    "SOURCE_EQ_SOLIMP",
+    "set_source_physics",
+    "load_model",
+]

@@ -17,20 +17,69 @@ import numpy as np
 from envs import terrain as terrain_mod
 from envs.draws import NumpyDraws
 from envs.geometry import quat_to_mat
-from envs.digit import (ACTION_DIM, GROUND_CONTACT_GEOMS, MODEL_PATH, POLICY_DT, SOURCE_TIMESTEP, STAND_CTRL,
-                        STAND_QPOS, set_source_physics)
-from envs.digit.rewards import (C1, C2, FOOT_APEX, FOOT_STANCE_REL_COM,  # noqa: F401 (re-exported for the tests)
-                                PAPER_REWARD_WEIGHTS, foot_height_target)
-from envs.digit.rewards import (CONTACT_FORCE, GAIT_PERIOD, REWARD_WEIGHT_SETS, REWARD_WEIGHTS,  # noqa: F401
-                                RewardInputs, reward_terms, sole_z)
+from envs.digit import (
+    ACTION_DIM,
+    GROUND_CONTACT_GEOMS,
+    MODEL_PATH,
+    POLICY_DT,
+    SOURCE_TIMESTEP,
+    STAND_CTRL,
+    STAND_QPOS,
+    set_source_physics,
+)
+from envs.digit.rewards import (
+    C1,
+    C2,
+    FOOT_APEX,
+    FOOT_STANCE_REL_COM,  # noqa: F401 (re-exported for the tests)
+    PAPER_REWARD_WEIGHTS,
+    foot_height_target,
+)
+from envs.digit.rewards import (
+    CONTACT_FORCE,
+    GAIT_PERIOD,
+    REWARD_WEIGHT_SETS,
+    REWARD_WEIGHTS,  # noqa: F401
+    RewardInputs,
+    reward_terms,
+    sole_z,
+)
+
 # the task's constants live in envs/digit/task.py (re-exported here: this module's names are the env's public API)
-from envs.digit.task import (ACTION_SCALE, ADDED_MASS_RANGE, BASE_XY_RANGE, COMMAND_RANGES,  # noqa: F401
-                             COMMAND_RESAMPLE_S, CURRICULUM_RULES, DIGIT_NOISY_MASK, ENV_PARAM_NAMES,
-                             EPISODE_LENGTH_S, EXT_FORCE, EXT_TORQUE, FRICTION_RANGE, GRAVITY_DELTA,
-                             HEIGHT_SCAN_CENTRE, JOINT_POS_NOISE, JOINT_VEL_NOISE, MAX_EPISODE_STEPS, MAX_TILT,
-                             MIN_HEIGHT, OBS_DIM, OBS_SLICES, PUSH_INTERVAL_S, PUSH_VELOCITY,
-                             RECOMMENDED_INIT_STD, RESET_NOISE_IDX, SPAWN_PLATFORM_MARGIN, SPAWN_TRIES,
-                             STANDING_SHARE, STUDENT_DIM, STUDENT_SLICE, SUBSTEPS, TORSO_GEOMS)
+from envs.digit.task import (
+    ACTION_SCALE,
+    ADDED_MASS_RANGE,
+    BASE_XY_RANGE,
+    COMMAND_RANGES,  # noqa: F401
+    COMMAND_RESAMPLE_S,
+    CURRICULUM_RULES,
+    DIGIT_NOISY_MASK,
+    ENV_PARAM_NAMES,
+    EPISODE_LENGTH_S,
+    EXT_FORCE,
+    EXT_TORQUE,
+    FRICTION_RANGE,
+    GRAVITY_DELTA,
+    HEIGHT_SCAN_CENTRE,
+    JOINT_POS_NOISE,
+    JOINT_VEL_NOISE,
+    MAX_EPISODE_STEPS,
+    MAX_TILT,
+    MIN_HEIGHT,
+    OBS_DIM,
+    OBS_SLICES,
+    PUSH_INTERVAL_S,
+    PUSH_VELOCITY,
+    RECOMMENDED_INIT_STD,
+    RESET_NOISE_IDX,
+    SPAWN_PLATFORM_MARGIN,
+    SPAWN_TRIES,
+    STANDING_SHARE,
+    STUDENT_DIM,
+    STUDENT_SLICE,
+    SUBSTEPS,
+    TORSO_GEOMS,
+)
 from envs.digit import task
 from envs.render import TrackingRenderer
 
@@ -66,8 +115,12 @@ def _compile(terrain, terrain_rows, terrain_cols, terrain_seed, terrain_preset="
     else:
         grid = None
         for g in TORSO_GEOMS:
-            spec.add_pair(name=f"floor-{g}", geomname1="floor", geomname2=g,
-                          **{k: list(v) if isinstance(v, tuple) else v for k, v in terrain_mod.PAIR_PARAMS.items()})
+            spec.add_pair(
+                name=f"floor-{g}",
+                geomname1="floor",
+                geomname2=g,
+                **{k: list(v) if isinstance(v, tuple) else v for k, v in terrain_mod.PAIR_PARAMS.items()},
+            )
         ground_names = frozenset({"floor"})
     # MuJoCo's sleep flag: with it on, the poses of static geoms (the world body's: floor, the ~4000 terrain
     # boxes) are computed once instead of every physics step (mj_step on the rough grid 0.84 -> 0.65 ms per 20 ms
@@ -80,12 +133,20 @@ def _compile(terrain, terrain_rows, terrain_cols, terrain_seed, terrain_preset="
     return grid, model, ground_names
 
 
-def compiled_model(terrain="rough", terrain_rows=terrain_mod.NUM_ROWS, terrain_cols=terrain_mod.NUM_COLS,
-                   terrain_seed=0, terrain_preset="isaac"):
+def compiled_model(
+    terrain="rough",
+    terrain_rows=terrain_mod.NUM_ROWS,
+    terrain_cols=terrain_mod.NUM_COLS,
+    terrain_seed=0,
+    terrain_preset="isaac",
+):
     """(Terrain or None, nominal compiled MjModel, names of the ground geoms) of one terrain setting, compiled once
     per process (``_COMPILED``); every backend builds its worlds from this one model. Do not edit the model: copy it."""
-    key = ((terrain, int(terrain_rows), int(terrain_cols), int(terrain_seed), terrain_preset) if terrain == "rough"
-           else (terrain,))
+    key = (
+        (terrain, int(terrain_rows), int(terrain_cols), int(terrain_seed), terrain_preset)
+        if terrain == "rough"
+        else (terrain,)
+    )
     if key not in _COMPILED:
         _COMPILED[key] = _compile(terrain, terrain_rows, terrain_cols, terrain_seed, terrain_preset)
     return _COMPILED[key]
@@ -421,12 +482,27 @@ class DigitEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
-    def __init__(self, render_mode: str | None = None, terrain: str = "rough", terrain_rows: int = terrain_mod.NUM_ROWS,
-                 terrain_cols: int = terrain_mod.NUM_COLS, terrain_seed: int = 0, terrain_col: int | None = None,
-                 randomize: bool = True, max_episode_steps: int = MAX_EPISODE_STEPS, width: int = 640,
-                 height: int = 480, source_physics: bool = False, action_scale: float = ACTION_SCALE,
-                 reward_weights="v2", randomization_scale: float = 1.0, gravity_axes: str = "z",
-                 curriculum: str = "tracking", terrain_preset: str = "gentle", max_init_level: int = 0):
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        terrain: str = "rough",
+        terrain_rows: int = terrain_mod.NUM_ROWS,
+        terrain_cols: int = terrain_mod.NUM_COLS,
+        terrain_seed: int = 0,
+        terrain_col: int | None = None,
+        randomize: bool = True,
+        max_episode_steps: int = MAX_EPISODE_STEPS,
+        width: int = 640,
+        height: int = 480,
+        source_physics: bool = False,
+        action_scale: float = ACTION_SCALE,
+        reward_weights="v2",
+        randomization_scale: float = 1.0,
+        gravity_axes: str = "z",
+        curriculum: str = "tracking",
+        terrain_preset: str = "gentle",
+        max_init_level: int = 0,
+    ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         if terrain not in ("rough", "flat"):
@@ -438,8 +514,9 @@ class DigitEnv(gym.Env):
         self.terrain_col = terrain_col
         if terrain_preset not in terrain_mod.PRESETS:
             raise ValueError(f"terrain_preset must be one of {', '.join(terrain_mod.PRESETS)}, got {terrain_preset!r}")
-        self.terrain, nominal_model, ground_names = compiled_model(terrain, terrain_rows, terrain_cols, terrain_seed,
-                                                                   terrain_preset)
+        self.terrain, nominal_model, ground_names = compiled_model(
+            terrain, terrain_rows, terrain_cols, terrain_seed, terrain_preset
+        )
         if terrain_col is not None and terrain == "rough" and not 0 <= terrain_col < self.terrain.num_cols:
             raise ValueError(f"terrain_col must be in [0, {self.terrain.num_cols}), got {terrain_col}")
         self.model = m = copy.deepcopy(nominal_model)  # ours alone: the randomisation edits it
@@ -452,8 +529,9 @@ class DigitEnv(gym.Env):
         self.action_scale = float(action_scale)
         if isinstance(reward_weights, str):
             if reward_weights not in REWARD_WEIGHT_SETS:
-                raise ValueError(f"reward_weights must be one of {sorted(REWARD_WEIGHT_SETS)} or a dict, "
-                                 f"got {reward_weights!r}")
+                raise ValueError(
+                    f"reward_weights must be one of {sorted(REWARD_WEIGHT_SETS)} or a dict, got {reward_weights!r}"
+                )
             weights = REWARD_WEIGHT_SETS[reward_weights]
         else:  # a dict of overrides on the v1 weights
             unknown = set(reward_weights) - set(REWARD_WEIGHTS)
@@ -489,8 +567,12 @@ class DigitEnv(gym.Env):
         self._ground_pairs = np.flatnonzero(self._ground[m.pair_geom1] | self._ground[m.pair_geom2])
         self._ground_geoms = np.flatnonzero(self._ground)
         # nominal values: every reset re-samples from these
-        self._nominal = dict(pair_friction=m.pair_friction.copy(), geom_friction=m.geom_friction.copy(),
-                             body_mass=m.body_mass.copy(), gravity=m.opt.gravity.copy())
+        self._nominal = dict(
+            pair_friction=m.pair_friction.copy(),
+            geom_friction=m.geom_friction.copy(),
+            body_mass=m.body_mass.copy(),
+            gravity=m.opt.gravity.copy(),
+        )
 
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(ACTION_DIM,), dtype=np.float32)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(OBS_DIM,), dtype=np.float64)
@@ -537,8 +619,11 @@ class DigitEnv(gym.Env):
         m.body_mass[:] = nom["body_mass"]
         m.opt.gravity[:] = nom["gravity"]
         p = np.zeros(len(ENV_PARAM_NAMES))
-        p[0] = float(nom["geom_friction"][self._ground_geoms[0], 0] if self.terrain is not None
-                     else nom["pair_friction"][self._ground_pairs[0], 0])  # the nominal ground friction
+        p[0] = float(
+            nom["geom_friction"][self._ground_geoms[0], 0]
+            if self.terrain is not None
+            else nom["pair_friction"][self._ground_pairs[0], 0]
+        )  # the nominal ground friction
         if self.randomize:
             p = task.draw_env_params(NumpyDraws(rng), 1, self.randomization_scale, self.gravity_axes)[0]
             m.pair_friction[self._ground_pairs, :2] = p[0]
@@ -574,8 +659,11 @@ class DigitEnv(gym.Env):
                     commanded = np.linalg.norm(self._command[:2]) * EPISODE_LENGTH_S
                 else:  # "tracking": where the commands led, and a fall is a failure
                     commanded = float(np.linalg.norm(self._commanded_xy))
-                self.terrain_level = int(terrain_mod.update_levels([self.terrain_level], [walked], [commanded], rows,
-                                                                   rng, fell=[self._fell], rule=self.curriculum)[0])
+                self.terrain_level = int(
+                    terrain_mod.update_levels(
+                        [self.terrain_level], [walked], [commanded], rows, rng, fell=[self._fell], rule=self.curriculum
+                    )[0]
+                )
             col = self.terrain_col if self.terrain_col is not None else int(rng.integers(self.terrain.num_cols))
             origin = self.terrain.origins[self.terrain_level, col].copy()
         self._init_episode_state()
@@ -653,8 +741,9 @@ class DigitEnv(gym.Env):
         self._last_action = self._action
         info = {"reward_terms": terms, "command": self._command.copy(), "foot_contact": in_contact.copy()}
         if finite:  # the commanded path, along the robot's own heading (the frame track_lin_vel_xy reads)
-            self._commanded_xy = task.commanded_path_step(self._commanded_xy[None], self._command[None],
-                                                          np.array([yaw]))[0]
+            self._commanded_xy = task.commanded_path_step(
+                self._commanded_xy[None], self._command[None], np.array([yaw])
+            )[0]
         if terminated or truncated:
             self._fell = terminated
             info["terrain_level"], info["terrain_col"] = self.terrain_level, self._col
@@ -682,8 +771,9 @@ class DigitEnv(gym.Env):
         m, d = self.model, self.data
         R = d.geom_xmat[self._feet].reshape(-1, 3, 3)
         local = np.array([(u, v, 0.0) for u in (-1, 0, 1) for v in (-1, 0, 1)])  # (9, 3) in half-sizes
-        pts = d.geom_xpos[self._feet, None, :] + np.einsum("gij,gkj->gki", R,
-                                                           local[None] * m.geom_size[self._feet, None])
+        pts = d.geom_xpos[self._feet, None, :] + np.einsum(
+            "gij,gkj->gki", R, local[None] * m.geom_size[self._feet, None]
+        )
         return pts[..., :2].reshape(-1, 2)
 
     def _stone_platform(self, col):
@@ -707,16 +797,33 @@ class DigitEnv(gym.Env):
         """Table I's observation (307,) of the current state and the task's ``extra`` (batch of one):
         ``task.observe``."""
         obs, extra = task.observe(
-            self._physics_state_kinematic(), self._idx, np.array([self._t]), self._command[None],
-            self._last_action[None], self._origin[None], self._env_params[None], self._ground_batch)
+            self._physics_state_kinematic(),
+            self._idx,
+            np.array([self._t]),
+            self._command[None],
+            self._last_action[None],
+            self._origin[None],
+            self._env_params[None],
+            self._ground_batch,
+        )
         return obs[0], extra
 
     def _physics_state_kinematic(self):
         """The parts of the physics state the observation reads (no contact scan: ``observe`` does not need it)."""
         d, idx = self.data, self._idx
-        return task.PhysicsState(qpos=d.qpos[None], qvel=d.qvel[None], qacc=None, actuator_force=None,
-                                 foot_pos=d.geom_xpos[idx.feet][None], foot_mat=None, com_z=None, foot_vel_xy=None,
-                                 foot_force=None, torso_contact=None, undesired=None)
+        return task.PhysicsState(
+            qpos=d.qpos[None],
+            qvel=d.qvel[None],
+            qacc=None,
+            actuator_force=None,
+            foot_pos=d.geom_xpos[idx.feet][None],
+            foot_mat=None,
+            com_z=None,
+            foot_vel_xy=None,
+            foot_force=None,
+            torso_contact=None,
+            undesired=None,
+        )
 
     def _ground_batch(self, xy):
         """Ground z (N, K) at world points xy (N, K, 2)."""
@@ -738,8 +845,12 @@ class DigitEnv(gym.Env):
 def task_defaults() -> dict:
     """DigitEnv's keyword defaults: the task every backend and builder uses unless told otherwise."""
     import inspect
-    return {name: p.default for name, p in inspect.signature(DigitEnv.__init__).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+
+    return {
+        name: p.default
+        for name, p in inspect.signature(DigitEnv.__init__).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
 
 
 # What an l2t_ppo_digit.py run's saved flags were before each task flag existed (older checkpoints lack the key)
@@ -753,16 +864,20 @@ def task_from_run_args(run_args: dict) -> tuple[dict, str]:
     weights = run_args.get("reward_weights", "v1")
     if run_args.get("reward_overrides"):
         weights = {**REWARD_WEIGHT_SETS[weights], **run_args["reward_overrides"]}
-    kwargs = {"terrain": run_args.get("terrain", "rough"), "reward_weights": weights,
-              "max_episode_steps": run_args.get("max_episode_steps", MAX_EPISODE_STEPS),
-              "gravity_axes": run_args.get("gravity_axes", "z")}
+    kwargs = {
+        "terrain": run_args.get("terrain", "rough"),
+        "reward_weights": weights,
+        "max_episode_steps": run_args.get("max_episode_steps", MAX_EPISODE_STEPS),
+        "gravity_axes": run_args.get("gravity_axes", "z"),
+    }
     columns = "random"
     if kwargs["terrain"] == "rough":
         flag = {k: run_args[k] if run_args.get(k) is not None else v for k, v in _OLDER_RUN_FLAGS.items()}
         if flag["curriculum"] not in CURRICULUM_RULES:
             raise ValueError(f"the run's curriculum {flag['curriculum']!r} is not one of {CURRICULUM_RULES}")
-        kwargs.update(curriculum=flag["curriculum"], terrain_preset=flag["terrain_preset"],
-                      max_init_level=flag["max_init_level"])
+        kwargs.update(
+            curriculum=flag["curriculum"], terrain_preset=flag["terrain_preset"], max_init_level=flag["max_init_level"]
+        )
         columns = flag["terrain_columns"]
     return kwargs, columns
 
@@ -777,16 +892,33 @@ def step_task(envs):
     rows = {}
     if live:
         state = task.stack_states([e._physics_state() for e in live])
-        air, contact = task.update_foot_timers(state.foot_force, np.stack([e._air_time for e in live]),
-                                               np.stack([e._contact_time for e in live]))
-        obs, extra = task.observe(state, live[0]._idx, np.array([e._t for e in live], dtype=np.float64),
-                                  np.stack([e._command for e in live]), np.stack([e._last_action for e in live]),
-                                  np.stack([e._origin for e in live]), np.stack([e._env_params for e in live]),
-                                  _ground_of(live))
+        air, contact = task.update_foot_timers(
+            state.foot_force, np.stack([e._air_time for e in live]), np.stack([e._contact_time for e in live])
+        )
+        obs, extra = task.observe(
+            state,
+            live[0]._idx,
+            np.array([e._t for e in live], dtype=np.float64),
+            np.stack([e._command for e in live]),
+            np.stack([e._last_action for e in live]),
+            np.stack([e._origin for e in live]),
+            np.stack([e._env_params for e in live]),
+            _ground_of(live),
+        )
         done = task.terminated(state, obs, extra)
-        inputs = task.reward_inputs(state, live[0]._idx, obs, extra, np.stack([e._action for e in live]),
-                                    np.stack([e._last_action for e in live]), np.stack([e._command for e in live]),
-                                    air, contact, done, np.array([e._t * e.dt for e in live]))
+        inputs = task.reward_inputs(
+            state,
+            live[0]._idx,
+            obs,
+            extra,
+            np.stack([e._action for e in live]),
+            np.stack([e._last_action for e in live]),
+            np.stack([e._command for e in live]),
+            air,
+            contact,
+            done,
+            np.array([e._t * e.dt for e in live]),
+        )
         weights = live[0].reward_weights
         same = all(e.reward_weights == weights for e in live)  # else: raw values, each env's weights below
         values = reward_terms(inputs, weights if same else dict.fromkeys(weights, 1.0))
@@ -814,17 +946,64 @@ def _ground_of(envs):
         return envs[0]._ground_batch
 
     def ground(xy):
-        return np.stack([e._ground_batch(xy[k:k + 1])[0] for k, e in enumerate(envs)])
+        return np.stack([e._ground_batch(xy[k : k + 1])[0] for k, e in enumerate(envs)])
+
     return ground
 
 
-__all__ = ["ENV_ID", "DigitEnv", "task_defaults", "task_from_run_args", "step_task", "compiled_model", "CURRICULUM_RULES", "OBS_DIM", "OBS_SLICES",
-           "STUDENT_DIM", "STUDENT_SLICE",
-           "ACTION_DIM", "DIGIT_NOISY_MASK", "ENV_PARAM_NAMES", "SUBSTEPS", "POLICY_DT", "EPISODE_LENGTH_S",
-           "MAX_EPISODE_STEPS", "ACTION_SCALE", "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE", "GAIT_PERIOD",
-           "FOOT_APEX", "FOOT_STANCE_REL_COM", "C1", "C2", "CONTACT_FORCE", "MAX_TILT", "MIN_HEIGHT", "FRICTION_RANGE",
-           "ADDED_MASS_RANGE", "GRAVITY_DELTA", "EXT_FORCE", "EXT_TORQUE", "BASE_XY_RANGE", "PUSH_INTERVAL_S",
-           "PUSH_VELOCITY", "JOINT_POS_NOISE", "JOINT_VEL_NOISE", "REWARD_WEIGHTS", "RewardInputs", "reward_terms",
-           "foot_height_target", "RECOMMENDED_INIT_STD", "PAPER_REWARD_WEIGHTS", "REWARD_WEIGHT_SETS",
-           "HEIGHT_SCAN_CENTRE", "SOURCE_SUBSTEPS", "SPAWN_TRIES", "SPAWN_PLATFORM_MARGIN", "quat_to_mat", "heading",
-           "yaw_from_quat"]
+__all__ = [
+    "ENV_ID",
+    "DigitEnv",
+    "task_defaults",
+    "task_from_run_args",
+    "step_task",
+    "compiled_model",
+    "CURRICULUM_RULES",
+    "OBS_DIM",
+    "OBS_SLICES",
+    "STUDENT_DIM",
+    "STUDENT_SLICE",
+    "ACTION_DIM",
+    "DIGIT_NOISY_MASK",
+    "ENV_PARAM_NAMES",
+    "SUBSTEPS",
+    "POLICY_DT",
+    "EPISODE_LENGTH_S",
+    "MAX_EPISODE_STEPS",
+    "ACTION_SCALE",
+    "COMMAND_RANGES",
+    "COMMAND_RESAMPLE_S",
+    "STANDING_SHARE",
+    "GAIT_PERIOD",
+    "FOOT_APEX",
+    "FOOT_STANCE_REL_COM",
+    "C1",
+    "C2",
+    "CONTACT_FORCE",
+    "MAX_TILT",
+    "MIN_HEIGHT",
+    "FRICTION_RANGE",
+    "ADDED_MASS_RANGE",
+    "GRAVITY_DELTA",
+    "EXT_FORCE",
+    "EXT_TORQUE",
+    "BASE_XY_RANGE",
+    "PUSH_INTERVAL_S",
+    "PUSH_VELOCITY",
+    "JOINT_POS_NOISE",
+    "JOINT_VEL_NOISE",
+    "REWARD_WEIGHTS",
+    "RewardInputs",
+    "reward_terms",
+    "foot_height_target",
+    "RECOMMENDED_INIT_STD",
+    "PAPER_REWARD_WEIGHTS",
+    "REWARD_WEIGHT_SETS",
+    "HEIGHT_SCAN_CENTRE",
+    "SOURCE_SUBSTEPS",
+    "SPAWN_TRIES",
+    "SPAWN_PLATFORM_MARGIN",
+    "quat_to_mat",
+    "heading",
+    "yaw_from_quat",
+]

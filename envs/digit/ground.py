@@ -18,6 +18,7 @@ class TorchGround:
 
     def __init__(self, terrain, device, dtype):
         import torch
+
         self.torch = torch
         self.terrain = terrain
         if terrain is None:

@@ -20,8 +20,17 @@ import numpy as np
 
 from envs import terrain as terrain_mod
 from envs.digit import POLICY_DT
-from envs.digit.env import (COMMAND_RANGES, COMMAND_RESAMPLE_S, CURRICULUM_RULES, EPISODE_LENGTH_S, MAX_EPISODE_STEPS,
-                            PAPER_REWARD_WEIGHTS, REWARD_WEIGHTS, STANDING_SHARE, DigitEnv)
+from envs.digit.env import (
+    COMMAND_RANGES,
+    COMMAND_RESAMPLE_S,
+    CURRICULUM_RULES,
+    EPISODE_LENGTH_S,
+    MAX_EPISODE_STEPS,
+    PAPER_REWARD_WEIGHTS,
+    REWARD_WEIGHTS,
+    STANDING_SHARE,
+    DigitEnv,
+)
 
 GAMMA = 0.99
 
@@ -160,29 +169,44 @@ def main():
             kw["action_scale"] = args.action_scale
         for std in map(float, args.stds.split(",")):
             lengths, unit = exploration_rollouts(std, range(args.seeds), **kw)
-            print(f"std {std}: median {np.median(lengths)} steps {sorted(lengths)}; reward per step without the "
-                  f"termination term: v1 {per_step_reward(unit):+.4f}, paper "
-                  f"{per_step_reward(unit, PAPER_REWARD_WEIGHTS):+.4f} (surviving pays above "
-                  f"{break_even():+.3f})", flush=True)
+            print(
+                f"std {std}: median {np.median(lengths)} steps {sorted(lengths)}; reward per step without the "
+                f"termination term: v1 {per_step_reward(unit):+.4f}, paper "
+                f"{per_step_reward(unit, PAPER_REWARD_WEIGHTS):+.4f} (surviving pays above "
+                f"{break_even():+.3f})",
+                flush=True,
+            )
     elif args.what == "randomization":
         for scale in map(float, args.scales.split(",")):
             lengths = randomization_survival(scale, range(args.seeds), gravity_axes=args.gravity_axes)
-            print(f"zero action, flat, randomization_scale {scale}, gravity {args.gravity_axes}: median "
-                  f"{np.median(lengths)} steps {sorted(lengths)}", flush=True)
+            print(
+                f"zero action, flat, randomization_scale {scale}, gravity {args.gravity_axes}: median "
+                f"{np.median(lengths)} steps {sorted(lengths)}",
+                flush=True,
+            )
     elif args.what == "gravity":
         for axes in ("xyz", "z"):
             lengths = gravity_only_survival(axes, range(args.seeds))
-            print(f"zero action, flat, gravity offset U(-0.5, 0.5) on {axes} only: median {np.median(lengths)} steps "
-                  f"{sorted(lengths)}", flush=True)
+            print(
+                f"zero action, flat, gravity offset U(-0.5, 0.5) on {axes} only: median {np.median(lengths)} steps "
+                f"{sorted(lengths)}",
+                flush=True,
+            )
     elif args.what == "curriculum":
         for rule in CURRICULUM_RULES:
             p_up, p_down, walked = perfect_tracker_levels(rule, args.episodes)
-            print(f"curriculum={rule!r}, a perfect tracker that never falls, {args.episodes} episodes: P(up) "
-                  f"{p_up:.3f}, P(down) {p_down:.3f}, mean distance from the origin {walked:.2f} m", flush=True)
+            print(
+                f"curriculum={rule!r}, a perfect tracker that never falls, {args.episodes} episodes: P(up) "
+                f"{p_up:.3f}, P(down) {p_down:.3f}, mean distance from the origin {walked:.2f} m",
+                flush=True,
+            )
     else:
         for rule in (False, True):
-            print(f"platform rule {'on' if rule else 'off'}: {pit_spawns(args.spawns, rule)} of {args.spawns} level-0 "
-                  f"spawns put a foot over the pit", flush=True)
+            print(
+                f"platform rule {'on' if rule else 'off'}: {pit_spawns(args.spawns, rule)} of {args.spawns} level-0 "
+                f"spawns put a foot over the pit",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def gait_phi(t):
 
 
 def _quintic(u):
-    return u ** 3 * (10.0 - 15.0 * u + 6.0 * u * u)
+    return u**3 * (10.0 - 15.0 * u + 6.0 * u * u)
 
 
 def foot_height_target(t):
@@ -104,7 +104,9 @@ def foot_height_target(t):
     phi < 0), the right one in the first."""
     xp = xp_of(t)
     p = xp.asarray(t) % GAIT_PERIOD / GAIT_PERIOD  # gait phase in [0, 1)
-    swing = xp.stack([(p - 0.5) * 2.0, p * 2.0], -1)  # swing progress of the left and right foot; outside [0, 1): stance
+    swing = xp.stack(
+        [(p - 0.5) * 2.0, p * 2.0], -1
+    )  # swing progress of the left and right foot; outside [0, 1): stance
     u = xp.clip(xp.where(swing < 0.5, 2.0 * swing, 2.0 - 2.0 * swing), 0.0, 1.0)
     bump = _quintic(u) * _float((swing >= 0.0) & (swing < 1.0), u)
     return FOOT_STANCE_REL_COM + FOOT_APEX * bump
@@ -115,6 +117,7 @@ class RewardInputs:
     """One step's state as the reward terms read it (at the step's end). Defaults describe a robot standing still.
     Every field may carry a leading batch dimension (N envs: ``time`` (N,), ``command`` (N, 3), ...) and be numpy or
     torch: the terms index the LAST axis only, so one definition serves a single env and a batch on either backend."""
+
     time: float = 0.0
     terminated: bool = False
     command: np.ndarray = field(default_factory=lambda: np.zeros(3))
@@ -328,8 +331,36 @@ def reward_terms(s: RewardInputs, weights=None, dt: float = POLICY_DT) -> dict:
     return {name: weights[name] * term(s) * dt for name, term in REWARD_FUNCTIONS.items()}
 
 
-__all__ = ["GAIT_PERIOD", "FOOT_APEX", "C1", "C2", "CONTACT_FORCE", "AIR_TIME_THRESHOLD", "CLEARANCE_STD",
-           "CLEARANCE_TANH", "TRACK_STD2", "SOFT_LIMIT_FACTOR", "HIP_DEV_IDX", "TOE_DEV_IDX", "ARM_DEV_IDX",
-           "LIMIT_JOINTS", "FEET", "FOOT_BODIES", "FOOT_STANCE_REL_COM", "xp_of", "sole_z", "sole_z_of", "gait_phi", "foot_height_target",
-           "RewardInputs", "PAPER_REWARDS", "V1_REWARDS", "REWARD_FUNCTIONS", "PAPER_REWARD_WEIGHTS",
-           "REWARD_WEIGHTS", "V2_REWARD_WEIGHTS", "REWARD_WEIGHT_SETS", "reward_terms"] + [term.__name__ for term, _ in PAPER_REWARDS]
+__all__ = [
+    "GAIT_PERIOD",
+    "FOOT_APEX",
+    "C1",
+    "C2",
+    "CONTACT_FORCE",
+    "AIR_TIME_THRESHOLD",
+    "CLEARANCE_STD",
+    "CLEARANCE_TANH",
+    "TRACK_STD2",
+    "SOFT_LIMIT_FACTOR",
+    "HIP_DEV_IDX",
+    "TOE_DEV_IDX",
+    "ARM_DEV_IDX",
+    "LIMIT_JOINTS",
+    "FEET",
+    "FOOT_BODIES",
+    "FOOT_STANCE_REL_COM",
+    "xp_of",
+    "sole_z",
+    "sole_z_of",
+    "gait_phi",
+    "foot_height_target",
+    "RewardInputs",
+    "PAPER_REWARDS",
+    "V1_REWARDS",
+    "REWARD_FUNCTIONS",
+    "PAPER_REWARD_WEIGHTS",
+    "REWARD_WEIGHTS",
+    "V2_REWARD_WEIGHTS",
+    "REWARD_WEIGHT_SETS",
+    "reward_terms",
+] + [term.__name__ for term, _ in PAPER_REWARDS]

@@ -76,6 +76,7 @@ def mirror(x, mirror_map):
     if isinstance(x, np.ndarray):
         return x[..., index] * sign
     import torch
+
     return x[..., torch.as_tensor(index, device=x.device)] * torch.as_tensor(sign, dtype=x.dtype, device=x.device)
 
 

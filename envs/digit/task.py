@@ -18,8 +18,17 @@ import numpy as np
 
 from envs import terrain as terrain_mod
 from envs.digit import ACTION_DIM, ARM_MOTORS, MOTOR_JOINTS, PASSIVE_JOINTS, POLICY_DT, SIM_DT, STAND_QPOS
-from envs.digit.rewards import (CONTACT_FORCE, FEET, FOOT_BODIES, GAIT_PERIOD, LIMIT_JOINTS, SOFT_LIMIT_FACTOR,
-                                RewardInputs, sole_z_of, xp_of)
+from envs.digit.rewards import (
+    CONTACT_FORCE,
+    FEET,
+    FOOT_BODIES,
+    GAIT_PERIOD,
+    LIMIT_JOINTS,
+    SOFT_LIMIT_FACTOR,
+    RewardInputs,
+    sole_z_of,
+    xp_of,
+)
 
 SUBSTEPS = int(round(POLICY_DT / SIM_DT))  # 10 physics steps of 2 ms per policy step
 EPISODE_LENGTH_S = 20.0
@@ -51,22 +60,48 @@ JOINT_VEL_NOISE = 0.1  # rad/s
 SPAWN_TRIES = 50  # draws of the spawn offset on stepping-stones tiles before spawning at the platform centre
 SPAWN_PLATFORM_MARGIN = 0.02  # m kept between the feet and the platform edge
 _MOTOR_IDX = {name: i for i, name in enumerate(MOTOR_JOINTS)}
-RESET_NOISE_IDX = np.array([_MOTOR_IDX[f"{s}-{j}"] for s in ("left", "right")
-                            for j in ("hip-roll", "hip-yaw", "hip-pitch") + ARM_MOTORS])  # open chains only
+RESET_NOISE_IDX = np.array(
+    [_MOTOR_IDX[f"{s}-{j}"] for s in ("left", "right") for j in ("hip-roll", "hip-yaw", "hip-pitch") + ARM_MOTORS]
+)  # open chains only
 
 # Termination (Isaac Lab's Digit ``bad_orientation``; the height is ours)
 MAX_TILT = 0.7  # rad
 MIN_HEIGHT = 0.5  # m above the ground under the torso
 
-ENV_PARAM_NAMES = ("friction", "added_mass", "gravity_x", "gravity_y", "gravity_z", "force_x", "force_y",
-                   "force_z", "torque_x", "torque_y", "torque_z", "push_vx", "push_vy")
+ENV_PARAM_NAMES = (
+    "friction",
+    "added_mass",
+    "gravity_x",
+    "gravity_y",
+    "gravity_z",
+    "force_x",
+    "force_y",
+    "force_z",
+    "torque_x",
+    "torque_y",
+    "torque_z",
+    "push_vx",
+    "push_vy",
+)
 
 # Observation layout (Table I: the student's 94 terms first, then the teacher's privileged ones)
 NUM_JOINTS = len(MOTOR_JOINTS) + len(PASSIVE_JOINTS)  # 30
-_SIZES = (("clock", 2), ("base_lin_vel", 3), ("base_ang_vel", 3), ("projected_gravity", 3), ("command", 3),
-          ("joint_pos", NUM_JOINTS), ("joint_vel", NUM_JOINTS), ("last_action", len(MOTOR_JOINTS)),
-          ("base_lin_vel_w", 3), ("base_ang_vel_w", 3), ("base_pos_w", 3), ("base_quat_w", 4),
-          ("env_params", len(ENV_PARAM_NAMES)), ("height_scan", len(terrain_mod.SCAN_POINTS)))
+_SIZES = (
+    ("clock", 2),
+    ("base_lin_vel", 3),
+    ("base_ang_vel", 3),
+    ("projected_gravity", 3),
+    ("command", 3),
+    ("joint_pos", NUM_JOINTS),
+    ("joint_vel", NUM_JOINTS),
+    ("last_action", len(MOTOR_JOINTS)),
+    ("base_lin_vel_w", 3),
+    ("base_ang_vel_w", 3),
+    ("base_pos_w", 3),
+    ("base_quat_w", 4),
+    ("env_params", len(ENV_PARAM_NAMES)),
+    ("height_scan", len(terrain_mod.SCAN_POINTS)),
+)
 OBS_SLICES = {}
 _i = 0
 for _name, _n in _SIZES:
@@ -89,6 +124,7 @@ TORSO_GEOMS = ("torso-box", "torso-head")
 class PhysicsState:
     """What the task reads of N envs' physics at the end of a step (numpy or torch, leading dimension N). A backend
     fills it (``mujoco_state`` below for MuJoCo on the CPU, ``WarpDigitSim.state`` for Warp)."""
+
     qpos: object  # (N, nq)
     qvel: object  # (N, nv)
     qacc: object  # (N, nv)
@@ -123,30 +159,51 @@ class ModelIndex:
         self.foot_size = m.geom_size[self.feet].copy()  # (2, 3) half-sizes of the foot boxes
         self.scan_xy = terrain_mod.SCAN_POINTS.copy()  # (187, 2) body-frame (yaw-aligned) scan offsets
 
-    _ARRAYS = ("jq", "jv", "mq", "mv", "joint_default", "lim_q", "soft_lo", "soft_hi", "feet", "foot_bodies",
-               "foot_size", "scan_xy")
+    _ARRAYS = (
+        "jq",
+        "jv",
+        "mq",
+        "mv",
+        "joint_default",
+        "lim_q",
+        "soft_lo",
+        "soft_hi",
+        "feet",
+        "foot_bodies",
+        "foot_size",
+        "scan_xy",
+    )
 
     def as_torch(self, device, dtype):
         """A copy whose arrays are torch tensors on ``device`` (floats in ``dtype``)."""
         import torch
+
         out = object.__new__(ModelIndex)
         out.__dict__.update(self.__dict__)
         for name in self._ARRAYS:
             a = getattr(self, name)
-            out.__dict__[name] = torch.as_tensor(a, device=device,
-                                                 dtype=dtype if a.dtype.kind == "f" else torch.long)
+            out.__dict__[name] = torch.as_tensor(a, device=device, dtype=dtype if a.dtype.kind == "f" else torch.long)
         return out
 
 
 # ----------------------------------------------------------------------------- batched geometry
 
+
 def quat_to_mat(q):
     """Rotation matrices (N, 3, 3) of unit quaternions (N, 4) (w, x, y, z): MuJoCo's ``mju_quat2Mat``, batched."""
     xp = xp_of(q)
     w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
-    rows = [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]
+    rows = [
+        1 - 2 * (y * y + z * z),
+        2 * (x * y - w * z),
+        2 * (x * z + w * y),
+        2 * (x * y + w * z),
+        1 - 2 * (x * x + z * z),
+        2 * (y * z - w * x),
+        2 * (x * z - w * y),
+        2 * (y * z + w * x),
+        1 - 2 * (x * x + y * y),
+    ]
     return xp.stack(rows, -1).reshape(-1, 3, 3)
 
 
@@ -166,6 +223,7 @@ def scan_points(base_pos, yaw, idx):
 
 # ----------------------------------------------------------------------------- the task
 
+
 def observe(s: PhysicsState, idx: ModelIndex, steps, command, last_action, origin, env_params, ground_height):
     """Table I's observation (N, 307) and what the reward and termination read besides it.
 
@@ -181,8 +239,9 @@ def observe(s: PhysicsState, idx: ModelIndex, steps, command, last_action, origi
     yaw = heading_of(R)
     phase = (2.0 * math.pi * POLICY_DT / GAIT_PERIOD) * steps
     ground = ground_height(xp.concatenate([scan_points(pos, yaw, idx), s.foot_pos[:, :, :2]], 1))  # (N, 189)
-    scan = xp.clip(pos[:, 2:3] - ground[:, :NUM_SCAN] - terrain_mod.SCAN_OFFSET, -terrain_mod.SCAN_CLIP,
-                   terrain_mod.SCAN_CLIP)
+    scan = xp.clip(
+        pos[:, 2:3] - ground[:, :NUM_SCAN] - terrain_mod.SCAN_OFFSET, -terrain_mod.SCAN_CLIP, terrain_mod.SCAN_CLIP
+    )
     parts = {
         "clock": xp.stack([xp.sin(phase), xp.cos(phase)], -1),
         "base_lin_vel": (R * v_w[:, :, None]).sum(1),  # R^T v
@@ -200,8 +259,12 @@ def observe(s: PhysicsState, idx: ModelIndex, steps, command, last_action, origi
         "height_scan": scan,
     }
     obs = xp.concatenate([parts[name] for name, _ in _SIZES], -1)
-    extra = {"R": R, "yaw": yaw, "foot_ground": ground[:, NUM_SCAN:],
-             "base_height": scan[:, SCAN_CENTRE] + terrain_mod.SCAN_OFFSET}
+    extra = {
+        "R": R,
+        "yaw": yaw,
+        "foot_ground": ground[:, NUM_SCAN:],
+        "base_height": scan[:, SCAN_CENTRE] + terrain_mod.SCAN_OFFSET,
+    }
     return obs, extra
 
 
@@ -221,8 +284,9 @@ def update_foot_timers(foot_force, air_time, contact_time, dt=POLICY_DT):
     return xp.where(contact, 0.0 * air_time, air_time + dt), xp.where(contact, contact_time + dt, 0.0 * contact_time)
 
 
-def reward_inputs(s: PhysicsState, idx: ModelIndex, obs, extra, action, last_action, command, air_time, contact_time,
-                  done, time) -> RewardInputs:
+def reward_inputs(
+    s: PhysicsState, idx: ModelIndex, obs, extra, action, last_action, command, air_time, contact_time, done, time
+) -> RewardInputs:
     """Table II's inputs (batched ``RewardInputs``) of the step's final state; ``action`` is this step's clipped
     action, ``time`` (N,) the time since reset (s) at the step's end."""
     xp = xp_of(obs)
@@ -234,15 +298,29 @@ def reward_inputs(s: PhysicsState, idx: ModelIndex, obs, extra, action, last_act
     q_lim = s.qpos[:, idx.lim_q]
     sole = sole_z_of(s.foot_pos, s.foot_mat, idx.foot_size)  # (N, 2)
     return RewardInputs(
-        time=time, terminated=done, command=command, action=action, last_action=last_action,
-        motor_pos_rel=obs[:, S["joint_pos"]][:, :ACTION_DIM], motor_vel=s.qvel[:, idx.mv], motor_acc=s.qacc[:, idx.mv],
+        time=time,
+        terminated=done,
+        command=command,
+        action=action,
+        last_action=last_action,
+        motor_pos_rel=obs[:, S["joint_pos"]][:, :ACTION_DIM],
+        motor_vel=s.qvel[:, idx.mv],
+        motor_acc=s.qacc[:, idx.mv],
         motor_torque=s.actuator_force,
         limit_excess=xp.clip(idx.soft_lo - q_lim, 0.0, None) + xp.clip(q_lim - idx.soft_hi, 0.0, None),
-        projected_gravity=obs[:, S["projected_gravity"]], lin_vel_b=obs[:, S["base_lin_vel"]],
-        ang_vel_b=obs[:, S["base_ang_vel"]], lin_vel_yaw=lin_vel_yaw, ang_vel_w=obs[:, S["base_ang_vel_w"]],
-        foot_force=s.foot_force, air_time=air_time, contact_time=contact_time, foot_vel_xy=s.foot_vel_xy,
-        foot_rel_com=sole - s.com_z[:, None], foot_above_ground=sole - extra["foot_ground"],
-        undesired_contacts=s.undesired)
+        projected_gravity=obs[:, S["projected_gravity"]],
+        lin_vel_b=obs[:, S["base_lin_vel"]],
+        ang_vel_b=obs[:, S["base_ang_vel"]],
+        lin_vel_yaw=lin_vel_yaw,
+        ang_vel_w=obs[:, S["base_ang_vel_w"]],
+        foot_force=s.foot_force,
+        air_time=air_time,
+        contact_time=contact_time,
+        foot_vel_xy=s.foot_vel_xy,
+        foot_rel_com=sole - s.com_z[:, None],
+        foot_above_ground=sole - extra["foot_ground"],
+        undesired_contacts=s.undesired,
+    )
 
 
 def commanded_path_step(commanded_xy, command, yaw, dt=POLICY_DT):
@@ -258,6 +336,7 @@ def commanded_path_step(commanded_xy, command, yaw, dt=POLICY_DT):
 # Commands, pushes, Table III's draws, the reset pose and the spawn offset, for n envs at once. ``draws`` is an
 # ``envs.draws`` object: a CPU env passes its own numpy generator (n = 1), the Warp env a torch generator on its
 # device (n = all worlds; rows that do not reset are drawn and discarded).
+
 
 def draw_commands(draws, n):
     """(commands (n, 3), seconds until the next draw (n,)): each component uniform in ``COMMAND_RANGES``, all zero
@@ -294,8 +373,11 @@ def draw_reset_pose(draws, n, scale):
     and arms: open chains), times ``scale``)."""
     k = len(RESET_NOISE_IDX)
     yaw = draws.uniform(-math.pi, math.pi, (n,))
-    return (yaw, scale * draws.uniform(-JOINT_POS_NOISE, JOINT_POS_NOISE, (n, k)),
-            scale * draws.uniform(-JOINT_VEL_NOISE, JOINT_VEL_NOISE, (n, k)))
+    return (
+        yaw,
+        scale * draws.uniform(-JOINT_POS_NOISE, JOINT_POS_NOISE, (n, k)),
+        scale * draws.uniform(-JOINT_VEL_NOISE, JOINT_VEL_NOISE, (n, k)),
+    )
 
 
 def draw_spawn_offset(draws, feet_rel, on_stones, scale):
@@ -314,9 +396,12 @@ def draw_spawn_offset(draws, feet_rel, on_stones, scale):
 
 # ----------------------------------------------------------------------------- MuJoCo (CPU) physics state
 
+
 def stack_states(states) -> PhysicsState:
     """One ``PhysicsState`` of many (numpy): each field concatenated along the batch axis."""
-    return PhysicsState(**{f: np.concatenate([getattr(s, f) for s in states]) for f in PhysicsState.__dataclass_fields__})
+    return PhysicsState(
+        **{f: np.concatenate([getattr(s, f) for s in states]) for f in PhysicsState.__dataclass_fields__}
+    )
 
 
 def mujoco_state(model, data, idx: ModelIndex, ground, foot_of, is_torso) -> PhysicsState:
@@ -324,6 +409,7 @@ def mujoco_state(model, data, idx: ModelIndex, ground, foot_of, is_torso) -> Phy
     bool marks the ground geoms, ``foot_of`` (ngeom,) the foot index of a foot geom (-1 otherwise), ``is_torso``
     (ngeom,) bool the torso geoms."""
     import mujoco
+
     foot_force = np.zeros(2)
     torso = False
     undesired = set()
@@ -350,18 +436,71 @@ def mujoco_state(model, data, idx: ModelIndex, ground, foot_of, is_torso) -> Phy
         mujoco.mj_objectVelocity(model, data, mujoco.mjtObj.mjOBJ_BODY, int(b), vel6, 0)
         foot_vel[k] = vel6[3:5]
     return PhysicsState(
-        qpos=data.qpos[None], qvel=data.qvel[None], qacc=data.qacc[None], actuator_force=data.actuator_force[None],
-        foot_pos=data.geom_xpos[idx.feet][None], foot_mat=data.geom_xmat[idx.feet].reshape(1, 2, 3, 3),
-        com_z=data.subtree_com[idx.torso, 2:3], foot_vel_xy=foot_vel[None], foot_force=foot_force[None],
-        torso_contact=np.array([torso]), undesired=np.array([len(undesired)]))
+        qpos=data.qpos[None],
+        qvel=data.qvel[None],
+        qacc=data.qacc[None],
+        actuator_force=data.actuator_force[None],
+        foot_pos=data.geom_xpos[idx.feet][None],
+        foot_mat=data.geom_xmat[idx.feet].reshape(1, 2, 3, 3),
+        com_z=data.subtree_com[idx.torso, 2:3],
+        foot_vel_xy=foot_vel[None],
+        foot_force=foot_force[None],
+        torso_contact=np.array([torso]),
+        undesired=np.array([len(undesired)]),
+    )
 
 
-__all__ = ["SUBSTEPS", "EPISODE_LENGTH_S", "MAX_EPISODE_STEPS", "ACTION_SCALE", "RECOMMENDED_INIT_STD",
-           "COMMAND_RANGES", "COMMAND_RESAMPLE_S", "STANDING_SHARE", "CURRICULUM_RULES", "FRICTION_RANGE",
-           "ADDED_MASS_RANGE", "GRAVITY_DELTA", "EXT_FORCE", "EXT_TORQUE", "BASE_XY_RANGE", "PUSH_INTERVAL_S",
-           "PUSH_VELOCITY", "JOINT_POS_NOISE", "JOINT_VEL_NOISE", "SPAWN_TRIES", "SPAWN_PLATFORM_MARGIN",
-           "RESET_NOISE_IDX", "MAX_TILT", "MIN_HEIGHT", "ENV_PARAM_NAMES", "NUM_JOINTS", "OBS_SLICES", "OBS_DIM", "STUDENT_DIM",
-           "STUDENT_SLICE", "DIGIT_NOISY_MASK", "SCAN_CENTRE", "HEIGHT_SCAN_CENTRE", "NUM_SCAN", "TORSO_GEOMS",
-           "PhysicsState", "ModelIndex", "quat_to_mat", "heading_of", "scan_points", "observe", "terminated",
-           "update_foot_timers", "reward_inputs", "commanded_path_step", "draw_commands", "draw_push", "draw_env_params",
-           "draw_reset_pose", "draw_spawn_offset", "stack_states", "mujoco_state"]
+__all__ = [
+    "SUBSTEPS",
+    "EPISODE_LENGTH_S",
+    "MAX_EPISODE_STEPS",
+    "ACTION_SCALE",
+    "RECOMMENDED_INIT_STD",
+    "COMMAND_RANGES",
+    "COMMAND_RESAMPLE_S",
+    "STANDING_SHARE",
+    "CURRICULUM_RULES",
+    "FRICTION_RANGE",
+    "ADDED_MASS_RANGE",
+    "GRAVITY_DELTA",
+    "EXT_FORCE",
+    "EXT_TORQUE",
+    "BASE_XY_RANGE",
+    "PUSH_INTERVAL_S",
+    "PUSH_VELOCITY",
+    "JOINT_POS_NOISE",
+    "JOINT_VEL_NOISE",
+    "SPAWN_TRIES",
+    "SPAWN_PLATFORM_MARGIN",
+    "RESET_NOISE_IDX",
+    "MAX_TILT",
+    "MIN_HEIGHT",
+    "ENV_PARAM_NAMES",
+    "NUM_JOINTS",
+    "OBS_SLICES",
+    "OBS_DIM",
+    "STUDENT_DIM",
+    "STUDENT_SLICE",
+    "DIGIT_NOISY_MASK",
+    "SCAN_CENTRE",
+    "HEIGHT_SCAN_CENTRE",
+    "NUM_SCAN",
+    "TORSO_GEOMS",
+    "PhysicsState",
+    "ModelIndex",
+    "quat_to_mat",
+    "heading_of",
+    "scan_points",
+    "observe",
+    "terminated",
+    "update_foot_timers",
+    "reward_inputs",
+    "commanded_path_step",
+    "draw_commands",
+    "draw_push",
+    "draw_env_params",
+    "draw_reset_pose",
+    "draw_spawn_offset",
+    "stack_states",
+    "mujoco_state",
+]

@@ -82,8 +82,9 @@ from envs.digit.env import DIGIT_NOISY_MASK, OBS_DIM, REWARD_WEIGHTS, DigitEnv, 
 from envs.noise import NoisyObservation
 from envs.terrain import NUM_COLS
 
-EPISODE_KEYS = (("r", "l", "terrain_level", "distance_walked", "success", "terrain_col")
-                + tuple(f"reward/{k}" for k in REWARD_WEIGHTS))
+EPISODE_KEYS = ("r", "l", "terrain_level", "distance_walked", "success", "terrain_col") + tuple(
+    f"reward/{k}" for k in REWARD_WEIGHTS
+)
 _TERM_COL = 6  # first reward/<term> column of the episode table
 _POLL_S = 1.0  # idle workers check that their parent is alive this often
 
@@ -181,8 +182,14 @@ class _Block:
             if done:
                 self._write_obs(i, obs, "final_")
                 row = v["episode"][i]
-                row[:_TERM_COL] = (self._ret[i], self._len[i], info["terrain_level"], info["distance_walked"],
-                                   float(info["success"]), info["terrain_col"])
+                row[:_TERM_COL] = (
+                    self._ret[i],
+                    self._len[i],
+                    info["terrain_level"],
+                    info["distance_walked"],
+                    float(info["success"]),
+                    info["terrain_col"],
+                )
                 row[_TERM_COL:] = self._terms[i]
                 self._ret[i], self._len[i], self._terms[i] = 0.0, 0, 0.0
                 obs, _ = env.reset()
@@ -292,13 +299,23 @@ class DigitVectorEnv(gym.vector.VectorEnv):
 
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, num_envs: int = 8, num_workers: int = 2, seed: int | None = None, alpha: float = 0.0,
-                 noise: str = "uniform", env_kwargs: dict | None = None, context: str = "fork",
-                 max_episode_steps: int | None = None, terrain_columns: str = "fixed"):
+    def __init__(
+        self,
+        num_envs: int = 8,
+        num_workers: int = 2,
+        seed: int | None = None,
+        alpha: float = 0.0,
+        noise: str = "uniform",
+        env_kwargs: dict | None = None,
+        context: str = "fork",
+        max_episode_steps: int | None = None,
+        terrain_columns: str = "fixed",
+    ):
         num_envs, num_workers = int(num_envs), int(num_workers)
         if num_envs < 1 or num_workers < 0 or (num_workers > 0 and num_envs % num_workers != 0):
-            raise ValueError(f"num_envs={num_envs} must be >= 1 and a multiple of num_workers={num_workers} "
-                             f"(num_workers >= 0)")
+            raise ValueError(
+                f"num_envs={num_envs} must be >= 1 and a multiple of num_workers={num_workers} (num_workers >= 0)"
+            )
         self.metadata = dict(type(self).metadata)
         self.metadata["autoreset_mode"] = gym.vector.AutoresetMode.SAME_STEP
         self.num_envs = num_envs
@@ -337,9 +354,26 @@ class DigitVectorEnv(gym.vector.VectorEnv):
                 self._conns.append(parent)
                 # a forked worker inherits the parent's ends of its own and the earlier pipes: it closes them
                 inherited = list(self._conns) if context == "fork" else []
-                p = ctx.Process(target=_worker, name=f"DigitVectorEnv-{j}", daemon=True,
-                                args=(child, inherited, self._buffer, self._busy, j, num_envs, j * per, (j + 1) * per,
-                                      alpha, noise, self.env_kwargs, per_env[j * per:(j + 1) * per], os.getpid()))
+                p = ctx.Process(
+                    target=_worker,
+                    name=f"DigitVectorEnv-{j}",
+                    daemon=True,
+                    args=(
+                        child,
+                        inherited,
+                        self._buffer,
+                        self._busy,
+                        j,
+                        num_envs,
+                        j * per,
+                        (j + 1) * per,
+                        alpha,
+                        noise,
+                        self.env_kwargs,
+                        per_env[j * per : (j + 1) * per],
+                        os.getpid(),
+                    ),
+                )
                 p.start()
                 child.close()  # so that the worker's death gives EOF here
                 self._processes.append(p)
@@ -412,7 +446,7 @@ class DigitVectorEnv(gym.vector.VectorEnv):
             self._block.reset(seeds, per_env)
         else:
             per = self.num_envs // self.num_workers
-            self._broadcast("reset", lambda j: (seeds[j * per:(j + 1) * per], per_env[j * per:(j + 1) * per]))
+            self._broadcast("reset", lambda j: (seeds[j * per : (j + 1) * per], per_env[j * per : (j + 1) * per]))
         return self._obs(), {}
 
     def step(self, actions):
@@ -460,7 +494,7 @@ class DigitVectorEnv(gym.vector.VectorEnv):
             self._block.set_attr(name, values)
         else:
             per = self.num_envs // self.num_workers
-            self._broadcast("set_attr", lambda j: (name, list(values[j * per:(j + 1) * per])))
+            self._broadcast("set_attr", lambda j: (name, list(values[j * per : (j + 1) * per])))
 
     def close_extras(self, **kwargs):
         if self._block is not None:

@@ -64,8 +64,15 @@ from envs.digit.task import SUBSTEPS, TORSO_GEOMS, ModelIndex, PhysicsState
 
 # model fields with one row per world: what Table III randomises, and what set_const derives from the masses (with a
 # single row, every world's set_const would write the same row)
-BATCHED_FIELDS = ("body_mass", "geom_friction", "pair_friction", "body_subtreemass", "body_invweight0",
-                  "dof_invweight0", "actuator_acc0")
+BATCHED_FIELDS = (
+    "body_mass",
+    "geom_friction",
+    "pair_friction",
+    "body_subtreemass",
+    "body_invweight0",
+    "dof_invweight0",
+    "actuator_acc0",
+)
 # Constraint rows per world. Measured maxima (rough ground, random actions of amplitude 0.3-1.0 on every terrain
 # type and level, falls included): 146 rows on MuJoCo-CPU (155k physics steps; its heightfield gives up to 50
 # contacts per geom pair, Warp's 4), fewer on Warp; 256 leaves a margin of 1.75x over the larger.
@@ -94,11 +101,13 @@ def overflow_settings(mjw):
     ``check_overflow`` stops on). Not among them: solver iteration limits (a warning, not lost data) and MuJoCo
     Warp's cap of contacts per heightfield pair (its documented approximation)."""
     o = mjw.OverflowType
-    return {int(o.NEFC): ("constraint rows > njmax", "njmax"),
-            int(o.NJMAX_NNZ): ("constraint Jacobian entries > njmax x nv", "njmax"),
-            int(o.BROADPHASE): ("collision candidates > nconmax x worlds", "nconmax"),
-            int(o.NARROWPHASE): ("contacts > nconmax x worlds", "nconmax"),
-            int(o.CCD): ("CCD contacts > nconmax x worlds", "nconmax")}
+    return {
+        int(o.NEFC): ("constraint rows > njmax", "njmax"),
+        int(o.NJMAX_NNZ): ("constraint Jacobian entries > njmax x nv", "njmax"),
+        int(o.BROADPHASE): ("collision candidates > nconmax x worlds", "nconmax"),
+        int(o.NARROWPHASE): ("contacts > nconmax x worlds", "nconmax"),
+        int(o.CCD): ("CCD contacts > nconmax x worlds", "nconmax"),
+    }
 
 
 _KERNELS = None
@@ -112,10 +121,15 @@ def _kernels():
         wp, _ = _import_warp()
 
         @wp.kernel(module="unique")  # a module of its own: defining another kernel never reloads it
-        def track_overflow(overflow: wp.array(dtype=wp.int32), nefc: wp.array(dtype=wp.int32),
-                           nacon: wp.array(dtype=wp.int32), ncollision: wp.array(dtype=wp.int32),
-                           seen: wp.array(dtype=wp.int32), rows: wp.array(dtype=wp.int32),
-                           pool: wp.array(dtype=wp.int32)):
+        def track_overflow(
+            overflow: wp.array(dtype=wp.int32),
+            nefc: wp.array(dtype=wp.int32),
+            nacon: wp.array(dtype=wp.int32),
+            ncollision: wp.array(dtype=wp.int32),
+            seen: wp.array(dtype=wp.int32),
+            rows: wp.array(dtype=wp.int32),
+            pool: wp.array(dtype=wp.int32),
+        ):
             # after a physics step: OR the world's overflow flags into `seen` (reset_data clears MuJoCo Warp's own),
             # and keep the largest row count of the world and the largest contact / candidate counts of the pool
             w = wp.tid()
@@ -126,8 +140,13 @@ def _kernels():
                 pool[1] = wp.max(pool[1], ncollision[0])
 
         @wp.kernel(module="unique")  # a module of its own: defining another kernel never reloads it
-        def ground_friction(mask: wp.array(dtype=wp.bool), friction: wp.array(dtype=wp.float32),
-                            ground: wp.array(dtype=wp.int32), lanes: int, geom_friction: wp.array2d(dtype=wp.vec3)):
+        def ground_friction(
+            mask: wp.array(dtype=wp.bool),
+            friction: wp.array(dtype=wp.float32),
+            ground: wp.array(dtype=wp.int32),
+            lanes: int,
+            geom_friction: wp.array2d(dtype=wp.vec3),
+        ):
             # sliding friction of every ground geom of the masked worlds; an unmasked world's threads return at once
             w, lane = wp.tid()
             if not mask[w]:
@@ -199,14 +218,25 @@ class WarpDigitSim:
     (on the CPU too: it removes Python's per-launch cost, ~1 250 launches a control period). ``njmax`` /
     ``nconmax``: constraint rows / contacts per world (the settings an overflow names)."""
 
-    def __init__(self, num_worlds: int, terrain: str = "flat", device: str = "cpu", terrain_rows: int | None = None,
-                 terrain_cols: int | None = None, terrain_seed: int | None = None, terrain_preset: str | None = None,
-                 njmax: int = NJMAX, nconmax: int | None = None, graph: bool | None = None,
-                 overflow_poll_steps: int = OVERFLOW_POLL_STEPS):
+    def __init__(
+        self,
+        num_worlds: int,
+        terrain: str = "flat",
+        device: str = "cpu",
+        terrain_rows: int | None = None,
+        terrain_cols: int | None = None,
+        terrain_seed: int | None = None,
+        terrain_preset: str | None = None,
+        njmax: int = NJMAX,
+        nconmax: int | None = None,
+        graph: bool | None = None,
+        overflow_poll_steps: int = OVERFLOW_POLL_STEPS,
+    ):
         import mujoco
         import torch
         from envs import terrain as terrain_mod
         from envs.digit.env import compiled_model, task_defaults
+
         wp, mjw = _import_warp()
         self.wp, self.mjw, self.torch = wp, mjw, torch
         if num_worlds < 1:
@@ -284,8 +314,12 @@ class WarpDigitSim:
         root = mjm.body_rootid[index.foot_bodies]
         self._foot_root = torch.as_tensor(root, **kw)
         self.ground_height = TorchGround(self.terrain, self.device, torch.float32)
-        self.nominal = dict(body_mass=self.body_mass[0].clone(), geom_friction=self.geom_friction[0].clone(),
-                            pair_friction=self.pair_friction[0].clone(), gravity=self.gravity[0].clone())
+        self.nominal = dict(
+            body_mass=self.body_mass[0].clone(),
+            geom_friction=self.geom_friction[0].clone(),
+            pair_friction=self.pair_friction[0].clone(),
+            gravity=self.gravity[0].clone(),
+        )
         # persistent inputs of the captured graphs (a graph reads these addresses at every replay)
         self._mask = torch.zeros(n, dtype=torch.bool, device=self.device)
         self._friction = torch.zeros(n, dtype=torch.float32, device=self.device)
@@ -312,8 +346,11 @@ class WarpDigitSim:
 
     def _track(self):
         d = self.d
-        self.wp.launch(_kernels()["track_overflow"], dim=self.num_worlds,
-                       inputs=[d.overflow, d.nefc, d.nacon, d.ncollision, self._seen_wp, self._rows_wp, self._pool_wp])
+        self.wp.launch(
+            _kernels()["track_overflow"],
+            dim=self.num_worlds,
+            inputs=[d.overflow, d.nefc, d.nacon, d.ncollision, self._seen_wp, self._rows_wp, self._pool_wp],
+        )
 
     def _period(self):
         for _ in range(SUBSTEPS):
@@ -376,9 +413,12 @@ class WarpDigitSim:
             raise ValueError(f"derive must be 'forward', 'kinematics' or None, got {derive!r}")
 
     def _set_const(self):
-        self.wp.launch(_kernels()["ground_friction"], dim=(self.num_worlds, _GROUND_LANES),
-                       inputs=[self._mask_wp, self._friction_wp, self._ground_wp, _GROUND_LANES],
-                       outputs=[self.m.geom_friction])
+        self.wp.launch(
+            _kernels()["ground_friction"],
+            dim=(self.num_worlds, _GROUND_LANES),
+            inputs=[self._mask_wp, self._friction_wp, self._ground_wp, _GROUND_LANES],
+            outputs=[self.m.geom_friction],
+        )
         self.mjw.set_const(self.m, self.d)
 
     def set_params(self, mask, friction, added_mass, gravity_delta):
@@ -417,9 +457,11 @@ class WarpDigitSim:
                     settings.append(f"{setting}={value}")
         if not parts:
             return None
-        return (f"MuJoCo Warp overflow ({'; '.join(parts)}): rows or contacts were dropped, so forces read 0; raise "
-                f"{' and '.join(settings)} (DigitWarpVectorEnv(njmax=..., nconmax=...); defaults NJMAX, NCONMAX in "
-                f"envs/digit/warp_backend.py)")
+        return (
+            f"MuJoCo Warp overflow ({'; '.join(parts)}): rows or contacts were dropped, so forces read 0; raise "
+            f"{' and '.join(settings)} (DigitWarpVectorEnv(njmax=..., nconmax=...); defaults NJMAX, NCONMAX in "
+            f"envs/digit/warp_backend.py)"
+        )
 
     def check_overflow(self):
         """Raise ``WarpOverflowError`` if any world overflowed a buffer since construction (reads the flags from the
@@ -452,11 +494,19 @@ class WarpDigitSim:
         ``check_overflow`` ignores included)."""
         seen = self._seen.cpu().numpy()
         pool = self._pool.cpu().numpy()
-        flags = {f.name: int(((seen & int(f.value)) != 0).sum()) for f in self.mjw.OverflowType
-                 if f.value and not (int(f.value) & (int(f.value) - 1))}
-        return {"rows": int(self._rows.max()), "njmax": self.njmax, "contacts": int(pool[0]),
-                "candidates": int(pool[1]), "naconmax": int(self.d.naconmax),
-                "flags": {k: v for k, v in flags.items() if v}}
+        flags = {
+            f.name: int(((seen & int(f.value)) != 0).sum())
+            for f in self.mjw.OverflowType
+            if f.value and not (int(f.value) & (int(f.value) - 1))
+        }
+        return {
+            "rows": int(self._rows.max()),
+            "njmax": self.njmax,
+            "contacts": int(pool[0]),
+            "candidates": int(pool[1]),
+            "naconmax": int(self.d.naconmax),
+            "flags": {k: v for k, v in flags.items() if v},
+        }
 
     # ------------------------------------------------------------------ what the task reads
 
@@ -501,15 +551,33 @@ class WarpDigitSim:
         lin = cv[..., 3:] + torch.linalg.cross(cv[..., :3], offset, dim=-1)
         foot_pos, foot_mat = self.feet()
         return PhysicsState(
-            qpos=self.qpos, qvel=self.qvel, qacc=self.qacc, actuator_force=self.actuator_force,
-            foot_pos=foot_pos, foot_mat=foot_mat,
-            com_z=self.subtree_com[:, idx.torso, 2], foot_vel_xy=lin[..., :2], foot_force=foot_force.view(n, 2),
-            torso_contact=torso, undesired=undesired)
+            qpos=self.qpos,
+            qvel=self.qvel,
+            qacc=self.qacc,
+            actuator_force=self.actuator_force,
+            foot_pos=foot_pos,
+            foot_mat=foot_mat,
+            com_z=self.subtree_com[:, idx.torso, 2],
+            foot_vel_xy=lin[..., :2],
+            foot_force=foot_force.view(n, 2),
+            torso_contact=torso,
+            undesired=undesired,
+        )
 
     def finite(self):
         """(N,) bool: the world's state is finite."""
         return self.torch.isfinite(self.qpos).all(1) & self.torch.isfinite(self.qvel).all(1)
 
 
-__all__ = ["WarpDigitSim", "WarpOverflowError", "DeviceStream", "GraphRunner", "NJMAX", "NCONMAX",
-           "OVERFLOW_POLL_STEPS", "SUBSTEPS", "BATCHED_FIELDS", "overflow_settings"]
+__all__ = [
+    "WarpDigitSim",
+    "WarpOverflowError",
+    "DeviceStream",
+    "GraphRunner",
+    "NJMAX",
+    "NCONMAX",
+    "OVERFLOW_POLL_STEPS",
+    "SUBSTEPS",
+    "BATCHED_FIELDS",
+    "overflow_settings",
+]

@@ -42,9 +42,22 @@ from envs.digit.rewards import REWARD_WEIGHT_SETS, REWARD_WEIGHTS, reward_terms
 from envs.draws import TorchDraws
 from envs.noise import NOISE_TYPES, check_alpha, noisy_copy
 
-SUPPORTED_KWARGS = ("terrain", "terrain_rows", "terrain_cols", "terrain_seed", "terrain_col", "randomize",
-                    "max_episode_steps", "action_scale", "reward_weights", "randomization_scale", "gravity_axes",
-                    "curriculum", "terrain_preset", "max_init_level")
+SUPPORTED_KWARGS = (
+    "terrain",
+    "terrain_rows",
+    "terrain_cols",
+    "terrain_seed",
+    "terrain_col",
+    "randomize",
+    "max_episode_steps",
+    "action_scale",
+    "reward_weights",
+    "randomization_scale",
+    "gravity_axes",
+    "curriculum",
+    "terrain_preset",
+    "max_init_level",
+)
 TERMS = tuple(REWARD_WEIGHTS)
 _FOOT_LOCAL = np.array([(u, v, 0.0) for u in (-1, 0, 1) for v in (-1, 0, 1)])  # 3 x 3 points over a foot box
 
@@ -54,12 +67,23 @@ class DigitWarpVectorEnv:
 
     on_device = True  # a learner passes actions and reads everything as tensors on ``self.device``
 
-    def __init__(self, num_envs: int = 8, device: str = "cpu", seed: int | None = None, alpha: float = 0.0,
-                 noise: str = "uniform", env_kwargs: dict | None = None, terrain_columns: str = "fixed",
-                 graph: bool | None = None, njmax: int | None = None, nconmax: int | None = None,
-                 overflow_poll_steps: int | None = None):
+    def __init__(
+        self,
+        num_envs: int = 8,
+        device: str = "cpu",
+        seed: int | None = None,
+        alpha: float = 0.0,
+        noise: str = "uniform",
+        env_kwargs: dict | None = None,
+        terrain_columns: str = "fixed",
+        graph: bool | None = None,
+        njmax: int | None = None,
+        nconmax: int | None = None,
+        overflow_poll_steps: int | None = None,
+    ):
         import torch
         from envs.digit.warp_backend import NJMAX, OVERFLOW_POLL_STEPS, WarpDigitSim
+
         self.torch = torch
         unknown = set(env_kwargs or {}) - set(SUPPORTED_KWARGS)
         if unknown:
@@ -91,12 +115,19 @@ class DigitWarpVectorEnv:
         self.max_init_level = int(kw["max_init_level"])
         self.randomization_scale = 1.0
         self.set_randomization_scale(kw["randomization_scale"])
-        self.sim = sim = WarpDigitSim(n, terrain=self.terrain_kind, device=device, graph=graph,
-                                      terrain_seed=kw["terrain_seed"], terrain_preset=kw["terrain_preset"],
-                                      terrain_rows=kw["terrain_rows"], terrain_cols=kw["terrain_cols"],
-                                      njmax=NJMAX if njmax is None else njmax, nconmax=nconmax,
-                                      overflow_poll_steps=(OVERFLOW_POLL_STEPS if overflow_poll_steps is None
-                                                           else overflow_poll_steps))
+        self.sim = sim = WarpDigitSim(
+            n,
+            terrain=self.terrain_kind,
+            device=device,
+            graph=graph,
+            terrain_seed=kw["terrain_seed"],
+            terrain_preset=kw["terrain_preset"],
+            terrain_rows=kw["terrain_rows"],
+            terrain_cols=kw["terrain_cols"],
+            njmax=NJMAX if njmax is None else njmax,
+            nconmax=nconmax,
+            overflow_poll_steps=(OVERFLOW_POLL_STEPS if overflow_poll_steps is None else overflow_poll_steps),
+        )
         self.device = dev = sim.device
         self.terrain = sim.terrain
         f32 = dict(device=dev, dtype=torch.float32)
@@ -194,8 +225,9 @@ class DigitWarpVectorEnv:
         self.air_time, self.contact_time = task.update_foot_timers(state.foot_force, self.air_time, self.contact_time)
         obs, extra = self._observe(state)
         done = task.terminated(state, obs, extra) | ~finite
-        inputs = task.reward_inputs(state, sim.idx, obs, extra, a, self.last_action, self.command, self.air_time,
-                                    self.contact_time, done, t)
+        inputs = task.reward_inputs(
+            state, sim.idx, obs, extra, a, self.last_action, self.command, self.air_time, self.contact_time, done, t
+        )
         raw = reward_terms(inputs, dict.fromkeys(TERMS, 1.0))
         terms = torch.stack([raw[k] for k in TERMS], -1) * self._weights
         term_only = torch.zeros_like(terms)
@@ -204,9 +236,9 @@ class DigitWarpVectorEnv:
         reward = terms.sum(-1)
         truncated = ~done & (self.steps >= self.max_episode_steps)
         self.last_action = a
-        self.commanded_xy = torch.where(finite[:, None],
-                                        task.commanded_path_step(self.commanded_xy, self.command, extra["yaw"]),
-                                        self.commanded_xy)
+        self.commanded_xy = torch.where(
+            finite[:, None], task.commanded_path_step(self.commanded_xy, self.command, extra["yaw"]), self.commanded_xy
+        )
         self.ep_return += reward
         self.ep_length += 1
         self.ep_terms += terms
@@ -222,9 +254,14 @@ class DigitWarpVectorEnv:
         self.next_push_t = torch.where(push, t + interval, self.next_push_t)
         final = obs  # an ended env had no events, so its observation above is its last one
         walked = (sim.qpos[:, :2] - self.origin[:, :2]).norm(dim=-1)
-        episode = {"r": self.ep_return.clone(), "l": self.ep_length.clone(), "terrain_level": self.level.float(),
-                   "distance_walked": torch.where(finite, walked, torch.zeros_like(walked)),
-                   "success": truncated.float(), "terrain_col": self.col.float()}
+        episode = {
+            "r": self.ep_return.clone(),
+            "l": self.ep_length.clone(),
+            "terrain_level": self.level.float(),
+            "distance_walked": torch.where(finite, walked, torch.zeros_like(walked)),
+            "success": truncated.float(),
+            "terrain_col": self.col.float(),
+        }
         for k, name in enumerate(TERMS):
             episode[f"reward/{name}"] = self.ep_terms[:, k].clone()
         # SAME_STEP autoreset of the envs that ended
@@ -250,13 +287,20 @@ class DigitWarpVectorEnv:
 
     def _noisy_obs(self, state):
         """``NoisyObservation`` (envs/noise.py, the same ``noisy_copy``): the student's copy, sensor terms noised."""
-        return {"state": state, "observation": noisy_copy(state, self.noise_alpha, self.noise, self._noisy,
-                                                          self.draws)}
+        return {"state": state, "observation": noisy_copy(state, self.noise_alpha, self.noise, self._noisy, self.draws)}
 
     def _observe(self, state=None):
         state = self.sim.state() if state is None else state
-        return task.observe(state, self.sim.idx, self.steps, self.command, self.last_action, self.origin,
-                            self.env_params, self.sim.ground_height)
+        return task.observe(
+            state,
+            self.sim.idx,
+            self.steps,
+            self.command,
+            self.last_action,
+            self.origin,
+            self.env_params,
+            self.sim.ground_height,
+        )
 
     def _sample_command(self, mask, t):
         cmd, delay = task.draw_commands(self.draws, self.num_envs)
@@ -287,8 +331,9 @@ class DigitWarpVectorEnv:
                     commanded = self.command[:, :2].norm(dim=-1) * EPISODE_LENGTH_S
                 else:
                     commanded = self.commanded_xy.norm(dim=-1)
-                new_level = terrain_mod.update_levels(self.level, walked, commanded, rows, self.draws, fell=self.fell,
-                                                      rule=self.curriculum)
+                new_level = terrain_mod.update_levels(
+                    self.level, walked, commanded, rows, self.draws, fell=self.fell, rule=self.curriculum
+                )
             col = self._fixed_col if self._fixed_col is not None else self.draws.integers(0, cols, n)
             self.level = torch.where(mask, new_level, self.level)
             self.col = torch.where(mask, col, self.col)
@@ -316,12 +361,14 @@ class DigitWarpVectorEnv:
         else:
             yaw = torch.zeros(n, device=dev)
         qpos[:, 3:7] = torch.stack([torch.cos(yaw / 2), 0 * yaw, 0 * yaw, torch.sin(yaw / 2)], -1)
-        sim.set_state(mask, qpos, qvel, self._stand_ctrl.expand(n, -1), xfrc=self.env_params[:, 5:11],
-                      derive="kinematics")  # the feet's poses are all the spawn needs
+        sim.set_state(
+            mask, qpos, qvel, self._stand_ctrl.expand(n, -1), xfrc=self.env_params[:, 5:11], derive="kinematics"
+        )  # the feet's poses are all the spawn needs
         # spawn offset: on stepping stones redrawn until both feet are on the platform (DigitEnv.reset)
         foot_pos, foot_mat = sim.feet()
-        feet = (foot_pos[:, :, None, :] + torch.einsum("ngij,gkj->ngki", foot_mat,
-                                                       self._foot_local[None] * sim.idx.foot_size[:, None]))
+        feet = foot_pos[:, :, None, :] + torch.einsum(
+            "ngij,gkj->ngki", foot_mat, self._foot_local[None] * sim.idx.foot_size[:, None]
+        )
         feet = feet[..., :2].reshape(n, -1, 2)  # (N, 18, 2)
         if self.terrain is not None:
             on_stones = self._stones[self.col]
@@ -339,12 +386,18 @@ class DigitWarpVectorEnv:
         # episode state (DigitEnv._init_episode_state), a command, the first push time
         zero = lambda x: torch.where(mask.reshape(-1, *[1] * (x.dim() - 1)), 0.0 * x, x)  # noqa: E731
         self.steps, self.last_action, self.action = zero(self.steps), zero(self.last_action), zero(self.action)
-        self.air_time, self.contact_time, self.commanded_xy = zero(self.air_time), zero(self.contact_time), zero(
-            self.commanded_xy)
+        self.air_time, self.contact_time, self.commanded_xy = (
+            zero(self.air_time),
+            zero(self.contact_time),
+            zero(self.commanded_xy),
+        )
         self.fell = self.fell & ~mask
         self._sample_command(mask, torch.zeros(n, device=dev))
-        first_push = (task.draw_push(self.draws, n, k)[1] if self.randomize and k > 0
-                      else torch.full((n,), float("inf"), device=dev))
+        first_push = (
+            task.draw_push(self.draws, n, k)[1]
+            if self.randomize and k > 0
+            else torch.full((n,), float("inf"), device=dev)
+        )
         self.next_push_t = torch.where(mask, first_push, self.next_push_t)
 
 
