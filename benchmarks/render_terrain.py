@@ -33,7 +33,7 @@ def main():
     model = spec.compile()
     print(
         f"generate + add_to_spec + compile: {time.perf_counter() - t0:.2f} s; ngeom {model.ngeom}, "
-        f"hfield {model.hfield_nrow[0]} x {model.hfield_ncol[0]} ({model.hfield_data.nbytes / 1e6:.1f} MB)"
+        f"{model.nhfield} heightfield patches, {model.hfield_data.size} samples ({model.hfield_data.nbytes / 1e6:.1f} MB)"
     )
     data = mujoco.MjData(model)
     row, col = terrain.num_rows - 1, terrain.types.index("pyramid_stairs_inv") - 1  # the last stairs column
