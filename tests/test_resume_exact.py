@@ -230,3 +230,62 @@ def test_sac_resume_restores_networks_optimisers_temperature_buffer_and_rng(tmp_
     # sub-env i restarts from seed + saved step + i (gymnasium's vector seeding)
     expected = [gym.make("l2t-test/Reach-v0").reset(seed=5 + saved["global_step"] + i)[0] for i in range(2)]
     assert torch.equal(captured["states"], torch.as_tensor(np.stack(expected), dtype=torch.float32))
+
+
+# --- l2t_ipmd_cassie.py --------------------------------------------------------------------------------------------
+
+
+def test_ipmd_resume_restores_networks_optimisers_temperature_buffer_and_rng(tmp_path, monkeypatch):
+    """IPMD (irl mode: teacher, student, critic, both reward networks and their optimisers): at the resumed loop's
+    first action every module and optimiser state, the temperature, the buffer and the RNGs equal the saved ones."""
+    from test_ipmd_cassie import make_demo
+
+    ipmd = load_script("l2t_ipmd_cassie")
+    kwargs = dict(
+        learning_starts=160,
+        batch_size=32,
+        num_envs=2,
+        hidden_dim=32,
+        eval_frequency=0,
+        eval_episodes=1,
+        expert_path=make_demo(str(tmp_path / "demo.npz"), steps=20),
+        runs_dir=str(tmp_path),
+        torch_threads=1,
+        log_frequency=40,
+        reward_mode="irl",
+        student_loss="l1",
+        seed=4,
+    )
+    run_dir = ipmd.main(ipmd.Args(total_timesteps=240, **kwargs))
+    path = os.path.join(run_dir, "checkpoint.pt")
+    saved = checkpoint_file.load(path)
+    assert saved["reward_t_optimizer"]["state"] != {} and saved["student_optimizer"]["state"] != {}  # all trained
+
+    runs, captured = [], {}
+    real_restore, real_sample = ipmd.restore, ipmd.Actor.sample
+
+    def restore(ckpt, args, run):
+        runs.append(run)
+        return real_restore(ckpt, args, run)
+
+    def sample(self, x, *a, **k):
+        if runs and not captured:  # the resumed loop's first action (the teacher's), before it draws anything
+            run = runs[0]
+            captured.update(
+                rng=rng_now(),
+                modules={key: copy.deepcopy(m.state_dict()) for key, m in run.modules.items()},
+                log_ent_coef=run.log_ent_coef.detach().clone(),
+                buffer=copy.deepcopy(run.rb.state_dict()),
+            )
+        return real_sample(self, x, *a, **k)
+
+    monkeypatch.setattr(ipmd, "restore", restore)
+    monkeypatch.setattr(ipmd.Actor, "sample", sample)
+    ipmd.main(ipmd.Args(total_timesteps=244, resume=path, **kwargs))
+
+    assert {"teacher", "student", "reward_t_optimizer", "reward_s_optimizer"} <= captured["modules"].keys()
+    for key, state in captured["modules"].items():
+        assert same(state, saved[key]), key
+    assert same(captured["log_ent_coef"], saved["log_ent_coef"])
+    assert same(captured["buffer"], saved["buffer"])
+    assert_rng_restored(captured["rng"], saved["rng"])
