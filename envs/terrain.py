@@ -458,17 +458,20 @@ def add_to_spec(
             g.priority, g.condim = 1, pp["condim"]
             g.friction, g.solref = [fr[0], fr[2], fr[3]], list(pp["solref"])
 
-    floors, patches = ground_pieces(terrain)
-    for i, b in enumerate(floors):
+    def box(geom_name, b, rgba):  # an axis-aligned box from its row (x_lo, y_lo, z_lo, x_hi, y_hi, z_hi)
         contact(
             spec.worldbody.add_geom(
-                name=f"{name}-floor-{i}",
+                name=geom_name,
                 type=mujoco.mjtGeom.mjGEOM_BOX,
                 size=(b[3:] - b[:3]) / 2,
                 pos=(b[3:] + b[:3]) / 2,
-                rgba=[0.55, 0.6, 0.65, 1],
+                rgba=rgba,
             )
         )
+
+    floors, patches = ground_pieces(terrain)
+    for i, b in enumerate(floors):
+        box(f"{name}-floor-{i}", b, [0.55, 0.6, 0.65, 1])
     for i, (ix, iy, nx, ny) in enumerate(patches):
         h = terrain.heights[iy : iy + ny, ix : ix + nx]
         lo, span = float(h.min()), float(h.max() - h.min())
@@ -492,15 +495,7 @@ def add_to_spec(
         )
     shade = {t: 0.45 + 0.5 * i / max(len(TYPES) - 1, 1) for i, t in enumerate(TYPES)}
     for i, (b, (r, c)) in enumerate(zip(terrain.boxes, terrain.box_tile)):
-        contact(
-            spec.worldbody.add_geom(
-                name=f"{name}-box-{i}",
-                type=mujoco.mjtGeom.mjGEOM_BOX,
-                size=(b[3:] - b[:3]) / 2,
-                pos=(b[3:] + b[:3]) / 2,
-                rgba=[0.35 + 0.5 * terrain.difficulty[r], 0.4, shade[terrain.types[c]], 1],
-            )
-        )
+        box(f"{name}-box-{i}", b, [0.35 + 0.5 * terrain.difficulty[r], 0.4, shade[terrain.types[c]], 1])
     for cg in contact_geoms:
         if filt:
             robot = spec.geom(cg)

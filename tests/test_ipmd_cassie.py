@@ -329,7 +329,7 @@ def test_smoke_imitation_and_save_expert(tmp_path, ipmd):
     assert np.array_equal(load_demos(out2).episodes[1].actions, demos.episodes[1].actions)
 
 
-def test_updates_per_step_student_reward_and_resume_counters(tmp_path, ipmd):
+def test_updates_per_step_unused_student_reward_and_resume_counters(tmp_path, ipmd):
     """--updates-per-step: floor(vector steps since learning started x ratio) gradient steps, also across
     --resume; in `imitation` mode the student's reward network is never trained (nothing uses it), even with a
     student and an expert file; --min-reward reaches the training envs."""
