@@ -7,19 +7,21 @@ envs restart fresh episodes on resume, their own generators are not saved).
 The resumed run is observed from outside, without any plumbing function of the scripts: torch.optim.Adam and the
 networks' constructors are wrapped to record the instances the run builds, and the state is captured at the first
 call of the loop's first algorithm function (l2t_ppo_digit.collect_rollout, l2t_sac_mujoco.Actor.sample), before
-anything in the loop draws a random number.
+anything in the loop draws a random number. tsl_dagger_baseline.py: stage 1 (its SAC teacher) is read from
+train_teacher's own frame at the resumed loop's first action, stage 2 (DAgger) at the entry of its `dagger` loop.
 """
 
 import copy
 import os
 import random
+import sys
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from conftest import load_script
+from conftest import crash_on_call, load_script
 from envs import checkpoint as checkpoint_file
 from toy_env import ReachDigitVec
 
@@ -289,3 +291,123 @@ def test_ipmd_resume_restores_networks_optimisers_temperature_buffer_and_rng(tmp
     assert same(captured["log_ent_coef"], saved["log_ent_coef"])
     assert same(captured["buffer"], saved["buffer"])
     assert_rng_restored(captured["rng"], saved["rng"])
+
+
+# --- tsl_dagger_baseline.py ----------------------------------------------------------------------------------------
+
+
+def tsl_counter_args(tsl, tmp_path, **overrides):
+    kwargs = dict(
+        env_id="l2t-test/Counter-v0",
+        teacher_timesteps=300,
+        learning_starts=64,
+        batch_size=32,
+        hidden_dim=32,
+        checkpoint_frequency=100,
+        stage2_timesteps=240,
+        num_envs=2,
+        dagger_rounds=3,
+        epochs_per_round=2,
+        student_batch_size=32,
+        eval_episodes=1,
+        alpha=0.3,
+        runs_dir=str(tmp_path),
+        torch_threads=1,
+        seed=6,
+    )
+    kwargs.update(overrides)
+    return tsl.Args(**kwargs)
+
+
+def test_tsl_stage1_resume_restores_networks_optimisers_temperature_buffer_and_rng(tmp_path, monkeypatch):
+    """Stage 1 (SAC teacher) stopped after its step-200 checkpoint: at the resumed loop's first action the teacher,
+    critic, target critic, their three optimisers, the temperature, the replay rows and position and the RNGs equal
+    the saved ones, and the env restarts from seed + saved step. Read from stage 1's own frame (train_teacher's
+    locals), without any plumbing function of the script."""
+    tsl = load_script("tsl_dagger_baseline")
+    args = tsl_counter_args(tsl, tmp_path)
+    with crash_on_call(monkeypatch, tsl, "log_episodes", 250):  # called once per stage-1 step
+        tsl.main(args)
+    (path,) = [os.path.join(r, f) for r, _, fs in os.walk(tmp_path) for f in fs if f == "stage1_checkpoint.pt"]
+    saved = checkpoint_file.load(path)
+    assert saved["global_step"] == 200 and float(saved["log_ent_coef"]) != 0.0
+    for name in ("q_optimizer", "actor_optimizer", "ent_optimizer"):
+        assert all(s["step"] > 0 for s in saved[name]["state"].values()), name
+
+    captured, real_sample = {}, tsl.Actor.sample
+
+    def sample(self, x, *a, **k):
+        if not captured:  # the resumed loop's first action (step 201 > learning_starts: the teacher acts)
+            stage1 = sys._getframe(1).f_locals  # train_teacher's
+            captured.update(
+                rng=rng_now(),
+                states=x.clone(),
+                modules={key: copy.deepcopy(m.state_dict()) for key, m in stage1["modules"].items()},
+                log_ent_coef=stage1["log_ent_coef"].detach().clone(),
+                storage=stage1["storage"][: stage1["size"]].clone(),
+                size=stage1["size"],
+                pos=stage1["pos"],
+                start=stage1["start"],
+            )
+        return real_sample(self, x, *a, **k)
+
+    monkeypatch.setattr(tsl.Actor, "sample", sample)
+    tsl.main(tsl_counter_args(tsl, tmp_path, resume=path, stage2_timesteps=40, dagger_rounds=1))
+
+    assert set(captured["modules"]) == {
+        "teacher",
+        "critic",
+        "target_critic",
+        "q_optimizer",
+        "actor_optimizer",
+        "ent_optimizer",
+    }
+    for key, state in captured["modules"].items():
+        assert same(state, saved[key]), key
+    assert same(captured["log_ent_coef"], saved["log_ent_coef"])
+    assert same(captured["storage"], saved["storage"])
+    assert (captured["size"], captured["pos"], captured["start"]) == (saved["size"], saved["pos"], 200)
+    assert_rng_restored(captured["rng"], saved["rng"])
+    env = tsl.make_env(args.env_id, 0.0, args.noise, args.seed)()
+    expected = env.reset(seed=args.seed + saved["global_step"])[0]["state"]
+    assert torch.equal(captured["states"], torch.as_tensor(expected, dtype=torch.float32)[None])
+
+
+def test_tsl_stage2_resume_restores_student_optimiser_dataset_and_rng(tmp_path, monkeypatch):
+    """Stage 2 (DAgger) stopped in round 2: the resumed run enters its DAgger loop at round 1 (0-based) with the
+    student, its optimiser, the aggregated dataset, torch's / numpy's / python's generators and DAgger's beta coin
+    equal to the checkpoint's."""
+    tsl = load_script("tsl_dagger_baseline")
+    args = tsl_counter_args(tsl, tmp_path, method="dagger")
+    # stage 1's evaluation of the teacher, round 0's of the student, then a crash in round 1's
+    with crash_on_call(monkeypatch, tsl, "evaluate", 3):
+        tsl.main(args)
+    (path,) = [os.path.join(r, f) for r, _, fs in os.walk(tmp_path) for f in fs if f == "checkpoint.pt"]
+    saved = checkpoint_file.load(path)
+    assert saved["round"] == 1 and saved["optimizer"]["state"] != {} and len(saved["dataset"]["obs"]) == 80
+
+    captured, real_dagger = {}, tsl.dagger
+
+    def dagger(args, run, envs, to_env, teacher, student, dataset, optimizer, evaluate, rng, global_step, first):
+        captured.update(
+            rng=rng_now(),
+            beta_coin=copy.deepcopy(rng.bit_generator.state),
+            student=copy.deepcopy(student.state_dict()),
+            optimizer=copy.deepcopy(optimizer.state_dict()),
+            dataset=copy.deepcopy(dataset.state_dict()),
+            global_step=global_step,
+            first=first,
+        )
+        return real_dagger(
+            args, run, envs, to_env, teacher, student, dataset, optimizer, evaluate, rng, global_step, first
+        )
+
+    monkeypatch.setattr(tsl, "dagger", dagger)
+    tsl.main(tsl_counter_args(tsl, tmp_path, method="dagger", resume=path))
+
+    assert (captured["first"], captured["global_step"]) == (1, saved["global_step"])
+    assert same(captured["student"], saved["student"])
+    assert same(captured["optimizer"], saved["optimizer"])
+    assert same(captured["dataset"], saved["dataset"])
+    assert_rng_restored(captured["rng"], saved["rng"])
+    assert captured["beta_coin"] == saved["rng"]["beta_coin"]
