@@ -184,7 +184,7 @@ class Args:
 
 
 def make_envs(
-    num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco", device="cpu"
+    num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="fixed", backend="mujoco", device="cpu"
 ):
     """The vectorised Digit env (SAME_STEP autoreset; obs = {"state": s, "observation": o}, both (N, OBS_DIM)):
     numpy arrays from `DigitVectorEnv` (MuJoCo on the CPU), torch tensors on `device` from `DigitWarpVectorEnv`
@@ -1049,62 +1049,21 @@ def train(args: Args, session):
         iteration += 1
         t_end = time.time()
 
-        # logging: one point per iteration
-        elapsed = t_end - t_start
-        writer.add_scalar("charts/SPS", steps_per_iteration / elapsed, global_step)
-        writer.add_scalar("charts/sim_fraction", sim_time / elapsed, global_step)  # inside envs.step
-        writer.add_scalar("charts/learn_fraction", (t_end - t_rollout) / elapsed, global_step)  # the update
-        writer.add_scalar("charts/learning_rate", mean_lr, global_step)  # mean over the update's minibatches
-        writer.add_scalar("charts/alpha_mix", alpha_mix, global_step)
-        writer.add_scalar("charts/student_action_fraction", buf["student_acted"].mean().item(), global_step)
-        writer.add_scalar("charts/action_std", nets.teacher.log_std.exp().mean().item(), global_step)
-        writer.add_scalar(
-            "charts/teacher_mean_beyond_bound", (buf["teacher_mean"].abs() > 1).float().mean().item(), global_step
-        )  # the rollout's share of mean actions past the env's clip
-        writer.add_scalar(
-            "charts/student_action_std", student_log_std(args.student_loss, nets).exp().mean().item(), global_step
-        )
-        writer.add_scalar("charts/noise_alpha", args.alpha, global_step)
-        writer.add_scalar("charts/randomization_scale", rand_scale, global_step)
-        writer.add_scalar("charts/iteration", iteration, global_step)
-        for name, value in stats.items():
-            writer.add_scalar(f"losses/{name}", value, global_step)
-        if use_student:  # Fig. 4a: L_IL between the rollout's student and teacher (squared L2 of mean actions)
-            gap = (buf["student_mean"] - buf["teacher_mean"]).pow(2).sum(-1).mean().item()
-            writer.add_scalar("losses/imitation_gap", gap, global_step)
-        level_note = ""
-        if args.terrain == "rough":  # Isaac Lab's curriculum metric: the mean level of ALL envs now (the episodes'
-            # mean below weights each env by how often its episodes end, so short falls on hard tiles dominate it)
-            mean_level = float(np.mean(envs.get_attr("terrain_level")))
-            writer.add_scalar("charts/terrain_level_all_envs", mean_level, global_step)
-            level_note = f" | level {mean_level:.2f}"
-        if episodes:  # training episodes that ended in this rollout (any policy mix), averaged
-            mean = {k: float(np.mean([e[k] for e in episodes])) for k in episodes[0]}
-            for key, tag in (
-                ("r", "episodic_return"),
-                ("l", "episodic_length"),
-                ("terrain_level", "terrain_level"),
-                ("success", "success_rate"),
-                ("distance_walked", "distance_walked"),
-            ):
-                writer.add_scalar(f"charts/{tag}", mean[key], global_step)
-            for key in (k for k in mean if k.startswith("reward/")):
-                writer.add_scalar(f"episode_{key}", mean[key], global_step)
-            if args.terrain == "rough":  # per terrain type, where some of its episodes ended (Isaac Lab logs these)
-                kinds = np.array([COLUMN_TYPES[int(e["terrain_col"])] for e in episodes])
-                for kind in np.unique(kinds):
-                    for key, tag in (("terrain_level", "level"), ("success", "success")):
-                        writer.add_scalar(
-                            f"terrain/{kind}_{tag}",
-                            np.mean([e[key] for e, k in zip(episodes, kinds) if k == kind]),
-                            global_step,
-                        )
-        for e in episodes:
-            progress.episode(e["r"], e["l"])
-        progress.update(
+        # logging: one TensorBoard point and one progress line per iteration (log_iteration, after main)
+        log_iteration(
+            writer,
+            progress,
+            args,
+            envs,
+            nets,
+            buf,
+            episodes,
+            stats,
             global_step,
-            extra=f"sim {sim_time / elapsed:.0%} | lr {mean_lr:.1e} | mix "
-            f"{alpha_mix:.2f} | rand {rand_scale:.2f}{level_note}",
+            iteration,
+            timing={"elapsed": t_end - t_start, "sim": sim_time, "update": t_end - t_rollout},
+            schedule={"lr": mean_lr, "alpha_mix": alpha_mix, "rand": rand_scale},
+            use_student=use_student,
         )
 
         with progress.pause():
@@ -1154,6 +1113,66 @@ def train(args: Args, session):
         print(f"student exported to {args.export_student} (TorchScript; step(obs, hidden) -> (action, hidden))")
     close()
     return run_dir
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Logging: one TensorBoard point per iteration, and the progress line
+def log_iteration(
+    writer, progress, args, envs, nets, buf, episodes, stats, global_step, iteration, timing, schedule, use_student
+):
+    """charts/: speed, schedules, exploration, the terrain level and the training episodes' means; losses/: the
+    update's mean statistics and the imitation gap (Fig. 4a); terrain/: level and success per terrain type; then the
+    progress line (envs/console.py)."""
+    w, elapsed = writer, timing["elapsed"]
+    w.add_scalar("charts/SPS", args.num_envs * args.num_steps / elapsed, global_step)
+    w.add_scalar("charts/sim_fraction", timing["sim"] / elapsed, global_step)  # inside envs.step
+    w.add_scalar("charts/learn_fraction", timing["update"] / elapsed, global_step)  # the update
+    w.add_scalar("charts/learning_rate", schedule["lr"], global_step)  # mean over the update's minibatches
+    w.add_scalar("charts/alpha_mix", schedule["alpha_mix"], global_step)
+    w.add_scalar("charts/student_action_fraction", buf["student_acted"].mean().item(), global_step)
+    w.add_scalar("charts/action_std", nets.teacher.log_std.exp().mean().item(), global_step)
+    beyond = (buf["teacher_mean"].abs() > 1).float().mean().item()  # the rollout's share of means past the env's clip
+    w.add_scalar("charts/teacher_mean_beyond_bound", beyond, global_step)
+    w.add_scalar("charts/student_action_std", student_log_std(args.student_loss, nets).exp().mean().item(), global_step)
+    w.add_scalar("charts/noise_alpha", args.alpha, global_step)
+    w.add_scalar("charts/randomization_scale", schedule["rand"], global_step)
+    w.add_scalar("charts/iteration", iteration, global_step)
+    for name, value in stats.items():
+        w.add_scalar(f"losses/{name}", value, global_step)
+    if use_student:  # Fig. 4a: L_IL between the rollout's student and teacher (squared L2 of mean actions)
+        gap = (buf["student_mean"] - buf["teacher_mean"]).pow(2).sum(-1).mean().item()
+        w.add_scalar("losses/imitation_gap", gap, global_step)
+    level_note = ""
+    if args.terrain == "rough":  # Isaac Lab's curriculum metric: the mean level of ALL envs now (the episodes'
+        # mean below weights each env by how often its episodes end, so short falls on hard tiles dominate it)
+        mean_level = float(np.mean(envs.get_attr("terrain_level")))
+        w.add_scalar("charts/terrain_level_all_envs", mean_level, global_step)
+        level_note = f" | level {mean_level:.2f}"
+    if episodes:  # training episodes that ended in this rollout (any policy mix), averaged
+        mean = {k: float(np.mean([e[k] for e in episodes])) for k in episodes[0]}
+        for key, tag in (
+            ("r", "episodic_return"),
+            ("l", "episodic_length"),
+            ("terrain_level", "terrain_level"),
+            ("success", "success_rate"),
+            ("distance_walked", "distance_walked"),
+        ):
+            w.add_scalar(f"charts/{tag}", mean[key], global_step)
+        for key in (k for k in mean if k.startswith("reward/")):
+            w.add_scalar(f"episode_{key}", mean[key], global_step)
+        if args.terrain == "rough":  # per terrain type, where some of its episodes ended (Isaac Lab logs these)
+            kinds = np.array([COLUMN_TYPES[int(e["terrain_col"])] for e in episodes])
+            for kind in np.unique(kinds):
+                for key, tag in (("terrain_level", "level"), ("success", "success")):
+                    value = np.mean([e[key] for e, k in zip(episodes, kinds) if k == kind])
+                    w.add_scalar(f"terrain/{kind}_{tag}", value, global_step)
+    for e in episodes:
+        progress.episode(e["r"], e["l"])
+    progress.update(
+        global_step,
+        extra=f"sim {timing['sim'] / elapsed:.0%} | lr {schedule['lr']:.1e} | mix "
+        f"{schedule['alpha_mix']:.2f} | rand {schedule['rand']:.2f}{level_note}",
+    )
 
 
 @torch.no_grad()

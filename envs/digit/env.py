@@ -157,56 +157,28 @@ class DigitEnv(gym.Env):
 
     ## Description
 
-    The Agility Robotics Digit V3 humanoid (our MJCF ``envs/digit/digit.xml``, written from the numbers of the OSU DRL
-    ``osudrl/roadrunner`` model ``sim/digit_sim/digit-v3.xml``; see envs/digit/README.md) tracks a commanded planar
-    velocity and yaw rate over the rough-terrain grid of ``envs/terrain.py``: paper 2 (L2T-PPO on Digit, section IV,
-    Tables I-III, Eqs. 6-7) and, where the paper gives no number, Isaac Lab's ``DigitRoughEnvCfg``
-    (``isaaclab_tasks/manager_based/locomotion/velocity/config/digit/rough_env_cfg.py``) with its base
-    ``LocomotionVelocityRoughEnvCfg`` (``.../locomotion/velocity/velocity_env_cfg.py``), both in the public
-    ``isaac-sim/IsaacLab`` repository. Where neither gives a number the choice is ours and marked "(ours)". Every number
-    measured here says which command or test measured it (this project's 2-core VM).
+    The Agility Robotics Digit V3 humanoid (``envs/digit/digit.xml``, our MJCF from the OSU DRL ``osudrl/roadrunner``
+    model; envs/digit/README.md) tracks a commanded planar velocity and yaw rate over the terrain grid of
+    ``envs/terrain.py``. Numbers are paper 2's (L2T-PPO on Digit, section IV, Tables I-III, Eqs. 6-7), else Isaac Lab's
+    (``isaac-sim/IsaacLab``: ``DigitRoughEnvCfg`` and its base ``LocomotionVelocityRoughEnvCfg``), else ours, marked
+    "(ours)". ``terrain="flat"``: the model's floor plane instead. Only the feet, toe rods and torso touch the ground.
 
-    Time. One env step = one policy step of 20 ms (50 Hz) = ``SUBSTEPS`` = 10 physics steps of 2 ms (the model's
-    timestep; ours, the source uses 0.5 ms: see "Physics"), run by ONE ``mujoco.mj_step(model, data, nstep=10)`` call,
-    then one ``mj_forward`` so that contacts, body velocities, CoM and actuator forces all belong to the final state
-    (it does not integrate). The PD runs inside MuJoCo at 500 Hz (the paper: a 1 kHz PD on Isaac's 200 Hz physics).
-    ``t`` = time since reset (s) = steps * 0.02; the observation and the reward of a step use the state at its end.
-
-    Physics (measured on this project's 2-core VM). The source's 0.5 ms step made one env step cost
-    3.67 ms on the rough grid / 2.14 ms on the floor (``python benchmarks/digit_throughput.py --ratio-only
-    --source-physics --no-sleep``). At 2 ms with the source's equality solimp the closed chains sag (MuJoCo clamps the
-    solref time constant to 2 x timestep) and the standing robot falls at 10.7 s; ``digit.xml``'s solimp (0.99 0.999
-    0.001 0.5 2) keeps the chains within 0.38 mm over 20 s of standing (source: 0.27 mm) and zero action stands 20 s
-    on the floor and on every tile centre except the random_rough tiles (which fell at 85-89 steps with either
-    physics); under i.i.d. action noise of std 0.1 / 0.2 / 0.3 (action scale 0.5) the median episode is 149 / 66 / 51
-    steps at 2 ms vs 146 / 66 / 53 at 0.5 ms (12 seeds; ``python -m envs.digit.probes exploration --stds 0.1,0.2,0.3
-    --seeds 12 --action-scale 0.5 [--source-physics]``; tests/test_digit_env.py). MuJoCo's sleep flag is on, so the
-    static geoms' poses (floor, the ~4000 terrain geoms) are computed once, not every physics step; the robot
-    never sleeps (actuated tree) and rollouts are bit-identical. Result: 1.02 ms per env step on the rough grid, 0.74
-    ms on the floor (``--ratio-only``; 1.38 ms rough with the flag off). Since the task is batched for both
-    backends a single env costs 1.37 / 1.07 ms and 32 envs in one process 1.08 ms per env step (rough;
-    envs/digit/README.md). ``source_physics=True`` restores the source's
-    0.5 ms and solimp (40 substeps) for comparisons.
-
-    Terrain (``terrain="rough"``, default): ``envs.terrain.generate(terrain_rows, terrain_cols, seed=terrain_seed)``
-    added to the Digit MjSpec with ``add_to_spec`` (contacts: ``GROUND_CONTACT_GEOMS`` + the torso geoms); compiled
-    once per process and terrain setting, each env deep-copies that model (``_COMPILED``). ``terrain="flat"``: the
-    model's floor plane. The arms and legs other than the feet and toe rods do not collide with the ground (the
-    model's contact list).
+    One env step = one 20 ms policy step (50 Hz) = ``SUBSTEPS`` = 10 physics steps of 2 ms (ours; the source: 0.5 ms)
+    in one ``mj_step(..., nstep=10)``, then ``mj_forward`` so that contacts, velocities, CoM and actuator forces belong
+    to the final state, which a step's observation and reward use. The PD runs inside MuJoCo at 500 Hz. ``t`` = time
+    since reset (s). MuJoCo's sleep flag is on (static geoms' poses computed once; the robot never sleeps).
+    ``source_physics=True`` restores the source's 0.5 ms step and equality solimp (40 substeps).
 
     Commands (Isaac Lab's Digit task): vx ~ U(-0.8, 0.8) m/s, vy ~ U(-0.5, 0.5) m/s, yaw rate ~ U(-1, 1) rad/s
-    (``COMMAND_RANGES``), drawn at reset and redrawn every U(3, 8) s (``COMMAND_RESAMPLE_S``); a draw is a standing
-    command (all zero) with probability 0.1 (``STANDING_SHARE``). No heading controller (the yaw rate is commanded
-    directly) (ours).
+    (``COMMAND_RANGES``), drawn at reset and every U(3, 8) s (``COMMAND_RESAMPLE_S``); with probability 0.1 a draw is
+    all zero (``STANDING_SHARE``). No heading controller (ours).
 
     ## Action Space
 
-    ``Box(-1, 1, (20,), float32)`` (``ACTION_DIM``): one PD position target per motor, in ``MOTOR_JOINTS`` order,
-    ``data.ctrl = STAND_CTRL + action_scale * clip(a, -1, 1)`` (rad); ``action_scale`` (kwarg) = ``ACTION_SCALE`` =
-    0.5 rad per unit (Isaac Lab's Digit ``JointPositionAction``: scale 0.5, ``use_default_offset``; the standing pose is
-    the OSU reset pose). MuJoCo clamps ctrl to the joint range. Isaac Lab does not clip the action; we do, so the Box
-    bound is real (ours). A non-finite action raises ``ValueError``. Unit: one action unit = ``action_scale`` rad of
-    PD target about the standing target; the target is clamped to the joint range.
+    ``Box(-1, 1, (20,), float32)``: one PD position target per motor (``MOTOR_JOINTS`` order), ``data.ctrl =
+    STAND_CTRL + action_scale * clip(a, -1, 1)`` rad, ``action_scale`` = 0.5 (Isaac Lab's Digit
+    ``JointPositionAction``); MuJoCo clamps it to the joint range. The clip is ours (Isaac Lab does not clip); a
+    non-finite action raises ``ValueError``. Standing targets: the OSU reset pose.
 
     | index | joint (motor)        | range   | unit         | standing target (rad) | joint range (rad) |
     |-------|----------------------|---------|--------------|-----------------------|-------------------|
@@ -231,28 +203,14 @@ class DigitEnv(gym.Env):
     | 18    | right-shoulder-yaw   | [-1, 1] | action_scale | +0.009                | [-1.745, +1.745]  |
     | 19    | right-elbow          | [-1, 1] | action_scale | -0.345                | [-1.353, +1.353]  |
 
-    The PD gains are ours (``envs/digit``: the public OSU gains with the leg kp x 10, kd x sqrt(10); Isaac Lab's Digit
-    gains are not public): with zero action the nominal robot stands on flat ground (torso ~0.97 m, measured for 10 s).
-    With the OSU gains it squatted (1.0 -> ~0.7 m) and fell after ~1.5 s. Zero action under the randomisation at
-    strength 0.25 / 0.5 / 1 survives a median of 1000 / 737 / 156 steps on flat ground (gravity on z; 92 at 1 with
-    gravity per axis; 8 seeds, ``python -m envs.digit.probes randomization``): balancing is the policy's job.
-
-    Exploration. A learner should start its Gaussian policy at std ``RECOMMENDED_INIT_STD`` = 0.05 (action units, i.e.
-    0.025 rad at the joints) with a near-zero mean (e.g. the actor's last layer scaled small). Measured on nominal flat
-    ground, zero mean + i.i.d. N(0, std^2) actions, 8 seeds (``python -m envs.digit.probes exploration --stds
-    0.05,0.06,0.07,0.08,0.1,0.2,0.3,0.5``): median episode 813.5 / 338 / 257.5 / 217 / 161.5 / 67.5 / 51 / 38 steps at
-    std 0.05 / 0.06 / 0.07 / 0.08 / 0.1 / 0.2 / 0.3 / 0.5; mean reward per step without the termination term
-    +0.030 / +0.028 / +0.026 / +0.025 / +0.022 / +0.009 / -0.007 / -0.030 (v1 weights) and +0.022 / +0.017 / +0.013 /
-    +0.010 / +0.003 / -0.028 / -0.059 / -0.106 (Table II's). Surviving pays iff that exceeds (1 - 0.99) x (-200 x
-    0.02) = -0.04. The exploration noise, not the reward, is what topples the robot: the stiff leg PD turns 0.05 rad of
-    target noise into ~50-70 N m of torque noise; our gains are needed to stand at all.
+    PD gains (ours; Isaac Lab's are not public): the OSU gains with the leg kp x 10, kd x sqrt(10). A learner should
+    start its Gaussian policy at std ``RECOMMENDED_INIT_STD`` = 0.05 action units with a near-zero mean (ours).
 
     ## Observation Space
 
-    ``Box(-inf, inf, (307,), float64)`` (``OBS_DIM``): the teacher's full state, the student's 94 terms (Table I, upper
-    half) first (``STUDENT_DIM``), then the privileged terms. ``NoisyObservation(env, alpha,
-    noisy_mask=DIGIT_NOISY_MASK)`` noises the sensor terms only (column "noisy"). The joint terms hold the 30 joints j
-    of this table (20 motors in ``MOTOR_JOINTS`` order, then 10 passive hinges, ``PASSIVE_JOINTS``):
+    ``Box(-inf, inf, (307,), float64)``: the student's 94 terms (Table I, upper half; ``STUDENT_DIM``), then the
+    privileged ones. ``NoisyObservation(env, alpha, noisy_mask=DIGIT_NOISY_MASK)`` noises the "noisy" terms only. The
+    joint terms hold the 30 joints j below (the paper's "30 degrees of freedom, 20 actuated"):
 
     | j  | joint                | kind    | j  | joint                | kind    | j  | joint                | kind    |
     |----|----------------------|---------|----|----------------------|---------|----|----------------------|---------|
@@ -288,25 +246,15 @@ class DigitEnv(gym.Env):
     | 120-306 | height scan (187)           | ``envs.terrain.scan_values``: base_z - ground_z - 0.5, clip     | no    |
     |         |                             | +-1, yaw-aligned 17 x 11 grid, x fastest                        |       |
 
-    The paper's 30 joints: "30 degrees of freedom, 20 actuated" = the 20 motors + the 10 passive hinges (the rods' ball
-    joints are not degrees of freedom of the robot's description). Table I's "root state (w)" (7) is not in v1's
-    observation: it is base pos. (w) + base quat. (w) again, and each copy, normalised to unit variance by a learner,
-    moved with the other. Base pos. (w) is relative to the spawn origin so it stays small on the 80 m x 160
-    m grid. The paper's 316 env parameters are not itemised; ours are the 13 randomised values (``ENV_PARAM_NAMES``);
-    with gravity on z only, gravity_x/y are always 0. The height scan uses ``envs.terrain``'s ``scan_points_world``,
-    ``Terrain.ground_height`` and ``scan_values`` (the pieces of ``height_scan``, one ground lookup a step for the scan
-    and the feet); on the flat floor the 187 values are all equal (base height - 0.5); ``HEIGHT_SCAN_CENTRE`` is the
-    index of the scan's centre point, for a learner that wants only one of them.
+    Table I's "root state (w)" (7) is left out: it repeats base pos. (w) and base quat. (w). The env params are the 13
+    randomised values (``ENV_PARAM_NAMES``; the paper's 316 are not itemised). ``HEIGHT_SCAN_CENTRE``: the index of
+    the scan's centre point.
 
     ## Rewards
 
-    Table II, one function a term in ``envs/digit/rewards.py`` returning its raw value (of ``RewardInputs``, the step's
-    state); the step reward is ``sum_k w_k * value_k * dt`` with dt = 0.02 s: Isaac Lab's RewardManager multiplies
-    every term by the policy step dt, so the sums per second of simulated time do not depend on the control rate.
-    ``info["reward_terms"]`` holds each term (already weighted and times dt); they sum to the reward. Weights:
-    ``reward_weights="v1"`` (default, ``REWARD_WEIGHTS`` = ``rewards.V1_REWARDS``) or ``"paper"`` (Table II,
-    ``PAPER_REWARD_WEIGHTS`` = ``rewards.PAPER_REWARDS``); a dict ``{term: w}`` overrides single v1 weights. v1
-    differs in four rows, at Isaac Lab's Digit values (why: "Version History").
+    Table II, one function a term in ``envs/digit/rewards.py``; reward = ``sum_k w_k * value_k * dt``, dt = 0.02 s
+    (Isaac Lab's convention); ``info["reward_terms"]`` holds the summands. ``reward_weights``: "v2" (default: v1's with
+    track lin vel XY 2.0), "v1" (column v1; empty: Table II's), "paper" (Table II) or ``{term: w}`` over v1's.
 
     | term (Table II)           | paper   | v1    | value (Isaac Lab name / ours)                                      |
     |---------------------------|---------|-------|--------------------------------------------------------------------|
@@ -343,40 +291,27 @@ class DigitEnv(gym.Env):
     | DOF torques               | -1e-5   | -1e-6 | sum of squared motor torques (actuator forces)                     |
     | DOF acc                   | -2.5e-7 |       | sum of squared motor joint accelerations (qacc at the step's end)  |
 
-    (v1 column empty: Table II's weight.) Ambiguous rows: Table II's "Lin vel XY -2.0" and "Ang vel Z -0.1" would
-    penalise exactly what the tracking terms reward; their weights are Isaac Lab's ``lin_vel_z_l2`` (-2.0) and Digit's
-    ``ang_vel_xy_l2`` (-0.1), so we read them as those (ours). Gait (Eqs. 6, 7): h = 0.68 s; a foot is in stance while
-    its phi > 0 and swings for the other 0.34 s; during the swing (progress s in [0, 1)) the target rises by
-    ``FOOT_APEX`` * b(s), b(s) = p(2s) for s < 1/2 and p(2 - 2s) after, p(u) = 10u^3 - 15u^4 + 6u^5 (a quintic with
-    zero velocity and acceleration at lift-off, apex and touch-down); the stance value is sole z - CoM z at the
-    standing pose (``FOOT_STANCE_REL_COM``). The apex 0.10 m equals the foot-clearance target (the paper: "on flat
-    ground the desired height is consistent with the peak"). The gait clock also runs for standing commands (Eq. 7 has
-    no exception) (ours). The sole point is the lowest corner of the foot box.
+    Table II's "Lin vel XY" and "Ang vel Z" penalties are read as Isaac Lab's ``lin_vel_z_l2`` and ``ang_vel_xy_l2``
+    (ours). Gait (Eqs. 6, 7): h = 0.68 s; a foot is in stance while its phi > 0; over its swing (progress s in [0, 1))
+    the target rises by ``FOOT_APEX`` * p(min(2s, 2 - 2s)), p(u) = 10u^3 - 15u^4 + 6u^5; stance value: sole z - CoM z
+    at the standing pose (``FOOT_STANCE_REL_COM``), sole = the foot box's lowest corner. The clock runs for standing
+    commands too. Table II's weights, and why ours differ: docs/environments.md.
 
     ## Starting State
 
-    Every reset re-samples the model from its nominal values and puts the robot in the standing pose (``STAND_QPOS``,
-    ctrl ``STAND_CTRL``) at its tile's origin, feet 1 mm above the highest ground under them (3 x 3 points over each
-    foot box), and draws a command. Tile: the row is the terrain curriculum's level ``terrain_level`` (Isaac Lab's
-    ``envs.terrain.update_levels``). ``curriculum="tracking"`` (ours, the default): down if the robot fell or walked
-    less than half as far from the origin as its commands led (|sum_t R(yaw_t) cmd_xy,t dt| along its own heading),
-    else up if it got at least 2 m (``PROMOTE_DISTANCE``) from the origin. ``curriculum="isaac"`` (Isaac Lab's
-    ``terrain_levels_vel``): up if it walked > 4 m, else down if < half of ``|cmd_xy| * 20 s`` of the last command.
-    Why ours: with these commands (redrawn every 3-8 s in any direction) a robot that tracks them perfectly and never
-    falls goes up in 32 % and down in 52 % of episodes under "isaac", so even its level sinks; under "tracking" it is
-    never demoted and goes up in 73 % (``python -m envs.digit.probes curriculum``). Updated at reset, from the previous
-    episode; a seeded reset starts a fresh curriculum, initial level U{0..max_init_level} (0 by default: every
-    env starts on the easiest row; Isaac Lab: 5), ``initial_levels``, unless
-    ``reset(options={"terrain_level": L})`` continues one from level L, as a resumed training run does); the column
-    (terrain type) is ``terrain_col`` if given, else drawn uniformly at each reset (Isaac Lab spreads ENVS evenly
-    over columns; a single env samples them) (ours).
-    On the flat floor: level 0, origin 0.
+    The standing pose (``STAND_QPOS``) at the tile's origin, feet 1 mm above the highest ground under them; the model
+    re-sampled from its nominal values; a new command. Tile row = terrain level, updated at reset
+    (``envs.terrain.update_levels``) by ``curriculum``: "tracking" (ours): down after a fall or after getting less than
+    half as far from the origin as the commands led (|sum_t R(yaw_t) cmd_xy,t dt|), else up beyond
+    ``PROMOTE_DISTANCE`` = 2 m; "isaac" (Isaac Lab's ``terrain_levels_vel``): up beyond 4 m, else down below half of
+    ``|cmd_xy| * 20 s`` of the last command. A seeded reset starts a fresh curriculum on level
+    U{0..max_init_level}, ``reset(options={"terrain_level": L})`` continues one from level L. Column (terrain type):
+    ``terrain_col``, else drawn uniformly at each reset (ours). On the flat floor: level 0, origin 0. Every draw uses
+    ``self.np_random``: the same ``reset(seed=...)`` and actions give the same rollout.
 
-    Domain randomisation (Table III), each range scaled by the strength s = ``randomization_scale`` in [0, 1] (kwarg,
-    default 1 = Table III; change it at run time with ``set_randomization_scale(s)``, applied from the next reset, or
-    in a vector env with ``envs.call("set_randomization_scale", s)``; a learner should ramp it from 0 up, see
-    "Exploration"); full ranges ours unless noted. ``randomize=False`` switches all of it off (nominal model, spawn at
-    the origin, yaw 0); ``randomization_scale=0`` is the same except for the random yaw.
+    Domain randomisation (Table III), every range scaled by s = ``randomization_scale`` in [0, 1]
+    (``set_randomization_scale(s)``: from the next reset; a learner ramps s up from 0). ``randomize=False``: none
+    (nominal model, spawn at the origin, yaw 0); ``randomization_scale=0``: the same but for the random yaw.
 
     | event (Table III)    | what                                                     | range at s = 1 (scaled by s)   |
     |----------------------|----------------------------------------------------------|--------------------------------|
@@ -399,26 +334,21 @@ class DigitEnv(gym.Env):
     | rand. robot joints   | hip roll/yaw/pitch and arm motors (open chains: the      | +-0.1 rad, +-0.1 rad/s         |
     |                      | closed chains stay closed) + U offsets, velocities U     |                                |
 
-    Seeding: every random draw uses ``self.np_random``; the same ``reset(seed=...)`` and actions give the same rollout.
-
     ## Episode End
 
     ### Termination
-    ``terminated`` when a torso geom touches the ground (> 1 N; Isaac Lab), the tilt (angle between torso z and world
-    z) exceeds ``MAX_TILT`` = 0.7 rad (Isaac Lab's Digit ``bad_orientation``), the torso is less than ``MIN_HEIGHT`` =
-    0.5 m above the ground under it (ours; standing 1.0 m; read from the scan's centre point), or the state is not
-    finite.
+    When a torso geom touches the ground (> 1 N; Isaac Lab), the tilt (torso z to world z) exceeds ``MAX_TILT`` = 0.7
+    rad (Isaac Lab's Digit ``bad_orientation``), the torso is less than ``MIN_HEIGHT`` = 0.5 m above the ground at the
+    scan's centre point (ours; standing: 1.0 m), or the state is not finite.
 
     ### Truncation
-    ``truncated`` at the env's own time-out, ``max_episode_steps`` (kwarg) = ``MAX_EPISODE_STEPS`` = 1000 steps = 20
-    s (``EPISODE_LENGTH_S``; the env truncates itself so that it can log the episode's end); the registration's
-    TimeLimit agrees. A shorter TimeLimit from ``gym.make(...,
-    max_episode_steps=N)`` does not reach the env, so pass the kwarg too.
+    At ``max_episode_steps`` = ``MAX_EPISODE_STEPS`` = 1000 steps = 20 s, by the env itself (the registration's
+    TimeLimit agrees; a shorter ``gym.make(..., max_episode_steps=N)`` does not reach the env: pass the kwarg too).
 
-    Every step's ``info`` has ``reward_terms``, ``command`` and ``foot_contact`` (2 bools, > 1 N); at an episode's end
-    also ``terrain_level``, ``terrain_col`` (the tile's column: its terrain type is ``self.terrain.types[col]``),
-    ``distance_walked`` (m from the spawn origin) and ``success`` (survived to the time-out).
-    ``reset`` returns ``info`` with ``terrain_level``, ``terrain_col`` and ``command``.
+    ``info``: ``reward_terms``, ``command``, ``foot_contact`` (2 bools, > 1 N); at an episode's end also
+    ``terrain_level``, ``terrain_col`` (type ``self.terrain.types[col]``), ``distance_walked`` (m from the spawn
+    origin) and ``success`` (reached the time-out). ``reset``'s ``info``: ``terrain_level``, ``terrain_col``,
+    ``command``.
 
     ## Arguments
 
@@ -446,38 +376,11 @@ class DigitEnv(gym.Env):
 
     ## Version History
 
-    * v2: the task's defaults are a recipe that trains from scratch in one run: reward weights "v2" (v1's with
-      velocity tracking 2.0 instead of 0.5: at 0.5 against foot contact's 2.0 stepping in place paid more than
-      following the command; a flat-ground run tracked only after this change), curriculum "tracking" (above),
-      terrain preset "gentle" (row 0 of stairs and stones flat) and every env starting on row 0. Robot, physics,
-      observation and action are v1's; ``gym.make("l2t/Digit-v1")`` passes v1's settings ("v1", "isaac", "isaac",
-      5). The "displacement" rule of v1 (down after a fall or short walk, up only beyond 4 m) is replaced by "tracking".
-
-    * v1 ("Digit learns"; v0 never learned to stand: every PPO run ended with 50-64-step episodes):
-      - physics at 2 ms (10 substeps) with a stiffer equality solimp, and MuJoCo's sleep flag for the static terrain
-        geoms: 3.6x cheaper per step, same standing and noise behaviour (see "Physics");
-      - the gear-80 joints (hip roll, shoulder roll, shoulder pitch, elbow) clip at the source simulation's 113.0 N m
-        (v0: the LLAPI's 126.68, which the source uses only as a reward normaliser);
-      - ``RECOMMENDED_INIT_STD`` = 0.05: at v0's exploration (std 0.1-0.3 with action scale 0.5) a zero-mean policy
-        fell in a median of 162 / 67.5 / 51 steps; at 0.05 it survives 813.5 (8 seeds, nominal flat ground);
-      - default reward weights "v1": Table II's except joint deviation hip -5 -> -0.2, flat orientation -10 -> -2.5,
-        feet sliding -1 -> -0.25, DOF torques -1e-5 -> -1e-6 (Isaac Lab's Digit values), because with Table II's a
-        policy exploring at std 0.3 earned -0.059 per step, below the -0.04 at which surviving stops paying (gamma
-        0.99, fall -4); v1: -0.007. ``reward_weights="paper"`` restores Table II;
-      - randomisation strength ``randomization_scale`` / ``set_randomization_scale(s)`` scales every Table III range
-        (a learner ramps it from 0 to 1): with all of Table III from step 0 zero action fell at a median of ~80 steps
-        (v0); gravity is randomised on z only (Isaac Lab; ``gravity_axes="xyz"`` for per axis: that event alone fells
-        zero action in 7 of 8 seeds, median 103.5 steps, z only in none; ``python -m envs.digit.probes gravity``); on
-        stepping stones both feet spawn on the platform (v0: 120 of 200 level-0 spawns put a foot over the pit);
-      - observation 314 -> 307: ``root_state_w`` (7) dropped, it repeated ``base_pos_w`` / ``base_quat_w``;
-        ``base_pos_w`` is now relative to the spawn origin (v0's root-state position was).
-      Added to v1 later, each a kwarg or reset option whose default keeps v1 as it was (so no new version):
-      ``curriculum="displacement"`` (see "Starting State"), ``reset(options={"terrain_level": L})``,
-      ``terrain_preset="gentle"``, ``max_init_level``. And the task's computation moved to
-      ``envs/digit/task.py``, shared with the Warp backend: the same dynamics, rewards and distributions, but the
-      random draws of a reset and of the events are made in a different order (a standing command, for example,
-      now draws its three components too), so a seed gives a different rollout than before that change.
-    * v0: first version.
+    * v2: defaults that train from scratch: reward weights "v2", curriculum "tracking", terrain preset "gentle",
+      ``max_init_level`` 0. ``l2t/Digit-v1`` passes v1's ("v1", "isaac", "isaac", 5).
+    * v1: 2 ms physics, gear-80 torque limit 113.0 N m, ``RECOMMENDED_INIT_STD``, weights "v1", randomisation
+      strength, gravity on z only, stepping-stone spawns on the platform, observation 314 -> 307.
+    * v0: first version. Each change in detail, with the measurements behind it: docs/environments.md.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
