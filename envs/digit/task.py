@@ -414,8 +414,10 @@ def mujoco_state(model, data, idx: ModelIndex, ground, foot_of, is_torso) -> Phy
     torso = False
     undesired = set()
     f6 = np.zeros(6)
+    contact = data.contact  # (each access of data.contact builds a new view: once, not per contact)
+    geom1, geom2 = contact.geom1.tolist(), contact.geom2.tolist()
     for i in range(data.ncon):
-        g1, g2 = int(data.contact.geom1[i]), int(data.contact.geom2[i])
+        g1, g2 = geom1[i], geom2[i]
         mujoco.mj_contactForce(model, data, i, f6)
         if f6[0] <= CONTACT_FORCE:
             continue
