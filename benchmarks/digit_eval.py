@@ -10,8 +10,9 @@ frame, as the env's track_lin_vel_xy term reads it. Reported over the steps whos
 m/s ("walking up to 0.5 m/s": the stage-A target is a mean <= 0.2 m/s) and over standing commands (|cmd_xy| <
 0.1), each from the 50th step after a command change on (the policy's settling time is not scored). Also the
 least-squares fit v = gain * cmd + bias per axis over all scored steps (gain 1, bias 0: tracking; gain 0: the
-command is ignored). The student reads the noisy observation at --alpha (uniform noise on the sensor terms, as in
-training).
+command is ignored). The student reads the noisy observation at --alpha (the run's noise model on the sensor terms,
+as in training). The env is the checkpoint's task (its saved flags: reward weights, curriculum, terrain preset,
+initial levels, episode length, gravity axes), read as the TSL baseline reads it (``task_from_run_args``).
 """
 
 import argparse
@@ -27,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from envs import checkpoint as checkpoint_file  # noqa: E402
 from envs import terrain as terrain_mod  # noqa: E402
-from envs.digit.env import DIGIT_NOISY_MASK, OBS_SLICES, STUDENT_DIM, DigitEnv  # noqa: E402
+from envs.digit.env import DIGIT_NOISY_MASK, OBS_SLICES, STUDENT_DIM, DigitEnv, task_from_run_args  # noqa: E402
 from envs.noise import NoisyObservation  # noqa: E402
 
 SETTLE_STEPS = 50
@@ -48,6 +49,16 @@ def heading_velocity(obs):
     return np.array([c * v[0] + s * v[1], -s * v[0] + c * v[1]])
 
 
+def make_env(run_args, alpha, terrain=None, randomization_scale=1.0, terrain_col=None):
+    """The env of the run's task, read from its saved flags (``run_args``, a checkpoint's ``"args"``) as the TSL
+    baseline reads them (``task_from_run_args``: reward weights, curriculum, terrain preset, initial levels, episode
+    length, gravity axes; the run's noise model at ``alpha``), on ``terrain`` (default: the run's), at
+    ``randomization_scale``, on one terrain column (``terrain_col``) or on a column drawn at each reset (None)."""
+    kwargs, _ = task_from_run_args({**run_args, **({"terrain": terrain} if terrain else {})})
+    env = DigitEnv(**kwargs, randomization_scale=randomization_scale, terrain_col=terrain_col)
+    return NoisyObservation(env, alpha, run_args.get("noise", "uniform"), noisy_mask=DIGIT_NOISY_MASK)
+
+
 def evaluate(path, episodes, who, terrain, alpha, scale, seed, action_std=0.0, level=None, terrain_type=None):
     ppo = load_ppo()
     saved = checkpoint_file.load(path)
@@ -56,20 +67,12 @@ def evaluate(path, episodes, who, terrain, alpha, scale, seed, action_std=0.0, l
     nets = ppo.L2TNets(saved["lstm_hidden"], 1.0, saved["obs_normalization"], 1.0, saved["terrain"])
     nets.load_state_dict(saved["nets"])
     nets.eval()
-    weights = ppo.reward_weights(
-        ppo.Args(reward_weights=args.get("reward_weights", "v1"), reward_overrides=args.get("reward_overrides", {}))
-    )
     col = None if terrain_type is None else terrain_mod.column_types(terrain_mod.NUM_COLS).index(terrain_type)
-    env = DigitEnv(
-        terrain=terrain,
-        randomization_scale=scale,
-        reward_weights=weights,
-        gravity_axes=args.get("gravity_axes", "z"),
-        terrain_col=col,
-        terrain_preset=args.get("terrain_preset", "isaac"),
-    )
+    try:
+        env = make_env(args, alpha, terrain, scale, col)
+    except ValueError as e:  # a task setting of the run that this env no longer has
+        raise SystemExit(f"digit_eval.py: error: {path}: {e}")
     options = None if level is None else {"terrain_level": level}
-    env = NoisyObservation(env, alpha, noisy_mask=DIGIT_NOISY_MASK)
     noise_rng = np.random.default_rng(seed)
     out = {
         "return": [],

@@ -28,7 +28,7 @@ def ppo(monkeypatch):
     module = load_script("l2t_ppo_digit")
 
     def make(
-        num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco", device="cpu"
+        num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="fixed", backend="mujoco", device="cpu"
     ):
         return ReachDigitVec(num_envs, alpha=alpha, seed=seed)
 

@@ -326,7 +326,7 @@ def fake_envs(ppo, monkeypatch):
         alpha,
         noise,
         env_kwargs,
-        terrain_columns="random",
+        terrain_columns="fixed",
         backend="mujoco",
         device="cpu",
         reward=1.0,
@@ -403,7 +403,7 @@ def test_the_env_kwargs_carry_the_task_flags_and_the_ramps_start(ppo, tmp_path, 
     seen = []
 
     def make(
-        num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco", device="cpu"
+        num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="fixed", backend="mujoco", device="cpu"
     ):
         seen.append(dict(env_kwargs))
         return FakeDigitVec(num_envs, seed=seed)
@@ -621,7 +621,7 @@ def test_reward_overrides_reach_the_env_and_bind_the_resume(ppo, tmp_path, monke
     seen = []
 
     def make(
-        num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="random", backend="mujoco", device="cpu"
+        num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="fixed", backend="mujoco", device="cpu"
     ):
         seen.append(env_kwargs["reward_weights"])
         return FakeDigitVec(num_envs, seed=seed)

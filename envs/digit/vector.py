@@ -6,8 +6,8 @@
     obs, rewards, terminations, truncations, infos = envs.step(actions)   # actions (8, 20) in [-1, 1]
 
 Sub-env ``i`` is ``NoisyObservation(DigitEnv(**env_kwargs), alpha, noise, noisy_mask=DIGIT_NOISY_MASK)``
-(``env_kwargs`` default ``{}``: rough terrain, randomisation on at strength 1). The student reads
-``obs["observation"][:, :STUDENT_DIM]`` (94), the teacher ``obs["state"]`` (``OBS_DIM`` = 307).
+(``env_kwargs`` default ``{}``: ``DigitEnv``'s defaults, the ``l2t/Digit-v2`` task of ``l2t_ppo_digit.py``). The
+student reads ``obs["observation"][:, :STUDENT_DIM]`` (94), the teacher ``obs["state"]`` (``OBS_DIM`` = 307).
 
 Workers. ``num_workers=0`` steps every env in the calling process. ``num_workers=k >= 1`` starts ``k`` processes;
 worker ``j`` owns the contiguous block of ``num_envs / k`` envs ``[j * num_envs / k, (j + 1) * num_envs / k)``
@@ -53,11 +53,12 @@ the workers) like gymnasium's vector envs (``get_wrapper_attr``), results in env
 ``envs.call("set_randomization_scale", s)`` sets the randomisation strength of every sub-env (from its next reset).
 Their arguments and results are pickled, so they are for occasional use, not per step.
 
-Terrain columns (rough ground): ``terrain_columns="random"`` (default, as before): every sub-env draws its
-column, i.e. its terrain type, at each reset. ``"fixed"``: sub-env ``i`` always plays column
-``floor(i * terrain_cols / num_envs)`` (Isaac Lab's ``TerrainImporter``: envs spread evenly over the columns, each
-keeping its type), so each env's curriculum level measures one terrain type: with random columns an env promoted
-on flat tiles is next dropped on stairs at that level, and the types that fail pull every env's level down.
+Terrain columns (rough ground): ``terrain_columns="fixed"`` (default, as ``DigitWarpVectorEnv`` and
+``l2t_ppo_digit.py``): sub-env ``i`` always plays column ``floor(i * terrain_cols / num_envs)`` (Isaac Lab's
+``TerrainImporter``: envs spread evenly over the columns, each keeping its type), so each env's curriculum level
+measures one terrain type: with random columns an env promoted on flat tiles is next dropped on stairs at that
+level, and the types that fail pull every env's level down. ``"random"``: every sub-env draws its column, i.e. its
+terrain type, at each reset (a single ``DigitEnv``'s rule).
 
 ``reset(options=...)`` passes the same options to every sub-env, except ``{"terrain_level": levels}`` with one
 level per env, which starts env i's episode on ``levels[i]`` (a resumed run continues its terrain curriculum:

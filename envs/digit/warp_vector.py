@@ -25,8 +25,9 @@ that ended, masked, for every world at every step (whether any ended would need 
 end at every step anyway): ``reset_data``, the parameter writes and ``set_const``, ``kinematics`` for the spawn
 height, and ``forward`` (four unconditional captured graphs; see ``envs/digit/warp_backend.py``).
 
-env_kwargs: ``DigitEnv``'s, except ``source_physics`` and rendering (not supported here); ``terrain_col`` fixes the
-column of every env (else ``terrain_columns``: "random" draws one at each reset, "fixed" spreads envs over columns).
+env_kwargs: ``DigitEnv``'s, except ``source_physics`` and rendering (not supported here), default ``DigitEnv``'s
+defaults; ``terrain_col`` fixes the column of every env (else ``terrain_columns``: "fixed", the default as in
+``DigitVectorEnv``, spreads envs over columns, "random" draws one at each reset).
 """
 
 from __future__ import annotations
