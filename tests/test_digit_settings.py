@@ -234,6 +234,9 @@ def test_the_script_flags_and_every_builder_default_are_the_env_defaults(ppo, ts
     assert args.reward_overrides == {}
     assert gym.spec("l2t/Digit-v2").kwargs == {}  # v2 is DigitEnv's defaults; v1 passes its own four
     assert gym.spec("l2t/Digit-v2").max_episode_steps == d["max_episode_steps"]
+    # the compiled model's own terrain defaults (every backend builds its worlds from it) are the env's
+    compiled = {k: default_of(env_mod.compiled_model, k) for k in inspect.signature(env_mod.compiled_model).parameters}
+    assert compiled == {k: d[k] for k in compiled}
     # the column rule and the noise model: one default for both vector envs, make_envs and the flags
     assert COLUMNS == default_of(DigitWarpVectorEnv, "terrain_columns") == default_of(ppo.make_envs, "terrain_columns")
     assert args.terrain_columns == COLUMNS

@@ -106,7 +106,7 @@ def yaw_from_quat(quat):
 _COMPILED: dict = {}
 
 
-def _compile(terrain, terrain_rows, terrain_cols, terrain_seed, terrain_preset="isaac"):
+def _compile(terrain, terrain_rows, terrain_cols, terrain_seed, terrain_preset):
     """(Terrain or None, compiled MjModel, names of the ground geoms) of one terrain setting."""
     spec = mujoco.MjSpec.from_file(str(MODEL_PATH))
     if terrain == "rough":
@@ -122,10 +122,10 @@ def _compile(terrain, terrain_rows, terrain_cols, terrain_seed, terrain_preset="
                 **{k: list(v) if isinstance(v, tuple) else v for k, v in terrain_mod.PAIR_PARAMS.items()},
             )
         ground_names = frozenset({"floor"})
-    # MuJoCo's sleep flag: with it on, the poses of static geoms (the world body's: floor, the ~4000 terrain
-    # boxes) are computed once instead of every physics step (mj_step on the rough grid 0.84 -> 0.65 ms per 20 ms
-    # period, kinematics 21 -> 3 us a step, measured). The robot itself never sleeps: its tree is actuated, so MuJoCo
-    # gives it the policy "auto never" (checked below and in tests/test_digit_env.py); the trajectory is unchanged.
+    # MuJoCo's sleep flag: with it on, the poses of static geoms (the world body's: floor, terrain) are computed
+    # once instead of every physics step (its cost: docs/environments.md). The robot itself never sleeps: its tree is
+    # actuated, so MuJoCo gives it the policy "auto never" (checked below and in tests/test_digit_env.py); the
+    # trajectory is unchanged.
     spec.option.enableflags |= int(mujoco.mjtEnableBit.mjENBL_SLEEP)
     model = spec.compile()
     never = (int(mujoco.mjtSleepPolicy.mjSLEEP_NEVER), int(mujoco.mjtSleepPolicy.mjSLEEP_AUTO_NEVER))
@@ -138,7 +138,7 @@ def compiled_model(
     terrain_rows=terrain_mod.NUM_ROWS,
     terrain_cols=terrain_mod.NUM_COLS,
     terrain_seed=0,
-    terrain_preset="isaac",
+    terrain_preset="gentle",
 ):
     """(Terrain or None, nominal compiled MjModel, names of the ground geoms) of one terrain setting, compiled once
     per process (``_COMPILED``); every backend builds its worlds from this one model. Do not edit the model: copy it."""
