@@ -135,8 +135,8 @@ class Args:
     """clipped value loss (rsl_rl's default)"""
     vf_coef: float = 1.0
     """weight of the value loss"""
-    ent_coef: float = 0.01
-    """weight of the teacher's entropy bonus (Isaac Lab's Digit rough config: 0.01)"""
+    ent_coef: float = 0.0
+    """weight of the teacher's entropy bonus (Isaac Lab's Digit rough config: 0.01, under which our std grows)"""
     max_grad_norm: float = 1.0
     """gradient-norm clip of each network (teacher actor, critic, student)"""
     adv_norm: str = "rollout"
