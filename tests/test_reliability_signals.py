@@ -21,41 +21,13 @@ from conftest import ROOT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COUNTER = ["--env-id", "l2t-test/Counter-v0", "--torch-threads", "1"]
-SAC = [
-    "l2t_sac_mujoco.py",
-    *COUNTER,
-    "--learning-starts",
-    "64",
-    "--batch-size",
-    "32",
-    "--num-envs",
-    "2",
-    "--hidden-dim",
-    "32",
-    "--eval-frequency",
-    "0",
-    "--eval-episodes",
-    "1",
-    "--checkpoint-frequency",
-    "0",
-]
+SMALL = ["--learning-starts", "64", "--batch-size", "32", "--num-envs", "2", "--hidden-dim", "32"]
+SMALL += ["--eval-frequency", "0", "--eval-episodes", "1", "--checkpoint-frequency", "0"]  # SAC's and IPMD's
+SAC = ["l2t_sac_mujoco.py", *COUNTER, *SMALL]
 IPMD = [
     "l2t_ipmd_cassie.py",
     *COUNTER,
-    "--learning-starts",
-    "64",
-    "--batch-size",
-    "32",
-    "--num-envs",
-    "2",
-    "--hidden-dim",
-    "32",
-    "--eval-frequency",
-    "0",
-    "--eval-episodes",
-    "1",
-    "--checkpoint-frequency",
-    "0",
+    *SMALL,
     "--reward-mode",
     "imitation",
     "--expert-path",

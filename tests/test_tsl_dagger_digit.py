@@ -36,9 +36,13 @@ def ppo():
 @pytest.fixture(scope="module")
 def digit_teacher(ppo, tmp_path_factory):
     """A teacher checkpoint.pt of l2t_ppo_digit.py: one PPO iteration, teacher alone."""
+    return train_tiny_teacher(ppo, str(tmp_path_factory.mktemp("ppo")), terrain="flat")
+
+
+def train_tiny_teacher(ppo, runs_dir, **task):
+    """checkpoint.pt of one PPO iteration of l2t_ppo_digit.py, teacher alone, on the task flags `task`."""
     run_dir = ppo.main(
         ppo.Args(
-            terrain="flat",
             max_episode_steps=20,
             num_envs=2,
             num_workers=0,
@@ -50,7 +54,8 @@ def digit_teacher(ppo, tmp_path_factory):
             checkpoint_frequency=0,
             student_loss="none",
             alpha_mix=0.0,
-            runs_dir=str(tmp_path_factory.mktemp("ppo")),
+            runs_dir=runs_dir,
+            **task,
         )
     )
     return os.path.join(run_dir, "checkpoint.pt")
@@ -332,28 +337,16 @@ def test_the_digit_envs_are_built_with_the_teachers_task_settings(tsl, ppo, tmp_
     """The student learns on its teacher's task: curriculum rule, terrain preset, initial levels, reward weights,
     gravity axes and terrain columns are read from the teacher's checkpoint, not from this script's flags (a
     teacher trained with non-default values of each; every built env must carry them)."""
-    run_dir = ppo.main(
-        ppo.Args(
-            terrain="rough",
-            max_episode_steps=20,
-            num_envs=2,
-            num_workers=0,
-            num_steps=8,
-            num_minibatches=2,
-            update_epochs=1,
-            total_timesteps=TEACHER_STEPS,
-            eval_episodes=2,
-            checkpoint_frequency=0,
-            student_loss="none",
-            alpha_mix=0.0,
-            curriculum="isaac",
-            terrain_preset="isaac",
-            max_init_level=3,
-            gravity_axes="xyz",
-            terrain_columns="random",
-            reward_overrides={"foot_contact": 0.7},
-            runs_dir=str(tmp_path / "ppo"),
-        )
+    teacher = train_tiny_teacher(
+        ppo,
+        str(tmp_path / "ppo"),
+        terrain="rough",
+        curriculum="isaac",
+        terrain_preset="isaac",
+        max_init_level=3,
+        gravity_axes="xyz",
+        terrain_columns="random",
+        reward_overrides={"foot_contact": 0.7},
     )
     seen, original = [], tsl.make_digit_envs
 
@@ -372,7 +365,7 @@ def test_the_digit_envs_are_built_with_the_teachers_task_settings(tsl, ppo, tmp_
         digit_args(
             tsl,
             tmp_path,
-            os.path.join(run_dir, "checkpoint.pt"),
+            teacher,
             terrain="rough",
             method="bc",
             stage2_timesteps=32,
