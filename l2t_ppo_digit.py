@@ -19,8 +19,8 @@ import os
 import random
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields
-from typing import Dict, Optional, Tuple
+from dataclasses import asdict, dataclass, fields
+from typing import Optional, Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -42,7 +42,7 @@ from envs.digit.env import (
     STUDENT_DIM,
     DigitEnv,
 )
-from envs.digit.rewards import REWARD_WEIGHT_SETS, REWARD_WEIGHTS
+from envs.digit.rewards import REWARD_WEIGHT_SETS
 from envs.digit.symmetry import ACTION_MAP, STATE_MAP, mirror
 from envs.digit.warp_backend import WarpOverflowError
 from envs.noise import NOISE_TYPES, NoisyObservation
@@ -51,6 +51,9 @@ STUDENT_LOSSES = ("il", "kl", "il+asym", "none")
 CHECKPOINT_FORMAT = "l2t_ppo_digit/2"  # /2: the critic has its own optimiser
 HIDDEN_SIZES = (512, 256, 128)  # Fig. 2: teacher MLP, student MLP after the LSTM, and the critic
 COLUMN_TYPES = terrain_mod.column_types(terrain_mod.NUM_COLS)  # terrain type of each column of the rough grid
+# The curriculum's start, not a flag: every env starts on the easiest row, and env i always plays the same terrain
+# column (Isaac Lab's rule). Saved with the flags in checkpoints, so that whoever reads a run knows its task.
+CURRICULUM_START = {"max_init_level": 0, "terrain_columns": "fixed"}
 
 
 @dataclass
@@ -85,18 +88,12 @@ class Args:
     """`rough` (the terrain grid with its curriculum, the paper's task) or `flat` (a floor plane, cheaper)"""
     reward_weights: str = "v2"
     """the env's reward weights: `v2` (the recipe's), `v1`, or `paper` (Table II as printed)"""
-    reward_overrides: Dict[str, float] = field(default_factory=dict)
-    """weights replacing --reward-weights' for named Table II terms, e.g. `track_lin_vel_xy 1.0`"""
     gravity_axes: str = "z"
     """randomised gravity axes: `z` (Isaac Lab) or `xyz` (Table III read per axis)"""
     curriculum: str = "tracking"
     """terrain level rule: `tracking` (down after a fall or poor tracking, up after 2 m of good tracking) or `isaac`"""
     terrain_preset: str = "gentle"
     """rough tiles: `gentle` (stairs and stone gaps from 0, so row 0 is flat but for random rough) or `isaac`"""
-    max_init_level: int = 0
-    """a fresh run's envs start on terrain levels drawn from U{0..this} (Isaac Lab: 5)"""
-    terrain_columns: str = "fixed"
-    """rough ground: `fixed` (env i always plays one terrain column, Isaac Lab) or `random` (drawn per episode)"""
     max_episode_steps: int = 1000
     """episode length in policy steps of 20 ms (1000 = the paper's 20 s); a time-out is a truncation"""
     alpha: float = 0.1
@@ -177,8 +174,6 @@ class Args:
     """write `runs/{run_name}/checkpoint.pt` every this many iterations and at the end (0: only at the end)"""
     resume: Optional[str] = None
     """path of a checkpoint.pt to continue from (same flags; `--total-timesteps` may be raised)"""
-    init_from: Optional[str] = None
-    """warm start a NEW run (step 0) from this checkpoint's networks and normalisers; task flags may differ"""
     export_student: Optional[str] = None
     """at the end, write the student with its observation normalisation as TorchScript to this path"""
 
@@ -212,13 +207,6 @@ def make_envs(
         env_kwargs=env_kwargs,
         terrain_columns=terrain_columns,
     )
-
-
-def reward_weights(args):
-    """The env's `reward_weights`: a named set (v2, v1 or paper), or with --reward-overrides the full {term: weight}."""
-    if not args.reward_overrides:
-        return args.reward_weights
-    return {**REWARD_WEIGHT_SETS[args.reward_weights], **args.reward_overrides}
 
 
 # ALGO LOGIC: networks (Fig. 2). Actions are the env's normalised targets; the env clips them to [-1, 1] and
@@ -363,28 +351,6 @@ class L2TNets(nn.Module):
 
     def value(self, state_n):
         return self.critic(state_n).squeeze(-1)
-
-
-def open_inputs(nets: L2TNets, terrain: str, batch: int) -> int:
-    """`--init-from` a checkpoint trained on other ground (flat -> rough): give the networks this terrain's inputs.
-
-    The flat checkpoint's mask hid 186 of the 187 height-scan values (`input_keep_mask`), so its first layers'
-    weights on them are still the random initial ones, and its normaliser's statistics of them are the flat
-    floor's (one number, almost constant). Three steps (ours): the mask becomes this terrain's; the first-layer
-    weights of the teacher and the critic on the newly seen inputs are zeroed, so both start out computing exactly
-    the checkpoint's outputs, and PPO grows those weights from their gradients; the normaliser's sample count is
-    cut to one batch, so its statistics re-estimate on the new ground within a few iterations instead of being
-    outweighed by the millions of flat samples. Returns how many inputs were opened.
-    """
-    keep = input_keep_mask(terrain).to(nets.state_norm.keep.device)
-    opened = (keep > 0) & (nets.state_norm.keep == 0)
-    if not torch.equal(keep, nets.state_norm.keep):
-        with torch.no_grad():
-            nets.state_norm.keep.copy_(keep)
-            for first in (nets.teacher.actor[0], nets.critic[0]):
-                first.weight[:, opened] = 0.0
-            nets.state_norm.count.clamp_(max=float(batch))
-    return int(opened.sum())
 
 
 def student_log_std(kind, nets):
@@ -718,9 +684,6 @@ def train(args: Args, session):
     ckpt = load_checkpoint(args.resume, args) if args.resume is not None else None
     if ckpt is not None and not session.lock(os.path.dirname(os.path.abspath(args.resume))):
         fail(f"--resume: another process is running in the folder of '{args.resume}' (it holds the folder's lock)")
-    warm = None  # --init-from; with --resume too (its "same flags"), the resume restores everything instead
-    if args.init_from is not None and args.resume is None:
-        warm = load_checkpoint(args.init_from, args, flag="--init-from")
     quiet_known_warnings()
     # TRY NOT TO MODIFY: seeding
     random.seed(args.seed)
@@ -735,11 +698,11 @@ def train(args: Args, session):
     env_kwargs = {
         "terrain": args.terrain,
         "max_episode_steps": args.max_episode_steps,
-        "reward_weights": reward_weights(args),
+        "reward_weights": args.reward_weights,
         "gravity_axes": args.gravity_axes,
         "curriculum": args.curriculum,
         "terrain_preset": args.terrain_preset,
-        "max_init_level": args.max_init_level,
+        "max_init_level": CURRICULUM_START["max_init_level"],
         # the first episodes too start at the ramp's strength (later ones: set each iteration)
         "randomization_scale": randomization_scale(ckpt["global_step"] if ckpt else 0, args.randomization_ramp_steps),
     }
@@ -751,7 +714,7 @@ def train(args: Args, session):
             args.alpha,
             args.noise,
             env_kwargs,
-            args.terrain_columns,
+            CURRICULUM_START["terrain_columns"],
             args.backend,
             device,
         )
@@ -773,18 +736,6 @@ def train(args: Args, session):
 
     global_step, iteration = 0, 0
     best = {"teacher_return": -math.inf, "global_step": None}  # the best teacher evaluation at full randomisation
-    if warm is not None:  # a warm start: the networks and normalisers only
-        nets.load_state_dict(warm["nets"])
-        print(
-            f"networks and normalisers from {args.init_from} (trained {warm['global_step']} steps); this run "
-            "starts at step 0"
-        )
-        if warm["terrain"] != args.terrain:
-            opened = open_inputs(nets, args.terrain, args.num_envs * args.num_steps)
-            print(
-                f"--init-from: trained on {warm['terrain']} ground, this run is on {args.terrain}: {opened} more "
-                "privileged inputs seen (their first-layer weights start at zero), state statistics re-estimated"
-            )
     if ckpt is not None:  # networks, normalisers, optimisers, lr, counters, RNG states, terrain levels
         global_step, iteration, lr = restore(ckpt, args, nets, optimizers, best, envs)
         run_dir = os.path.dirname(os.path.abspath(args.resume))
@@ -803,7 +754,7 @@ def train(args: Args, session):
     def checkpoint(path, with_optim=True):
         state = {
             "format": CHECKPOINT_FORMAT,
-            "args": asdict(args),
+            "args": saved_args(args),
             "obs_dim": OBS_DIM,
             "student_dim": STUDENT_DIM,
             "action_dim": ACTION_DIM,
@@ -860,7 +811,7 @@ def train(args: Args, session):
                 args.alpha,
                 args.noise,
                 env_kwargs,
-                args.terrain_columns,
+                CURRICULUM_START["terrain_columns"],
                 args.backend,
                 device,
             )
@@ -1269,7 +1220,11 @@ MAX_LEARNING_RATE = 1.0
 MAX_LOSS_WEIGHT = 1e6
 MAX_INIT_NOISE_STD = 10.0
 MAX_ACTOR_INIT_SCALE = 10.0
-MAX_REWARD_WEIGHT = 1e4
+
+
+def saved_args(args: Args) -> dict:
+    """What a checkpoint keeps as the run's "args": its flags and the curriculum's fixed start."""
+    return {**asdict(args), **CURRICULUM_START}
 
 
 def run_name(args: Args) -> str:
@@ -1332,25 +1287,10 @@ def check_args(args: Args):
         fail(f"--terrain must be rough or flat, got '{args.terrain}'")
     if args.reward_weights not in REWARD_WEIGHT_SETS:
         fail(f"--reward-weights must be one of {', '.join(REWARD_WEIGHT_SETS)}, got '{args.reward_weights}'")
-    unknown = sorted(set(args.reward_overrides) - set(REWARD_WEIGHTS))
-    if unknown:
-        fail(f"--reward-overrides: unknown terms {', '.join(unknown)} (Table II's: {', '.join(REWARD_WEIGHTS)})")
-    for term, weight in args.reward_overrides.items():
-        if not math.isfinite(weight):
-            fail(f"--reward-overrides: the weight of {term} must be a finite number, got {weight}")
-        if abs(weight) > MAX_REWARD_WEIGHT:
-            fail(
-                f"--reward-overrides: the weight of {term} must be within +-{MAX_REWARD_WEIGHT:g} (50 times the "
-                f"largest of any set, termination's 200; the rewards are summed in float32), got {weight}"
-            )
     if args.gravity_axes not in ("z", "xyz"):
         fail(f"--gravity-axes must be z or xyz, got '{args.gravity_axes}'")
-    if args.max_init_level < 0:
-        fail(f"--max-init-level must be >= 0, got {args.max_init_level}")
     if args.terrain_preset not in terrain_mod.PRESETS:
         fail(f"--terrain-preset must be one of {', '.join(terrain_mod.PRESETS)}, got '{args.terrain_preset}'")
-    if args.terrain_columns not in ("fixed", "random"):
-        fail(f"--terrain-columns must be fixed or random, got '{args.terrain_columns}'")
     if args.curriculum not in CURRICULUM_RULES:
         fail(f"--curriculum must be one of {', '.join(CURRICULUM_RULES)}, got '{args.curriculum}'")
     if args.lr_schedule not in ("adaptive", "fixed"):
@@ -1426,8 +1366,6 @@ def check_args(args: Args):
         )
     if not (0 < args.gamma <= 1 and 0 < args.gae_lambda <= 1):
         fail(f"--gamma and --gae-lambda must be in (0, 1], got {args.gamma} and {args.gae_lambda}")
-    if args.init_from is not None and args.resume is None and not os.path.isfile(args.init_from):
-        fail(f"--init-from: no checkpoint file at '{args.init_from}'")
     if args.export_student is not None:
         guard.check_output_file("--export-student", args.export_student, fail)
     if args.resume is not None:
@@ -1447,37 +1385,40 @@ def check_args(args: Args):
         )
 
 
-def load_checkpoint(path, args, flag="--resume"):
-    """Load a checkpoint (digest checked) and check it belongs to these networks and (for --resume) this run;
-    one-line error otherwise."""
+def load_checkpoint(path, args):
+    """Load a --resume checkpoint (digest checked) and check that it is this run's: the same networks, inputs,
+    losses and task; one-line error otherwise."""
     try:
         ckpt = checkpoint_file.load(path)
     except checkpoint_file.CheckpointError as e:
-        fail(f"{flag}: {e}")
+        fail(f"--resume: {e}")
     if ckpt.get("format") != CHECKPOINT_FORMAT:
-        fail(f"{flag}: '{path}' is not a {CHECKPOINT_FORMAT} checkpoint")
+        fail(f"--resume: '{path}' is not a {CHECKPOINT_FORMAT} checkpoint")
     expected = {
         "obs_dim": OBS_DIM,
         "student_dim": STUDENT_DIM,
         "action_dim": ACTION_DIM,
         "lstm_hidden": args.lstm_hidden,
         "obs_normalization": args.obs_normalization,
-    }  # the networks' shapes
-    if flag == "--resume":  # the same run: the same inputs and losses (--init-from may change ground: open_inputs)
-        expected.update(terrain=args.terrain, student_loss=args.student_loss)
+        "terrain": args.terrain,
+        "student_loss": args.student_loss,
+    }
     for key, value in expected.items():
         if ckpt.get(key) != value:
-            fail(f"{flag}: checkpoint '{path}' has {key}={ckpt.get(key)!r}, this run has {value!r}")
-    if flag == "--init-from":
-        return ckpt
-    older = {"curriculum": "isaac", "terrain_columns": "random", "terrain_preset": "isaac"}  # what a checkpoint
-    # older than a flag ran with,
-    # where not the flag's default
-    task = ("reward_weights", "reward_overrides", "gravity_axes", "randomization_ramp_steps")
-    for key in task + (("curriculum", "terrain_columns", "terrain_preset") if args.terrain == "rough" else ()):
-        saved = ckpt.get("args", {}).get(key, older.get(key, getattr(Args(), key)))  # the same task
-        if saved != getattr(args, key):
-            fail(f"--resume: checkpoint '{path}' has {key}={saved!r}, this run has {getattr(args, key)!r}")
+            fail(f"--resume: checkpoint '{path}' has {key}={ckpt.get(key)!r}, this run has {value!r}")
+    # the same task; a setting saved by older versions of this script, whose flag is gone, must have today's value
+    retired = {"reward_overrides": {}, "terrain_columns": CURRICULUM_START["terrain_columns"]}
+    task = {k: getattr(args, k) for k in ("reward_weights", "gravity_axes", "randomization_ramp_steps")}
+    task["reward_overrides"] = retired["reward_overrides"]
+    if args.terrain == "rough":
+        task.update(curriculum=args.curriculum, terrain_preset=args.terrain_preset)
+        task["terrain_columns"] = retired["terrain_columns"]
+    older = {"curriculum": "isaac", "terrain_columns": "random", "terrain_preset": "isaac"}  # if it was not saved
+    for key, value in task.items():
+        saved = ckpt.get("args", {}).get(key, older.get(key, getattr(Args(), key, value)))
+        if saved != value:
+            gone = " (a setting this script no longer changes)" if key in retired else ""
+            fail(f"--resume: checkpoint '{path}' has {key}={saved!r}, this run has {value!r}{gone}")
     if "optimizers" not in ckpt:
         fail(f"--resume: '{path}' is a saved model (--save-model), not a training checkpoint.pt")
     if ckpt["global_step"] >= args.total_timesteps:

@@ -65,7 +65,7 @@ def main():
     parser.add_argument("--no-flush-denormal", action="store_true")
     parser.add_argument("--num-envs", type=int, default=64)
     parser.add_argument("--update-threads", type=int, default=None, help="the script's --update-threads")
-    parser.add_argument("--no-symmetry", action="store_true", help="the script's --no-symmetry")
+    parser.add_argument("--symmetry", action="store_true", help="the script's --symmetry")
     a = parser.parse_args()
     if a.iterations < 2:
         raise SystemExit("digit_learner_cost.py: error: --iterations must be at least 2 (the first is warm-up)")
@@ -87,15 +87,24 @@ def main():
             eval_episodes=2,
             checkpoint_frequency=0,
             runs_dir=runs,
-            init_from=a.init_from,
             flush_denormal=not a.no_flush_denormal,
             terrain="flat" if a.init_from is None else "rough",
-            symmetry=not a.no_symmetry,
+            symmetry=a.symmetry,
         )
         if a.update_threads is not None:
             args.update_threads = a.update_threads
-        if a.init_from is not None:  # the checkpoint's own ground: no inputs opened
-            args.terrain = ppo.load_checkpoint(a.init_from, args, flag="--init-from")["terrain"]
+        if a.init_from is not None:  # the checkpoint's networks and normalisers, on its own ground
+            from envs import checkpoint as checkpoint_file
+
+            trained = checkpoint_file.load(a.init_from)
+            args.terrain = trained["terrain"]
+
+            class TrainedNets(ppo.L2TNets):
+                def __init__(self, *net_args):
+                    super().__init__(*net_args)
+                    self.load_state_dict(trained["nets"])
+
+            ppo.L2TNets = TrainedNets
         run_dir = ppo.main(args)
         (path,) = [os.path.join(run_dir, f) for f in os.listdir(run_dir) if f.startswith("events.out")]
         ea = EventAccumulator(path, size_guidance={"scalars": 0})

@@ -1,12 +1,12 @@
 """Velocity tracking during training, from an l2t_ppo_digit.py run's TensorBoard log: per bin of environment steps,
 the mean tracking kernel per step, exp(-|cmd_xy - v_xy|^2 / 0.25), and the stepping term's share of its maximum.
 
-    python benchmarks/digit_tracking.py checkpoints/digit_v2_recipe [--track-weight 0.5] [--bin 200000]
+    python benchmarks/digit_tracking.py checkpoints/digit_v2_recipe [--track-weight 2.0] [--bin 200000]
 
 Both come from the per-episode reward sums the script logs: episode_reward/track_lin_vel_xy / (weight * dt * length)
 and episode_reward/foot_contact / (weight * dt * length). A robot that stands still on the env's command draws scores
 0.46 on the kernel (vx in +-0.8, vy in +-0.5 m/s, 10 % standing; a perfect tracker scores 1). `--track-weight` is the
-run's track_lin_vel_xy weight (0.5 in v1, or its --reward-overrides value), `--contact-weight` its foot_contact
+run's track_lin_vel_xy weight (2.0 in v2, 0.5 in v1 and the paper's), `--contact-weight` its foot_contact
 weight (2.0, Table II).
 """
 
@@ -25,7 +25,7 @@ DT = 0.02  # s per policy step
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", help="run folder with the TensorBoard events")
-    parser.add_argument("--track-weight", type=float, default=0.5)
+    parser.add_argument("--track-weight", type=float, default=2.0)
     parser.add_argument("--contact-weight", type=float, default=2.0)
     parser.add_argument("--bin", type=int, default=200_000, help="environment steps per row")
     a = parser.parse_args()

@@ -24,7 +24,6 @@ simulator makes them, no upload to Warp: a first real one took 20-40 s to build 
 """
 
 import ast
-import dataclasses
 import importlib.util
 import inspect
 import os
@@ -45,7 +44,7 @@ from envs.noise import NoisyObservation
 from conftest import ROOT, load_script
 
 NUM_ENVS = 4  # enough for the column rule (fixed: columns 0, 5, 10, 15 of 20) and cheap on the rough grid
-TASK_FLAGS = ("terrain", "reward_weights", "gravity_axes", "curriculum", "terrain_preset", "max_init_level")
+TASK_FLAGS = ("terrain", "reward_weights", "gravity_axes", "curriculum", "terrain_preset")
 TASK_FLAGS += ("max_episode_steps",)  # l2t_ppo_digit.py's Args flags that are DigitEnv kwargs of the same name
 
 
@@ -231,15 +230,14 @@ def script_envs(ppo, monkeypatch, tmp_path, **flags):
 def test_the_script_flags_and_every_builder_default_are_the_env_defaults(ppo, tsl):
     args, d = ppo.Args(), task_defaults()
     assert {k: getattr(args, k) for k in TASK_FLAGS} == {k: d[k] for k in TASK_FLAGS}
-    assert args.reward_overrides == {}
     assert gym.spec("l2t/Digit-v2").kwargs == {}  # v2 is DigitEnv's defaults; v1 passes its own four
     assert gym.spec("l2t/Digit-v2").max_episode_steps == d["max_episode_steps"]
     # the compiled model's own terrain defaults (every backend builds its worlds from it) are the env's
     compiled = {k: default_of(env_mod.compiled_model, k) for k in inspect.signature(env_mod.compiled_model).parameters}
     assert compiled == {k: d[k] for k in compiled}
-    # the column rule and the noise model: one default for both vector envs, make_envs and the flags
+    # the column rule and the noise model: one default for both vector envs, make_envs and the script's curriculum
     assert COLUMNS == default_of(DigitWarpVectorEnv, "terrain_columns") == default_of(ppo.make_envs, "terrain_columns")
-    assert args.terrain_columns == COLUMNS
+    assert ppo.CURRICULUM_START == {"max_init_level": d["max_init_level"], "terrain_columns": COLUMNS}
     noise = default_of(NoisyObservation, "noise")
     assert args.noise == default_of(DigitVectorEnv, "noise") == default_of(DigitWarpVectorEnv, "noise") == noise
     # the TSL baseline on Digit: the script's env, episode length and student noise
@@ -305,10 +303,10 @@ def test_the_script_trains_on_the_default_task(ppo, monkeypatch, tmp_path, host_
 
 @pytest.mark.parametrize("backend", ["mujoco", "warp"])
 def test_the_tsl_baseline_builds_its_teachers_task(ppo, tsl, host_sim, backend):
-    """The TSL baseline on a teacher saved by a default l2t_ppo_digit.py run (its "args": asdict(Args())), with the
+    """The TSL baseline on a teacher saved by a default l2t_ppo_digit.py run (its "args": saved_args(Args())), with the
     baseline's own default flags: the default task at full randomisation strength."""
     args = tsl.resolve_defaults(tsl.Args(env_id=tsl.DIGIT_ENV_ID, num_workers=0, backend=backend, device="cpu"))
-    task = tsl.digit_task(args, {"args": dataclasses.asdict(ppo.Args())})
+    task = tsl.digit_task(args, {"args": ppo.saved_args(ppo.Args())})
     envs = tsl.make_digit_envs(NUM_ENVS, 0, 1, args.alpha, args.noise, task, args.backend, "cpu")
     try:
         settings = vector_settings(envs) if backend == "mujoco" else warp_settings(envs.envs)
@@ -354,7 +352,6 @@ RUN_FLAGS = {  # a run on another task: every task flag changed
     "gravity_axes": "xyz",
     "curriculum": "isaac",
     "terrain_preset": "isaac",
-    "max_init_level": 5,
     "max_episode_steps": 500,
 }
 
@@ -362,9 +359,11 @@ RUN_FLAGS = {  # a run on another task: every task flag changed
 @pytest.mark.parametrize("flags", [{}, RUN_FLAGS], ids=["default run", "other run"])
 def test_digit_eval_evaluates_a_run_on_its_task(ppo, flags):
     """benchmarks/digit_eval.py on a run's checkpoint (its "args"), at its default --alpha and --randomization-scale:
-    that run's task (a default run: the default task)."""
+    that run's task (a default run: the default task; the other, saved by an older version of the script, also
+    with other initial levels)."""
     bench = load_benchmark("digit_eval")
     args = ppo.Args(**flags, noise="gaussian" if flags else "uniform")
-    env = bench.make_env(dataclasses.asdict(args), args.alpha)
-    assert env_settings(env) == task_settings(**flags)
+    older = {"max_init_level": 5} if flags else {}
+    env = bench.make_env({**ppo.saved_args(args), **older}, args.alpha)
+    assert env_settings(env) == task_settings(**flags, **older)
     assert (env.noise, env.noise_alpha) == (args.noise, args.alpha)

@@ -412,10 +412,10 @@ def test_the_env_kwargs_carry_the_task_flags_and_the_ramps_start(ppo, tmp_path, 
     ppo.main(fake_args(ppo, tmp_path, reward_weights="paper", gravity_axes="xyz", randomization_ramp_steps=1000))
     assert seen[0]["reward_weights"] == "paper" and seen[0]["gravity_axes"] == "xyz"
     assert seen[0]["curriculum"] == "tracking" and seen[0]["terrain_preset"] == "gentle"
-    assert seen[0]["max_init_level"] == 0
+    assert seen[0]["max_init_level"] == 0  # every env starts on the easiest row
     assert seen[0]["randomization_scale"] == 0.0  # the very first episodes already start at the ramp's strength
-    ppo.main(fake_args(ppo, tmp_path, randomization_ramp_steps=0, max_init_level=5))
-    assert seen[-1]["randomization_scale"] == 1.0 and seen[-1]["max_init_level"] == 5
+    ppo.main(fake_args(ppo, tmp_path, randomization_ramp_steps=0))
+    assert seen[-1]["randomization_scale"] == 1.0
 
 
 def test_randomization_ramps_in_and_the_critic_keeps_its_own_fixed_rate(ppo, tmp_path, fake_envs):
@@ -520,9 +520,7 @@ def test_clipped_surrogate_survives_a_ratio_that_overflows(ppo):
         (dict(critic_lr=float("nan")), "--critic-lr"),
         (dict(actor_init_scale=0.0), "--actor-init-scale"),
         (dict(randomization_ramp_steps=-1), "--randomization-ramp-steps"),
-        (dict(terrain_columns="rows"), "--terrain-columns"),
         (dict(terrain_preset="mjlab"), "--terrain-preset"),
-        (dict(max_init_level=-1), "--max-init-level"),
     ],
 )
 def test_bad_input_is_a_one_line_error_naming_the_flag(ppo, tmp_path, overrides, flag):
@@ -615,108 +613,6 @@ def test_smoke_digit_two_iterations_evaluate_resume_and_export(ppo, tmp_path):
             assert torch.allclose(hidden[0], py_hidden[0], atol=1e-6)
 
 
-def test_reward_overrides_reach_the_env_and_bind_the_resume(ppo, tmp_path, monkeypatch):
-    """--reward-overrides: the env gets the named set's weights with the given terms replaced; a resume with other
-    overrides is refused in one line (it would be another task)."""
-    seen = []
-
-    def make(
-        num_envs, num_workers, seed, alpha, noise, env_kwargs, terrain_columns="fixed", backend="mujoco", device="cpu"
-    ):
-        seen.append(env_kwargs["reward_weights"])
-        return FakeDigitVec(num_envs, seed=seed)
-
-    monkeypatch.setattr(ppo, "make_envs", make)
-    from envs.digit.rewards import PAPER_REWARD_WEIGHTS
-
-    run_dir = ppo.main(
-        fake_args(
-            ppo, tmp_path, reward_weights="paper", reward_overrides={"track_lin_vel_xy": 2.0, "foot_contact": 0.5}
-        )
-    )
-    assert seen[0] == {**PAPER_REWARD_WEIGHTS, "track_lin_vel_xy": 2.0, "foot_contact": 0.5}
-    path = os.path.join(run_dir, "checkpoint.pt")
-    with pytest.raises(SystemExit, match="reward_overrides"):
-        ppo.main(
-            fake_args(
-                ppo,
-                tmp_path,
-                reward_weights="paper",
-                reward_overrides={"track_lin_vel_xy": 1.0},
-                total_timesteps=96,
-                resume=path,
-            )
-        )
-    ppo.main(fake_args(ppo, tmp_path, total_timesteps=48))  # no overrides: the named set itself
-    assert seen[-1] == "v2"
-
-
-def test_init_from_starts_a_new_run_from_the_checkpoints_networks(ppo, tmp_path, fake_envs):
-    """--init-from: a new run at step 0, other task flags allowed, whose networks and normalisers continue the
-    checkpoint's (the normaliser's sample count adds up); with --resume the resume wins; other shapes are refused."""
-    first = ppo.main(fake_args(ppo, tmp_path, exp_name="first"))
-    path = os.path.join(first, "checkpoint.pt")
-    saved = checkpoint_file.load(path)
-    second = ppo.main(
-        fake_args(ppo, tmp_path, exp_name="second", init_from=path, reward_overrides={"track_lin_vel_xy": 2.0})
-    )
-    assert second != first
-    warm = checkpoint_file.load(os.path.join(second, "checkpoint.pt"))
-    assert warm["global_step"] == saved["global_step"] == 48  # counted from 0 again
-    count = "state_norm.count"
-    assert float(warm["nets"][count]) == pytest.approx(2 * float(saved["nets"][count]))  # continued, not fresh
-    cold = checkpoint_file.load(os.path.join(ppo.main(fake_args(ppo, tmp_path, exp_name="cold")), "checkpoint.pt"))
-    assert float(cold["nets"][count]) == pytest.approx(float(saved["nets"][count]))
-    # continuing the warm-started run: its same flags plus --resume; the resume wins, the counter goes on
-    resumed = ppo.main(
-        fake_args(
-            ppo,
-            tmp_path,
-            exp_name="second",
-            init_from=path,
-            total_timesteps=96,
-            reward_overrides={"track_lin_vel_xy": 2.0},
-            resume=os.path.join(second, "checkpoint.pt"),
-        )
-    )
-    assert resumed == second
-    assert checkpoint_file.load(os.path.join(second, "checkpoint.pt"))["global_step"] == 96
-    with pytest.raises(SystemExit, match="--init-from: checkpoint .* has lstm_hidden=128, this run has 16"):
-        ppo.main(fake_args(ppo, tmp_path, init_from=path, lstm_hidden=16))
-
-
-def test_init_from_flat_onto_rough_opens_the_height_scan_without_changing_the_outputs(ppo, tmp_path, fake_envs):
-    """Flat -> rough (--init-from): the mask becomes rough's, the teacher and the critic compute the flat
-    checkpoint's outputs on any state until PPO moves them, the normaliser re-estimates from one batch's weight;
-    a --resume across grounds is still refused."""
-    from envs.digit.env import HEIGHT_SCAN_CENTRE, OBS_SLICES
-
-    flat = ppo.L2TNets(32, 0.2, True, 0.01, "flat")
-    torch.manual_seed(1)
-    flat.state_norm.update(torch.randn(500, OBS_DIM) * 3 + 1)
-    rough = ppo.L2TNets(32, 0.2, True, 0.01, "rough")
-    rough.load_state_dict(flat.state_dict())  # what --init-from loads: the flat mask comes with it
-    scan = torch.arange(OBS_DIM)[OBS_SLICES["height_scan"]]
-    assert ppo.open_inputs(rough, "rough", batch=64) == len(scan) - 1
-    assert torch.equal(rough.state_norm.keep, ppo.input_keep_mask("rough"))
-    assert float(rough.state_norm.count) == 64
-    states = torch.randn(20, OBS_DIM) * 3 + 1
-    states[:, scan[scan != HEIGHT_SCAN_CENTRE]] += torch.randn(20, len(scan) - 1)  # uneven ground under the robot
-    with torch.no_grad():
-        assert torch.allclose(rough.teacher(rough.state_norm(states))[0], flat.teacher(flat.state_norm(states))[0])
-        assert torch.allclose(rough.value(rough.state_norm(states)), flat.value(flat.state_norm(states)))
-        assert rough.state_norm(states)[:, scan].abs().min() > 0  # and it now sees the whole scan
-    assert ppo.open_inputs(rough, "rough", batch=64) == 0  # already rough: nothing changes
-
-    first = ppo.main(fake_args(ppo, tmp_path, exp_name="flat", terrain="flat"))
-    path = os.path.join(first, "checkpoint.pt")
-    second = ppo.main(fake_args(ppo, tmp_path, exp_name="rough", terrain="rough", init_from=path))
-    warm = checkpoint_file.load(os.path.join(second, "checkpoint.pt"))
-    assert warm["terrain"] == "rough" and torch.equal(warm["nets"]["state_norm.keep"], torch.ones(OBS_DIM))
-    with pytest.raises(SystemExit, match="--resume: checkpoint .* has terrain='flat', this run has 'rough'"):
-        ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
-
-
 def test_flush_denormal_flag_sets_the_processs_float_mode(ppo, tmp_path, fake_envs):
     """--flush-denormal (default on): a trained critic's denormals halved the update's speed (Args docstring)."""
     for flush in (True, False):
@@ -756,30 +652,33 @@ def written_before(path, flag):
     checkpoint_file.save(old, path)
 
 
-def test_terrain_columns_reach_the_envs_and_bind_the_resume(ppo, tmp_path, fake_envs):
-    """--terrain-columns (default fixed, Isaac Lab's) reaches the training and evaluation envs; it is part of the
-    task on rough ground, so a resume with the other value is refused; an older checkpoint ran random columns."""
+def test_resume_binds_the_grid_and_refuses_a_retired_setting(ppo, tmp_path, fake_envs):
+    """The terrain preset is part of the task on rough ground, so a resume with the other one is refused. Settings
+    an older version of the script saved and this one no longer changes (its column rule, reward overrides) must
+    have today's values; a checkpoint older than the column setting ran random columns, so it is refused too."""
     path = os.path.join(ppo.main(fake_args(ppo, tmp_path, terrain="rough", eval_frequency=1)), "checkpoint.pt")
     assert [e.terrain_columns for e in fake_envs] == ["fixed", "fixed"]  # training, evaluation
-    with pytest.raises(SystemExit, match="has terrain_columns='fixed', this run has 'random'"):
-        ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path, terrain_columns="random"))
-    written_before(path, "terrain_columns")
-    with pytest.raises(SystemExit, match="has terrain_columns='random', this run has 'fixed'"):
-        ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
-    ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path, terrain_columns="random"))
-    assert fake_envs[-1].terrain_columns == "random"
-    with pytest.raises(SystemExit, match="has terrain_preset='gentle', this run has 'isaac'"):  # the same for the grid
-        ppo.main(
-            fake_args(
-                ppo,
-                tmp_path,
-                terrain="rough",
-                total_timesteps=144,
-                resume=path,
-                terrain_columns="random",
-                terrain_preset="isaac",
-            )
-        )
+    with pytest.raises(SystemExit, match="has terrain_preset='gentle', this run has 'isaac'"):
+        ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path, terrain_preset="isaac"))
+    today = checkpoint_file.load(path)
+    assert {k: today["args"][k] for k in ("terrain_columns", "max_init_level")} == ppo.CURRICULUM_START  # saved
+    for saved, refused in (
+        ({"terrain_columns": "random"}, "has terrain_columns='random', this run has 'fixed'"),
+        (
+            {"reward_overrides": {"foot_contact": 0.7}},
+            "has reward_overrides=\\{'foot_contact': 0.7\\}, this run has \\{\\}",
+        ),
+        (None, "has terrain_columns='random', this run has 'fixed'"),  # saved before the setting existed
+    ):
+        older = {**today, "args": {**today["args"], **(saved or {})}}
+        if saved is None:
+            del older["args"]["terrain_columns"]
+        checkpoint_file.save(older, path)
+        with pytest.raises(SystemExit, match=refused + " \\(a setting this script no longer changes\\)"):
+            ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
+    checkpoint_file.save(today, path)  # what this version saved: resumes
+    ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
+    assert checkpoint_file.load(path)["global_step"] == 96
 
 
 def test_resume_keeps_the_curriculum_rule_and_reads_older_checkpoints_as_isaac(ppo, tmp_path, fake_envs):

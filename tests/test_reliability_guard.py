@@ -94,7 +94,7 @@ def test_the_resume_line_parses_back_to_the_same_flags(name):
         "l2t_sac_mujoco": dict(exp_name="my run", alpha=0.2, autotune=False, capture_video=True),
         "l2t_ipmd_cassie": dict(min_reward=0.3, expert_path=None, curriculum=False, updates_per_step=0.25),
         "l2t_ppo_digit": dict(
-            reward_overrides={"track_lin_vel_xy": 1.5, "foot_contact": -0.5},
+            exp_name="my run",
             symmetry=True,
             device="cpu",
             init_noise_std=0.1,

@@ -336,18 +336,14 @@ def test_dagger_round_on_the_warp_backend(tsl, tmp_path, digit_teacher):
 def test_the_digit_envs_are_built_with_the_teachers_task_settings(tsl, ppo, tmp_path, monkeypatch):
     """The student learns on its teacher's task: curriculum rule, terrain preset, initial levels, reward weights,
     gravity axes and terrain columns are read from the teacher's checkpoint, not from this script's flags (a
-    teacher trained with non-default values of each; every built env must carry them)."""
+    teacher trained with non-default values of each, the last three as an older version of l2t_ppo_digit.py saved
+    them; every built env must carry them)."""
     teacher = train_tiny_teacher(
-        ppo,
-        str(tmp_path / "ppo"),
-        terrain="rough",
-        curriculum="isaac",
-        terrain_preset="isaac",
-        max_init_level=3,
-        gravity_axes="xyz",
-        terrain_columns="random",
-        reward_overrides={"foot_contact": 0.7},
+        ppo, str(tmp_path / "ppo"), terrain="rough", curriculum="isaac", terrain_preset="isaac", gravity_axes="xyz"
     )
+    older = checkpoint_file.load(teacher)
+    older["args"].update(max_init_level=3, terrain_columns="random", reward_overrides={"foot_contact": 0.7})
+    checkpoint_file.save(older, teacher)
     seen, original = [], tsl.make_digit_envs
 
     def make(*args, **kwargs):  # what each env of the vector env is, as built
