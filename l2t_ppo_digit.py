@@ -721,7 +721,6 @@ def train(args: Args, session):
     except Exception as e:
         fail(f"cannot create the Digit envs ({type(e).__name__}: {first_line(e)})")
     check_memory(args, device, envs)
-    eval_envs = None
     use_student = args.student_loss != "none"
 
     nets = L2TNets(
@@ -732,136 +731,24 @@ def train(args: Args, session):
         "critic": torch.optim.Adam(nets.critic.parameters(), lr=args.critic_lr),
         "student": torch.optim.Adam(nets.student.parameters(), lr=args.student_lr),
     }
-    lr = args.learning_rate
-
-    global_step, iteration = 0, 0
-    best = {"teacher_return": -math.inf, "global_step": None}  # the best teacher evaluation at full randomisation
-    if ckpt is not None:  # networks, normalisers, optimisers, lr, counters, RNG states, terrain levels
-        global_step, iteration, lr = restore(ckpt, args, nets, optimizers, best, envs)
-        run_dir = os.path.dirname(os.path.abspath(args.resume))
-        checkpoint_file.remove_stale_temps_in(run_dir)  # left by a run killed while writing
-    else:  # a new folder of its own, locked while this run lives
-        try:
-            run_dir = guard.new_run_dir(args.runs_dir, run_name(args))
-        except OSError as e:
-            envs.close()
-            fail(f"--runs-dir: cannot create a run folder in '{args.runs_dir}' ({e.strerror or first_line(e)})")
-        session.lock(run_dir)
-    ckpt_path = os.path.join(run_dir, "checkpoint.pt")
-    writer = checkpoint_file.open_writer(run_dir, args, global_step)
-    saved_step = [None]  # the step of the last checkpoint.pt written
-
-    def checkpoint(path, with_optim=True):
-        state = {
-            "format": CHECKPOINT_FORMAT,
-            "args": saved_args(args),
-            "obs_dim": OBS_DIM,
-            "student_dim": STUDENT_DIM,
-            "action_dim": ACTION_DIM,
-            "lstm_hidden": args.lstm_hidden,
-            "student_loss": args.student_loss,
-            "obs_normalization": args.obs_normalization,
-            "terrain": args.terrain,
-            "global_step": global_step,
-            "iteration": iteration,
-            "learning_rate": lr,
-            "nets": nets.state_dict(),
-            "best": dict(best),
-            "terrain_levels": [int(level) for level in envs.get_attr("terrain_level")],
-        }
-        if with_optim:
-            state.update(
-                optimizers={name: optimizer.state_dict() for name, optimizer in optimizers.items()},
-                rng=checkpoint_file.rng_state(),
-            )
-        try:
-            checkpoint_file.save(state, path)
-        except checkpoint_file.WriteError as e:  # disk full, I/O error: one line; the previous file is kept
-            close()
-            fail(str(e))
-        if path == ckpt_path:
-            saved_step[0] = global_step
-
-    def close():
-        for e in (envs, eval_envs):
-            if e is not None:
-                e.close()
-        writer.close()
-
-    def stop_if_nonfinite(stats):
-        """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
-        if not torch.isfinite(torch.stack(list(stats.values()))).all():
-            try:
-                checkpoint_file.stop_nonfinite(
-                    os.path.basename(__file__), stats, global_step, run_dir, ckpt_path, checkpoint
-                )
-            finally:
-                for e in (envs, eval_envs):
-                    if e is not None:
-                        e.close()
-
-    def run_evaluation():
-        nonlocal eval_envs
-        if eval_envs is None:  # built once; the same seeds every time, so the points of a curve are comparable
-            workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
-            eval_envs = make_envs(
-                args.eval_episodes,
-                workers,
-                args.seed + 10_000,
-                args.alpha,
-                args.noise,
-                env_kwargs,
-                CURRICULUM_START["terrain_columns"],
-                args.backend,
-                device,
-            )
-        eval_envs.call("set_randomization_scale", rand_scale)  # evaluated at the training strength (logged)
-        line = f"  eval at step {global_step}:"
-        for who in ("teacher", "student") if use_student else ("teacher",):
-            result = evaluate(eval_envs, nets, who, args.seed + 10_000, device)  # teacher on s, student on o
-            for key, values in result.items():
-                writer.add_scalar(f"eval/{who}_{key}", values.mean(), global_step)
-            line += (
-                f" {who} {result['return'].mean():.2f} (length {result['length'].mean():.0f}, success "
-                f"{result['success'].mean():.2f})"
-            )
-            progress.evaluation(who, result["return"].mean(), result["length"].mean())
-            if args.capture_video:  # on the tile of the first training env (rough: stairs), at its level
-                record_video(
-                    nets,
-                    who,
-                    {**env_kwargs, "randomization_scale": rand_scale},
-                    args.alpha,
-                    args.noise,
-                    args.seed + 10_000,
-                    envs.get_attr("terrain_level")[0],
-                    os.path.join(run_dir, "videos"),
-                    f"{who}-step{global_step}",
-                    device,
-                )
-        # the best teacher so far at the full randomisation (returns at a lower strength are not comparable)
-        if rand_scale == 1.0 and progress.evals["teacher"][0] > best["teacher_return"]:
-            best.update(teacher_return=progress.evals["teacher"][0], global_step=global_step)
-            checkpoint(os.path.join(run_dir, "best.pt"), with_optim=False)
-            line += " (best teacher so far: best.pt)"
-        print(line, flush=True)
+    # the run's folder, writer, progress line, counters, checkpoints and evaluations; on --resume the networks,
+    # normalisers, optimisers, the teacher's rate, counters and RNG states above are restored
+    run = Run(args, session, envs, env_kwargs, ckpt, nets, optimizers, device)
+    lr = optimizers["teacher"].param_groups[0]["lr"]  # the teacher's (adaptive) rate
 
     # TRY NOT TO MODIFY: start the game (a resumed run continues its terrain curriculum from the saved levels)
     levels = None if ckpt is None or args.terrain == "flat" else ckpt.get("terrain_levels")  # (older: absent)
-    obs, _ = envs.reset(seed=args.seed + global_step, options=None if levels is None else {"terrain_level": levels})
+    obs, _ = envs.reset(seed=args.seed + run.global_step, options=None if levels is None else {"terrain_level": levels})
     hidden = nets.student.initial_hidden(args.num_envs, device)
-    steps_per_iteration = args.num_envs * args.num_steps
-    progress = Progress(args.total_timesteps, global_step)  # a line every 20 s: returns, evaluation, steps/s, time left
-    run_start = progress.mark(global_step)  # for the final steps/s (evaluation and checkpoints left out)
     rand_scale = None
-    while global_step < args.total_timesteps:
+    while run.global_step < args.total_timesteps:
         t_start = time.time()
         # domain randomisation (Table III) ramped in: the envs use the new strength from their next reset
-        if rand_scale != randomization_scale(global_step, args.randomization_ramp_steps):
-            rand_scale = randomization_scale(global_step, args.randomization_ramp_steps)
+        if rand_scale != randomization_scale(run.global_step, args.randomization_ramp_steps):
+            rand_scale = randomization_scale(run.global_step, args.randomization_ramp_steps)
             envs.call("set_randomization_scale", rand_scale)
         # Eq. (1): the mixing coefficient rises linearly from 0 (constant within one rollout)
-        alpha_mix = mix_coefficient(global_step, args.total_timesteps, args.alpha_mix, args.mix_schedule_fraction)
+        alpha_mix = mix_coefficient(run.global_step, args.total_timesteps, args.alpha_mix, args.mix_schedule_fraction)
         try:
             buf, obs, hidden, episodes, sim_time = collect_rollout(
                 envs,
@@ -877,9 +764,9 @@ def train(args: Args, session):
                 args.symmetry,
             )
         except WarpOverflowError as e:  # --backend warp: a MuJoCo Warp buffer overflowed (rows would be dropped)
-            close()
-            fail(f"{e} (the last checkpoint is {ckpt_path}, if one was written)")
-        global_step += steps_per_iteration
+            run.close()
+            fail(f"{e} (the last checkpoint is {run.ckpt_path}, if one was written)")
+        run.global_step += args.num_envs * args.num_steps
         t_rollout = time.time()
         set_threads(args.update_threads or args.torch_threads)  # the env workers are idle during the update
 
@@ -944,12 +831,12 @@ def train(args: Args, session):
                 )
                 loss = policy_loss + args.vf_coef * value_loss - args.ent_coef * entropy
                 stats = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
-                stop_if_nonfinite(stats)
+                run.stop_if_nonfinite(stats)
                 optimizers["teacher"].zero_grad(set_to_none=True)
                 optimizers["critic"].zero_grad(set_to_none=True)
                 loss.backward()
                 # a finite loss can still have non-finite gradients: checked too, before any weight changes
-                stop_if_nonfinite(
+                run.stop_if_nonfinite(
                     {
                         "teacher_grad_norm": nn.utils.clip_grad_norm_(nets.teacher.parameters(), args.max_grad_norm),
                         "critic_grad_norm": nn.utils.clip_grad_norm_(nets.critic.parameters(), args.max_grad_norm),
@@ -982,10 +869,10 @@ def train(args: Args, session):
                         )
                     student_loss = imitation + args.asym_coef * asym  # L_s = L_IL (+ L_Asym)
                     student_stats = {"student_imitation_loss": imitation, "student_asym_loss": asym}
-                    stop_if_nonfinite(student_stats)
+                    run.stop_if_nonfinite(student_stats)
                     optimizers["student"].zero_grad(set_to_none=True)
                     student_loss.backward()
-                    stop_if_nonfinite(
+                    run.stop_if_nonfinite(
                         {"student_grad_norm": nn.utils.clip_grad_norm_(nets.student.parameters(), args.max_grad_norm)}
                     )
                     optimizers["student"].step()
@@ -997,135 +884,23 @@ def train(args: Args, session):
         # teacher grows during the update; rsl_rl's behaviour): log the mean of the rates the steps used
         mean_lr = float(np.mean(rates))
         set_threads(args.torch_threads)
-        iteration += 1
+        run.iteration += 1
         t_end = time.time()
 
-        # logging: one TensorBoard point and one progress line per iteration (log_iteration, after main)
-        log_iteration(
-            writer,
-            progress,
-            args,
-            envs,
-            nets,
+        # log: one TensorBoard point and one progress line per iteration; evaluation and checkpoint when due
+        run.log_iteration(
             buf,
             episodes,
             stats,
-            global_step,
-            iteration,
             timing={"elapsed": t_end - t_start, "sim": sim_time, "update": t_end - t_rollout},
             schedule={"lr": mean_lr, "alpha_mix": alpha_mix, "rand": rand_scale},
-            use_student=use_student,
         )
-
-        with progress.pause():
-            if args.eval_frequency > 0 and iteration % args.eval_frequency == 0:
-                run_evaluation()
-            if args.checkpoint_frequency > 0 and iteration % args.checkpoint_frequency == 0:
-                checkpoint(ckpt_path)
-        if session.stop_requested:  # SIGINT / SIGTERM: this iteration is done; its checkpoint follows
+        if run.end_iteration(rand_scale):  # SIGINT / SIGTERM: this iteration is done; its checkpoint follows
             break
-
-    if global_step > run_start[1]:
-        print(f"SPS (evaluation and checkpoints excluded): {progress.rate(run_start, global_step):.1f}")
-    # the trained state first, before anything after training that can fail (evaluation, video, export)
-    if saved_step[0] != global_step:
-        checkpoint(ckpt_path)
-    if session.stop_requested:
-        close()
-        resume = guard.resume_command(__file__, args, ckpt_path)
-        session.exit_stopped(
-            f"global_step={global_step} (iteration {iteration})",
-            ckpt_path,
-            resume
-            if global_step < args.total_timesteps
-            else f"{resume} and a larger --total-timesteps (training had finished)",
-        )
-    try:
-        if args.eval_frequency == 0 or iteration % args.eval_frequency != 0:
-            run_evaluation()  # always end with an evaluation
-            if best["global_step"] == global_step:  # a new best teacher: the checkpoint keeps it too
-                checkpoint(ckpt_path)
-    except Exception as e:
-        close()
-        fail(
-            f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
-            f"{ckpt_path}"
-        )
-    if args.save_model:
-        model_path = os.path.join(run_dir, f"{args.exp_name}.cleanrl_model")
-        checkpoint(model_path, with_optim=False)
-        print(f"model saved to {model_path}")
-    if args.export_student is not None:
-        try:
-            export_student(nets, args.export_student)
-        except Exception as e:  # disk full, ...: the run itself is saved
-            close()
-            fail(f"--export-student: {first_line(e)}; the trained run is saved in {ckpt_path}")
-        print(f"student exported to {args.export_student} (TorchScript; step(obs, hidden) -> (action, hidden))")
-    close()
-    return run_dir
+    return run.finish(rand_scale)
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# Logging: one TensorBoard point per iteration, and the progress line
-def log_iteration(
-    writer, progress, args, envs, nets, buf, episodes, stats, global_step, iteration, timing, schedule, use_student
-):
-    """charts/: speed, schedules, exploration, the terrain level and the training episodes' means; losses/: the
-    update's mean statistics and the imitation gap (Fig. 4a); terrain/: level and success per terrain type; then the
-    progress line (envs/console.py)."""
-    w, elapsed = writer, timing["elapsed"]
-    w.add_scalar("charts/SPS", args.num_envs * args.num_steps / elapsed, global_step)
-    w.add_scalar("charts/sim_fraction", timing["sim"] / elapsed, global_step)  # inside envs.step
-    w.add_scalar("charts/learn_fraction", timing["update"] / elapsed, global_step)  # the update
-    w.add_scalar("charts/learning_rate", schedule["lr"], global_step)  # mean over the update's minibatches
-    w.add_scalar("charts/alpha_mix", schedule["alpha_mix"], global_step)
-    w.add_scalar("charts/student_action_fraction", buf["student_acted"].mean().item(), global_step)
-    w.add_scalar("charts/action_std", nets.teacher.log_std.exp().mean().item(), global_step)
-    beyond = (buf["teacher_mean"].abs() > 1).float().mean().item()  # the rollout's share of means past the env's clip
-    w.add_scalar("charts/teacher_mean_beyond_bound", beyond, global_step)
-    w.add_scalar("charts/student_action_std", student_log_std(args.student_loss, nets).exp().mean().item(), global_step)
-    w.add_scalar("charts/noise_alpha", args.alpha, global_step)
-    w.add_scalar("charts/randomization_scale", schedule["rand"], global_step)
-    w.add_scalar("charts/iteration", iteration, global_step)
-    for name, value in stats.items():
-        w.add_scalar(f"losses/{name}", value, global_step)
-    if use_student:  # Fig. 4a: L_IL between the rollout's student and teacher (squared L2 of mean actions)
-        gap = (buf["student_mean"] - buf["teacher_mean"]).pow(2).sum(-1).mean().item()
-        w.add_scalar("losses/imitation_gap", gap, global_step)
-    level_note = ""
-    if args.terrain == "rough":  # Isaac Lab's curriculum metric: the mean level of ALL envs now (the episodes'
-        # mean below weights each env by how often its episodes end, so short falls on hard tiles dominate it)
-        mean_level = float(np.mean(envs.get_attr("terrain_level")))
-        w.add_scalar("charts/terrain_level_all_envs", mean_level, global_step)
-        level_note = f" | level {mean_level:.2f}"
-    if episodes:  # training episodes that ended in this rollout (any policy mix), averaged
-        mean = {k: float(np.mean([e[k] for e in episodes])) for k in episodes[0]}
-        for key, tag in (
-            ("r", "episodic_return"),
-            ("l", "episodic_length"),
-            ("terrain_level", "terrain_level"),
-            ("success", "success_rate"),
-            ("distance_walked", "distance_walked"),
-        ):
-            w.add_scalar(f"charts/{tag}", mean[key], global_step)
-        for key in (k for k in mean if k.startswith("reward/")):
-            w.add_scalar(f"episode_{key}", mean[key], global_step)
-        if args.terrain == "rough":  # per terrain type, where some of its episodes ended (Isaac Lab logs these)
-            kinds = np.array([COLUMN_TYPES[int(e["terrain_col"])] for e in episodes])
-            for kind in np.unique(kinds):
-                for key, tag in (("terrain_level", "level"), ("success", "success")):
-                    value = np.mean([e[key] for e, k in zip(episodes, kinds) if k == kind])
-                    w.add_scalar(f"terrain/{kind}_{tag}", value, global_step)
-    for e in episodes:
-        progress.episode(e["r"], e["l"])
-    progress.update(
-        global_step,
-        extra=f"sim {timing['sim'] / elapsed:.0%} | lr {schedule['lr']:.1e} | mix "
-        f"{schedule['alpha_mix']:.2f} | rand {schedule['rand']:.2f}{level_note}",
-    )
-
-
+# Watching: one evaluation episode as MP4 (--capture-video)
 @torch.no_grad()
 def record_video(nets, who, env_kwargs, alpha, noise, seed, level, folder, prefix, device):
     """One deterministic episode of the teacher (on s) or the student (on o) in one rendered Digit env, on column 0
@@ -1203,7 +978,255 @@ def export_student(nets, path):
     return scripted
 
 
-# Plumbing: argument checks, checkpoints and resume. Not part of the algorithm.
+# ---------------------------------------------------------------------------------------------------------------------
+# Plumbing: the run (folder, logging, evaluation, checkpoints: `Run`), argument checks and resume. Not part of the
+# algorithm.
+class Run:
+    """One run's folder, TensorBoard writer, progress line, counters, checkpoints and evaluations.
+
+    A new run gets a folder of its own, locked while it lives; `--resume` restores the networks, normalisers,
+    optimisers, the teacher's rate, counters, the best evaluation and RNG states into the objects given (the
+    terrain levels are the envs' reset options) and continues in the checkpoint's folder."""
+
+    def __init__(self, args: Args, session, envs, env_kwargs, ckpt, nets, optimizers, device):
+        self.args, self.session, self.envs, self.env_kwargs = args, session, envs, env_kwargs
+        self.nets, self.optimizers, self.device = nets, optimizers, device
+        self.eval_envs = None  # built at the first evaluation
+        self.global_step, self.iteration = 0, 0
+        self.best = {"teacher_return": -math.inf, "global_step": None}  # the best evaluation at full randomisation
+        if ckpt is not None:
+            self.global_step, self.iteration = restore(ckpt, args, nets, optimizers, self.best, envs)
+            self.run_dir = os.path.dirname(os.path.abspath(args.resume))
+            checkpoint_file.remove_stale_temps_in(self.run_dir)  # left by a run killed while writing
+        else:  # a new folder of its own, locked while this run lives
+            try:
+                self.run_dir = guard.new_run_dir(args.runs_dir, run_name(args))
+            except OSError as e:
+                envs.close()
+                fail(f"--runs-dir: cannot create a run folder in '{args.runs_dir}' ({e.strerror or first_line(e)})")
+            session.lock(self.run_dir)
+        self.ckpt_path = os.path.join(self.run_dir, "checkpoint.pt")
+        self.writer = checkpoint_file.open_writer(self.run_dir, args, self.global_step)
+        self.saved_step = None  # the step of the last checkpoint.pt written
+        # a line every 20 s (returns, evaluation, steps/s, time left); its clock leaves evaluation and checkpoints out
+        self.progress = Progress(args.total_timesteps, self.global_step)
+        self.run_start = self.progress.mark(self.global_step)  # for the final steps/s
+
+    def checkpoint(self, path=None, with_optim=True):
+        """checkpoint.pt (or `path`): networks, normalisers, counters, the teacher's rate, the best evaluation and
+        every env's terrain level; with_optim also the optimisers and RNG states."""
+        args, path = self.args, path or self.ckpt_path
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "args": saved_args(args),
+            "obs_dim": OBS_DIM,
+            "student_dim": STUDENT_DIM,
+            "action_dim": ACTION_DIM,
+            "lstm_hidden": args.lstm_hidden,
+            "student_loss": args.student_loss,
+            "obs_normalization": args.obs_normalization,
+            "terrain": args.terrain,
+            "global_step": self.global_step,
+            "iteration": self.iteration,
+            "learning_rate": self.optimizers["teacher"].param_groups[0]["lr"],
+            "nets": self.nets.state_dict(),
+            "best": dict(self.best),
+            "terrain_levels": [int(level) for level in self.envs.get_attr("terrain_level")],
+        }
+        if with_optim:
+            state.update(
+                optimizers={name: optimizer.state_dict() for name, optimizer in self.optimizers.items()},
+                rng=checkpoint_file.rng_state(),
+            )
+        try:
+            checkpoint_file.save(state, path)
+        except checkpoint_file.WriteError as e:  # disk full, I/O error: one line; the previous file is kept
+            self.close()
+            fail(str(e))
+        if path == self.ckpt_path:
+            self.saved_step = self.global_step
+
+    def stop_if_nonfinite(self, stats):
+        """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
+        if not torch.isfinite(torch.stack(list(stats.values()))).all():
+            try:
+                checkpoint_file.stop_nonfinite(
+                    os.path.basename(__file__), stats, self.global_step, self.run_dir, self.ckpt_path, self.checkpoint
+                )
+            finally:
+                self.close_envs()
+
+    def log_iteration(self, buf, episodes, stats, timing, schedule):
+        """charts/: speed, schedules, exploration, the terrain level and the training episodes' means; losses/: the
+        update's mean statistics and the imitation gap (Fig. 4a); terrain/: level and success per terrain type; then
+        the progress line (envs/console.py)."""
+        args, nets, envs, step = self.args, self.nets, self.envs, self.global_step
+        w, elapsed = self.writer, timing["elapsed"]
+        w.add_scalar("charts/SPS", args.num_envs * args.num_steps / elapsed, step)
+        w.add_scalar("charts/sim_fraction", timing["sim"] / elapsed, step)  # inside envs.step
+        w.add_scalar("charts/learn_fraction", timing["update"] / elapsed, step)  # the update
+        w.add_scalar("charts/learning_rate", schedule["lr"], step)  # mean over the update's minibatches
+        w.add_scalar("charts/alpha_mix", schedule["alpha_mix"], step)
+        w.add_scalar("charts/student_action_fraction", buf["student_acted"].mean().item(), step)
+        w.add_scalar("charts/action_std", nets.teacher.log_std.exp().mean().item(), step)
+        beyond = (
+            (buf["teacher_mean"].abs() > 1).float().mean().item()
+        )  # the rollout's share of means past the env's clip
+        w.add_scalar("charts/teacher_mean_beyond_bound", beyond, step)
+        w.add_scalar("charts/student_action_std", student_log_std(args.student_loss, nets).exp().mean().item(), step)
+        w.add_scalar("charts/noise_alpha", args.alpha, step)
+        w.add_scalar("charts/randomization_scale", schedule["rand"], step)
+        w.add_scalar("charts/iteration", self.iteration, step)
+        for name, value in stats.items():
+            w.add_scalar(f"losses/{name}", value, step)
+        if (
+            args.student_loss != "none"
+        ):  # Fig. 4a: L_IL between the rollout's student and teacher (squared L2 of mean actions)
+            gap = (buf["student_mean"] - buf["teacher_mean"]).pow(2).sum(-1).mean().item()
+            w.add_scalar("losses/imitation_gap", gap, step)
+        level_note = ""
+        if args.terrain == "rough":  # Isaac Lab's curriculum metric: the mean level of ALL envs now (the episodes'
+            # mean below weights each env by how often its episodes end, so short falls on hard tiles dominate it)
+            mean_level = float(np.mean(envs.get_attr("terrain_level")))
+            w.add_scalar("charts/terrain_level_all_envs", mean_level, step)
+            level_note = f" | level {mean_level:.2f}"
+        if episodes:  # training episodes that ended in this rollout (any policy mix), averaged
+            mean = {k: float(np.mean([e[k] for e in episodes])) for k in episodes[0]}
+            for key, tag in (
+                ("r", "episodic_return"),
+                ("l", "episodic_length"),
+                ("terrain_level", "terrain_level"),
+                ("success", "success_rate"),
+                ("distance_walked", "distance_walked"),
+            ):
+                w.add_scalar(f"charts/{tag}", mean[key], step)
+            for key in (k for k in mean if k.startswith("reward/")):
+                w.add_scalar(f"episode_{key}", mean[key], step)
+            if args.terrain == "rough":  # per terrain type, where some of its episodes ended (Isaac Lab logs these)
+                kinds = np.array([COLUMN_TYPES[int(e["terrain_col"])] for e in episodes])
+                for kind in np.unique(kinds):
+                    for key, tag in (("terrain_level", "level"), ("success", "success")):
+                        value = np.mean([e[key] for e, k in zip(episodes, kinds) if k == kind])
+                        w.add_scalar(f"terrain/{kind}_{tag}", value, step)
+        for e in episodes:
+            self.progress.episode(e["r"], e["l"])
+        self.progress.update(
+            step,
+            extra=f"sim {timing['sim'] / elapsed:.0%} | lr {schedule['lr']:.1e} | mix "
+            f"{schedule['alpha_mix']:.2f} | rand {schedule['rand']:.2f}{level_note}",
+        )
+
+    def end_iteration(self, rand_scale) -> bool:
+        """Evaluation and checkpoint when due (outside the steps/s clock). True: a stop was requested."""
+        args = self.args
+        with self.progress.pause():
+            if args.eval_frequency > 0 and self.iteration % args.eval_frequency == 0:
+                self.evaluation(rand_scale)
+            if args.checkpoint_frequency > 0 and self.iteration % args.checkpoint_frequency == 0:
+                self.checkpoint()
+        return self.session.stop_requested
+
+    def evaluation(self, rand_scale):
+        """Deterministic episodes of the teacher on s and of the student on o, at the training's randomisation
+        strength (logged); a new best teacher at full strength is written to best.pt."""
+        args, step, device = self.args, self.global_step, self.device
+        if self.eval_envs is None:  # built once; the same seeds every time, so the points of a curve are comparable
+            workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
+            self.eval_envs = make_envs(
+                args.eval_episodes,
+                workers,
+                args.seed + 10_000,
+                args.alpha,
+                args.noise,
+                self.env_kwargs,
+                CURRICULUM_START["terrain_columns"],
+                args.backend,
+                device,
+            )
+        self.eval_envs.call("set_randomization_scale", rand_scale)
+        line = f"  eval at step {step}:"
+        for who in ("teacher", "student") if args.student_loss != "none" else ("teacher",):
+            result = evaluate(self.eval_envs, self.nets, who, args.seed + 10_000, device)  # teacher on s, student on o
+            for key, values in result.items():
+                self.writer.add_scalar(f"eval/{who}_{key}", values.mean(), step)
+            line += (
+                f" {who} {result['return'].mean():.2f} (length {result['length'].mean():.0f}, success "
+                f"{result['success'].mean():.2f})"
+            )
+            self.progress.evaluation(who, result["return"].mean(), result["length"].mean())
+            if args.capture_video:  # on the tile of the first training env (rough: stairs), at its level
+                record_video(
+                    self.nets,
+                    who,
+                    {**self.env_kwargs, "randomization_scale": rand_scale},
+                    args.alpha,
+                    args.noise,
+                    args.seed + 10_000,
+                    self.envs.get_attr("terrain_level")[0],
+                    os.path.join(self.run_dir, "videos"),
+                    f"{who}-step{step}",
+                    device,
+                )
+        # the best teacher so far at the full randomisation (returns at a lower strength are not comparable)
+        if rand_scale == 1.0 and self.progress.evals["teacher"][0] > self.best["teacher_return"]:
+            self.best.update(teacher_return=self.progress.evals["teacher"][0], global_step=step)
+            self.checkpoint(os.path.join(self.run_dir, "best.pt"), with_optim=False)
+            line += " (best teacher so far: best.pt)"
+        print(line, flush=True)
+
+    def close_envs(self):
+        for e in (self.envs, self.eval_envs):
+            if e is not None:
+                e.close()
+
+    def close(self):
+        self.close_envs()
+        self.writer.close()
+
+    def finish(self, rand_scale):
+        """After the loop: the trained state first, before anything that can fail (evaluation, video, export); then
+        the final evaluation, --save-model and --export-student. Returns the run's folder."""
+        args, step = self.args, self.global_step
+        if step > self.run_start[1]:
+            print(f"SPS (evaluation and checkpoints excluded): {self.progress.rate(self.run_start, step):.1f}")
+        if self.saved_step != step:
+            self.checkpoint()
+        if self.session.stop_requested:
+            self.close()
+            resume = guard.resume_command(__file__, args, self.ckpt_path)
+            self.session.exit_stopped(
+                f"global_step={step} (iteration {self.iteration})",
+                self.ckpt_path,
+                resume
+                if step < args.total_timesteps
+                else f"{resume} and a larger --total-timesteps (training had finished)",
+            )
+        try:
+            if args.eval_frequency == 0 or self.iteration % args.eval_frequency != 0:
+                self.evaluation(rand_scale)  # always end with an evaluation
+                if self.best["global_step"] == step:  # a new best teacher: the checkpoint keeps it too
+                    self.checkpoint()
+        except Exception as e:
+            self.close()
+            fail(
+                f"the final evaluation failed ({type(e).__name__}: {first_line(e)}); the trained run is saved in "
+                f"{self.ckpt_path}"
+            )
+        if args.save_model:
+            model_path = os.path.join(self.run_dir, f"{args.exp_name}.cleanrl_model")
+            self.checkpoint(model_path, with_optim=False)
+            print(f"model saved to {model_path}")
+        if args.export_student is not None:
+            try:
+                export_student(self.nets, args.export_student)
+            except Exception as e:  # disk full, ...: the run itself is saved
+                self.close()
+                fail(f"--export-student: {first_line(e)}; the trained run is saved in {self.ckpt_path}")
+            print(f"student exported to {args.export_student} (TorchScript; step(obs, hidden) -> (action, hidden))")
+        self.close()
+        return self.run_dir
+
+
 def set_threads(n: int):
     """torch's intra-op CPU threads (0: leave torch's default)."""
     if n > 0 and torch.get_num_threads() != n:
@@ -1434,7 +1457,7 @@ def load_checkpoint(path, args):
 
 def restore(ckpt, args, nets, optimizers, best, envs):
     """Load networks, normalisers, optimisers, the teacher's rate, the best evaluation and RNG states; returns
-    (global_step, iteration, learning rate)."""
+    (global_step, iteration)."""
     try:
         nets.load_state_dict(ckpt["nets"])
         for name, optimizer in optimizers.items():
@@ -1442,13 +1465,12 @@ def restore(ckpt, args, nets, optimizers, best, envs):
     except (KeyError, ValueError, RuntimeError) as e:
         envs.close()
         fail(f"--resume: checkpoint '{args.resume}' does not fit this run ({type(e).__name__}: {first_line(e)})")
-    lr = ckpt["learning_rate"]
     for group in optimizers["teacher"].param_groups:
-        group["lr"] = lr
+        group["lr"] = ckpt["learning_rate"]
     best.update(ckpt.get("best", {}))
     checkpoint_file.set_rng_state(ckpt["rng"])
     print(f"resumed from {args.resume} at global_step={ckpt['global_step']}, iteration={ckpt['iteration']}")
-    return ckpt["global_step"], ckpt["iteration"], lr
+    return ckpt["global_step"], ckpt["iteration"]
 
 
 if __name__ == "__main__":
