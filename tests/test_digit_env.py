@@ -81,7 +81,7 @@ def test_registration_and_timing_constants():
     spec = gym.spec(ENV_ID)
     assert spec.vector_entry_point == "envs.digit.vector:DigitVectorEnv"
     assert spec.max_episode_steps == MAX_EPISODE_STEPS == 1000  # 20 s at 50 Hz
-    assert SUBSTEPS == 10 and POLICY_DT == pytest.approx(0.02)  # 2 ms physics (issue 11 item 1)
+    assert SUBSTEPS == 10 and POLICY_DT == pytest.approx(0.02)  # 2 ms physics
 
 
 def test_observation_layout_matches_table_1(rough):
@@ -472,7 +472,7 @@ def test_non_finite_action_is_refused():
             env.step(action)
 
 
-# ----------------------------------------------------------------------------- physics at 2 ms (issue 11 item 1)
+# ----------------------------------------------------------------------------- physics at 2 ms
 
 
 def noise_survival(std, seeds, **env_kwargs):
@@ -562,7 +562,7 @@ def test_flushing_denormals_leaves_the_physics_bit_for_bit_the_same(kw):
     assert all(np.array_equal(a, b) for a, b in zip(*runs)) and len(runs[0]) == len(runs[1])
 
 
-# ----------------------------------------------------------------------------- a learnable task (issue 11 item 3)
+# ----------------------------------------------------------------------------- a learnable task
 
 
 def test_exploring_at_the_recommended_std_survives_and_surviving_pays():
