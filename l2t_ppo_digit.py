@@ -36,6 +36,7 @@ from envs.digit import ACTION_DIM
 from envs.digit.env import (
     CURRICULUM_RULES,
     DIGIT_NOISY_MASK,
+    ENV_ID,
     HEIGHT_SCAN_CENTRE,
     OBS_DIM,
     OBS_SLICES,
@@ -83,7 +84,7 @@ class Args:
     runs_dir: str = "runs"
     """folder that holds one sub-folder per run (TensorBoard events, checkpoints)"""
 
-    # Environment (envs/digit: l2t/Digit-v2 in DigitVectorEnv) and observation noise (paper 2, section IV-A)
+    # Environment (envs/digit: l2t/Digit-v3 in DigitVectorEnv) and observation noise (paper 2, section IV-A)
     terrain: str = "rough"
     """`rough` (the terrain grid with its curriculum, the paper's task) or `flat` (a floor plane, cheaper)"""
     reward_weights: str = "v2"
@@ -93,7 +94,7 @@ class Args:
     curriculum: str = "tracking"
     """terrain level rule: `tracking` (down after a fall or poor tracking, up after 2 m of good tracking) or `isaac`"""
     terrain_preset: str = "gentle"
-    """rough tiles: `gentle` (stairs and stone gaps from 0, so row 0 is flat but for random rough) or `isaac`"""
+    """rough tiles: `gentle` (stairs and stone gaps from 0: row 0 flat but for random rough), `isaac`, `gentle_v2`"""
     max_episode_steps: int = 1000
     """episode length in policy steps of 20 ms (1000 = the paper's 20 s); a time-out is a truncation"""
     alpha: float = 0.1
@@ -1246,8 +1247,8 @@ MAX_ACTOR_INIT_SCALE = 10.0
 
 
 def saved_args(args: Args) -> dict:
-    """What a checkpoint keeps as the run's "args": its flags and the curriculum's fixed start."""
-    return {**asdict(args), **CURRICULUM_START}
+    """What a checkpoint keeps as the run's "args": its flags, the curriculum's fixed start and the env's version."""
+    return {**asdict(args), **CURRICULUM_START, "env_id": ENV_ID}
 
 
 def run_name(args: Args) -> str:
@@ -1437,11 +1438,14 @@ def load_checkpoint(path, args):
         task.update(curriculum=args.curriculum, terrain_preset=args.terrain_preset)
         task["terrain_columns"] = retired["terrain_columns"]
     older = {"curriculum": "isaac", "terrain_columns": "random", "terrain_preset": "isaac"}  # if it was not saved
+    run_args = ckpt.get("args", {})
     for key, value in task.items():
-        saved = ckpt.get("args", {}).get(key, older.get(key, getattr(Args(), key, value)))
+        saved = run_args.get(key, older.get(key, getattr(Args(), key, value)))
+        note = " (a setting this script no longer changes)" if key in retired else ""
+        if key == "terrain_preset" and saved == "gentle" and "env_id" not in run_args:  # saved before l2t/Digit-v3
+            saved, note = "gentle_v2", " (trained on l2t/Digit-v2; --terrain-preset gentle_v2 continues it there)"
         if saved != value:
-            gone = " (a setting this script no longer changes)" if key in retired else ""
-            fail(f"--resume: checkpoint '{path}' has {key}={saved!r}, this run has {value!r}{gone}")
+            fail(f"--resume: checkpoint '{path}' has {key}={saved!r}, this run has {value!r}{note}")
     if "optimizers" not in ckpt:
         fail(f"--resume: '{path}' is a saved model (--save-model), not a training checkpoint.pt")
     if ckpt["global_step"] >= args.total_timesteps:

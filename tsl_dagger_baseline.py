@@ -50,7 +50,7 @@ CHECKPOINT_FORMAT = "tsl_dagger_baseline/1"
 MAX_NOISE_ALPHA = 10.0  # bounds of the flags with a physical or numerical meaning (check_args says why)
 MAX_LEARNING_RATE = 1.0
 STAGE1_FORMAT = "tsl_dagger_baseline/stage1"
-DIGIT_ENV_ID = "l2t/Digit-v2"
+DIGIT_ENV_ID = "l2t/Digit-v3"
 DIGIT_TEACHER_FORMAT = "l2t_ppo_digit/2"  # checkpoints (and --save-model files) of l2t_ppo_digit.py
 DIGIT_MODEL_FORMAT = "tsl_dagger_baseline/digit-model"  # this script's --save-model on Digit
 
@@ -76,7 +76,7 @@ class Args:
 
     # Environment and noise: the same wrapper and alpha semantics as l2t_sac_mujoco.py
     env_id: str = "HalfCheetah-v4"
-    """a Gymnasium environment with Box observations and actions, or `l2t/Digit-v2` (with a l2t_ppo_digit.py teacher)"""
+    """a Gymnasium environment with Box observations and actions, or `l2t/Digit-v3` (with a l2t_ppo_digit.py teacher)"""
     alpha: Optional[float] = None
     """noise scale alpha >= 0 of the student's observation (default: 0.4; on Digit 0.1, as l2t_ppo_digit.py)"""
     noise: str = "uniform"
@@ -130,7 +130,7 @@ class Args:
     curriculum: bool = False
     """raise the training noise linearly from 0 (first round) to alpha (last round); evaluation stays at alpha"""
 
-    # Digit only (--env-id l2t/Digit-v2): the env as in l2t_ppo_digit.py, the student's sequences
+    # Digit only (--env-id l2t/Digit-v3): the env as in l2t_ppo_digit.py, the student's sequences
     terrain: str = "rough"
     """Digit only: `rough` (the terrain grid with its curriculum, the paper's task) or `flat` (a floor plane)"""
     max_episode_steps: int = 1000

@@ -4,7 +4,7 @@
         --student data/digit_student.pt
 
 `--teacher`: the checkpoint without optimisers and RNG states (= the script's `--save-model` file), which
-`tsl_dagger_baseline.py --env-id l2t/Digit-v2 --teacher-checkpoint` and `benchmarks/digit_eval.py` read.
+`tsl_dagger_baseline.py --env-id l2t/Digit-v3 --teacher-checkpoint` and `benchmarks/digit_eval.py` read.
 `--student`: the LSTM student with its observation normalisation as TorchScript (the script's `--export-student`):
 `m = torch.jit.load(path); h = m.initial_hidden(B); a, h = m.step(obs[:, :94], h)`.
 """

@@ -13,12 +13,19 @@ from envs.noise import NOISE_TYPES, NoisyObservation, get_noise_alpha, set_noise
 # `--env-id l2t/Cassie-v1` works in every script without importing MuJoCo models at start-up.
 if "l2t/Cassie-v1" not in gym.registry:
     gym.register("l2t/Cassie-v1", entry_point="envs.cassie.env:CassieEnv", max_episode_steps=600)
-if "l2t/Digit-v2" not in gym.registry:
+if "l2t/Digit-v3" not in gym.registry:
+    gym.register(
+        "l2t/Digit-v3",
+        entry_point="envs.digit.env:DigitEnv",
+        max_episode_steps=1000,
+        vector_entry_point="envs.digit.vector:DigitVectorEnv",
+    )
+    # v2: the same task with v2's stepping-stone tiles (a trench between the stones and the tile's border)
     gym.register(
         "l2t/Digit-v2",
         entry_point="envs.digit.env:DigitEnv",
         max_episode_steps=1000,
-        vector_entry_point="envs.digit.vector:DigitVectorEnv",
+        kwargs=dict(terrain_preset="gentle_v2"),
     )
     # v1: the same robot and physics with v1's reward weights, curriculum rule, terrain preset and initial levels
     gym.register(

@@ -23,8 +23,10 @@ pyramid_stairs       0.2   step height 0.05 -> 0.23 m, tread 0.3 m, border 1.0 m
 pyramid_stairs_inv   0.2   the same going down: treads at -k*h, platform at -6h
 stepping_stones      0.2   stone size 0.8 -> 0.4 m, gap 0.2 -> 0.5 m (mjlab's preset, Isaac Lab's interpolation:
                            pitch = size + gap), stone tops U(-0.05 d, 0.05 d), pit floor at -2 m (mjlab), centre
-                           platform 1 m and border 0.25 m at z = 0. (mjlab's size/xy jitter is left out, so each
-                           gap is exactly the nominal one.) Isaac Lab's ``boxes`` slot, which the paper does not list.
+                           platform 1 m and border >= 0.25 m at z = 0. (mjlab's size/xy jitter is left out, so each
+                           gap between stones is exactly the nominal one; the ring between the outermost stones and
+                           the border is too under the "gentle" preset, see PRESETS.) Isaac Lab's ``boxes`` slot,
+                           which the paper does not list.
 random_rough         0.1   heights U{0, 0.02, ..., a} per 0.1 m sample, a = 0.02 -> 0.10 m (Isaac Lab's noise range
                            0.02-0.10, step 0.02, read as an amplitude that grows with d), border 0.25 m at z = 0
 pyramid_slope        0.1   gradient 0 -> 0.4 rise/run (Isaac Lab; mjlab goes to 1.0), border 0.25 m, platform 2 m
@@ -113,10 +115,17 @@ SLOPE = dict(slope=(0.0, 0.4), platform=2.0, border=0.25)  # slope: rise / run
 STONES = dict(stone_size=(0.8, 0.4), gap=(0.2, 0.5), height_var=(0.0, 0.1), depth=2.0, platform=1.0, border=0.25)
 ROUGH = dict(amplitude=(0.02, 0.10), step=0.02, border=0.25)
 # Presets: "isaac" (the ranges above) or "gentle" (ours): stairs from 0 m (mjlab's stairs start at 0.0) and stone gaps
-# from 0 m, so that row 0 of stairs and stones is flat ground (but for the ring between the outermost stones and the
-# border, 15 cm there; 35 cm under "isaac") and each row adds 2.6 cm of step / 5.6 cm of gap. Row 0 of random rough
-# keeps its 2 cm bumps under both presets (zero action falls there in 69 steps; it stands 20 s on every other row 0).
-PRESETS = {"isaac": {}, "gentle": {"step_height": (0.0, 0.23), "gap": (0.0, 0.5)}}
+# from 0 m, so that row 0 of stairs and stones is flat ground, and each row adds 2.6 cm of step / 5.6 cm of gap; the
+# tile's border reaches in to one gap from the outermost stones ("stone_ring": "gap"), so every gap, the ring round
+# the stones included, is the nominal one. Under "isaac" and "gentle_v2" (l2t/Digit-v2's) the border keeps its
+# nominal 0.25 m and the ring is whatever the stones' grid leaves: 15 cm at gentle_v2's row 0, a trench down to the
+# pit floor round a field of flat stones. Row 0 of random rough keeps its 2 cm bumps under every preset (zero action
+# falls there in 69 steps; it stands 20 s on every other row 0).
+PRESETS = {
+    "isaac": {},
+    "gentle": {"step_height": (0.0, 0.23), "gap": (0.0, 0.5), "stone_ring": "gap"},
+    "gentle_v2": {"step_height": (0.0, 0.23), "gap": (0.0, 0.5)},
+}
 
 # Contact parameters of Digit's floor pairs (envs/digit/README.md).
 PAIR_PARAMS = dict(condim=3, friction=(0.7, 0.7, 0.01, 0.005, 0.005), solref=(0.005, 1.0))
@@ -155,6 +164,7 @@ def tile_params(kind: str, d: float, preset: str = "isaac") -> dict:
             stone_size=_lerp(STONES["stone_size"], d),
             gap=_lerp(r.get("gap", STONES["gap"]), d),
             height_var=_lerp(STONES["height_var"], d),
+            stone_ring=r.get("stone_ring", "border"),
         )
     if kind == "random_rough":
         return dict(ROUGH, amplitude=_lerp(ROUGH["amplitude"], d))
@@ -215,12 +225,17 @@ def _tile(kind, d, rng, preset="isaac"):
             outer = half - p["border"] - (i - 1) * w
             square_frame(outer - w, outer, bottom, -i * hs)
     elif kind == "stepping_stones":
-        depth, size, pitch = p["depth"], p["stone_size"], p["stone_size"] + p["gap"]
+        depth, size, gap = p["depth"], p["stone_size"], p["gap"]
+        pitch = size + gap
         h = np.where(edge > HORIZONTAL_SCALE / 2, -depth, 0.0)
-        square_frame(half - p["border"], half, -depth, 0.0)
+        if p["stone_ring"] == "gap":  # as many stones as fit with one gap before the border, which reaches in to it
+            kmax = int(np.floor((half - p["border"] - size / 2 - gap) / pitch + 1e-9))
+            square_frame(kmax * pitch + size / 2 + gap, half, -depth, 0.0)
+        else:  # the border at its nominal width; the ring is what the stones leave
+            kmax = int(np.floor((half - p["border"] - size / 2) / pitch + 1e-9))
+            square_frame(half - p["border"], half, -depth, 0.0)
         pl = p["platform"] / 2
         boxes.append((-pl, -pl, -depth, pl, pl, 0.0))
-        kmax = int(np.floor((half - p["border"] - size / 2) / pitch + 1e-9))
         for i in range(-kmax, kmax + 1):
             for j in range(-kmax, kmax + 1):
                 if i == 0 and j == 0:

@@ -1,4 +1,4 @@
-"""Fast checks of the Digit velocity-tracking env l2t/Digit-v2 (envs/digit/env.py). Tolerances are justified where
+"""Fast checks of the Digit velocity-tracking env l2t/Digit-v3 (envs/digit/env.py). Tolerances are justified where
 used. Rough-terrain envs use a small grid (3 rows x 7 columns, one column per terrain type) to build quickly."""
 
 import warnings
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import envs  # noqa: F401  (registers l2t/Digit-v2)
+import envs  # noqa: F401  (registers l2t/Digit-v3)
 from envs import NoisyObservation
 from envs import terrain as terrain_mod
 from envs.digit import MOTOR_JOINTS, PASSIVE_JOINTS, STAND_CTRL, STAND_QPOS
@@ -70,7 +70,7 @@ def _quat_tilt_x(angle):
 
 
 def test_registration_and_timing_constants():
-    assert ENV_ID == "l2t/Digit-v2"
+    assert ENV_ID == "l2t/Digit-v3"
     v1 = gym.make("l2t/Digit-v1", terrain="flat").unwrapped  # v1: v2's robot with v1's task settings
     assert (v1.curriculum, v1.reward_weights["track_lin_vel_xy"], v1.max_init_level) == ("isaac", 0.5, 5)
     v2 = gym.make(ENV_ID, terrain="flat").unwrapped

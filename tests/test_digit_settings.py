@@ -1,4 +1,4 @@
-"""One source of truth for the Digit task's settings (``l2t/Digit-v2``).
+"""One source of truth for the Digit task's settings (``l2t/Digit-v3``).
 
 ``DigitEnv``'s keyword defaults (``envs.digit.env.task_defaults``) are the task, and ``DigitVectorEnv``'s
 ``terrain_columns`` default is the vector envs' column rule. Every way the project builds the task must give exactly
@@ -33,7 +33,7 @@ import gymnasium as gym
 import pytest
 import torch
 
-from envs.digit import env as env_mod  # (importing envs registers l2t/Digit-v2)
+from envs.digit import env as env_mod  # (importing envs registers l2t/Digit-v3)
 from envs.digit.env import DigitEnv, task_defaults
 from envs.digit.rewards import REWARD_WEIGHT_SETS, REWARD_WEIGHTS
 from envs.digit.task import ModelIndex
@@ -230,8 +230,9 @@ def script_envs(ppo, monkeypatch, tmp_path, **flags):
 def test_the_script_flags_and_every_builder_default_are_the_env_defaults(ppo, tsl):
     args, d = ppo.Args(), task_defaults()
     assert {k: getattr(args, k) for k in TASK_FLAGS} == {k: d[k] for k in TASK_FLAGS}
-    assert gym.spec("l2t/Digit-v2").kwargs == {}  # v2 is DigitEnv's defaults; v1 passes its own four
-    assert gym.spec("l2t/Digit-v2").max_episode_steps == d["max_episode_steps"]
+    assert gym.spec("l2t/Digit-v3").kwargs == {}  # v3 is DigitEnv's defaults; v2 and v1 pass their own
+    assert gym.spec("l2t/Digit-v2").kwargs == {"terrain_preset": "gentle_v2"}
+    assert gym.spec("l2t/Digit-v3").max_episode_steps == d["max_episode_steps"]
     # the compiled model's own terrain defaults (every backend builds its worlds from it) are the env's
     compiled = {k: default_of(env_mod.compiled_model, k) for k in inspect.signature(env_mod.compiled_model).parameters}
     assert compiled == {k: d[k] for k in compiled}
@@ -242,7 +243,7 @@ def test_the_script_flags_and_every_builder_default_are_the_env_defaults(ppo, ts
     assert args.noise == default_of(DigitVectorEnv, "noise") == default_of(DigitWarpVectorEnv, "noise") == noise
     # the TSL baseline on Digit: the script's env, episode length and student noise
     t = tsl.resolve_defaults(tsl.Args(env_id=tsl.DIGIT_ENV_ID))
-    assert tsl.DIGIT_ENV_ID == "l2t/Digit-v2"
+    assert tsl.DIGIT_ENV_ID == "l2t/Digit-v3"
     assert (t.terrain, t.max_episode_steps, t.alpha, t.noise) == (
         args.terrain,
         args.max_episode_steps,
@@ -265,7 +266,7 @@ def test_the_env_docstring_table_gives_the_signature_defaults():
 
 
 def test_gym_make_and_digit_env_build_the_default_task():
-    made = gym.make("l2t/Digit-v2")
+    made = gym.make("l2t/Digit-v3")
     assert env_settings(made) == task_settings()
     assert made.spec.max_episode_steps == task_defaults()["max_episode_steps"]  # gymnasium's TimeLimit
     assert env_settings(DigitEnv()) == task_settings()
@@ -276,7 +277,7 @@ def test_the_vector_env_builds_the_default_task(how):
     if how == "DigitVectorEnv":
         venv = DigitVectorEnv(num_envs=NUM_ENVS, num_workers=0)
     else:
-        venv = gym.make_vec("l2t/Digit-v2", NUM_ENVS, vectorization_mode="vector_entry_point", num_workers=0)
+        venv = gym.make_vec("l2t/Digit-v3", NUM_ENVS, vectorization_mode="vector_entry_point", num_workers=0)
     try:
         assert vector_settings(venv) == vector_task(alpha=0.0)  # its default: no observation noise
     finally:
@@ -367,3 +368,14 @@ def test_digit_eval_evaluates_a_run_on_its_task(ppo, flags):
     env = bench.make_env({**ppo.saved_args(args), **older}, args.alpha)
     assert env_settings(env) == task_settings(**flags, **older)
     assert (env.noise, env.noise_alpha) == (args.noise, args.alpha)
+
+
+def test_a_run_saved_before_v3_is_read_on_v2s_grid(ppo):
+    """A run saved before l2t/Digit-v3 (its args have no env_id) played "gentle" as v2 had it: the TSL baseline and
+    benchmarks/digit_eval.py build v2's grid for it (preset "gentle_v2"), a v3 run's "gentle" stays v3's."""
+    saved = ppo.saved_args(ppo.Args())
+    assert saved["env_id"] == "l2t/Digit-v3" == env_mod.ENV_ID
+    assert env_mod.task_from_run_args(saved)[0]["terrain_preset"] == "gentle"
+    del saved["env_id"]
+    assert env_mod.task_from_run_args(saved)[0]["terrain_preset"] == "gentle_v2"
+    assert env_mod.task_from_run_args({**saved, "terrain_preset": "isaac"})[0]["terrain_preset"] == "isaac"

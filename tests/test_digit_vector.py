@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import envs  # noqa: F401  (registers l2t/Digit-v2 with its vector entry point)
+import envs  # noqa: F401  (registers l2t/Digit-v3 with its vector entry point)
 from envs import NoisyObservation, get_noise_alpha, set_noise_alpha
 from envs.digit.env import (
     DIGIT_NOISY_MASK,
@@ -266,7 +266,7 @@ def test_close_is_idempotent_and_stops_the_workers():
 
 
 def test_make_vec_builds_it():
-    envs_ = gym.make_vec("l2t/Digit-v2", num_envs=2, num_workers=0, seed=0, env_kwargs={"terrain": "flat"})
+    envs_ = gym.make_vec("l2t/Digit-v3", num_envs=2, num_workers=0, seed=0, env_kwargs={"terrain": "flat"})
     try:
         assert isinstance(envs_, DigitVectorEnv) and envs_.num_envs == 2
         obs, _ = envs_.reset()

@@ -679,6 +679,14 @@ def test_resume_binds_the_grid_and_refuses_a_retired_setting(ppo, tmp_path, fake
     checkpoint_file.save(today, path)  # what this version saved: resumes
     ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
     assert checkpoint_file.load(path)["global_step"] == 96
+    # saved before l2t/Digit-v3 (no env_id): its "gentle" grid was v2's, which --terrain-preset gentle_v2 continues
+    before_v3 = checkpoint_file.load(path)
+    assert before_v3["args"].pop("env_id") == "l2t/Digit-v3"
+    checkpoint_file.save(before_v3, path)
+    with pytest.raises(SystemExit, match="has terrain_preset='gentle_v2', this run has 'gentle' \\(trained on l2t/Dig"):
+        ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=144, resume=path))
+    ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=144, resume=path, terrain_preset="gentle_v2"))
+    assert checkpoint_file.load(path)["global_step"] == 144
 
 
 def test_resume_keeps_the_curriculum_rule_and_reads_older_checkpoints_as_isaac(ppo, tmp_path, fake_envs):

@@ -370,18 +370,25 @@ def test_digit_on_terrain_contacts():
 
 def test_gentle_preset_makes_row_0_flat_and_keeps_the_top_row_and_the_default(ter):
     """terrain_preset "gentle": stairs and stone gaps start at 0, so row 0 of every type but random rough (2 cm) is
-    flat ground at z = 0 (no zero-height boxes), the hardest row equals Isaac Lab's; the default grid is exactly the
-    "isaac" one."""
+    flat ground at z = 0 from edge to edge (no zero-height boxes, no trench round the stones), the hardest row
+    equals Isaac Lab's; "gentle_v2" (l2t/Digit-v2) keeps v2's 15 cm trench round row 0's stones; the default grid
+    is exactly the "isaac" one."""
     gentle = T.generate(num_rows=ROWS, types=T.TYPES, seed=3, border_width=2.0, preset="gentle")
+    v2 = T.generate(num_rows=ROWS, types=T.TYPES, seed=3, border_width=2.0, preset="gentle_v2")
+    r = T.TILE_SIZE / 2 - 1e-6
     for c, kind in enumerate(gentle.types):
         cx, cy = gentle.origins[0, c, :2]
-        r = 3.55 if kind == "stepping_stones" else 3.9  # the stones' grid leaves a 15 cm ring before the border frame
-        xy = np.stack(np.meshgrid(np.linspace(cx - r, cx + r, 79), np.linspace(cy - r, cy + r, 79)), -1)
-        ground = gentle.ground_height(xy.reshape(-1, 2))
-        if kind == "random_rough":  # its amplitude starts at 2 cm under both presets
+        xy = np.stack(np.meshgrid(np.linspace(cx - r, cx + r, 321), np.linspace(cy - r, cy + r, 321)), -1)
+        ground, ground_v2 = gentle.ground_height(xy.reshape(-1, 2)), v2.ground_height(xy.reshape(-1, 2))
+        if kind == "random_rough":  # its amplitude starts at 2 cm under every preset
             assert ground.max() == pytest.approx(0.02)
         else:
             assert np.all(np.abs(ground) < EXACT), kind
+        if kind == "stepping_stones":  # v2: a 15 cm trench to the pit floor between the stones and the border
+            pit = np.abs(xy.reshape(-1, 2) - [cx, cy]).max(-1)[ground_v2 < -1.0]
+            assert pit.min() == pytest.approx(3.6, abs=0.03) and pit.max() == pytest.approx(3.75, abs=0.03)
+        else:
+            np.testing.assert_array_equal(ground_v2, ground)
         assert not np.any(np.isclose(gentle.boxes[:, 5], gentle.boxes[:, 2]))
     for kind, key in (("pyramid_stairs", "step_height"), ("stepping_stones", "gap")):
         assert T.tile_params(kind, 0.0, "gentle")[key] == 0.0 < T.tile_params(kind, 0.0)[key]
@@ -390,3 +397,22 @@ def test_gentle_preset_makes_row_0_flat_and_keeps_the_top_row_and_the_default(te
     assert np.array_equal(isaac.boxes, ter.boxes) and np.array_equal(isaac.heights, ter.heights)
     with pytest.raises(ValueError, match="terrain preset must be one of isaac, gentle"):
         T.generate(num_rows=2, preset="mjlab")
+
+
+@pytest.mark.parametrize("row", range(1, ROWS))
+def test_gentle_stones_every_gap_is_the_nominal_one_up_to_the_border(row):
+    """Under "gentle" every pit crossing along a line through a row of stones, from the centre platform's far side
+    to the tile's border, is exactly the row's gap (the ring before the border included); under "gentle_v2" the
+    ring is what the stones' grid leaves."""
+    gentle = T.generate(num_rows=ROWS, types=T.TYPES, seed=3, border_width=2.0, preset="gentle")
+    c = col(gentle, "stepping_stones")
+    p = T.tile_params("stepping_stones", gentle.difficulty[row], "gentle")
+    pitch = p["stone_size"] + p["gap"]
+    cx, cy = gentle.tile_center(row, c)
+    x = np.linspace(pitch - p["stone_size"] / 2 + 1e-4, T.TILE_SIZE / 2 - 1e-4, 40001)  # from the first stone out
+    z = gentle.ground_height(np.stack([cx + x, np.full_like(x, cy + pitch)], -1))
+    pit = z < -1.0
+    edges = np.flatnonzero(np.diff(pit.astype(int)))
+    widths = x[edges[1::2]] - x[edges[::2]]  # (into the pit, out of it) pairs
+    assert len(widths) >= 2 and z[-1] == 0.0  # crossings, then the border at z = 0
+    np.testing.assert_allclose(widths, p["gap"], atol=2 * (x[1] - x[0]))

@@ -63,7 +63,7 @@ def train_tiny_teacher(ppo, runs_dir, **task):
 
 def digit_args(tsl, tmp_path, teacher, **overrides):
     kwargs = dict(
-        env_id="l2t/Digit-v2",
+        env_id="l2t/Digit-v3",
         teacher_checkpoint=teacher,
         terrain="flat",
         max_episode_steps=20,
@@ -235,7 +235,7 @@ def test_wrong_teacher_checkpoint_is_a_one_line_error(tsl, tmp_path, digit_teach
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(SystemExit, match="cannot read"):
         tsl.main(digit_args(tsl, tmp_path, str(tmp_path / "garbage.pt")))
-    with pytest.raises(SystemExit, match="needs --env-id l2t/Digit-v2"):  # a Digit teacher for a MuJoCo env
+    with pytest.raises(SystemExit, match="needs --env-id l2t/Digit-v3"):  # a Digit teacher for a MuJoCo env
         tsl.main(
             tsl.Args(
                 env_id="l2t-test/Counter-v0",
@@ -272,7 +272,7 @@ def test_bad_digit_input_is_a_one_line_error_naming_the_flag(tsl, tmp_path, digi
 
 def test_cli_without_teacher_says_there_is_no_stage_1_on_digit(tmp_path):
     proc = subprocess.run(
-        [sys.executable, SCRIPT, "--env-id", "l2t/Digit-v2"], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        [sys.executable, SCRIPT, "--env-id", "l2t/Digit-v3"], capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if "error" in line]
@@ -280,11 +280,11 @@ def test_cli_without_teacher_says_there_is_no_stage_1_on_digit(tmp_path):
 
 
 def test_defaults_depend_on_the_env(tsl):
-    digit = tsl.resolve_defaults(tsl.Args(env_id="l2t/Digit-v2"))
+    digit = tsl.resolve_defaults(tsl.Args(env_id="l2t/Digit-v3"))
     assert digit.alpha == 0.1 and digit.student_loss == "l2"
     mujoco = tsl.resolve_defaults(tsl.Args())
     assert mujoco.alpha == 0.4 and mujoco.student_loss == "l1"
-    assert tsl.resolve_defaults(tsl.Args(env_id="l2t/Digit-v2", alpha=0.3, student_loss="nll")).alpha == 0.3
+    assert tsl.resolve_defaults(tsl.Args(env_id="l2t/Digit-v3", alpha=0.3, student_loss="nll")).alpha == 0.3
 
 
 def test_nonfinite_student_loss_stops_after_saving_the_finite_student(tsl, tmp_path, digit_teacher, monkeypatch):

@@ -96,7 +96,7 @@ def load_model(source_physics: bool = False) -> mujoco.MjModel:
 
 _model = load_model()
 SIM_DT = float(_model.opt.timestep)
-POLICY_DT = 0.02  # s: one control period = one step of l2t/Digit-v2 (50 Hz, Isaac Lab's Digit: 4 x 5 ms)
+POLICY_DT = 0.02  # s: one control period = one step of l2t/Digit-v3 (50 Hz, Isaac Lab's Digit: 4 x 5 ms)
 STAND_QPOS = _const(_model.key("stand").qpos)  # (61,) OSU reset pose, feet ~0.4 mm above the floor
 STAND_CTRL = _const(_model.key("stand").ctrl)  # (20,) motor joint angles of that pose = PD targets
 del _model

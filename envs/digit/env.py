@@ -1,4 +1,4 @@
-"""``l2t/Digit-v2``: Digit V3 velocity tracking over rough terrain (paper 2, section IV; Isaac Lab's Digit task).
+"""``l2t/Digit-v3``: Digit V3 velocity tracking over rough terrain (paper 2, section IV; Isaac Lab's Digit task).
 
 ``DigitEnv``'s docstring is the reference, laid out as Gymnasium's MuJoCo envs (Description, Action Space, Observation
 Space, Rewards, Starting State, Episode End, Arguments, Version History). The reward terms are in
@@ -83,7 +83,7 @@ from envs.digit.task import (
 from envs.digit import task
 from envs.render import TrackingRenderer
 
-ENV_ID = "l2t/Digit-v2"
+ENV_ID = "l2t/Digit-v3"
 SOURCE_SUBSTEPS = int(round(POLICY_DT / SOURCE_TIMESTEP))  # 40 of 0.5 ms with source_physics=True
 
 
@@ -153,7 +153,7 @@ def compiled_model(
 
 
 class DigitEnv(gym.Env):
-    """Digit V3 velocity tracking over rough terrain: ``l2t/Digit-v2``.
+    """Digit V3 velocity tracking over rough terrain: ``l2t/Digit-v3``.
 
     ## Description
 
@@ -369,13 +369,17 @@ class DigitEnv(gym.Env):
     | `randomization_scale` | float       | 1.0         | strength s in [0, 1] of every Table III range                |
     | `gravity_axes`        | str         | "z"         | "z" (Isaac Lab) or "xyz": the axes of the gravity offset     |
     | `curriculum`          | str         | "tracking"  | the terrain level rule: "tracking" or "isaac" (below)        |
-    | `terrain_preset`      | str         | "gentle"    | tile ranges, ``terrain.PRESETS``: "gentle" or "isaac"        |
-    |                       |             |             | (stairs and stone gaps from 0 m; rough keeps 2 cm at row 0)  |
+    | `terrain_preset`      | str         | "gentle"    | tile ranges, ``terrain.PRESETS``: "gentle" (stairs and stone |
+    |                       |             |             | gaps from 0 m; rough keeps 2 cm at row 0), "isaac", or v2's  |
+    |                       |             |             | "gentle_v2"                                                  |
     | `max_init_level`      | int         | 0           | a fresh curriculum starts on a level drawn from U{0..this}   |
     |                       |             |             | (Isaac Lab's 5; 0: every env starts on the easiest row)      |
 
     ## Version History
 
+    * v3: stepping stones: the tile's border reaches in to one gap from the outermost stones (terrain preset
+      "gentle"), so row 0 of every type but random rough is flat ground; v2's border left a 15 cm trench down to
+      the pit round row 0's stones. ``l2t/Digit-v2`` passes ``terrain_preset="gentle_v2"``.
     * v2: defaults that train from scratch: reward weights "v2", curriculum "tracking", terrain preset "gentle",
       ``max_init_level`` 0. ``l2t/Digit-v1`` passes v1's ("v1", "isaac", "isaac", 5).
     * v1: 2 ms physics, gear-80 torque limit 113.0 N m, ``RECOMMENDED_INIT_STD``, weights "v1", randomisation
@@ -778,6 +782,8 @@ def task_from_run_args(run_args: dict) -> tuple[dict, str]:
         flag = {k: run_args[k] if run_args.get(k) is not None else v for k, v in _OLDER_RUN_FLAGS.items()}
         if flag["curriculum"] not in CURRICULUM_RULES:
             raise ValueError(f"the run's curriculum {flag['curriculum']!r} is not one of {CURRICULUM_RULES}")
+        if flag["terrain_preset"] == "gentle" and run_args.get("env_id") is None:
+            flag["terrain_preset"] = "gentle_v2"  # saved before l2t/Digit-v3 (whose runs save their env_id)
         kwargs.update(
             curriculum=flag["curriculum"], terrain_preset=flag["terrain_preset"], max_init_level=flag["max_init_level"]
         )

@@ -1,4 +1,4 @@
-"""Reward terms of ``l2t/Digit-v2``: paper 2's Table II with Eqs. 6-7, as functions of one step's state.
+"""Reward terms of ``l2t/Digit-v3``: paper 2's Table II with Eqs. 6-7, as functions of one step's state.
 
 Each term is a function of the step's state ``s`` (a ``RewardInputs``: what the env measured at the end of the step)
 that returns the term's RAW value; a weight set is an explicit table of ``(term, weight)`` rows (``PAPER_REWARDS`` =

@@ -1,4 +1,4 @@
-"""The ``l2t/Digit-v2`` task: its constants, and its computation once, batched over N envs, for every backend.
+"""The ``l2t/Digit-v3`` task: its constants, and its computation once, batched over N envs, for every backend.
 
 A physics backend (MuJoCo on the CPU: ``envs/digit/env.py``; MuJoCo Warp: ``envs/digit/warp_backend.py``) steps the
 robot and hands this module a ``PhysicsState``: the few arrays of the final state the task reads, with a leading

@@ -1,4 +1,4 @@
-"""``DigitVectorEnv``: many ``l2t/Digit-v2`` envs stepped in a few worker processes, data in shared memory.
+"""``DigitVectorEnv``: many ``l2t/Digit-v3`` envs stepped in a few worker processes, data in shared memory.
 
     from envs.digit.vector import DigitVectorEnv
     envs = DigitVectorEnv(num_envs=8, num_workers=2, seed=1, alpha=0.1, noise="uniform", env_kwargs=None)
@@ -6,7 +6,7 @@
     obs, rewards, terminations, truncations, infos = envs.step(actions)   # actions (8, 20) in [-1, 1]
 
 Sub-env ``i`` is ``NoisyObservation(DigitEnv(**env_kwargs), alpha, noise, noisy_mask=DIGIT_NOISY_MASK)``
-(``env_kwargs`` default ``{}``: ``DigitEnv``'s defaults, the ``l2t/Digit-v2`` task of ``l2t_ppo_digit.py``). The
+(``env_kwargs`` default ``{}``: ``DigitEnv``'s defaults, the ``l2t/Digit-v3`` task of ``l2t_ppo_digit.py``). The
 student reads ``obs["observation"][:, :STUDENT_DIM]`` (94), the teacher ``obs["state"]`` (``OBS_DIM`` = 307).
 
 Workers. ``num_workers=0`` steps every env in the calling process. ``num_workers=k >= 1`` starts ``k`` processes;
@@ -25,7 +25,7 @@ is gone.
 is the time each worker has spent stepping its envs, to compare with wall time when checking the load balance.
 
 Extra keyword arguments: ``context`` (``"fork"`` or ``"forkserver"``) and ``max_episode_steps`` (put into
-``env_kwargs`` unless that has it; ``gym.make_vec("l2t/Digit-v2", num_envs=8, num_workers=2, ...)`` passes the
+``env_kwargs`` unless that has it; ``gym.make_vec("l2t/Digit-v3", num_envs=8, num_workers=2, ...)`` passes the
 registration's 1000, which is also the env's default).
 
 Seeding. Sub-env ``i`` is reset with seed ``seed + i`` at the first ``reset()`` (``seed`` of the constructor, or of

@@ -1,4 +1,4 @@
-"""``DigitWarpVectorEnv``: N ``l2t/Digit-v2`` envs on MuJoCo Warp, everything batched on one torch device.
+"""``DigitWarpVectorEnv``: N ``l2t/Digit-v3`` envs on MuJoCo Warp, everything batched on one torch device.
 
     from envs.digit.warp_vector import DigitWarpVectorEnv
     envs = DigitWarpVectorEnv(num_envs=4096, device="cuda:0", seed=1, alpha=0.1, noise="uniform", env_kwargs=None)
