@@ -55,6 +55,7 @@ COLUMN_TYPES = terrain_mod.column_types(terrain_mod.NUM_COLS)  # terrain type of
 # The curriculum's start, not a flag: every env starts on the easiest row, and env i always plays the same terrain
 # column (Isaac Lab's rule). Saved with the flags in checkpoints, so that whoever reads a run knows its task.
 CURRICULUM_START = {"max_init_level": 0, "terrain_columns": "fixed"}
+SCAN_STANDING = 0.5  # the height scan's value under a torso at the standing height, 1.0 m: 1.0 - 0 - 0.5
 
 
 @dataclass
@@ -225,10 +226,12 @@ class EmpiricalNormalization(nn.Module):
     """Running mean and variance of the inputs (rsl_rl's EmpiricalNormalization): y = (x - mean) / (std + eps).
 
     `update(x)` merges a batch into the statistics (Chan et al.); `forward` only normalises. Disabled, it is the
-    identity (mean 0, std 1, eps 0), so that every code path and the exported student are the same.
+    identity (mean 0, std 1, eps 0), so that every code path and the exported student are the same. An input given a
+    `fixed` centre c (not NaN) is y = x - c whatever the statistics say (see `fixed_inputs`); a state dict saved
+    without `fixed` normalised every input by its statistics, and loads so.
     """
 
-    def __init__(self, dim: int, enabled: bool = True, eps: float = 1e-2, keep=None):
+    def __init__(self, dim: int, enabled: bool = True, eps: float = 1e-2, keep=None, fixed=None):
         super().__init__()
         self.enabled = enabled
         self.register_buffer("mean", torch.zeros(dim))
@@ -237,6 +240,15 @@ class EmpiricalNormalization(nn.Module):
         self.register_buffer("eps", torch.tensor(eps if enabled else 0.0))
         # 1 = an input the network sees, 0 = one it never sees (zeroed after normalising; see `input_keep_mask`)
         self.register_buffer("keep", torch.ones(dim) if keep is None else torch.as_tensor(keep, dtype=torch.float32))
+        # `fixed` (NaN: running statistics) as a 0/1 mask `fixed` and the centres `centre` (0 where running)
+        fixed = torch.full((dim,), float("nan")) if fixed is None or not enabled else torch.as_tensor(fixed).float()
+        self.register_buffer("fixed", (~torch.isnan(fixed)).float())
+        self.register_buffer("centre", torch.nan_to_num(fixed, nan=0.0))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args):
+        for name in ("fixed", "centre"):  # saved before fixed inputs existed: every input running
+            state_dict.setdefault(prefix + name, torch.zeros_like(getattr(self, name)))
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     @torch.no_grad()
     def update(self, x: torch.Tensor):
@@ -252,7 +264,10 @@ class EmpiricalNormalization(nn.Module):
         self.count.copy_(total)
 
     def forward(self, x):
-        return (x - self.mean) / (self.var.sqrt() + self.eps) * self.keep
+        fixed = self.fixed.bool()
+        centre = torch.where(fixed, self.centre, self.mean)
+        scale = torch.where(fixed, torch.ones_like(self.var), self.var.sqrt() + self.eps)
+        return (x - centre) / scale * self.keep
 
 
 def input_keep_mask(terrain: str) -> torch.Tensor:
@@ -268,6 +283,19 @@ def input_keep_mask(terrain: str) -> torch.Tensor:
         keep[OBS_SLICES["height_scan"]] = 0.0
         keep[HEIGHT_SCAN_CENTRE] = 1.0
     return keep
+
+
+def fixed_inputs() -> torch.Tensor:
+    """The state inputs that the normaliser centres at a fixed value and does not scale (NaN: the others).
+
+    The 187 height-scan values (base_z - ground_z - 0.5, in metres, clipped to [-1, 1]) enter as metres less 0.5, their
+    value under a torso at the standing height (1.0 m) on flat ground. Their running std is set by the envs on flat
+    tiles (a few cm), so normalised a 3 cm step would read as one unit and the pit beside a stepping stone as tens;
+    Isaac Lab and legged_gym feed the scan in metres too (docs/l2t_ppo_digit.md, "The height scan in metres").
+    """
+    fixed = torch.full((OBS_DIM,), float("nan"))
+    fixed[OBS_SLICES["height_scan"]] = SCAN_STANDING
+    return fixed
 
 
 class Teacher(nn.Module):
@@ -343,7 +371,8 @@ class L2TNets(nn.Module):
         self.teacher = Teacher(OBS_DIM, ACTION_DIM, init_std)  # on s: the privileged state, clean
         self.critic = mlp(OBS_DIM, 1)  # V^{pi_t}(s), the teacher's critic on the clean state
         self.student = Student(STUDENT_DIM, ACTION_DIM, lstm_hidden, init_std)  # on o: the sensor terms, noisy
-        self.state_norm = EmpiricalNormalization(OBS_DIM, obs_normalization, keep=input_keep_mask(terrain))
+        keep, fixed = input_keep_mask(terrain), fixed_inputs()
+        self.state_norm = EmpiricalNormalization(OBS_DIM, obs_normalization, keep=keep, fixed=fixed)
         self.obs_norm = EmpiricalNormalization(STUDENT_DIM, obs_normalization)
         with torch.no_grad():
             for last in (self.teacher.actor[-1], self.student.head[-1]):
@@ -1430,6 +1459,11 @@ def load_checkpoint(path, args):
     for key, value in expected.items():
         if ckpt.get(key) != value:
             fail(f"--resume: checkpoint '{path}' has {key}={ckpt.get(key)!r}, this run has {value!r}")
+    if args.obs_normalization and "state_norm.fixed" not in ckpt.get("nets", {}):
+        fail(
+            f"--resume: checkpoint '{path}' normalised the height scan by its running statistics; this script feeds "
+            "it in metres (a setting this script no longer changes)"
+        )
     # the same task; a setting saved by older versions of this script, whose flag is gone, must have today's value
     retired = {"reward_overrides": {}, "terrain_columns": CURRICULUM_START["terrain_columns"]}
     task = {k: getattr(args, k) for k in ("reward_weights", "gravity_axes", "randomization_ramp_steps")}

@@ -473,10 +473,12 @@ class EmpiricalNormalization(nn.Module):
     """Running mean and variance of the inputs (rsl_rl's EmpiricalNormalization): y = (x - mean) / (std + eps).
 
     `update(x)` merges a batch into the statistics (Chan et al.); `forward` only normalises. Disabled, it is the
-    identity (mean 0, std 1, eps 0), so that every code path and the exported student are the same.
+    identity (mean 0, std 1, eps 0), so that every code path and the exported student are the same. An input given a
+    `fixed` centre c (not NaN) is y = x - c whatever the statistics say (see `fixed_inputs`); a state dict saved
+    without `fixed` normalised every input by its statistics, and loads so.
     """
 
-    def __init__(self, dim: int, enabled: bool = True, eps: float = 1e-2, keep=None):
+    def __init__(self, dim: int, enabled: bool = True, eps: float = 1e-2, keep=None, fixed=None):
         super().__init__()
         self.enabled = enabled
         self.register_buffer("mean", torch.zeros(dim))
@@ -485,6 +487,15 @@ class EmpiricalNormalization(nn.Module):
         self.register_buffer("eps", torch.tensor(eps if enabled else 0.0))
         # 1 = an input the network sees, 0 = one it never sees (zeroed after normalising; see `input_keep_mask`)
         self.register_buffer("keep", torch.ones(dim) if keep is None else torch.as_tensor(keep, dtype=torch.float32))
+        # `fixed` (NaN: running statistics) as a 0/1 mask `fixed` and the centres `centre` (0 where running)
+        fixed = torch.full((dim,), float("nan")) if fixed is None or not enabled else torch.as_tensor(fixed).float()
+        self.register_buffer("fixed", (~torch.isnan(fixed)).float())
+        self.register_buffer("centre", torch.nan_to_num(fixed, nan=0.0))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args):
+        for name in ("fixed", "centre"):  # saved before fixed inputs existed: every input running
+            state_dict.setdefault(prefix + name, torch.zeros_like(getattr(self, name)))
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     @torch.no_grad()
     def update(self, x: torch.Tensor):
@@ -500,7 +511,10 @@ class EmpiricalNormalization(nn.Module):
         self.count.copy_(total)
 
     def forward(self, x):
-        return (x - self.mean) / (self.var.sqrt() + self.eps) * self.keep
+        fixed = self.fixed.bool()
+        centre = torch.where(fixed, self.centre, self.mean)
+        scale = torch.where(fixed, torch.ones_like(self.var), self.var.sqrt() + self.eps)
+        return (x - centre) / scale * self.keep
 
 
 class Teacher(nn.Module):

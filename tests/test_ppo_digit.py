@@ -399,6 +399,48 @@ def test_on_flat_ground_the_networks_see_one_height_scan_value(ppo):
     assert flat.state_norm.count == 8 and flat.state_norm.keep.sum() == OBS_DIM - 186
 
 
+def test_the_height_scan_enters_in_metres_whatever_the_running_statistics(ppo):
+    """The teacher's and the critic's 187 height-scan inputs are the scan less its standing value, in metres, not
+    divided by their running std (a few cm when most envs stand on flat tiles); every other state input is normalised
+    by its running statistics. Without normalisation the normaliser is the identity, scan included."""
+    from envs.digit.env import OBS_SLICES
+
+    torch.manual_seed(0)
+    nets = ppo.L2TNets(16, 1.0, True, 1.0, "rough")
+    scan = torch.zeros(OBS_DIM, dtype=torch.bool)
+    scan[OBS_SLICES["height_scan"]] = True
+    s = 1.0 + 3.0 * torch.randn(64, OBS_DIM)
+    s[:, scan] = ppo.SCAN_STANDING + 0.02 * torch.randn(64, int(scan.sum()))  # flat tiles: a 2 cm std
+    nets.state_norm.update(s)
+    step = s[:1].clone()
+    step[:, scan] -= 0.03  # a 3 cm step up under every scan point
+    y = nets.state_norm(torch.cat([s[:1], step]))
+    assert torch.allclose(y[0, scan], s[0, scan] - ppo.SCAN_STANDING)
+    assert torch.allclose(y[0, scan] - y[1, scan], torch.full((int(scan.sum()),), 0.03), atol=1e-6)
+    norm = nets.state_norm
+    assert torch.equal(y[0, ~scan], ((s[0] - norm.mean) / (norm.var.sqrt() + norm.eps))[~scan])
+    assert not nets.obs_norm.fixed.any()  # the student's observation has no scan: all normalised
+    off = ppo.L2TNets(16, 1.0, False, 1.0, "rough")
+    assert torch.equal(off.state_norm(s), s)
+
+
+def test_a_normaliser_saved_before_fixed_inputs_loads_with_every_input_normalised(ppo):
+    """A state dict without the normaliser's `fixed` entry (saved before the scan entered in metres) loads strictly
+    and normalises every input by its running statistics, as it did when it was saved."""
+    torch.manual_seed(0)
+    nets = ppo.L2TNets(16, 1.0, True, 1.0, "rough")
+    s = 0.5 + 0.1 * torch.randn(32, OBS_DIM)
+    nets.state_norm.update(s)
+    old = nets.state_dict()
+    del old["state_norm.fixed"], old["state_norm.centre"]
+    again = ppo.L2TNets(16, 1.0, True, 1.0, "rough")
+    again.load_state_dict(old)
+    norm = again.state_norm
+    assert not norm.fixed.any() and not norm.centre.any()
+    assert torch.equal(norm(s), (s - norm.mean) / (norm.var.sqrt() + norm.eps) * norm.keep)
+    assert not torch.equal(norm(s), nets.state_norm(s))
+
+
 def test_the_env_kwargs_carry_the_task_flags_and_the_ramps_start(ppo, tmp_path, monkeypatch):
     seen = []
 
@@ -687,6 +729,17 @@ def test_resume_binds_the_grid_and_refuses_a_retired_setting(ppo, tmp_path, fake
         ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=144, resume=path))
     ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=144, resume=path, terrain_preset="gentle_v2"))
     assert checkpoint_file.load(path)["global_step"] == 144
+
+
+def test_resume_refuses_a_checkpoint_that_normalised_the_height_scan(ppo, tmp_path, fake_envs):
+    """A checkpoint saved before the height scan entered in metres (no `state_norm.fixed`) trained another input
+    scale: --resume refuses it in one line."""
+    path = os.path.join(ppo.main(fake_args(ppo, tmp_path, terrain="rough")), "checkpoint.pt")
+    older = checkpoint_file.load(path)
+    del older["nets"]["state_norm.fixed"], older["nets"]["state_norm.centre"]
+    checkpoint_file.save(older, path)
+    with pytest.raises(SystemExit, match="normalised the height scan by its running statistics; this script feeds"):
+        ppo.main(fake_args(ppo, tmp_path, terrain="rough", total_timesteps=96, resume=path))
 
 
 def test_resume_keeps_the_curriculum_rule_and_reads_older_checkpoints_as_isaac(ppo, tmp_path, fake_envs):
