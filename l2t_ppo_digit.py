@@ -245,10 +245,12 @@ class EmpiricalNormalization(nn.Module):
         self.register_buffer("fixed", (~torch.isnan(fixed)).float())
         self.register_buffer("centre", torch.nan_to_num(fixed, nan=0.0))
 
-    def _load_from_state_dict(self, state_dict, prefix, *args):
-        for name in ("fixed", "centre"):  # saved before fixed inputs existed: every input running
-            state_dict.setdefault(prefix + name, torch.zeros_like(getattr(self, name)))
-        super()._load_from_state_dict(state_dict, prefix, *args)
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, *args):
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, *args)
+        for name in ("fixed", "centre"):
+            if prefix + name in missing_keys:  # saved before fixed inputs existed: every input running
+                missing_keys.remove(prefix + name)
+                getattr(self, name).zero_()
 
     @torch.no_grad()
     def update(self, x: torch.Tensor):

@@ -434,7 +434,9 @@ def test_a_normaliser_saved_before_fixed_inputs_loads_with_every_input_normalise
     old = nets.state_dict()
     del old["state_norm.fixed"], old["state_norm.centre"]
     again = ppo.L2TNets(16, 1.0, True, 1.0, "rough")
-    again.load_state_dict(old)
+    keys = set(old)
+    again.load_state_dict(old)  # strict
+    assert set(old) == keys  # the caller's dict is left as it was
     norm = again.state_norm
     assert not norm.fixed.any() and not norm.centre.any()
     assert torch.equal(norm(s), (s - norm.mean) / (norm.var.sqrt() + norm.eps) * norm.keep)
