@@ -157,3 +157,36 @@ def test_digit_throughput_check_prints_one_summary_table(capsys):
     assert "| MuJoCo Warp buffer overflow (check_overflow) | none | PASS |" in out
     assert "/ 256 |" in out and "physics / reset / task" in out and "FAIL" not in out
     assert out.count("|---|---|---|") == 1 and out.rstrip().endswith("All checks passed.")
+
+
+def test_probe_units_teacher_is_the_same_policy_with_a_mean_head_learnt_in_smaller_units():
+    spec = importlib.util.spec_from_file_location(
+        "probe_units", os.path.join(ROOT, "benchmarks", "probe_digit_units.py")
+    )
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    torch = probe.torch
+    torch.manual_seed(0)
+    base = probe.ppo.Teacher(12, 3, 0.05)
+    torch.manual_seed(0)
+    unit = probe.UnitTeacher(12, 3, 0.05)
+    x = torch.randn(4, 12)
+    (mean_b, log_std_b), (mean_u, log_std_u) = base(x), unit(x)
+    assert torch.allclose(mean_b, mean_u, atol=1e-6) and torch.allclose(log_std_b, log_std_u)
+    assert "log_std" not in dict(unit.named_parameters())  # the std is learnt in units of UNIT, as log_std_u
+    moved = {}
+    for name, net in (("base", base), ("unit", unit)):
+        before = [p.detach().clone() for p in net.actor.parameters()]
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+        mean, log_std = net(x)
+        ((mean - 1.0).pow(2).sum() + log_std.sum()).backward()
+        optimizer.step()
+        scale = probe.UNIT if name == "unit" else 1.0  # the last layer's weights in env units
+        moved[name] = [(p.detach() - b).abs().sum() for p, b in zip(net.actor.parameters(), before)]
+        moved[name][-2:] = [m * scale for m in moved[name][-2:]]
+        moved[name + "_log_std"] = net.log_std.detach().clone()
+    for m_b, m_u in zip(moved["base"][:-2], moved["unit"][:-2]):  # hidden layers: the same Adam step
+        assert torch.allclose(m_b, m_u, rtol=1e-4)
+    for m_b, m_u in zip(moved["base"][-2:], moved["unit"][-2:]):  # mean head: UNIT times as far in env units
+        assert torch.allclose(m_u, probe.UNIT * m_b, rtol=1e-3)
+    assert torch.allclose(moved["base_log_std"], moved["unit_log_std"], atol=1e-6)  # log std: the same step
