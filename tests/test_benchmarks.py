@@ -1,5 +1,6 @@
 """benchmarks/sac_tables.py: the numbers of paper 1's Tables 2 and 3 are read back right from a run's events."""
 
+import copy
 import importlib.util
 import os
 from types import SimpleNamespace
@@ -190,3 +191,40 @@ def test_probe_units_teacher_is_the_same_policy_with_a_mean_head_learnt_in_small
     for m_b, m_u in zip(moved["base"][-2:], moved["unit"][-2:]):  # mean head: UNIT times as far in env units
         assert torch.allclose(m_u, probe.UNIT * m_b, rtol=1e-3)
     assert torch.allclose(moved["base_log_std"], moved["unit_log_std"], atol=1e-6)  # log std: the same step
+
+
+def test_probe_units_resume_rewrites_a_script_checkpoint_into_the_same_policy_and_adam_step():
+    spec = importlib.util.spec_from_file_location(
+        "probe_units", os.path.join(ROOT, "benchmarks", "probe_digit_units.py")
+    )
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    torch = probe.torch
+    torch.manual_seed(1)
+    base, x = probe.ppo.Teacher(12, 3, 0.05), torch.randn(4, 12)
+
+    def loss(net):
+        mean, log_std = net(x)
+        return (mean - 0.5).pow(2).sum() + log_std.sum()
+
+    optimizer = torch.optim.Adam(base.parameters(), lr=1e-3)
+    for _ in range(3):  # some Adam state to convert
+        optimizer.zero_grad()
+        loss(base).backward()
+        optimizer.step()
+    nets = {f"teacher.{k}": v.clone() for k, v in base.state_dict().items()}
+    ckpt = {"nets": nets, "optimizers": {"teacher": copy.deepcopy(optimizer.state_dict())}}
+    converted = probe.to_units(ckpt)
+    assert probe.to_units(converted) is converted  # a harness checkpoint is left as it is
+    unit = probe.UnitTeacher(12, 3, 1.0)
+    unit.load_state_dict({k[len("teacher.") :]: v for k, v in converted["nets"].items()})
+    unit_optimizer = torch.optim.Adam(unit.parameters(), lr=1e-3)
+    unit_optimizer.load_state_dict(converted["optimizers"]["teacher"])
+    assert torch.allclose(base(x)[0], unit(x)[0], atol=1e-6) and torch.allclose(base(x)[1], unit(x)[1])
+    before = [p.detach().clone() for p in base.parameters()], [p.detach().clone() for p in unit.parameters()]
+    for net, opt in ((base, optimizer), (unit, unit_optimizer)):
+        opt.zero_grad()
+        loss(net).backward()
+        opt.step()
+    for p_b, b_b, p_u, b_u in zip(base.parameters(), before[0], unit.parameters(), before[1]):
+        assert torch.allclose(p_u - b_u, p_b - b_b, rtol=1e-3, atol=1e-7)  # the same step, each in its own units
