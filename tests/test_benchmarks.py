@@ -160,12 +160,18 @@ def test_digit_throughput_check_prints_one_summary_table(capsys):
     assert out.count("|---|---|---|") == 1 and out.rstrip().endswith("All checks passed.")
 
 
-def test_probe_units_teacher_is_the_same_policy_with_a_mean_head_learnt_in_smaller_units():
+@pytest.fixture(scope="module")
+def probe():
+    """benchmarks/probe_digit_units.py as a module (its patch of the script's Teacher runs only under __main__)."""
     spec = importlib.util.spec_from_file_location(
         "probe_units", os.path.join(ROOT, "benchmarks", "probe_digit_units.py")
     )
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_probe_units_teacher_is_the_same_policy_with_a_mean_head_learnt_in_smaller_units(probe):
     torch = probe.torch
     torch.manual_seed(0)
     base = probe.ppo.Teacher(12, 3, 0.05)
@@ -193,12 +199,7 @@ def test_probe_units_teacher_is_the_same_policy_with_a_mean_head_learnt_in_small
     assert torch.allclose(moved["base_log_std"], moved["unit_log_std"], atol=1e-6)  # log std: the same step
 
 
-def test_probe_units_resume_rewrites_a_script_checkpoint_into_the_same_policy_and_adam_step():
-    spec = importlib.util.spec_from_file_location(
-        "probe_units", os.path.join(ROOT, "benchmarks", "probe_digit_units.py")
-    )
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
+def test_probe_units_resume_rewrites_a_script_checkpoint_into_the_same_policy_and_adam_step(probe):
     torch = probe.torch
     torch.manual_seed(1)
     base, x = probe.ppo.Teacher(12, 3, 0.05), torch.randn(4, 12)
