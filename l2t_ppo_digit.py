@@ -19,6 +19,7 @@ import os
 import random
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import Optional, Tuple
 
@@ -76,6 +77,8 @@ class Args:
     """torch CPU threads during the rollout, while the env workers step (0: torch's default)"""
     update_threads: int = 2
     """torch CPU threads during the update, while the env workers wait (0: as --torch-threads)"""
+    student_thread: bool = True
+    """with 2 or more update threads: the student's steps run on half of them beside the teacher's (same arithmetic)"""
     flush_denormal: bool = True
     """flush denormal floats to zero (a trained critic's ELUs make them, and the CPU is slow on them)"""
     capture_video: bool = False
@@ -668,6 +671,96 @@ def asym_loss(mean_s, log_std, actions, old_logprob, advantages, clip_coef):
     return clipped_surrogate(gaussian_log_prob(actions, mean_s, log_std), old_logprob, advantages, clip_coef)[0]
 
 
+class StudentSteps:
+    """The student's steps of one update (Algorithm 1, line 5: Eqs. 3-5), in order, each on the minibatch of whole
+    env sequences after the teacher's step, here or on a second thread (`--student-thread`).
+
+    The student's networks, optimiser and inputs (the rollout, the advantages, the teacher's detached target) are
+    its own, so its step k can run beside the teacher's step k+1 with the same arithmetic as one after the other:
+    two cores busy in the update. `submit` first ends the step in flight, so the steps stay in order; a non-finite
+    student step stops the run when it ends, by then the teacher may be one step further than without the thread.
+    """
+
+    def __init__(self, nets, optimizer, args, run, threads):
+        """`threads`: torch threads of the student's own thread (0: the student steps on the caller's thread)."""
+        self.student, self.optimizer, self.args, self.run = nets.student, optimizer, args, run
+        self.pending, self.pool = None, None
+        if threads > 0:  # torch's thread count and the denormal flag are per thread: set in the new one too
+            self.pool = ThreadPoolExecutor(
+                1, "student", initializer=student_thread_setup, initargs=(threads, args.flush_denormal)
+            )
+        run.before_stop.append(self.settle)  # a checkpoint reads the student's weights: none in flight then
+
+    def begin(self, buf, advantages, sums):
+        self.buf, self.advantages, self.sums = buf, advantages, sums
+
+    def submit(self, envs_k, target):
+        self.wait()
+        if self.pool is None:
+            self.finish(self.step(envs_k, target))
+        else:
+            self.pending = self.pool.submit(self.step, envs_k, target)
+
+    def wait(self):
+        if self.pending is not None:
+            stats, self.pending = self.pending.result(), None
+            self.finish(stats)
+
+    def settle(self):
+        if self.pending is not None:
+            self.pending.exception()  # its outcome is not needed: the run stops
+            self.pending = None
+
+    def finish(self, stats):
+        self.run.stop_if_nonfinite(stats)
+        stats.pop("student_grad_norm", None)
+        for name, value in stats.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value.detach()
+
+    def step(self, envs_k, target):
+        """One student step; returns its statistics, and takes no step when the loss or the gradient is
+        non-finite (`finish` then stops the run)."""
+        args, buf = self.args, self.buf
+        mean_t, log_std_t = target
+        hidden0 = (buf["h"][0, envs_k], buf["c"][0, envs_k])
+        mean_s = self.student.sequence(buf["obs"][:, envs_k], hidden0, buf["dones"][:, envs_k])
+        log_std_s = self.student.log_std.expand_as(mean_s)
+        imitation = student_loss_terms(args.student_loss, mean_s, log_std_s, mean_t, log_std_t)
+        asym = torch.zeros((), device=mean_s.device)
+        if args.student_loss == "il+asym":
+            adv_s = self.advantages[:, envs_k]
+            if args.adv_norm == "minibatch":
+                adv_s = (adv_s - adv_s.mean()) / (adv_s.std() + 1e-8)
+            asym = asym_loss(
+                mean_s,
+                buf["student_log_std"],
+                buf["actions"][:, envs_k],
+                buf["student_logprob"][:, envs_k],
+                adv_s,
+                args.clip_coef,
+            )
+        student_loss = imitation + args.asym_coef * asym  # L_s = L_IL (+ L_Asym)
+        stats = {"student_imitation_loss": imitation, "student_asym_loss": asym}
+        if not torch.isfinite(student_loss):
+            return stats
+        self.optimizer.zero_grad(set_to_none=True)
+        student_loss.backward()
+        # a finite loss can still have non-finite gradients: checked too, before any weight changes
+        stats["student_grad_norm"] = nn.utils.clip_grad_norm_(self.student.parameters(), args.max_grad_norm)
+        if torch.isfinite(stats["student_grad_norm"]):
+            self.optimizer.step()
+        return stats
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def student_thread_setup(threads, flush_denormal):
+    set_threads(threads)
+    torch.set_flush_denormal(flush_denormal)
+
+
 @torch.no_grad()
 def evaluate(envs, nets, who, seed, device):
     """One episode in each env with deterministic (mean) actions; the teacher reads s, the student o alone.
@@ -767,6 +860,9 @@ def train(args: Args, session):
     # normalisers, optimisers, the teacher's rate, counters and RNG states above are restored
     run = Run(args, session, envs, env_kwargs, ckpt, nets, optimizers, device)
     lr = optimizers["teacher"].param_groups[0]["lr"]  # the teacher's (adaptive) rate
+    update_threads = args.update_threads or args.torch_threads
+    student_threads = update_threads // 2 if args.student_thread and use_student and update_threads >= 2 else 0
+    student = StudentSteps(nets, optimizers["student"], args, run, student_threads)
 
     # TRY NOT TO MODIFY: start the game (a resumed run continues its terrain curriculum from the saved levels)
     levels = None if ckpt is None or args.terrain == "flat" else ckpt.get("terrain_levels")  # (older: absent)
@@ -800,10 +896,11 @@ def train(args: Args, session):
             fail(f"{e} (the last checkpoint is {run.ckpt_path}, if one was written)")
         run.global_step += args.num_envs * args.num_steps
         t_rollout = time.time()
-        set_threads(args.update_threads or args.torch_threads)  # the env workers are idle during the update
+        set_threads(update_threads - student_threads)  # the env workers are idle during the update
 
         # ALGO LOGIC: training (Algorithm 1, lines 2-5): PPO epochs over the rollout; per minibatch one teacher step
-        # (critic and policy: Eq. 2 solved by PPO), then one student step on the same rollout (Eqs. 3-5).
+        # (critic and policy: Eq. 2 solved by PPO), then one student step on the same rollout (Eqs. 3-5; `StudentSteps`,
+        # beside the teacher's next step when the update has two threads).
         # The teacher's minibatches are random 1/num_minibatches shares of the T*N transitions (rsl_rl's MLP
         # generator); the student's are the whole T-step sequences of a random 1/num_minibatches share of the envs
         # (rsl_rl's recurrent generator takes fixed env slices; we reshuffle each epoch), each from its stored
@@ -823,6 +920,7 @@ def train(args: Args, session):
             flat = symmetric_batch(flat, nets, buf["states_raw"].reshape(T * N, OBS_DIM))
             flat_adv, flat_ret = flat_adv.repeat(2), flat_ret.repeat(2)
         sums, rates = {}, []  # statistics summed as tensors (no synchronisation per minibatch); the rates used
+        student.begin(buf, advantages, sums)
         for _ in range(args.update_epochs):
             t_batches = [
                 mirrored_too(k, T * N, args.symmetry)
@@ -878,39 +976,15 @@ def train(args: Args, session):
                 optimizers["critic"].step()
                 stats.update(approx_kl=kl, clipfrac=clipfrac)
 
-                # --- student on the same rollout, after the teacher's step (Algorithm 1, line 5)
+                # --- student on the same rollout, after the teacher's step (Algorithm 1, line 5): the target is the
+                # just-updated teacher on the clean states; the step runs here or on the student's thread
                 if use_student:
-                    hidden0 = (buf["h"][0, envs_k], buf["c"][0, envs_k])
-                    mean_s = nets.student.sequence(buf["obs"][:, envs_k], hidden0, buf["dones"][:, envs_k])
-                    with torch.no_grad():  # the target: the (just updated) teacher on the clean states
-                        mean_t, log_std_t = nets.teacher(buf["states"][:, envs_k])
-                    log_std_s = nets.student.log_std.expand_as(mean_s)
-                    imitation = student_loss_terms(args.student_loss, mean_s, log_std_s, mean_t, log_std_t)
-                    asym = torch.zeros((), device=device)
-                    if args.student_loss == "il+asym":
-                        adv_s = advantages[:, envs_k]
-                        if args.adv_norm == "minibatch":
-                            adv_s = (adv_s - adv_s.mean()) / (adv_s.std() + 1e-8)
-                        asym = asym_loss(
-                            mean_s,
-                            buf["student_log_std"],
-                            buf["actions"][:, envs_k],
-                            buf["student_logprob"][:, envs_k],
-                            adv_s,
-                            args.clip_coef,
-                        )
-                    student_loss = imitation + args.asym_coef * asym  # L_s = L_IL (+ L_Asym)
-                    student_stats = {"student_imitation_loss": imitation, "student_asym_loss": asym}
-                    run.stop_if_nonfinite(student_stats)
-                    optimizers["student"].zero_grad(set_to_none=True)
-                    student_loss.backward()
-                    run.stop_if_nonfinite(
-                        {"student_grad_norm": nn.utils.clip_grad_norm_(nets.student.parameters(), args.max_grad_norm)}
-                    )
-                    optimizers["student"].step()
-                    stats.update(student_stats)
+                    with torch.no_grad():
+                        target = nets.teacher(buf["states"][:, envs_k])
+                    student.submit(envs_k, target)
                 for name, value in stats.items():
                     sums[name] = sums.get(name, 0.0) + value.detach()
+        student.wait()
         stats = {name: float(value) / len(rates) for name, value in sums.items()}
         # the adaptive rate rises over the first minibatches and falls over the last (the KL to the rollout's
         # teacher grows during the update; rsl_rl's behaviour): log the mean of the rates the steps used
@@ -929,6 +1003,7 @@ def train(args: Args, session):
         )
         if run.end_iteration(rand_scale):  # SIGINT / SIGTERM: this iteration is done; its checkpoint follows
             break
+    student.close()
     return run.finish(rand_scale)
 
 
@@ -1024,6 +1099,7 @@ class Run:
         self.args, self.session, self.envs, self.env_kwargs = args, session, envs, env_kwargs
         self.nets, self.optimizers, self.device = nets, optimizers, device
         self.eval_envs = None  # built at the first evaluation
+        self.before_stop = []  # called before a non-finite statistic's checkpoint
         self.global_step, self.iteration = 0, 0
         self.best = {"teacher_return": -math.inf, "global_step": None}  # the best evaluation at full randomisation
         if ckpt is not None:
@@ -1081,6 +1157,8 @@ class Run:
     def stop_if_nonfinite(self, stats):
         """Checked BEFORE the optimiser step, so the saved state is the last finite one, the one that failed."""
         if not torch.isfinite(torch.stack(list(stats.values()))).all():
+            for settle in self.before_stop:
+                settle()
             try:
                 checkpoint_file.stop_nonfinite(
                     os.path.basename(__file__), stats, self.global_step, self.run_dir, self.ckpt_path, self.checkpoint

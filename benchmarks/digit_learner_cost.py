@@ -3,6 +3,7 @@
     python benchmarks/digit_learner_cost.py                                    # fresh networks
     python benchmarks/digit_learner_cost.py --init-from checkpoints/digit_v3_recipe/checkpoint.pt
     python benchmarks/digit_learner_cost.py --init-from ... --no-flush-denormal   # the slow path, for comparison
+    python benchmarks/digit_learner_cost.py --init-from ... --no-student-thread    # the student after the teacher
 
 Runs the script's own `main` (rollout, GAE, PPO and student updates, logging) for `--iterations` iterations on a
 vector env that costs nothing: 64 envs whose observations are fixed Gaussian draws and whose episodes all end every
@@ -66,6 +67,7 @@ def main():
     parser.add_argument("--num-envs", type=int, default=64)
     parser.add_argument("--update-threads", type=int, default=None, help="the script's --update-threads")
     parser.add_argument("--symmetry", action="store_true", help="the script's --symmetry")
+    parser.add_argument("--no-student-thread", action="store_true", help="the script's --no-student-thread")
     a = parser.parse_args()
     if a.iterations < 2:
         raise SystemExit("digit_learner_cost.py: error: --iterations must be at least 2 (the first is warm-up)")
@@ -90,6 +92,7 @@ def main():
             flush_denormal=not a.no_flush_denormal,
             terrain="flat" if a.init_from is None else "rough",
             symmetry=a.symmetry,
+            student_thread=not a.no_student_thread,
         )
         if a.update_threads is not None:
             args.update_threads = a.update_threads
@@ -119,7 +122,7 @@ def main():
     print(
         f"load average before: {load:.2f}; {a.num_envs} envs x 24 steps, {a.iterations - 1} "
         f"iterations timed; networks: {a.init_from or 'fresh'}; flush denormals: {not a.no_flush_denormal}; "
-        f"update threads: {args.update_threads}; symmetry: {args.symmetry}"
+        f"update threads: {args.update_threads}; student thread: {args.student_thread}; symmetry: {args.symmetry}"
     )
     print("| part | ms per env step, median [min, max] |\n|---|---|")
     for name, v in (

@@ -525,6 +525,59 @@ def test_nonfinite_gradient_under_a_finite_loss_stops_before_the_weights_change(
     assert all(torch.isfinite(v).all() for v in torch.load(path, weights_only=False)["nets"].values())
 
 
+def test_the_students_thread_trains_the_same_networks_as_one_thread(ppo, tmp_path, fake_envs):
+    """`--student-thread` runs the student's step k beside the teacher's step k+1: the same arithmetic in the same
+    order per network, so the networks, optimisers and logged losses equal those of the plain loop bit for bit
+    (one torch thread per network in both; the student acts in the rollouts, so a difference would change the data)."""
+    saved, logged = {}, {}
+    for threaded in (False, True):
+        run_dir = ppo.main(
+            fake_args(
+                ppo,
+                tmp_path / str(threaded),
+                student_thread=threaded,
+                update_threads=2 if threaded else 1,
+                alpha_mix=0.5,
+                mix_schedule_fraction=0.0,
+                student_loss="il+asym",
+                total_timesteps=72,
+            )
+        )
+        saved[threaded] = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+        logged[threaded] = scalars(run_dir)
+    for part in ("nets", "optimizers"):
+        a, b = saved[False][part], saved[True][part]
+        flat_a, flat_b = torch.utils._pytree.tree_flatten(a)[0], torch.utils._pytree.tree_flatten(b)[0]
+        assert len(flat_a) == len(flat_b) > 0
+        for x, y in zip(flat_a, flat_b):
+            assert torch.equal(x, y) if torch.is_tensor(x) else x == y, part
+    for tag in ("losses/student_imitation_loss", "losses/student_asym_loss", "losses/policy_loss"):
+        assert logged[False][tag] == logged[True][tag], tag
+    assert saved[True]["global_step"] == 72
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_nonfinite_student_gradient_stops_before_the_students_weights_change(
+    ppo, tmp_path, fake_envs, monkeypatch, threaded
+):
+    """The student's finite loss with a NaN gradient: the run stops with a checkpoint whose student is the one
+    before that step (finite, never stepped), with or without the student's thread."""
+    real = ppo.student_loss_terms
+
+    def nan_gradient(kind, mean_s, *rest):
+        unselected = mean_s.mean().exp() * float("inf")
+        return real(kind, mean_s, *rest) + torch.where(torch.tensor(False), unselected, torch.zeros(()))
+
+    monkeypatch.setattr(ppo, "student_loss_terms", nan_gradient)
+    with pytest.raises(SystemExit, match="non-finite student_grad_norm at global_step=24"):
+        ppo.main(fake_args(ppo, tmp_path, student_thread=threaded, update_threads=2))
+    (path,) = glob.glob(str(tmp_path / "*" / "nonfinite_step*.pt"))
+    saved = torch.load(path, weights_only=False)
+    assert all(torch.isfinite(v).all() for v in saved["nets"].values())
+    assert saved["optimizers"]["student"]["state"] == {}  # the student never stepped: its first step failed
+    assert saved["optimizers"]["teacher"]["state"] != {}  # the teacher's first step came before it
+
+
 def test_clipped_surrogate_survives_a_ratio_that_overflows(ppo):
     """|log r| < 20: exactly PPO's clipped surrogate, value and gradient; log r = 100 (r = inf in float32) with a
     positive advantage: the plain form's loss is finite but its gradient NaN; the clamped one's is finite."""
