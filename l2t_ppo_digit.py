@@ -979,9 +979,9 @@ def train(args: Args, session):
                 # --- student on the same rollout, after the teacher's step (Algorithm 1, line 5): the target is the
                 # just-updated teacher on the clean states; the step runs here or on the student's thread
                 if use_student:
-                    with torch.no_grad():
-                        target = nets.teacher(buf["states"][:, envs_k])
-                    student.submit(envs_k, target)
+                    with torch.no_grad():  # a copy of the std: the teacher's next step changes it in place
+                        mean_t, log_std_t = nets.teacher(buf["states"][:, envs_k])
+                    student.submit(envs_k, (mean_t, log_std_t.clone()))
                 for name, value in stats.items():
                     sums[name] = sums.get(name, 0.0) + value.detach()
         student.wait()

@@ -525,7 +525,8 @@ def test_nonfinite_gradient_under_a_finite_loss_stops_before_the_weights_change(
     assert all(torch.isfinite(v).all() for v in torch.load(path, weights_only=False)["nets"].values())
 
 
-def test_the_students_thread_trains_the_same_networks_as_one_thread(ppo, tmp_path, fake_envs):
+@pytest.mark.parametrize("kind", ["il+asym", "kl"])
+def test_the_students_thread_trains_the_same_networks_as_one_thread(ppo, tmp_path, fake_envs, kind):
     """`--student-thread` runs the student's step k beside the teacher's step k+1: the same arithmetic in the same
     order per network, so the networks, optimisers and logged losses equal those of the plain loop bit for bit
     (one torch thread per network in both; the student acts in the rollouts, so a difference would change the data)."""
@@ -534,12 +535,12 @@ def test_the_students_thread_trains_the_same_networks_as_one_thread(ppo, tmp_pat
         run_dir = ppo.main(
             fake_args(
                 ppo,
-                tmp_path / str(threaded),
+                tmp_path / f"{kind}-{threaded}",
                 student_thread=threaded,
                 update_threads=2 if threaded else 1,
                 alpha_mix=0.5,
                 mix_schedule_fraction=0.0,
-                student_loss="il+asym",
+                student_loss=kind,
                 total_timesteps=72,
             )
         )
@@ -551,7 +552,7 @@ def test_the_students_thread_trains_the_same_networks_as_one_thread(ppo, tmp_pat
         assert len(flat_a) == len(flat_b) > 0
         for x, y in zip(flat_a, flat_b):
             assert torch.equal(x, y) if torch.is_tensor(x) else x == y, part
-    for tag in ("losses/student_imitation_loss", "losses/student_asym_loss", "losses/policy_loss"):
+    for tag in ("losses/student_imitation_loss", "losses/policy_loss", "charts/action_std"):
         assert logged[False][tag] == logged[True][tag], tag
     assert saved[True]["global_step"] == 72
 
