@@ -1,7 +1,7 @@
 """What l2t_ppo_digit.py's learner costs per env step, without the physics.
 
     python benchmarks/digit_learner_cost.py                                    # fresh networks
-    python benchmarks/digit_learner_cost.py --init-from checkpoints/digit_v3_recipe/checkpoint.pt
+    python benchmarks/digit_learner_cost.py --init-from runs/<run>/checkpoint.pt
     python benchmarks/digit_learner_cost.py --init-from ... --no-flush-denormal   # the slow path, for comparison
     python benchmarks/digit_learner_cost.py --init-from ... --no-student-thread    # the student after the teacher
 

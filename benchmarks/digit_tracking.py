@@ -1,7 +1,7 @@
 """Velocity tracking during training, from an l2t_ppo_digit.py run's TensorBoard log: per bin of environment steps,
 the mean tracking kernel per step, exp(-|cmd_xy - v_xy|^2 / 0.25), and the stepping term's share of its maximum.
 
-    python benchmarks/digit_tracking.py checkpoints/digit_v3_recipe [--track-weight 2.0] [--bin 200000]
+    python benchmarks/digit_tracking.py runs/<run> [--track-weight 2.0] [--bin 200000]
 
 Both come from the per-episode reward sums the script logs: episode_reward/track_lin_vel_xy / (weight * dt * length)
 and episode_reward/foot_contact / (weight * dt * length). A robot that stands still on the env's command draws scores

@@ -1,6 +1,6 @@
 """Filmstrip of an l2t_ppo_digit.py teacher and student walking on one terrain tile, for the README (offscreen).
 
-    MUJOCO_GL=egl python benchmarks/filmstrip_digit.py checkpoints/digit_v3_recipe/checkpoint.pt \
+    MUJOCO_GL=egl python benchmarks/filmstrip_digit.py runs/<run>/checkpoint.pt \
         --terrain-type pyramid_stairs_inv --level 2 --out docs/digit_stairs.png
 
 One deterministic episode each of the teacher (on the clean state s) and the student (on the noisy observation o at
