@@ -1101,7 +1101,13 @@ class Run:
         self.eval_envs = None  # built at the first evaluation
         self.before_stop = []  # called before a non-finite statistic's checkpoint
         self.global_step, self.iteration = 0, 0
-        self.best = {"teacher_return": -math.inf, "global_step": None}  # the best evaluation at full randomisation
+        # the best evaluations at full randomisation: the teacher's (best.pt) and the student's (best_student.pt)
+        self.best = {
+            "teacher_return": -math.inf,
+            "global_step": None,
+            "student_return": -math.inf,
+            "student_step": None,
+        }
         if ckpt is not None:
             self.global_step, self.iteration = restore(ckpt, args, nets, optimizers, self.best, envs)
             self.run_dir = os.path.dirname(os.path.abspath(args.resume))
@@ -1238,7 +1244,8 @@ class Run:
 
     def evaluation(self, rand_scale):
         """Deterministic episodes of the teacher on s and of the student on o, at the training's randomisation
-        strength (logged); a new best teacher at full strength is written to best.pt."""
+        strength (logged); a new best teacher at full strength is written to best.pt, a new best student to
+        best_student.pt."""
         args, step, device = self.args, self.global_step, self.device
         if self.eval_envs is None:  # built once; the same seeds every time, so the points of a curve are comparable
             workers = max([w for w in range(1, args.num_workers + 1) if args.eval_episodes % w == 0], default=0)
@@ -1282,6 +1289,12 @@ class Run:
             self.best.update(teacher_return=self.progress.evals["teacher"][0], global_step=step)
             self.checkpoint(os.path.join(self.run_dir, "best.pt"), with_optim=False)
             line += " (best teacher so far: best.pt)"
+        # and the best student: its closed-loop success can swing between evaluations while the teacher holds
+        student = self.progress.evals.get("student")
+        if rand_scale == 1.0 and student is not None and student[0] > self.best["student_return"]:
+            self.best.update(student_return=student[0], student_step=step)
+            self.checkpoint(os.path.join(self.run_dir, "best_student.pt"), with_optim=False)
+            line += " (best student so far: best_student.pt)"
         print(line, flush=True)
 
     def close_envs(self):
@@ -1314,7 +1327,7 @@ class Run:
         try:
             if args.eval_frequency == 0 or self.iteration % args.eval_frequency != 0:
                 self.evaluation(rand_scale)  # always end with an evaluation
-                if self.best["global_step"] == step:  # a new best teacher: the checkpoint keeps it too
+                if step in (self.best["global_step"], self.best["student_step"]):  # a new best: the checkpoint too
                     self.checkpoint()
         except Exception as e:
             self.close()
@@ -1511,6 +1524,7 @@ def check_args(args: Args):
             (
                 "checkpoint.pt",
                 "best.pt",
+                "best_student.pt",
                 f"{args.exp_name}.cleanrl_model",
                 f"nonfinite_step{args.total_timesteps + args.num_envs * args.num_steps}.pt",
             ),

@@ -489,6 +489,34 @@ def test_best_teacher_is_kept_at_full_randomisation_only(ppo, tmp_path, fake_env
     assert best["global_step"] == saved["best"]["global_step"] and "optimizers" not in best
 
 
+def test_best_student_is_kept_at_its_own_best_evaluation_at_full_randomisation(ppo, tmp_path, fake_envs, monkeypatch):
+    """best_student.pt holds the networks of the student's best evaluation at full randomisation, apart from best.pt
+    (the teacher's best): the student's closed-loop return can swing while the teacher's holds."""
+    student_returns = iter([95.0, 99.0, 40.0, 90.0, 20.0])  # one per evaluation; the first two at lower strengths
+    students = {}
+
+    def scripted_evaluate(envs, nets, who, seed, device):
+        n = envs.num_envs
+        ret = 70.0 if who == "teacher" else next(student_returns)
+        if who == "student":
+            students[len(students)] = {k: v.clone() for k, v in nets.student.state_dict().items()}
+        return {"return": np.full(n, ret), "length": np.full(n, 100.0), "success": np.ones(n), "distance": np.ones(n)}
+
+    monkeypatch.setattr(ppo, "evaluate", scripted_evaluate)
+    run_dir = ppo.main(fake_args(ppo, tmp_path, total_timesteps=120, eval_frequency=1, randomization_ramp_steps=48))
+    strength = dict(scalars(run_dir)["charts/randomization_scale"])  # the strength each evaluation ran at
+    assert strength[48] < 1.0 and all(strength[step] == 1.0 for step in (72, 96, 120))
+    saved = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+    assert saved["best"]["student_step"] == 96 and saved["best"]["student_return"] == pytest.approx(90.0)
+    assert saved["best"]["global_step"] == 72  # the teacher's best: its first evaluation at full strength
+    best_student = torch.load(os.path.join(run_dir, "best_student.pt"), weights_only=False)
+    assert best_student["global_step"] == 96 and "optimizers" not in best_student
+    kept = {k[len("student.") :]: v for k, v in best_student["nets"].items() if k.startswith("student.")}
+    assert kept.keys() == students[3].keys()
+    assert all(torch.equal(kept[k], students[3][k]) for k in kept)  # the fourth evaluation's student
+    assert not all(torch.equal(kept[k], students[4][k]) for k in kept)  # not the last one's
+
+
 def test_teacher_alone_runs_without_a_student(ppo, tmp_path, fake_envs):
     run_dir = ppo.main(fake_args(ppo, tmp_path, student_loss="none", alpha_mix=0.0))
     logged = scalars(run_dir)
