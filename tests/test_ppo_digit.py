@@ -553,6 +553,22 @@ def test_nonfinite_gradient_under_a_finite_loss_stops_before_the_weights_change(
     assert all(torch.isfinite(v).all() for v in torch.load(path, weights_only=False)["nets"].values())
 
 
+def assert_identical(a, b, where):
+    """Equal nested dicts / lists of tensors and numbers, tensors bit for bit."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for key in a:
+            assert_identical(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_identical(x, y, f"{where}[{i}]")
+    elif torch.is_tensor(a):
+        assert torch.is_tensor(b) and torch.equal(a, b), where
+    else:
+        assert a == b, where
+
+
 @pytest.mark.parametrize("kind", ["il+asym", "kl"])
 def test_the_students_thread_trains_the_same_networks_as_one_thread(ppo, tmp_path, fake_envs, kind):
     """`--student-thread` runs the student's step k beside the teacher's step k+1: the same arithmetic in the same
@@ -575,11 +591,7 @@ def test_the_students_thread_trains_the_same_networks_as_one_thread(ppo, tmp_pat
         saved[threaded] = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
         logged[threaded] = scalars(run_dir)
     for part in ("nets", "optimizers"):
-        a, b = saved[False][part], saved[True][part]
-        flat_a, flat_b = torch.utils._pytree.tree_flatten(a)[0], torch.utils._pytree.tree_flatten(b)[0]
-        assert len(flat_a) == len(flat_b) > 0
-        for x, y in zip(flat_a, flat_b):
-            assert torch.equal(x, y) if torch.is_tensor(x) else x == y, part
+        assert_identical(saved[False][part], saved[True][part], part)
     for tag in ("losses/student_imitation_loss", "losses/policy_loss", "charts/action_std"):
         assert logged[False][tag] == logged[True][tag], tag
     assert saved[True]["global_step"] == 72
