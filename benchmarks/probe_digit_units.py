@@ -5,8 +5,7 @@
 action units), scaled back to env units in `forward` and in `log_std`. The initial function is the same as the
 script's (the last layer is divided by UNIT, the log-std shifted by -log UNIT), so only what the optimiser does
 differs: Adam's steps on the mean head are UNIT times as large in env units, 20x smaller (the hidden layers' and the
-log-std's are unchanged),
-and the adaptive learning rate answers the KL that follows. Every other path (env, losses, student, logs of the
+log-std's are unchanged), and the adaptive learning rate answers the KL that follows. Every other path (env, losses, student, logs of the
 action's std) reads env units. A probe harness, not part of the recipe (docs/l2t_ppo_digit.md, "Exploration
 probes"):
 

@@ -11,12 +11,17 @@ from conftest import ROOT
 from envs.checkpoint import open_writer
 
 
-@pytest.fixture(scope="module")
-def sac_tables():
-    spec = importlib.util.spec_from_file_location("sac_tables", os.path.join(ROOT, "benchmarks", "sac_tables.py"))
+def load_benchmark(name):
+    """A script of benchmarks/ as a module, without running its main."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "benchmarks", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def sac_tables():
+    return load_benchmark("sac_tables")
 
 
 def fake_run(path, teacher, student, **hparams):
@@ -92,15 +97,6 @@ def test_plan_adds_second_seed_for_best_and_worst_loss_once_all_are_in(sac_table
     assert any(line.startswith("done ") and "--student-loss kl --seed 2 " in line for line in out.splitlines())
 
 
-def _digit_throughput():
-    spec = importlib.util.spec_from_file_location(
-        "digit_throughput", os.path.join(ROOT, "benchmarks", "digit_throughput.py")
-    )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
-
-
 def test_digit_throughput_measures_the_warp_backend():
     """benchmarks/digit_throughput.py --backend warp: the env-only measurement (here on warp's CPU device, 2 flat
     worlds) agrees with the test's own clocks around each env step, physics call and reset of the timed steps: the
@@ -129,7 +125,9 @@ def test_digit_throughput_measures_the_warp_backend():
     envs.step = clocked("step", envs.step)
     envs.sim.step = clocked("physics", envs.sim.step)
     envs._reset_worlds = clocked("reset", envs._reset_worlds)
-    sps, physics, reset, rest = _digit_throughput().warp_throughput(num_envs, steps, "cpu", envs=envs, warmup=warmup)
+    sps, physics, reset, rest = load_benchmark("digit_throughput").warp_throughput(
+        num_envs, steps, "cpu", envs=envs, warmup=warmup
+    )
     assert len(calls["step"]) == len(calls["physics"]) == len(calls["reset"]) == warmup + steps
     timed = calls["step"][warmup:]
     window = timed[-1][1] - timed[0][0]  # from the first timed step's start to the last one's end
@@ -151,7 +149,7 @@ def test_digit_throughput_check_prints_one_summary_table(capsys):
     the overflow check, the buffer use against njmax and the steps/s split."""
     import mujoco_warp  # noqa: F401  (a pinned requirement: a broken install fails here, it does not skip)
 
-    bench = _digit_throughput()
+    bench = load_benchmark("digit_throughput")
     rows = bench.check(2, "cpu", terrain="flat", steps=2, train_iterations=0)
     assert bench.print_check(rows, "cpu", 2)
     out = capsys.readouterr().out
@@ -163,12 +161,7 @@ def test_digit_throughput_check_prints_one_summary_table(capsys):
 @pytest.fixture(scope="module")
 def probe():
     """benchmarks/probe_digit_units.py as a module (its patch of the script's Teacher runs only under __main__)."""
-    spec = importlib.util.spec_from_file_location(
-        "probe_units", os.path.join(ROOT, "benchmarks", "probe_digit_units.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("probe_digit_units")
 
 
 def test_probe_units_teacher_is_the_same_policy_with_a_mean_head_learnt_in_smaller_units(probe):
